@@ -1,0 +1,144 @@
+"""The catalog of smart-home intents: the one vocabulary shared by the grammar, the NLU, the
+executor and the simulator's goals, so that every part agrees on what a request can mean."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class IntentKind(StrEnum):
+    ACTION = "action"  # changes the home's state
+    QUERY = "query"  # reads state or the world and answers
+
+
+class SlotType(StrEnum):
+    DEVICE = "device"  # a named device in the home, resolved to an entity id
+    ROOM = "room"  # a room in the home
+    NUMBER = "number"  # an integer (brightness %, degrees, volume level)
+    COLOR = "color"
+    TIME = "time"  # a clock time, normalised "HH:MM"
+    DURATION = "duration"  # seconds
+    DATE = "date"  # "today", "tomorrow", weekday names
+    CITY = "city"  # resolved against the weather service's places
+    MEDIA_TITLE = "media_title"  # resolved against the media catalog
+    MEDIA_TYPE = "media_type"  # movie, audiobook, podcast, song, album
+    GENRE = "genre"
+    ARTIST = "artist"
+    ITEM = "item"  # free text: shopping items, reminder text
+    TEAM = "team"
+    CUISINE = "cuisine"
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """A slot an intent can carry; `required` slots must be filled (by the user, context or a default)."""
+
+    name: str
+    type: SlotType
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """One intent: what it means, which slots it takes, and whether rewrites may target it."""
+
+    name: str
+    kind: IntentKind
+    slots: tuple[SlotSpec, ...] = field(default_factory=tuple)
+    protected: bool = False  # security or money: never the target of a learned rewrite by default
+    description: str = ""
+
+    def slot(self, name: str) -> SlotSpec | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+
+def _s(name: str, type_: SlotType, required: bool = False) -> SlotSpec:
+    return SlotSpec(name, type_, required)
+
+
+_DEV = _s("device", SlotType.DEVICE)
+_ROOM = _s("room", SlotType.ROOM)
+A, Q = IntentKind.ACTION, IntentKind.QUERY
+
+INTENTS: tuple[IntentSpec, ...] = (
+    IntentSpec("lights_on", A, (_DEV, _ROOM), description="switch lights on"),
+    IntentSpec("lights_off", A, (_DEV, _ROOM), description="switch lights off"),
+    IntentSpec("lights_dim", A, (_DEV, _ROOM), description="lower brightness by a step"),
+    IntentSpec("lights_brighten", A, (_DEV, _ROOM), description="raise brightness by a step"),
+    IntentSpec(
+        "lights_set_brightness", A, (_DEV, _ROOM, _s("brightness", SlotType.NUMBER, True)),
+        description="set brightness to a percentage",
+    ),
+    IntentSpec(
+        "lights_set_color", A, (_DEV, _ROOM, _s("color", SlotType.COLOR, True)), description="set light colour"
+    ),
+    IntentSpec(
+        "thermostat_set", A, (_s("temperature", SlotType.NUMBER, True), _ROOM),
+        description="set the target temperature",
+    ),
+    IntentSpec("thermostat_raise", A, (_ROOM,), description="raise the target temperature by a step"),
+    IntentSpec("thermostat_lower", A, (_ROOM,), description="lower the target temperature by a step"),
+    IntentSpec("temperature_query", Q, (_DEV, _ROOM), description="what is the temperature (room, oven, ...)"),
+    IntentSpec("oven_preheat", A, (_s("temperature", SlotType.NUMBER, True),), description="preheat the oven"),
+    IntentSpec("oven_off", A, (), description="switch the oven off"),
+    IntentSpec("garage_open", A, (), description="open the garage door"),
+    IntentSpec("garage_close", A, (), description="close the garage door"),
+    IntentSpec("door_lock", A, (_DEV,), description="lock a door"),
+    IntentSpec("door_unlock", A, (_DEV,), protected=True, description="unlock a door"),
+    IntentSpec("blinds_open", A, (_ROOM,), description="open the blinds"),
+    IntentSpec("blinds_close", A, (_ROOM,), description="close the blinds"),
+    IntentSpec("volume_up", A, (_DEV, _ROOM), description="louder"),
+    IntentSpec("volume_down", A, (_DEV, _ROOM), description="quieter"),
+    IntentSpec(
+        "volume_set", A, (_DEV, _ROOM, _s("level", SlotType.NUMBER, True)), description="set volume 0-10"
+    ),
+    IntentSpec("media_pause", A, (_DEV, _ROOM), description="pause playback"),
+    IntentSpec("media_resume", A, (_DEV, _ROOM), description="resume playback"),
+    IntentSpec(
+        "play_music", A,
+        (_s("genre", SlotType.GENRE), _s("artist", SlotType.ARTIST), _DEV, _ROOM),
+        description="play music, optionally by genre or artist",
+    ),
+    IntentSpec(
+        "play_media", A,
+        (_s("media_title", SlotType.MEDIA_TITLE, True), _s("media_type", SlotType.MEDIA_TYPE), _DEV, _ROOM),
+        description="play a movie, audiobook, podcast or song by title",
+    ),
+    IntentSpec("tv_on", A, (_ROOM,), description="switch the TV on"),
+    IntentSpec("tv_off", A, (_ROOM,), description="switch the TV off"),
+    IntentSpec("coffee_start", A, (), description="start brewing coffee"),
+    IntentSpec("alarm_set", A, (_s("time", SlotType.TIME, True), _s("date", SlotType.DATE)), description="set alarm"),
+    IntentSpec("alarm_cancel", A, (_s("time", SlotType.TIME),), description="cancel an alarm"),
+    IntentSpec("timer_set", A, (_s("duration", SlotType.DURATION, True),), description="start a timer"),
+    IntentSpec("timer_cancel", A, (), description="cancel the timer"),
+    IntentSpec(
+        "reminder_create", A, (_s("item", SlotType.ITEM, True), _s("time", SlotType.TIME)),
+        description="remind me to ...",
+    ),
+    IntentSpec("shopping_add", A, (_s("item", SlotType.ITEM, True),), description="add to the shopping list"),
+    IntentSpec(
+        "shopping_remove", A, (_s("item", SlotType.ITEM, True),), description="remove from the shopping list"
+    ),
+    IntentSpec("shopping_query", Q, (), description="what is on my shopping list"),
+    IntentSpec(
+        "weather_query", Q, (_s("city", SlotType.CITY), _s("date", SlotType.DATE)), description="weather forecast"
+    ),
+    IntentSpec("time_query", Q, (), description="what time is it"),
+    IntentSpec("device_status", Q, (_DEV,), description="is the garage door open / are the lights on"),
+    IntentSpec("security_disarm", A, (), protected=True, description="disarm the security system"),
+    IntentSpec("purchase", A, (_s("item", SlotType.ITEM, True),), protected=True, description="order something"),
+    IntentSpec("sports_score", Q, (_s("team", SlotType.TEAM),), description="how did my team do"),
+    IntentSpec("restaurant_find", Q, (_s("cuisine", SlotType.CUISINE),), description="find a restaurant"),
+)
+
+BY_NAME: dict[str, IntentSpec] = {i.name: i for i in INTENTS}
+PROTECTED: frozenset[str] = frozenset(i.name for i in INTENTS if i.protected)
+
+
+def get(name: str) -> IntentSpec:
+    """Look an intent up by name; unknown names are a programming error, not bad user input."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown intent {name!r}; known: {sorted(BY_NAME)}") from None

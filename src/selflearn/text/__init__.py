@@ -1,0 +1,1 @@
+"""Text utilities shared by the runtime and the learners (normalisation, spoken numbers)."""
