@@ -1,0 +1,1099 @@
+"""A simulated speech recogniser: text said -> text heard, through a systematic noisy channel.
+
+Real recognisers make the *same* mistakes again and again ("turn of the lights", "set a time her"),
+because the same acoustics meet the same language model. That recurrence is what lets selflearn
+mine rewrites from logs, so the channel here is systematic on purpose:
+
+* every word has fixed hazards (per-word constants, derived from the word itself) for being
+  confused, dropped, split ("tonight" -> "to night") or merged with its neighbour ("a head" ->
+  "ahead"), and a fixed distribution over what it is confused *with*;
+* confusions come from a hand-written table of common English / voice-assistant confusions and
+  homophones, plus neighbours derived automatically: vocabulary words with the same Metaphone code
+  and a small spelling distance;
+* a speaker's `noise_profile` scales the hazards ("rate", "confusion", "drop", "merge", "split");
+  a "bias_seed" makes a few words trouble words for that speaker, with a favourite misrecognition;
+* `careful` speech (a slow, clear retry) divides the error rate by three.
+
+Randomness only decides *whether* a hazard fires in a given turn, from a `random.Random` seeded by a
+stable hash of (component seed, turn id), so a turn replays identically. `error_rate` is the
+expected word error rate for an average speaker on typical smart-home requests: hazards are scaled
+once so that their mean over `TYPICAL_REQUESTS` is one.
+
+Nothing here knows about the simulator; the simulator hands in an `Utterance`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jellyfish
+from rapidfuzz.distance import Levenshtein
+
+from selflearn.assistant.component import StageFailure, TurnState, Utterance, register
+from selflearn.logs.records import AsrHypothesis, AsrStage, StageError
+from selflearn.text.normalize import normalize_request
+
+__all__ = [
+    "CARRIER_WORDS",
+    "CONFUSIONS",
+    "HOMOPHONE_GROUPS",
+    "MERGES",
+    "SPLITS",
+    "TYPICAL_REQUESTS",
+    "NoisyChannelAsr",
+    "WordModel",
+    "confusion_table",
+    "word_model",
+]
+
+ENGINE = "noisy_channel"
+
+# --------------------------------------------------------------------------------------------------
+# Hand-written tables. Keys and values are lower-case, as the recogniser's output is.
+# --------------------------------------------------------------------------------------------------
+
+#: Words that sound (nearly) alike: each member is confusable with every other member.
+HOMOPHONE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("two", "to", "too"),
+    ("four", "for", "fore"),
+    ("eight", "ate"),
+    ("right", "write", "rite"),
+    ("one", "won"),
+    ("no", "know"),
+    ("new", "knew"),
+    ("here", "hear"),
+    ("there", "their", "they're"),
+    ("weather", "whether"),
+    ("blue", "blew"),
+    ("red", "read"),
+    ("see", "sea"),
+    ("by", "buy", "bye"),
+    ("hour", "our"),
+    ("wait", "weight"),
+    ("week", "weak"),
+    ("night", "knight"),
+    ("sun", "son"),
+    ("cell", "sell"),
+    ("flower", "flour"),
+    ("pause", "paws"),
+    ("break", "brake"),
+    ("mail", "male"),
+    ("tale", "tail"),
+    ("sale", "sail"),
+    ("meet", "meat"),
+    ("piece", "peace"),
+    ("plane", "plain"),
+    ("rain", "reign"),
+    ("road", "rode"),
+    ("roll", "role"),
+    ("whole", "hole"),
+    ("where", "wear"),
+    ("which", "witch"),
+    ("would", "wood"),
+    ("your", "you're"),
+    ("its", "it's"),
+    ("heel", "heal"),
+    ("made", "maid"),
+    ("pair", "pear"),
+    ("steel", "steal"),
+    ("through", "threw"),
+    ("way", "weigh"),
+    ("wine", "whine"),
+    ("higher", "hire"),
+    ("aloud", "allowed"),
+    ("band", "banned"),
+    ("scent", "sent", "cent"),
+    ("dear", "deer"),
+    ("dye", "die"),
+    ("fair", "fare"),
+    ("flu", "flew"),
+    ("great", "grate"),
+    ("high", "hi"),
+    ("morning", "mourning"),
+    ("none", "nun"),
+    ("pale", "pail"),
+    ("pole", "poll"),
+    ("scene", "seen"),
+    ("soul", "sole"),
+    ("some", "sum"),
+    ("stair", "stare"),
+    ("sweet", "suite"),
+    ("tea", "tee"),
+    ("tow", "toe"),
+    ("waist", "waste"),
+    ("be", "bee"),
+    ("bare", "bear"),
+    ("bass", "base"),
+    ("chilly", "chili"),
+    ("bored", "board"),
+    ("guest", "guessed"),
+    ("hall", "haul"),
+    ("heard", "herd"),
+    ("not", "knot"),
+    ("led", "lead"),
+    ("mist", "missed"),
+    ("rose", "rows"),
+    ("seem", "seam"),
+    ("time", "thyme"),
+    ("tide", "tied"),
+    ("warn", "worn"),
+    ("close", "clothes"),
+    ("bold", "bowled"),
+    ("coarse", "course"),
+    ("days", "daze"),
+    ("hair", "hare"),
+    ("knows", "nose"),
+    ("lights", "lites"),
+    ("oh", "owe"),
+    ("ring", "wring"),
+    ("sight", "site", "cite"),
+    ("whale", "wail"),
+    ("wrap", "rap"),
+    ("new", "gnu"),
+)
+
+#: Directed confusions, most likely first: what a recogniser tends to hear instead of the key.
+#: Chosen for what people say to a smart-home assistant; multi-word targets are fine.
+CONFUSIONS: dict[str, tuple[str, ...]] = {
+    # switching and devices
+    "off": ("of", "up"),
+    "on": ("in", "an", "and"),
+    "turn": ("learn", "term", "torn"),
+    "switch": ("which", "twitch"),
+    "lights": ("lice", "flights", "likes", "lines"),
+    "light": ("like", "life", "line", "flight"),
+    "lamp": ("lamb", "lamps", "lab"),
+    "dim": ("them", "thin", "gym"),
+    "brighten": ("frighten", "brighton"),
+    "brighter": ("brider", "writer"),
+    "brightness": ("brightest", "right ness"),
+    "thermostat": ("thermos that", "thermostats", "thermos tap"),
+    "temperature": ("temper chair", "temperatures"),
+    "degrees": ("decrees", "agrees", "degree"),
+    "heat": ("eat", "feet", "heed"),
+    "heater": ("eater", "heeder", "cheetah"),
+    "heating": ("eating", "seating"),
+    "cool": ("pool", "school", "call"),
+    "cooling": ("pooling", "calling"),
+    "fan": ("van", "fun", "fin"),
+    "blinds": ("lines", "binds", "blind"),
+    "shades": ("shapes", "spades"),
+    "curtains": ("certains", "captains"),
+    "lock": ("look", "luck", "knock"),
+    "unlock": ("and lock", "on lock", "in luck"),
+    "locked": ("looked", "lost"),
+    "door": ("store", "more", "four"),
+    "doors": ("stores", "drawers"),
+    "garage": ("garbage", "carriage", "mirage"),
+    "oven": ("of in", "often", "haven"),
+    "preheat": ("pre heat", "reheat"),
+    "open": ("often", "opened", "oakland"),
+    "tv": ("t v", "to be", "tb"),
+    "television": ("tell a vision",),
+    "coffee": ("copy", "toffee", "coughy"),
+    "brew": ("blue", "bro", "true"),
+    "camera": ("camry", "camera's"),
+    "vacuum": ("vacuums", "back room"),
+    "sprinkler": ("sprinklers", "sprinkle"),
+    "sprinklers": ("sprinkles",),
+    "washer": ("watcher", "washing"),
+    "dryer": ("drier", "dire"),
+    "dishwasher": ("dish washer",),
+    "speaker": ("sneaker", "speakers"),
+    "plug": ("plugs", "bug"),
+    "outlet": ("out let",),
+    # rooms and places
+    "kitchen": ("chicken", "kitten", "kitchens"),
+    "living": ("leaving", "giving"),
+    "bedroom": ("bed room", "ballroom"),
+    "bathroom": ("bath room", "back room"),
+    "office": ("offers", "awful", "often"),
+    "basement": ("base mint", "casement"),
+    "hallway": ("hall way", "hollow"),
+    "porch": ("torch", "portion", "porsche"),
+    "patio": ("patty o", "radio"),
+    "nursery": ("nurses", "mercy"),
+    "dining": ("dying", "diving", "dinning"),
+    "upstairs": ("up stairs",),
+    "downstairs": ("down stairs",),
+    "front": ("fruit", "frown"),
+    "back": ("black", "pack"),
+    "yard": ("guard", "yarn"),
+    # volume and media
+    "play": ("pray", "place", "plate"),
+    "resume": ("assume", "presume", "resumé"),
+    "stop": ("top", "stock", "shop"),
+    "volume": ("column", "valium"),
+    "louder": ("lower", "powder", "lauder"),
+    "quieter": ("quite her", "quarter"),
+    "music": ("muse it", "musics"),
+    "song": ("sung", "long"),
+    "jazz": ("jas", "chess"),
+    "rock": ("rack", "lock"),
+    "podcast": ("pod cast", "broadcast"),
+    "audiobook": ("audio book",),
+    "movie": ("moody", "moving"),
+    "skip": ("ship", "slip"),
+    "next": ("text", "necks"),
+    "previous": ("precious",),
+    "repeat": ("report", "retreat"),
+    "playlist": ("play list",),
+    "spotify": ("spot a fly",),
+    "netflix": ("net flicks",),
+    "radio": ("rodeo", "patio"),
+    "album": ("alba", "all bomb"),
+    "artist": ("artists", "autist"),
+    "classical": ("classic all",),
+    "country": ("counter", "county"),
+    "pop": ("top", "pup"),
+    "hip": ("hit",),
+    "news": ("noose", "knees"),
+    # timers, alarms, reminders, time
+    "alarm": ("a lum", "alarms", "a lawn"),
+    "alarms": ("a lums",),
+    "timer": ("time her", "tire", "timers"),
+    "timers": ("time hers",),
+    "minutes": ("minute", "minus"),
+    "minute": ("minutes", "men it"),
+    "seconds": ("second",),
+    "hours": ("ours",),
+    "remind": ("rewind", "remained"),
+    "reminder": ("remainder",),
+    "cancel": ("council", "can sell"),
+    "set": ("sit", "said", "sat"),
+    "wake": ("make", "bake", "lake"),
+    "snooze": ("snows", "news"),
+    "tomorrow": ("to borrow", "to morrow"),
+    "today": ("to day", "to say"),
+    "tonight": ("to night", "to knight"),
+    "noon": ("new", "moon"),
+    "am": ("and", "i'm"),
+    "pm": ("p m",),
+    "o'clock": ("a clock", "o clock"),
+    "half": ("have", "calf"),
+    "quarter": ("water", "porter"),
+    "past": ("passed", "pass"),
+    # numbers: teens and tens are the classic confusion
+    "thirteen": ("thirty",),
+    "thirty": ("thirteen", "dirty"),
+    "fourteen": ("forty",),
+    "forty": ("fourteen", "party"),
+    "fifteen": ("fifty",),
+    "fifty": ("fifteen", "sixty"),
+    "sixteen": ("sixty",),
+    "sixty": ("sixteen",),
+    "seventeen": ("seventy",),
+    "seventy": ("seventeen", "seventy two"),
+    "eighteen": ("eighty",),
+    "eighty": ("eighteen", "a tea"),
+    "nineteen": ("ninety",),
+    "ninety": ("nineteen",),
+    "twenty": ("plenty", "twelve"),
+    "twelve": ("twelfth",),
+    "eleven": ("a lemon", "seven"),
+    "seven": ("heaven", "several", "eleven"),
+    "nine": ("mine", "line", "nein"),
+    "six": ("sticks", "sits"),
+    "three": ("tree", "free"),
+    "five": ("fine", "hive"),
+    "ten": ("then", "tin"),
+    "13": ("30",),
+    "30": ("13",),
+    "14": ("40",),
+    "40": ("14",),
+    "15": ("50",),
+    "50": ("15",),
+    "16": ("60",),
+    "60": ("16",),
+    "17": ("70",),
+    "70": ("17",),
+    "18": ("80",),
+    "80": ("18",),
+    "19": ("90",),
+    "90": ("19",),
+    "percent": ("per cent", "present"),
+    # lists and shopping
+    "shopping": ("chopping", "shipping"),
+    "list": ("lest", "last", "fist"),
+    "add": ("had", "at"),
+    "remove": ("removed", "move"),
+    "milk": ("mill", "milt"),
+    "eggs": ("acts", "legs"),
+    "bread": ("bed", "breath"),
+    "butter": ("better", "putter"),
+    "cheese": ("chess", "she's"),
+    "apples": ("apple", "chapels"),
+    "bananas": ("banana", "bandanas"),
+    "rice": ("ice", "nice"),
+    "order": ("older", "border"),
+    "purchase": ("purchases", "perch is"),
+    "paper": ("pepper", "taper"),
+    "towels": ("vowels", "towel"),
+    # weather and world
+    "forecast": ("four cast", "forecasts"),
+    "rain": ("lane", "rein"),
+    "snow": ("slow", "no"),
+    "windy": ("wendy", "winding"),
+    "sunny": ("funny", "sonny"),
+    "cold": ("gold", "called"),
+    "hot": ("hat", "what"),
+    "warmer": ("warner", "former"),
+    "colder": ("older", "holder"),
+    "chance": ("trance", "glance"),
+    "score": ("store", "four"),
+    "game": ("came", "gain"),
+    "team": ("teen", "theme"),
+    "restaurant": ("restaurants", "rest a rant"),
+    "nearby": ("near by", "nearly"),
+    "find": ("fine", "fined"),
+    "pizza": ("peter", "pisa"),
+    "sushi": ("sushis", "such a"),
+    "chinese": ("chinese's",),
+    "thai": ("tie", "tide"),
+    "mexican": ("mexicans",),
+    "boston": ("boss ton", "austin"),
+    "austin": ("boston", "awesome"),
+    "seattle": ("settle", "seattle's"),
+    "denver": ("dinner", "denver's"),
+    "paris": ("parents", "pears"),
+    # security
+    "disarm": ("this arm", "the arm", "disarmed"),
+    "security": ("secure it", "securely"),
+    "arm": ("harm", "farm"),
+    # colours
+    "color": ("collar", "caller"),
+    "colour": ("collar", "caller"),
+    "green": ("grin", "queen"),
+    "purple": ("people", "pebble"),
+    "yellow": ("hello", "jello"),
+    "white": ("wide", "why"),
+    "orange": ("arrange",),
+    "pink": ("think", "ink"),
+    "warm": ("worm", "form"),
+    # little words and social glue
+    "please": ("police", "plays", "peas"),
+    "thanks": ("tanks", "thinks"),
+    "thank": ("tank", "think"),
+    "what": ("watt", "but"),
+    "what's": ("what is", "once", "what"),
+    "how": ("who", "now"),
+    "is": ("as", "his"),
+    "the": ("a", "they"),
+    "a": ("the", "uh"),
+    "me": ("my", "knee"),
+    "my": ("me", "mine"),
+    "it": ("at", "in"),
+    "all": ("call", "fall"),
+    "can": ("can't", "ken"),
+    "can't": ("can",),
+    "don't": ("do",),
+    "up": ("of", "app"),
+    "down": ("town", "done"),
+    "raise": ("rays", "race"),
+    "lower": ("louder", "slower"),
+    "increase": ("decrease",),
+    "decrease": ("increase",),
+    "again": ("a gain",),
+    "hey": ("hay", "a"),
+    "call": ("cool", "fall"),
+    "text": ("next", "techs"),
+    "water": ("waiter", "order"),
+    "plants": ("pants",),
+    "kids": ("kid's", "kits"),
+    "tell": ("tail", "tall"),
+    "turned": ("turn", "learned"),
+    "start": ("starts", "star"),
+    "check": ("chuck", "jack"),
+    "good": ("could", "goodnight"),
+    "goodnight": ("good night",),
+}
+
+#: Two spoken words that a recogniser glues into one real word.
+MERGES: dict[tuple[str, str], str] = {
+    ("in", "to"): "into",
+    ("on", "to"): "onto",
+    ("a", "head"): "ahead",
+    ("a", "way"): "away",
+    ("a", "wake"): "awake",
+    ("a", "gain"): "again",
+    ("a", "bout"): "about",
+    ("a", "round"): "around",
+    ("a", "long"): "along",
+    ("a", "part"): "apart",
+    ("a", "side"): "aside",
+    ("a", "while"): "awhile",
+    ("a", "light"): "alight",
+    ("a", "lot"): "allot",
+    ("a", "sleep"): "asleep",
+    ("some", "thing"): "something",
+    ("some", "one"): "someone",
+    ("some", "time"): "sometime",
+    ("any", "thing"): "anything",
+    ("any", "more"): "anymore",
+    ("every", "thing"): "everything",
+    ("every", "one"): "everyone",
+    ("every", "day"): "everyday",
+    ("may", "be"): "maybe",
+    ("all", "ready"): "already",
+    ("all", "right"): "alright",
+    ("can", "not"): "cannot",
+    ("in", "side"): "inside",
+    ("out", "side"): "outside",
+    ("with", "out"): "without",
+    ("with", "in"): "within",
+    ("for", "ever"): "forever",
+    ("to", "day"): "today",
+    ("to", "night"): "tonight",
+    ("to", "morrow"): "tomorrow",
+    ("set", "up"): "setup",
+    ("week", "end"): "weekend",
+    ("play", "list"): "playlist",
+    ("up", "stairs"): "upstairs",
+    ("down", "stairs"): "downstairs",
+    ("bed", "time"): "bedtime",
+    ("night", "light"): "nightlight",
+    ("good", "night"): "goodnight",
+    ("on", "line"): "online",
+    ("want", "to"): "wanna",
+    ("going", "to"): "gonna",
+    ("got", "to"): "gotta",
+    ("give", "me"): "gimme",
+    ("let", "me"): "lemme",
+    ("kind", "of"): "kinda",
+    ("out", "door"): "outdoor",
+    ("fire", "place"): "fireplace",
+    ("door", "bell"): "doorbell",
+    ("sun", "set"): "sunset",
+    ("sun", "rise"): "sunrise",
+    ("over", "head"): "overhead",
+    ("a", "m"): "am",
+    ("p", "m"): "pm",
+}
+
+#: One spoken word that a recogniser breaks into two real words.
+SPLITS: dict[str, str] = {
+    "airplane": "air plane",
+    "bedroom": "bed room",
+    "bathroom": "bath room",
+    "tonight": "to night",
+    "today": "to day",
+    "tomorrow": "to morrow",
+    "doorbell": "door bell",
+    "fireplace": "fire place",
+    "dishwasher": "dish washer",
+    "playlist": "play list",
+    "upstairs": "up stairs",
+    "downstairs": "down stairs",
+    "weekend": "week end",
+    "something": "some thing",
+    "someone": "some one",
+    "anything": "any thing",
+    "everything": "every thing",
+    "everyone": "every one",
+    "into": "in to",
+    "onto": "on to",
+    "outside": "out side",
+    "inside": "in side",
+    "without": "with out",
+    "nightlight": "night light",
+    "sunset": "sun set",
+    "sunrise": "sun rise",
+    "goodnight": "good night",
+    "cannot": "can not",
+    "awake": "a wake",
+    "away": "a way",
+    "again": "a gain",
+    "ahead": "a head",
+    "about": "a bout",
+    "around": "a round",
+    "aloud": "a loud",
+    "afternoon": "after noon",
+    "hallway": "hall way",
+    "backyard": "back yard",
+    "workout": "work out",
+    "bedtime": "bed time",
+    "nighttime": "night time",
+    "football": "foot ball",
+    "baseball": "base ball",
+    "basketball": "basket ball",
+    "podcast": "pod cast",
+    "audiobook": "audio book",
+    "microwave": "micro wave",
+    "nightstand": "night stand",
+    "overhead": "over head",
+    "forecast": "fore cast",
+    "headlights": "head lights",
+    "lampshade": "lamp shade",
+    "thermostat": "thermo stat",
+    "keyboard": "key board",
+    "weekday": "week day",
+    "sometime": "some time",
+    "maybe": "may be",
+    "already": "all ready",
+    "anymore": "any more",
+}
+
+#: Short unstressed words recognisers swallow most often.
+FUNCTION_WORDS: frozenset[str] = frozenset(
+    "a an the to of in on at for and or but is are was be it its my me i you your please can "
+    "could would will do does that this these those some any up by with from as so then than just "
+    "um uh oh hey".split()
+)
+
+#: Carrier words of commands: the language model expects them so strongly that they are rarely
+#: misheard, whatever they sound like; their confusion hazard is cut (see `_CARRIER_FACTOR`).
+CARRIER_WORDS: frozenset[str] = frozenset(
+    "turn set play make start open close add remind cancel what what's how is are do tell find".split()
+)
+
+#: Common English and smart-home words: the vocabulary from which phonetic neighbours are derived.
+COMMON_WORDS: str = """
+a about above after afternoon again air all almost alone along already also always am an and
+another any anything are area arm around as ask at away baby back bad bag ball bank bar base
+basement bath bathroom be beach bear beat because bed bedroom bedtime been beer before begin behind
+being bell best better between big bill bird bit black blind blinds block blow blue board boat body
+book boot both bottle bottom bought box boy brain bread break bright bring brother brown build
+burn bus busy but buy by cake call called calm came camera can car card care carry case cat catch
+caught cause ceiling cell center chair chance change charge cheap check cheese chicken child
+children chill choose church city class clean clear clock close closed closet clothes cloud
+coat coffee cold color come coming cook cookie cool corner cost could count country couple course
+cover crazy cream cross cup cut dad damp dark date day days dead deal dear decide deep degree
+degrees den desk did die different dim dinner dish do doctor does dog doing done door doors down
+draw dream dress drink drive drop dry during each early earth east easy eat egg eggs eight either
+else empty end enough even evening ever every everyone everything exactly except eye face fact
+fair fall family fan far farm fast fat father fear feed feel feet few field fight fill film final
+find fine finish fire first fish five fix flat floor flower fly follow food foot for forget form
+four free fresh friend from front fruit full fun funny game garage garden gas gate get gift girl
+give glass go god going gold gone good got great green ground group grow guess guest guy hair half
+hall hand happen happy hard has hat have he head hear heard heart heat heater heavy hello help her
+here high hill him his hit hold hole home hope horse hot hotel hour hours house how hungry hurt
+ice idea if in inside into iron is it item job join jump just keep key keys kid kids kill kind
+king kitchen knee knew know lake lamp land last late later laundry lead learn least leave left leg
+less let letter level lie life lift light lights like line list listen little live living lock
+long look lose lost lot loud love low lower lunch mad made mail main make man many map mark market
+match matter may maybe me mean meat meet men middle might mile milk mind mine minute minutes miss
+mode mom money month moon more morning most mother mouth move movie much music must my name near
+need never new news next nice night nine no noise none noon nor north not note nothing now number
+of off office often oil okay old on once one only open or orange order other our out outside
+oven over own page paint pair paper park part party pass past pay peace people pepper person
+phone pick picture piece pink place plan plant plants play please plug pocket point pool poor
+porch power present pretty price print pull push put quarter queen question quick quiet quite
+radio rain raise ran rather reach read ready real red remember rest rice rich ride right ring rise
+river road rock roll roof room round row rule run safe said sale same save saw say school score
+sea season seat second seconds see seem sell send set seven several shade shades shall share she
+sheet shoe shop short should show shower side sign simple since sing sister sit six size skip sky
+sleep slow small smart smell smile snow so soft some someone something son song soon sorry sound
+south space speak speaker special speed spend sport spot spring stair stairs stand star start
+state station stay step still stock stone stop store story street strong study sugar summer sun
+supper sure sweet swim switch table take talk tall tea teach team tell ten test than thank thanks
+that the their them then there these they thing things think third this those though three
+through throw tie till time timer tired to today together toilet told tomorrow tonight too took
+top touch town toy track train tree trip true try turn turned tv twelve twenty two under until up
+upon upstairs us use usual very voice wait wake walk wall want war warm was wash washer watch
+water way we wear weather week weekend well went were west wet what when where which while white
+who whole why wide wife will win wind window wine winter wish with without woman word work world
+would write wrong yard year yellow yes yesterday yet you young your
+alarm alarms thermostat temperature humidity brighten brighter brightness darker dimmer fan fans
+blinds curtains shades lock unlock locked unlocked garage sprinkler sprinklers vacuum dryer
+dishwasher microwave fridge freezer toaster kettle coffee espresso brew thermostat heating cooling
+ac air conditioner humidifier purifier doorbell camera cameras security alarm disarm arm sensor
+lamp lamps bulb bulbs outlet plug switch dimmer scene scenes routine routines nightlight
+volume louder quieter mute unmute pause resume playlist podcast audiobook album artist song songs
+radio station spotify netflix jazz classical rock pop country blues hip hop rap metal
+timer timers reminder reminders remind snooze cancel delete schedule calendar appointment meeting
+forecast rain rainy snow snowy windy sunny cloudy foggy storm umbrella temperature degrees
+percent minutes seconds hours tomorrow tonight today weekend monday tuesday wednesday thursday
+friday saturday sunday january february march april june july august september october november
+december one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+shopping list add remove milk eggs bread butter cheese apples bananas rice pasta coffee tea juice
+paper towels soap detergent order purchase buy batteries
+score game team scores football basketball baseball hockey soccer restaurant restaurants pizza sushi
+thai chinese mexican italian indian burger nearby boston austin seattle denver chicago paris london
+tokyo berlin dallas miami phoenix portland atlanta
+kitchen bedroom bathroom living dining office basement hallway porch patio nursery garage backyard
+upstairs downstairs den attic laundry closet entryway
+red blue green yellow white orange purple pink warm cool daylight
+hey okay please thanks thank what's how's it's i'm don't can't won't isn't
+"""
+
+#: Typical requests to a smart-home assistant: where `error_rate` is calibrated and WER reported.
+TYPICAL_REQUESTS: tuple[str, ...] = (
+    "turn on the kitchen lights",
+    "turn off the lights in the living room",
+    "turn off the bedroom light",
+    "switch on the lamp in the office",
+    "dim the lights in the dining room",
+    "brighten the living room lights",
+    "set the bedroom lights to fifty percent",
+    "make the kitchen lights blue",
+    "set the lights to warm white",
+    "set the thermostat to seventy two degrees",
+    "turn the heat up",
+    "make it warmer in here",
+    "lower the temperature in the bedroom",
+    "what's the temperature inside",
+    "what is the temperature of the oven",
+    "preheat the oven to three hundred fifty degrees",
+    "turn off the oven",
+    "open the garage door",
+    "close the garage",
+    "is the garage door open",
+    "lock the front door",
+    "unlock the back door",
+    "open the blinds in the bedroom",
+    "close the shades in the living room",
+    "turn up the volume",
+    "turn it down a bit",
+    "set the volume to five",
+    "pause the music",
+    "resume playback",
+    "play some jazz in the kitchen",
+    "play music by taylor swift",
+    "play the latest episode of my podcast",
+    "play the audiobook i was listening to",
+    "turn on the tv",
+    "turn off the tv in the bedroom",
+    "start the coffee",
+    "brew a cup of coffee",
+    "set an alarm for seven am",
+    "wake me up at six thirty tomorrow",
+    "cancel my alarm",
+    "set a timer for ten minutes",
+    "set a timer for fifteen minutes",
+    "how much time is left on the timer",
+    "cancel the timer",
+    "remind me to call mom at five pm",
+    "remind me to take out the trash tonight",
+    "add milk to my shopping list",
+    "add eggs and bread to the shopping list",
+    "remove apples from my shopping list",
+    "what's on my shopping list",
+    "what's the weather like today",
+    "what's the weather tomorrow in boston",
+    "will it rain this weekend",
+    "do i need an umbrella today",
+    "what time is it",
+    "are the lights on in the kitchen",
+    "is the front door locked",
+    "disarm the security system",
+    "order more paper towels",
+    "how did the red sox do last night",
+    "what was the score of the game",
+    "find a thai restaurant nearby",
+    "find me a good pizza place",
+    "turn on the fan in the bedroom",
+    "turn off all the lights",
+    "good night",
+    "turn on the porch light",
+    "start the dishwasher",
+    "turn on the sprinklers in the backyard",
+    "what's the forecast for the weekend",
+    "skip this song",
+    "play the next song",
+    "make it louder",
+    "turn the music down",
+    "set the living room to twenty percent",
+    "is it going to be cold tonight",
+    "turn on the heater in the nursery",
+    "close the curtains",
+    "what's on my calendar today",
+    "how long until my timer goes off",
+)
+
+# --------------------------------------------------------------------------------------------------
+# Hazard constants (relative; rescaled so their mean over TYPICAL_REQUESTS tokens is one).
+# --------------------------------------------------------------------------------------------------
+
+_CONF_HAND = 2.0  # words with a hand-listed confusion: the ones recognisers really trip on
+_CONF_DERIVED = 0.5  # words with only metaphone-derived neighbours
+_CONF_OOV = 1.0  # words outside the vocabulary (names, titles): rare words are harder
+_CARRIER_FACTOR = 0.3
+_DROP_FUNCTION = 1.0
+_DROP_SHORT = 0.25
+_DROP_OTHER = 0.05
+_SPLIT = 1.0
+_MERGE = 1.5
+_DERIVED_WEIGHT = 0.3  # derived neighbours' share relative to hand-listed targets
+_MAX_DERIVED = 4
+_TROUBLE_SHARE = 0.1  # share of a biased speaker's vocabulary that is systematically hard
+_TROUBLE_BOOST = 3.0
+_TROUBLE_PREFERENCE = 0.75  # how often a trouble word goes to the speaker's favourite confusion
+_CAREFUL_DIVISOR = 3.0
+_PROFILE_KEYS = ("confusion", "drop", "merge", "split")
+
+
+def _stable_int(*parts: object) -> int:
+    """A 64-bit hash stable across processes and Python versions (unlike `hash()`)."""
+    data = "\x1f".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _unit(*parts: object) -> float:
+    """A stable pseudo-random number in [0, 1) for `parts`."""
+    return _stable_int(*parts) / 2.0**64
+
+
+def _jitter(word: str, kind: str) -> float:
+    """A fixed per-word factor in [0.5, 2): some words are simply harder, for every speaker."""
+    return math.exp(math.log(2.0) * (2.0 * _unit("jitter", kind, word) - 1.0))
+
+
+@dataclass(frozen=True)
+class WordModel:
+    """The fixed error behaviour of one word: hazards per error kind and its confusion targets.
+
+    `substitutes` are ordered most likely first; `cumulative` are their cumulative weights
+    (normalised to end at 1.0) for sampling. Hazards are already rescaled (see module docstring).
+    """
+
+    word: str
+    confusion: float
+    drop: float
+    split: float
+    substitutes: tuple[str, ...]
+    cumulative: tuple[float, ...]
+    split_to: str | None
+
+    def substitute_weights(self) -> list[tuple[str, float]]:
+        prev = 0.0
+        out = []
+        for s, c in zip(self.substitutes, self.cumulative, strict=True):
+            out.append((s, c - prev))
+            prev = c
+        return out
+
+
+@dataclass(frozen=True)
+class _Tables:
+    words: dict[str, WordModel]
+    merges: dict[tuple[str, str], tuple[float, str]]
+    by_code: dict[str, tuple[str, ...]]
+    scale: float
+
+
+def _hand_targets() -> dict[str, list[str]]:
+    targets: dict[str, list[str]] = {}
+    for word, subs in CONFUSIONS.items():
+        targets.setdefault(word, [])
+        targets[word].extend(s for s in subs if s != word and s not in targets[word])
+    for group in HOMOPHONE_GROUPS:
+        for w in group:
+            lst = targets.setdefault(w, [])
+            lst.extend(o for o in group if o != w and o not in lst)
+    return targets
+
+
+def _derived(word: str, code: str, by_code: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Vocabulary words sounding alike (same Metaphone code) and spelled alike (small edit distance)."""
+    if not code:
+        return []
+    limit = min(2, max(1, len(word) // 2))
+    cands = [
+        (Levenshtein.distance(word, o), o)
+        for o in by_code.get(code, ())
+        if o != word and Levenshtein.distance(word, o) <= limit
+    ]
+    return [o for _, o in sorted(cands)[:_MAX_DERIVED]]
+
+
+def _cumulative(weights: list[float]) -> tuple[float, ...]:
+    total = sum(weights)
+    acc = 0.0
+    out = []
+    for w in weights:
+        acc += w / total
+        out.append(acc)
+    out[-1] = 1.0
+    return tuple(out)
+
+
+def _raw_model(word: str, hand: Mapping[str, list[str]], by_code: Mapping[str, tuple[str, ...]],
+               in_vocab: bool) -> WordModel:
+    """Unscaled hazards for `word`."""
+    listed = hand.get(word, [])
+    derived = [d for d in _derived(word, jellyfish.metaphone(word), by_code) if d not in listed]
+    subs = listed + derived
+    weights = [1.0 / (i + 1) ** 1.5 for i in range(len(listed))]
+    dscale = _DERIVED_WEIGHT if listed else 1.0
+    weights += [dscale / (j + 1) ** 1.5 for j in range(len(derived))]
+    if listed:
+        conf = _CONF_HAND
+    elif derived:
+        conf = _CONF_DERIVED if in_vocab else _CONF_OOV
+    else:
+        conf = 0.0
+    if word in CARRIER_WORDS:
+        conf *= _CARRIER_FACTOR
+    if word in FUNCTION_WORDS:
+        drop = _DROP_FUNCTION
+    elif len(word) <= 3:
+        drop = _DROP_SHORT
+    else:
+        drop = _DROP_OTHER
+    split_to = SPLITS.get(word)
+    return WordModel(
+        word=word,
+        confusion=conf * _jitter(word, "confusion"),
+        drop=drop * _jitter(word, "drop"),
+        split=_SPLIT * _jitter(word, "split") if split_to else 0.0,
+        substitutes=tuple(subs),
+        cumulative=_cumulative(weights) if subs else (),
+        split_to=split_to,
+    )
+
+
+def _scaled(m: WordModel, scale: float) -> WordModel:
+    return WordModel(
+        m.word, m.confusion * scale, m.drop * scale, m.split * scale, m.substitutes, m.cumulative, m.split_to
+    )
+
+
+@lru_cache(maxsize=1)
+def _tables() -> _Tables:
+    """Build every table once per process (a few tens of milliseconds)."""
+    hand = _hand_targets()
+    vocab: set[str] = set(COMMON_WORDS.split())
+    vocab.update(hand)
+    for subs in hand.values():
+        for s in subs:
+            vocab.update(s.split())
+    for req in TYPICAL_REQUESTS:
+        vocab.update(normalize_request(req).split())
+    for (a, b), m in MERGES.items():
+        vocab.update((a, b, m))
+    for w, parts in SPLITS.items():
+        vocab.add(w)
+        vocab.update(parts.split())
+    groups: dict[str, list[str]] = {}
+    for w in sorted(vocab):
+        groups.setdefault(jellyfish.metaphone(w), []).append(w)
+    by_code = {c: tuple(ws) for c, ws in groups.items() if c}
+    raw = {w: _raw_model(w, hand, by_code, in_vocab=True) for w in vocab}
+    raw_merges = {pair: (_MERGE * _jitter(" ".join(pair), "merge"), m) for pair, m in MERGES.items()}
+
+    # Rescale so an average token of a typical request carries total hazard one.
+    total = count = 0.0
+    for req in TYPICAL_REQUESTS:
+        toks = normalize_request(req).split()
+        for i, w in enumerate(toks):
+            m = raw[w]
+            total += m.confusion + m.drop + m.split
+            if i + 1 < len(toks) and (w, toks[i + 1]) in raw_merges:
+                total += raw_merges[(w, toks[i + 1])][0]
+            count += 1
+    scale = count / total
+    return _Tables(
+        words={w: _scaled(m, scale) for w, m in raw.items()},
+        merges={p: (h * scale, m) for p, (h, m) in raw_merges.items()},
+        by_code=by_code,
+        scale=scale,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _oov_model(word: str) -> WordModel:
+    t = _tables()
+    return _scaled(_raw_model(word, {}, t.by_code, in_vocab=False), t.scale)
+
+
+def word_model(word: str) -> WordModel:
+    """The fixed (speaker-independent) error model of `word` (lower-case, normalised)."""
+    m = _tables().words.get(word)
+    return m if m is not None else _oov_model(word)
+
+
+def confusion_table() -> dict[str, tuple[str, ...]]:
+    """Every vocabulary word with at least one confusion target, targets most likely first."""
+    return {w: m.substitutes for w, m in _tables().words.items() if m.substitutes}
+
+
+@lru_cache(maxsize=65536)
+def _speaker_bias(bias_seed: int, word: str) -> tuple[float, int]:
+    """(confusion hazard factor, favourite substitute index or -1) for a biased speaker.
+
+    A fixed share of words become trouble words for the speaker; the rest are made slightly easier
+    so the speaker's average rate is unchanged and only *which* words fail is personal.
+    """
+    if _unit("bias", bias_seed, word) < _TROUBLE_SHARE:
+        n = len(word_model(word).substitutes)
+        return _TROUBLE_BOOST, (_stable_int("fav", bias_seed, word) % n) if n else -1
+    return (1.0 - _TROUBLE_SHARE * _TROUBLE_BOOST) / (1.0 - _TROUBLE_SHARE), -1
+
+
+@dataclass
+class _Seg:
+    """One aligned piece of the channel's output: reference words and what was heard for them."""
+
+    ref: tuple[str, ...]
+    hyp: tuple[str, ...]
+    kind: str  # ok | confusion | drop | merge | split
+
+    @property
+    def is_error(self) -> bool:
+        return self.kind != "ok"
+
+
+def _pick(m: WordModel, rng: random.Random, favourite: int = -1, avoid: str | None = None) -> str:
+    if favourite >= 0 and rng.random() < _TROUBLE_PREFERENCE:
+        choice = m.substitutes[favourite]
+    else:
+        choice = m.substitutes[min(bisect_right(m.cumulative, rng.random()), len(m.substitutes) - 1)]
+    if choice == avoid and len(m.substitutes) > 1:
+        idx = m.substitutes.index(choice)
+        choice = m.substitutes[(idx + 1) % len(m.substitutes)]
+    return choice
+
+
+def _join(segs: list[_Seg]) -> str:
+    return " ".join(w for s in segs for w in s.hyp)
+
+
+class NoisyChannelAsr:
+    """Simulated ASR component: fills `turn.asr` with an n-best list heard through a systematic
+    noisy channel. `error_rate` ~ word error rate for an average speaker on typical requests.
+
+    Params: `error_rate` (default 0.15), `n` (n-best size, default 3), `seed` (component seed).
+    Raises `StageFailure("asr-no-text")` when nothing is heard (every word dropped, or no words).
+    """
+
+    name = "asr"
+    engine = ENGINE
+
+    def __init__(self, error_rate: float = 0.15, n: int = 3, seed: int = 0) -> None:
+        if error_rate < 0:
+            raise ValueError(f"error_rate must be >= 0, got {error_rate}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.error_rate = error_rate
+        self.n = n
+        self.seed = seed
+
+    def __call__(self, state: TurnState) -> TurnState:
+        state.turn.asr = AsrStage(engine=ENGINE)
+        state.turn.asr = self.recognize(state.utterance, state.turn.turn_id)
+        return state
+
+    def recognize(self, utterance: Utterance, turn_id: str) -> AsrStage:
+        """Recognise `utterance` for turn `turn_id`; pure given (params, utterance, turn_id)."""
+        tokens = normalize_request(utterance.text).split()
+        if not tokens:
+            raise StageFailure(StageError.ASR_NO_TEXT, "no words in the utterance")
+        rng = random.Random(_stable_int("asr", self.seed, turn_id))
+        profile = utterance.noise_profile
+        rate = max(0.0, float(profile.get("rate", 1.0)))
+        r = self.error_rate * rate / (_CAREFUL_DIVISOR if utterance.careful else 1.0)
+        mult = {k: max(0.0, float(profile.get(k, 1.0))) for k in _PROFILE_KEYS}
+        bias_seed = int(profile["bias_seed"]) if "bias_seed" in profile else None
+
+        segs = self._corrupt(tokens, rng, r, mult, bias_seed)
+        best = _join(segs)
+        if not best:
+            raise StageFailure(StageError.ASR_NO_TEXT, "every word was lost in noise")
+        n_err = sum(s.is_error for s in segs)
+        logit = 2.8 - 1.4 * n_err - 0.7 * math.log(max(rate, 0.05)) + rng.gauss(0.0, 0.6)
+        if utterance.careful:
+            logit += 0.3
+        c1 = min(0.99, max(0.01, 1.0 / (1.0 + math.exp(-logit))))
+        nbest = [AsrHypothesis(text=best, confidence=c1)]
+        if self.n > 1:
+            rest = 1.0 - c1
+            prev = c1
+            for k, text in enumerate(self._alternatives(segs, best, rng, self.n - 1)):
+                # Geometric shares of the remaining mass, kept strictly below the previous entry.
+                conf = min(rest * 0.6 * 0.5**k, prev * 0.9)
+                nbest.append(AsrHypothesis(text=text, confidence=conf))
+                prev = conf
+        return AsrStage(engine=ENGINE, nbest=nbest)
+
+    @staticmethod
+    def _corrupt(
+        tokens: list[str], rng: random.Random, r: float, mult: Mapping[str, float], bias_seed: int | None
+    ) -> list[_Seg]:
+        tables = _tables()
+        segs: list[_Seg] = []
+        i = 0
+        n = len(tokens)
+        while i < n:
+            w = tokens[i]
+            m = word_model(w)
+            fav = -1
+            conf = m.confusion * mult["confusion"]
+            if bias_seed is not None and m.substitutes:
+                factor, fav = _speaker_bias(bias_seed, w)
+                conf *= factor
+            drop = m.drop * mult["drop"]
+            split = m.split * mult["split"]
+            merge_h, merged = 0.0, ""
+            if i + 1 < n:
+                mg = tables.merges.get((w, tokens[i + 1]))
+                if mg is not None:
+                    merge_h, merged = mg[0] * mult["merge"], mg[1]
+            hazard = conf + drop + split + merge_h
+            if hazard <= 0.0 or rng.random() >= 1.0 - math.exp(-r * hazard):
+                segs.append(_Seg((w,), (w,), "ok"))
+                i += 1
+                continue
+            u = rng.random() * hazard
+            if u < merge_h:
+                segs.append(_Seg((w, tokens[i + 1]), (merged,), "merge"))
+                i += 2
+                continue
+            u -= merge_h
+            if u < conf:
+                segs.append(_Seg((w,), tuple(_pick(m, rng, fav).split()), "confusion"))
+            elif u < conf + split:
+                segs.append(_Seg((w,), tuple((m.split_to or w).split()), "split"))
+            else:
+                segs.append(_Seg((w,), (), "drop"))
+            i += 1
+        return segs
+
+    @staticmethod
+    def _alternatives(segs: list[_Seg], best: str, rng: random.Random, k: int) -> list[str]:
+        """Runner-up hypotheses: corrections of the channel's errors and other plausible confusions.
+
+        Each candidate differs from the 1-best in one place (or is the full reference when several
+        errors were made); a random plausibility decides their order, so the truth is often, but
+        not always, in the n-best.
+        """
+        cands: list[tuple[float, str]] = []
+        errors = [i for i, s in enumerate(segs) if s.is_error]
+        for i in errors:
+            if rng.random() < 0.65:
+                fixed = [*segs[:i], _Seg(segs[i].ref, segs[i].ref, "ok"), *segs[i + 1 :]]
+                cands.append((0.3 + rng.random(), _join(fixed)))
+            if segs[i].kind == "confusion":
+                m = word_model(segs[i].ref[0])
+                if len(m.substitutes) > 1:
+                    alt = _pick(m, rng, avoid=" ".join(segs[i].hyp))
+                    other = [*segs[:i], _Seg(segs[i].ref, tuple(alt.split()), "confusion"), *segs[i + 1 :]]
+                    cands.append((rng.random(), _join(other)))
+        if len(errors) > 1 and rng.random() < 0.3:
+            cands.append((0.5 + rng.random(), " ".join(w for s in segs for w in s.ref)))
+        confusable = [i for i, s in enumerate(segs) if s.kind == "ok" and word_model(s.ref[0]).substitutes]
+        rng.shuffle(confusable)
+        for i in confusable[: k + 1]:
+            m = word_model(segs[i].ref[0])
+            alt = _pick(m, rng)
+            other = [*segs[:i], _Seg(segs[i].ref, tuple(alt.split()), "confusion"), *segs[i + 1 :]]
+            cands.append((rng.random() * min(1.0, m.confusion), _join(other)))
+        cands.sort(key=lambda c: -c[0])
+        out: list[str] = []
+        seen = {best}
+        for _, text in cands:
+            if text and text not in seen:
+                seen.add(text)
+                out.append(text)
+                if len(out) == k:
+                    break
+        return out
+
+
+register("asr.noisy_channel.v1")(NoisyChannelAsr)

@@ -1,0 +1,79 @@
+"""Builds the reference assistant from a config, and its default NLU from the built-in grammar.
+
+The pipeline is a list of registered components; swapping the ASR (noisy channel, pocketsphinx,
+replay) or adding a rewriter is a config change. The default NLU trains on a seeded part of the
+grammar's templates only, so simulated people also use phrasings it never saw, as real people do."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from selflearn.assistant.assistant import Assistant
+from selflearn.assistant.component import build
+
+DEFAULT_PIPELINE: list[dict[str, Any]] = [
+    {"component": "wake.score_model.v1"},
+    {"component": "asr.noisy_channel.v1"},
+    {"component": "nlu.model.v1"},
+    {"component": "resolution.home.v1"},
+    {"component": "action.home.v1"},
+    {"component": "response.template.v1"},
+]
+
+
+def _register_builtin_components() -> None:
+    # Importing a component module registers it.
+    import selflearn.assistant.asr.noisy_channel
+    import selflearn.assistant.execute
+    import selflearn.assistant.nlu.component
+    import selflearn.assistant.resolve
+    import selflearn.assistant.respond
+    import selflearn.assistant.wake
+    import selflearn.rewrite.runtime  # noqa: F401
+
+
+def default_config(seed: int = 0, nlu: Any = None, rewrite_store: str | Path | None = None,
+                   asr_error_rate: float | None = None) -> list[dict[str, Any]]:
+    """The default pipeline with seeds, a fitted NLU and optionally a rewrite store filled in."""
+    cfg = copy.deepcopy(DEFAULT_PIPELINE)
+    for entry in cfg:
+        name = entry["component"]
+        if name.startswith(("wake.", "asr.")):
+            entry["seed"] = seed
+        if name == "asr.noisy_channel.v1" and asr_error_rate is not None:
+            entry["error_rate"] = asr_error_rate
+        if name == "nlu.model.v1" and nlu is not None:
+            entry["model"] = nlu
+    if rewrite_store is not None:
+        idx = next(i for i, e in enumerate(cfg) if e["component"] == "nlu.model.v1")
+        cfg.insert(idx, {"component": "rewrite.precomputed.v1", "store": str(rewrite_store)})
+    return cfg
+
+
+def build_assistant(config: list[dict[str, Any]]) -> Assistant:
+    _register_builtin_components()
+    return Assistant(build(config))
+
+
+def train_default_nlu(seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7) -> Any:
+    """Fit the NLU on the training part of the grammar (deterministic under `seed`)."""
+    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.grammar import generate, split_templates
+
+    train_ids, _heldout = split_templates(seed, train_fraction)
+    examples = generate(n_per_intent, seed, template_ids=train_ids)
+    return NluModel().fit(examples)
+
+
+def load_or_train_nlu(model_dir: Path, seed: int = 0, n_per_intent: int = 400) -> Any:
+    """Reuse a saved NLU from `model_dir` if one is there, else train and save it."""
+    from selflearn.assistant.nlu.model import NluModel
+
+    model_dir = Path(model_dir)
+    if (model_dir / "manifest.json").exists():
+        return NluModel.load(model_dir)
+    model = train_default_nlu(seed=seed, n_per_intent=n_per_intent)
+    model.save(model_dir)
+    return model

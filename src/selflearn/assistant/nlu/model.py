@@ -1,0 +1,660 @@
+"""The assistant's trained NLU: a calibrated intent classifier plus a CRF slot tagger.
+
+Intent: TF-IDF over word 1-2grams and char_wb 2-5grams (robust to recognition errors inside
+words) feeding a multinomial logistic regression. Its softmax is temperature-scaled with a
+temperature fitted on out-of-fold logits, so a confidence of 0.7 means right about 70% of the
+time: the pipeline's low-confidence threshold and the learners downstream read these numbers.
+
+Slots: a linear-chain CRF (python-crfsuite) over BIO tags with lexical, shape and context features,
+each also conjoined with the intent. The tagger is run once per n-best intent, conditioned on
+that intent, so every hypothesis carries the slots that make sense for it ("play X" is a song for
+play_music, a station for play_radio); a reranker or a fallback to hypothesis 2 then gets a
+consistent frame instead of the top intent's slots. Tagging a short request takes tens of
+microseconds, so n taggings stay well inside the latency budget.
+
+Prediction avoids scikit-learn's per-call overhead: the fitted vocabularies, idf weights and
+coefficients are applied directly (and `save` stores exactly these arrays, no pickles), and
+results are memoised per text because real traffic repeats itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pycrfsuite
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+
+import selflearn
+from selflearn.assistant.nlu.data import Example
+from selflearn.logs.records import NluHypothesis, Slot
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_VOCAB = "intent_vocab.json"
+_WEIGHTS = "intent_weights.npz"
+_CRF = "slots.crfsuite"
+
+# spaCy-like splits of clitics ("john's" -> john 's, "can't" -> ca n't) so that entity
+# boundaries in SLURP-style data fall on token boundaries
+_TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]")
+_WORD_PATTERN = r"(?u)\b\w+\b"  # keep one-letter words ("i", "a"): they carry intent in requests
+
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million half quarter first second third fourth fifth sixth seventh eighth "
+    "ninth tenth".split()
+)
+
+_SlotTuple = tuple[str, str, int, int]
+_HypTuple = tuple[str, float, tuple[_SlotTuple, ...]]
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """(token, start, end) with character offsets into ``text``: the tagger's unit."""
+    return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def _shape(w: str) -> str:
+    if w.isdigit():
+        return "digit"
+    if w.isalpha():
+        return "alpha"
+    if w[0] == "'":
+        return "clitic"
+    if any(c.isdigit() for c in w):
+        return "alnum"
+    return "punct"
+
+
+def _base_features(words: Sequence[str]) -> list[list[str]]:
+    """Intent-independent features per token (lower-cased words)."""
+    n = len(words)
+    out: list[list[str]] = []
+    for i, w in enumerate(words):
+        prev1 = words[i - 1] if i >= 1 else "<s>"
+        prev2 = words[i - 2] if i >= 2 else "<s>"
+        next1 = words[i + 1] if i + 1 < n else "</s>"
+        next2 = words[i + 2] if i + 2 < n else "</s>"
+        f = [
+            "w=" + w,
+            "p2=" + w[:2],
+            "p3=" + w[:3],
+            "s2=" + w[-2:],
+            "s3=" + w[-3:],
+            "shape=" + _shape(w),
+            "w-1=" + prev1,
+            "w-2=" + prev2,
+            "w+1=" + next1,
+            "w+2=" + next2,
+            "w-1w=" + prev1 + "|" + w,
+            "ww+1=" + w + "|" + next1,
+            "w-1w+1=" + prev1 + "|" + next1,
+        ]
+        if w in _NUMBER_WORDS or w.isdigit():
+            f.append("num")
+        if i == 0:
+            f.append("BOS")
+        if i == n - 1:
+            f.append("EOS")
+        out.append(f)
+    return out
+
+
+def _with_intent(base: list[list[str]], words: Sequence[str], intent: str) -> list[list[str]]:
+    """Conjoin the intent with the token and its left neighbour: the same word is a different slot
+    under different intents, and the CRF has no other way to know which intent it tags for."""
+    tag = "I=" + intent
+    out: list[list[str]] = []
+    for i, f in enumerate(base):
+        prev = words[i - 1] if i else "<s>"
+        out.append([*f, tag, tag + "|w=" + words[i], tag + "|w-1=" + prev])
+    return out
+
+
+def _bio(tokens: Sequence[tuple[str, int, int]], ex: Example) -> tuple[list[str], int]:
+    """BIO labels for an example's tokens; slots whose span does not fall on token boundaries (or
+    overlaps an earlier slot) cannot be expressed in BIO and are counted, not guessed."""
+    labels = ["O"] * len(tokens)
+    starts = {s: i for i, (_, s, _) in enumerate(tokens)}
+    ends = {e: i for i, (_, _, e) in enumerate(tokens)}
+    skipped = 0
+    for slot in sorted(ex.slots, key=lambda s: (s.start, s.end)):
+        i, j = starts.get(slot.start), ends.get(slot.end)
+        if i is None or j is None or j < i or any(lab != "O" for lab in labels[i : j + 1]):
+            skipped += 1
+            continue
+        labels[i] = "B-" + slot.name
+        for k in range(i + 1, j + 1):
+            labels[k] = "I-" + slot.name
+    return labels, skipped
+
+
+def _decode(text: str, tokens: Sequence[tuple[str, int, int]], labels: Sequence[str]) -> list[_SlotTuple]:
+    """BIO labels -> (name, value, start, end) spans of the original text. An I- tag that does not
+    continue a span of its type opens a new one (CRFs rarely emit it; dropping it would lose a slot)."""
+    spans: list[_SlotTuple] = []
+    cur: list[Any] | None = None  # [name, start, end]
+    for (_, s, e), lab in zip(tokens, labels, strict=True):
+        if lab == "O":
+            if cur:
+                spans.append((cur[0], text[cur[1] : cur[2]], cur[1], cur[2]))
+            cur = None
+            continue
+        kind, _, name = lab.partition("-")
+        if kind == "I" and cur is not None and cur[0] == name:
+            cur[2] = e
+            continue
+        if cur:
+            spans.append((cur[0], text[cur[1] : cur[2]], cur[1], cur[2]))
+        cur = [name, s, e]
+    if cur:
+        spans.append((cur[0], text[cur[1] : cur[2]], cur[1], cur[2]))
+    return spans
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> float:
+    """ECE over equal-width confidence bins: sum over bins of |accuracy - mean confidence|,
+    weighted by the bin's share of predictions."""
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    if confidence.size == 0:
+        return 0.0
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - confidence[m].mean())
+    return float(ece)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising held-out negative log-likelihood (Guo et al., 2017)."""
+
+    def nll(log_t: float) -> float:
+        z = logits / math.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1))
+        return float(np.mean(lse - z[np.arange(len(y)), y]))
+
+    res = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return float(math.exp(res.x))
+
+
+class NluModel:
+    """Joint intent + slot NLU trained on `Example`s; ``predict`` gives a calibrated n-best of
+    `NluHypothesis` with slots as character spans of the input text."""
+
+    def __init__(
+        self,
+        *,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 5),
+        char_min_df: int = 2,
+        C: float = 10.0,
+        max_iter: int = 300,
+        calibration: str = "temperature",
+        calibration_folds: int = 3,
+        crf_c1: float = 0.05,
+        crf_c2: float = 0.01,
+        crf_max_iterations: int = 100,
+        cache_size: int = 4096,
+        random_state: int = 0,
+        name: str = "nlu-tfidf-crf",
+    ) -> None:
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.char_min_df = char_min_df
+        self.C = C
+        self.max_iter = max_iter
+        self.calibration = calibration
+        self.calibration_folds = calibration_folds
+        self.crf_c1 = crf_c1
+        self.crf_c2 = crf_c2
+        self.crf_max_iterations = crf_max_iterations
+        self.cache_size = cache_size
+        self.random_state = random_state
+        self.name = name
+
+    # ----------------------------------------------------------------------------------- config
+
+    _CONFIG_KEYS = (
+        "word_ngrams",
+        "char_ngrams",
+        "char_min_df",
+        "C",
+        "max_iter",
+        "calibration",
+        "calibration_folds",
+        "crf_c1",
+        "crf_c2",
+        "crf_max_iterations",
+        "cache_size",
+        "random_state",
+        "name",
+    )
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-ready (what `save` writes and `load` passes back)."""
+        cfg = {k: getattr(self, k) for k in self._CONFIG_KEYS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
+
+    def _vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+        word = TfidfVectorizer(
+            analyzer="word",
+            ngram_range=tuple(self.word_ngrams),
+            token_pattern=_WORD_PATTERN,
+            sublinear_tf=True,
+            lowercase=True,
+            dtype=np.float32,
+        )
+        char = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(self.char_ngrams),
+            min_df=self.char_min_df,
+            sublinear_tf=True,
+            lowercase=True,
+            dtype=np.float32,
+        )
+        return word, char
+
+    # -------------------------------------------------------------------------------------- fit
+
+    def fit(self, examples: Sequence[Example]) -> NluModel:
+        """Train the intent classifier, its calibration and the slot tagger on ``examples``."""
+        if self.calibration not in ("temperature", "none"):
+            raise ValueError(f"calibration must be 'temperature' or 'none', got {self.calibration!r}")
+        examples = list(examples)
+        if not examples:
+            raise ValueError("NluModel.fit needs at least one example")
+        texts = [e.text for e in examples]
+        classes = sorted({e.intent for e in examples})
+        if len(classes) < 2:
+            raise ValueError(f"NluModel.fit needs at least two intents, got {classes}")
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[e.intent] for e in examples])
+
+        calibration: dict[str, Any] = {"method": self.calibration, "temperature": 1.0}
+        if self.calibration == "temperature":
+            oof = self._out_of_fold_logits(texts, y, len(classes))
+            t = _fit_temperature(oof, y)
+            calibration.update(self._calibration_report(oof, y, t))
+
+        word, char = self._vectorizers()
+        xw = word.fit_transform(texts)
+        xc = char.fit_transform(texts)
+        clf = self._classifier().fit(sp.hstack([xw, xc]).tocsr(), y)
+
+        self.classes_: list[str] = classes
+        self.word_vocab_: dict[str, int] = {k: int(v) for k, v in word.vocabulary_.items()}
+        self.char_vocab_: dict[str, int] = {k: int(v) for k, v in char.vocabulary_.items()}
+        self.word_idf_: np.ndarray = word.idf_.astype(np.float32)
+        self.char_idf_: np.ndarray = char.idf_.astype(np.float32)
+        # features x classes, row-major: a request touches ~100 features, gathered as rows
+        self.coef_: np.ndarray = np.ascontiguousarray(clf.coef_.T, dtype=np.float32)
+        self.intercept_: np.ndarray = clf.intercept_.astype(np.float32)
+        self.temperature_: float = float(calibration["temperature"])
+        self.calibration_: dict[str, Any] = calibration
+
+        self.crf_model_: bytes | None
+        self.slot_labels_: list[str]
+        self.crf_model_, self.slot_labels_, self.n_skipped_slots_ = self._fit_tagger(examples)
+        self.n_train_: int = len(examples)
+        self.version_: str = self._fingerprint(examples)
+        self._setup_runtime()
+        return self
+
+    def _classifier(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+
+    def _out_of_fold_logits(self, texts: list[str], y: np.ndarray, n_classes: int) -> np.ndarray:
+        """Logits for every example from a model that did not see it (K folds); a class missing
+        from a fold's training part gets a logit far below the rest (probability ~0)."""
+        folds = max(2, min(self.calibration_folds, len(texts)))
+        kf = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        oof = np.zeros((len(texts), n_classes), dtype=np.float64)
+        for tr, te in kf.split(texts):
+            word, char = self._vectorizers()
+            tr_texts = [texts[i] for i in tr]
+            te_texts = [texts[i] for i in te]
+            x_tr = sp.hstack([word.fit_transform(tr_texts), char.fit_transform(tr_texts)]).tocsr()
+            x_te = sp.hstack([word.transform(te_texts), char.transform(te_texts)]).tocsr()
+            present = np.unique(y[tr])
+            if len(present) < 2:
+                oof[np.ix_(te, present)] = 0.0
+                continue
+            clf = self._classifier().fit(x_tr, y[tr])
+            dec = clf.decision_function(x_te)
+            if dec.ndim == 1:  # binary problem: sklearn returns one margin
+                dec = np.stack([-dec / 2, dec / 2], axis=1)
+            fill = dec.min(axis=1, keepdims=True) - 30.0
+            block = np.repeat(fill, n_classes, axis=1)
+            block[:, clf.classes_] = dec
+            oof[te] = block
+        return oof
+
+    @staticmethod
+    def _calibration_report(oof: np.ndarray, y: np.ndarray, t: float) -> dict[str, Any]:
+        p_raw = _softmax(oof)
+        p_cal = _softmax(oof / t)
+        correct = p_raw.argmax(axis=1) == y
+        return {
+            "temperature": t,
+            "oof_accuracy": float(correct.mean()),
+            "oof_ece_uncalibrated": expected_calibration_error(p_raw.max(axis=1), correct),
+            "oof_ece_calibrated": expected_calibration_error(p_cal.max(axis=1), correct),
+        }
+
+    def _fit_tagger(self, examples: Sequence[Example]) -> tuple[bytes | None, list[str], int]:
+        trainer = pycrfsuite.Trainer(verbose=False)
+        skipped = 0
+        labels_seen: set[str] = set()
+        for ex in examples:
+            toks = tokenize(ex.text)
+            if not toks:
+                continue
+            labels, sk = _bio(toks, ex)
+            skipped += sk
+            labels_seen.update(labels)
+            words = [t[0].lower() for t in toks]
+            trainer.append(_with_intent(_base_features(words), words, ex.intent), labels)
+        if labels_seen <= {"O"}:  # nothing to learn: the model predicts no slots
+            return None, [], skipped
+        trainer.set_params(
+            {
+                "c1": self.crf_c1,
+                "c2": self.crf_c2,
+                "max_iterations": self.crf_max_iterations,
+                "feature.possible_transitions": True,
+            }
+        )
+        with tempfile.TemporaryDirectory(prefix="selflearn-crf-") as tmp:
+            path = Path(tmp) / _CRF
+            trainer.train(str(path))
+            data = path.read_bytes()
+        return data, sorted(labels_seen), skipped
+
+    def _fingerprint(self, examples: Sequence[Example]) -> str:
+        h = hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode())
+        for ex in examples:
+            h.update(json.dumps([ex.text, ex.intent, [list(vars(s).values()) for s in ex.slots]]).encode())
+        return h.hexdigest()[:12]
+
+    # ---------------------------------------------------------------------------------- predict
+
+    def _setup_runtime(self) -> None:
+        word, char = self._vectorizers()
+        # the unfitted vectorizers' analyzers: the very functions fit used, so features match
+        self._word_analyzer: Callable[[str], list[str]] = word.build_analyzer()
+        self._char_analyzer: Callable[[str], list[str]] = char.build_analyzer()
+        self._n_word = len(self.word_idf_)
+        self._tagger: pycrfsuite.Tagger | None = None
+        if self.crf_model_ is not None:
+            self._tagger = pycrfsuite.Tagger()
+            self._tagger.open_inmemory(self.crf_model_)
+        self._tag_lock = threading.Lock()  # a crfsuite tagger is not safe to share across threads
+        self._cached: Callable[[str, int], tuple[_HypTuple, ...]] = lru_cache(maxsize=self.cache_size)(
+            self._predict_uncached
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("NluModel is not fitted: call fit(examples) or NluModel.load(dir)")
+
+    def _features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, values) of the request's TF-IDF vector, as TfidfVectorizer would compute it:
+        sublinear tf times idf, each block (word, char) l2-normalised separately."""
+        idx_parts: list[np.ndarray] = []
+        val_parts: list[np.ndarray] = []
+        for analyzer, vocab, idf, offset in (
+            (self._word_analyzer, self.word_vocab_, self.word_idf_, 0),
+            (self._char_analyzer, self.char_vocab_, self.char_idf_, self._n_word),
+        ):
+            counts: Counter[int] = Counter()
+            for g in analyzer(text):
+                j = vocab.get(g)
+                if j is not None:
+                    counts[j] += 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            val = (np.log(tf) + 1.0) * idf[idx]
+            val /= np.sqrt(np.dot(val, val))
+            idx_parts.append(idx + offset)
+            val_parts.append(val)
+        if not idx_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.concatenate(idx_parts), np.concatenate(val_parts)
+
+    def intent_proba(self, text: str) -> np.ndarray:
+        """Calibrated probability of every intent in `classes_` order."""
+        self._check_fitted()
+        idx, val = self._features(text)
+        logits = val @ self.coef_[idx] + self.intercept_ if len(idx) else self.intercept_.copy()
+        return _softmax(logits.astype(np.float64) / self.temperature_)
+
+    def intent_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """`intent_proba` for many texts at once (one sparse matrix product)."""
+        self._check_fitted()
+        indptr = [0]
+        indices: list[np.ndarray] = []
+        data: list[np.ndarray] = []
+        for t in texts:
+            idx, val = self._features(t)
+            indices.append(idx)
+            data.append(val)
+            indptr.append(indptr[-1] + len(idx))
+        x = sp.csr_matrix(
+            (
+                np.concatenate(data) if data else np.zeros(0, np.float32),
+                np.concatenate(indices) if indices else np.zeros(0, np.int64),
+                np.array(indptr),
+            ),
+            shape=(len(texts), self.coef_.shape[0]),
+        )
+        logits = np.asarray(x @ self.coef_) + self.intercept_
+        return _softmax(logits.astype(np.float64) / self.temperature_)
+
+    def tag(self, text: str, intent: str) -> list[_SlotTuple]:
+        """Slots of ``text`` read as ``intent``: (name, value, start, end) character spans."""
+        self._check_fitted()
+        toks = tokenize(text)
+        if not toks or self._tagger is None:
+            return []
+        words = [t[0].lower() for t in toks]
+        return self._tag_tokens(text, toks, words, _base_features(words), intent)
+
+    def _tag_tokens(
+        self,
+        text: str,
+        toks: list[tuple[str, int, int]],
+        words: list[str],
+        base: list[list[str]],
+        intent: str,
+    ) -> list[_SlotTuple]:
+        assert self._tagger is not None
+        xseq = _with_intent(base, words, intent)
+        with self._tag_lock:
+            labels = self._tagger.tag(xseq)
+        return _decode(text, toks, labels)
+
+    def _predict_uncached(self, text: str, n: int) -> tuple[_HypTuple, ...]:
+        if not text.strip():
+            return ()
+        return self._hypotheses(text, self.intent_proba(text), n)
+
+    def _hypotheses(self, text: str, proba: np.ndarray, n: int) -> tuple[_HypTuple, ...]:
+        k = max(1, min(n, len(proba)))
+        top = np.argsort(-proba, kind="stable")[:k]
+        toks = tokenize(text) if self._tagger is not None else []
+        words = [t[0].lower() for t in toks]
+        base = _base_features(words) if toks else []
+        out: list[_HypTuple] = []
+        for i in top:
+            intent = self.classes_[int(i)]
+            slots = self._tag_tokens(text, toks, words, base, intent) if toks else []
+            out.append((intent, min(1.0, max(0.0, float(proba[i]))), tuple(slots)))
+        return tuple(out)
+
+    @staticmethod
+    def _to_records(hyps: tuple[_HypTuple, ...]) -> list[NluHypothesis]:
+        # fresh records on every call: callers may edit them, the cache must stay clean
+        return [
+            NluHypothesis(
+                intent=intent,
+                confidence=conf,
+                slots=[Slot(name=a, value=v, start=s, end=e) for a, v, s, e in slots],
+            )
+            for intent, conf, slots in hyps
+        ]
+
+    def predict(self, text: str, n: int = 3) -> list[NluHypothesis]:
+        """The ``n`` most probable intents, best first, each with its slots; [] for empty text.
+        Confidences are calibrated probabilities, so they sum to at most 1."""
+        self._check_fitted()
+        return self._to_records(self._cached(text, n))
+
+    def predict_batch(self, texts: Sequence[str], n: int = 3) -> list[list[NluHypothesis]]:
+        """`predict` for many texts (the intent scores in one matrix product; not cached)."""
+        self._check_fitted()
+        proba = self.intent_proba_batch(texts)
+        return [
+            self._to_records(self._hypotheses(t, proba[i], n) if t.strip() else ())
+            for i, t in enumerate(texts)
+        ]
+
+    def cache_clear(self) -> None:
+        self._check_fitted()
+        self._cached.cache_clear()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------------------- save/load
+
+    def manifest(self) -> dict[str, Any]:
+        """What made this model: config, library versions, label sets, training size, calibration."""
+        self._check_fitted()
+        return {
+            "kind": "selflearn.nlu.NluModel",
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version_,
+            "config": self.get_config(),
+            "versions": {
+                "selflearn": selflearn.__version__,
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scikit-learn": _version("scikit-learn"),
+                "python-crfsuite": _version("python-crfsuite"),
+            },
+            "intents": self.classes_,
+            "slot_labels": self.slot_labels_,
+            "n_train": self.n_train_,
+            "n_skipped_slots": self.n_skipped_slots_,
+            "n_features": {"word": len(self.word_vocab_), "char": len(self.char_vocab_)},
+            "calibration": self.calibration_,
+            "files": [_VOCAB, _WEIGHTS] + ([_CRF] if self.crf_model_ is not None else []),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` atomically: everything goes to a temporary sibling that
+        is renamed into place, so a reader never sees half a model."""
+        self._check_fitted()
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            word = sorted(self.word_vocab_, key=self.word_vocab_.__getitem__)
+            char = sorted(self.char_vocab_, key=self.char_vocab_.__getitem__)
+            (tmp / _VOCAB).write_text(json.dumps({"word": word, "char": char}), encoding="utf-8")
+            np.savez(
+                tmp / _WEIGHTS,
+                coef=self.coef_,
+                intercept=self.intercept_,
+                word_idf=self.word_idf_,
+                char_idf=self.char_idf_,
+                temperature=np.array(self.temperature_),
+            )
+            if self.crf_model_ is not None:
+                (tmp / _CRF).write_bytes(self.crf_model_)
+            (tmp / MANIFEST).write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, directory: str | Path) -> NluModel:
+        """Read a model written by `save` (no pickles: arrays, JSON and the crfsuite file)."""
+        d = Path(directory)
+        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("kind") != "selflearn.nlu.NluModel":
+            raise ValueError(f"{d} does not hold an NluModel (kind={manifest.get('kind')!r})")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{d} has NluModel format {manifest.get('format_version')}; this code reads {FORMAT_VERSION}"
+            )
+        cfg = dict(manifest["config"])
+        for k in ("word_ngrams", "char_ngrams"):
+            cfg[k] = tuple(cfg[k])
+        model = cls(**cfg)
+        vocab = json.loads((d / _VOCAB).read_text(encoding="utf-8"))
+        model.word_vocab_ = {g: i for i, g in enumerate(vocab["word"])}
+        model.char_vocab_ = {g: i for i, g in enumerate(vocab["char"])}
+        with np.load(d / _WEIGHTS) as w:
+            model.coef_ = np.ascontiguousarray(w["coef"])
+            model.intercept_ = w["intercept"]
+            model.word_idf_ = w["word_idf"]
+            model.char_idf_ = w["char_idf"]
+            model.temperature_ = float(w["temperature"])
+        model.classes_ = list(manifest["intents"])
+        model.slot_labels_ = list(manifest["slot_labels"])
+        model.n_train_ = int(manifest["n_train"])
+        model.n_skipped_slots_ = int(manifest["n_skipped_slots"])
+        model.calibration_ = dict(manifest["calibration"])
+        model.version_ = str(manifest["version"])
+        crf = d / _CRF
+        model.crf_model_ = crf.read_bytes() if crf.exists() else None
+        model._setup_runtime()
+        return model
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,180 @@
+"""Validation of raw interaction-log records against the contract in `records.py`.
+
+Raw records are what a file holds before we trust it: JSON lines (text or bytes, parsed here so
+that unparseable lines become errors too) or dicts (Parquet rows, adapter output). Each record is
+validated by pydantic; every problem becomes a `RecordError` naming the source, the line (1-based
+line of a JSONL file, 1-based row of a Parquet file), the dotted field path taken from pydantic's
+error location (`asr.nbest.0.confidence`) and pydantic's message, so a person can find and fix it:
+
+    logs.jsonl:17: field 'asr.nbest.0.confidence': Input should be less than or equal to 1
+
+Invariants across records that pydantic cannot see are checked here as well: a `turn_id` may
+appear only once per file (the first occurrence is kept, later ones are errors).
+Pseudo-fields: `<json>` for a line that is not a JSON object, `<record>` for a whole-record error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+from pydantic import ValidationError
+
+from selflearn.logs.records import Turn
+
+__all__ = [
+    "JSON_FIELD",
+    "RECORD_FIELD",
+    "LogFormatError",
+    "RawRecord",
+    "RecordError",
+    "ValidationResult",
+    "errors_from_validation",
+    "iter_validated",
+    "parse_raw",
+    "validate_records",
+]
+
+JSON_FIELD = "<json>"
+RECORD_FIELD = "<record>"
+
+RawRecord = Mapping[str, Any] | str | bytes
+"""A record before validation: a parsed dict, or one line of JSON (str or bytes)."""
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One problem with one raw record: where it is, which field, what is wrong, and the record."""
+
+    source: str
+    line: int
+    field: str
+    message: str
+    raw: dict[str, Any] | str = dc_field(default="", repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: field '{self.field}': {self.message}"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+            "raw": self.raw,
+        }
+
+
+class LogFormatError(ValueError):
+    """A trusted log file (one `read_turns` was asked to read) holds an invalid record."""
+
+    def __init__(self, errors: list[RecordError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+@dataclass
+class ValidationResult:
+    """Outcome of validating a batch of raw records: the good turns and every error found.
+
+    `good_lines[i]` is the line `good[i]` came from; a bad record may carry several errors (one per
+    broken field), so `n_bad` counts records, `len(errors)` counts problems.
+    """
+
+    good: list[Turn] = dc_field(default_factory=list)
+    errors: list[RecordError] = dc_field(default_factory=list)
+    good_lines: list[int] = dc_field(default_factory=list)
+    n_records: int = 0
+
+    @property
+    def bad_lines(self) -> list[int]:
+        return sorted({e.line for e in self.errors})
+
+    @property
+    def n_bad(self) -> int:
+        return len(self.bad_lines)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _loc_to_field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) if loc else RECORD_FIELD
+
+
+def errors_from_validation(
+    source: str, line: int, exc: ValidationError, raw: dict[str, Any] | str
+) -> list[RecordError]:
+    """One `RecordError` per pydantic error, with the location as a dotted field path."""
+    return [
+        RecordError(source, line, _loc_to_field(tuple(err["loc"])), err["msg"], raw)
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def parse_raw(source: str, line: int, raw: RawRecord) -> dict[str, Any] | RecordError:
+    """A raw record as a dict, or the `<json>` error saying why it is not one."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = raw
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return RecordError(
+                source, line, JSON_FIELD, f"invalid UTF-8: {e}", raw.decode("utf-8", "replace")
+            )
+    assert isinstance(text, str)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        return RecordError(source, line, JSON_FIELD, f"invalid JSON: {e}", text)
+    if not isinstance(obj, dict):
+        return RecordError(
+            source, line, JSON_FIELD, f"expected a JSON object, got {type(obj).__name__}", text
+        )
+    return obj
+
+
+def iter_validated(
+    source: str, records: Iterable[tuple[int, RawRecord]]
+) -> Iterator[tuple[int, Turn | list[RecordError], dict[str, Any] | str]]:
+    """Validate records one by one (streaming): yield `(line, Turn or its errors, parsed raw)`.
+
+    Every input record yields exactly one item, so nothing can be dropped on the way.
+    """
+    first_seen: dict[str, int] = {}
+    for line, raw in records:
+        parsed = parse_raw(source, line, raw)
+        if isinstance(parsed, RecordError):
+            yield line, [parsed], parsed.raw
+            continue
+        try:
+            turn = Turn.model_validate(parsed)
+        except ValidationError as exc:
+            yield line, errors_from_validation(source, line, exc, parsed), parsed
+            continue
+        seen = first_seen.get(turn.turn_id)
+        if seen is not None:
+            msg = f"duplicate turn_id {turn.turn_id!r} (first seen at line {seen})"
+            yield line, [RecordError(source, line, "turn_id", msg, parsed)], parsed
+            continue
+        first_seen[turn.turn_id] = line
+        yield line, turn, parsed
+
+
+def validate_records(source_name: str, records: Iterable[tuple[int, RawRecord]]) -> ValidationResult:
+    """Validate `(line, raw record)` pairs: good turns plus every error (see module docstring)."""
+    result = ValidationResult()
+    for line, outcome, _raw in iter_validated(source_name, records):
+        result.n_records += 1
+        if isinstance(outcome, Turn):
+            result.good.append(outcome)
+            result.good_lines.append(line)
+        else:
+            result.errors.extend(outcome)
+    return result

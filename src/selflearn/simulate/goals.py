@@ -1,0 +1,128 @@
+"""What people want from the assistant, and how popular each want is.
+
+Goals recur: a world-level popularity over intents (Zipf over a usage ranking) and over slot
+values (Zipf over each home's value list, whose order puts common things first) means many
+households want the same things, and each person keeps a short list of favourite goals they
+return to day after day. Recurrence across users is what makes self-learning possible."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+
+from selflearn.grammar import templates_for
+from selflearn.home import intents as catalog
+from selflearn.home.home import Command, Home
+from selflearn.text.numbers import number_to_words
+
+# A usage ranking for smart-home assistants (most requested first). Protected intents sit last:
+# people rarely unlock doors or shop by voice.
+USAGE_RANK: tuple[str, ...] = (
+    "lights_off", "lights_on", "play_music", "weather_query", "timer_set", "alarm_set",
+    "volume_down", "time_query", "thermostat_set", "media_pause", "lights_dim", "volume_up",
+    "shopping_add", "play_media", "lights_set_brightness", "temperature_query", "media_resume",
+    "lights_brighten", "tv_on", "tv_off", "reminder_create", "lights_set_color", "coffee_start",
+    "alarm_cancel", "timer_cancel", "garage_close", "thermostat_raise", "thermostat_lower",
+    "blinds_close", "blinds_open", "volume_set", "shopping_query", "device_status", "garage_open",
+    "door_lock", "oven_preheat", "oven_off", "sports_score", "restaurant_find", "shopping_remove",
+    "door_unlock", "security_disarm", "purchase",
+)
+
+_NUMBERS: dict[tuple[str, str], list[int]] = {
+    ("lights_set_brightness", "brightness"): [50, 20, 100, 30, 75, 10, 40, 60, 80, 25, 90, 70],
+    ("thermostat_set", "temperature"): [70, 72, 68, 65, 75, 71, 69, 73, 74, 66, 67, 76, 78, 62],
+    ("oven_preheat", "temperature"): [350, 400, 375, 425, 325, 450, 300],
+    ("volume_set", "level"): [5, 3, 4, 6, 2, 7, 8, 1, 10, 9],
+}
+
+
+def zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    return [1.0 / (i + 1) ** s for i in range(n)]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A concrete want: an intent with slot values as the person would say them (`surface`) and
+    as the home understands them (`args`). `room_default` goals mean "here" when no room is said."""
+
+    goal_key: str
+    intent: str
+    surface: tuple[tuple[str, str], ...]
+    args: tuple[tuple[str, str], ...]
+    weight: float = 1.0
+
+    @property
+    def slot_names(self) -> frozenset[str]:
+        return frozenset(k for k, _ in self.surface)
+
+    def command(self, room: str | None) -> Command:
+        """The gold command when said in `room`: room-scoped intents without a device or room mean
+        the room the person is in."""
+        args = dict(self.args)
+        spec = catalog.get(self.intent)
+        if spec.slot("room") is not None and "room" not in args and "device" not in args and room:
+            args["room"] = room
+        return Command(self.intent, args)
+
+    def args_json(self, room: str | None) -> str:
+        return json.dumps(self.command(room).args, sort_keys=True)
+
+
+def _values(home: Home, intent: str, slot: catalog.SlotSpec) -> list[tuple[str, str]]:
+    nums = _NUMBERS.get((intent, slot.name))
+    if nums is not None:
+        return [(number_to_words(n), str(n)) for n in nums]
+    return list(home.slot_values(slot.type))
+
+
+@dataclass
+class GoalMenu:
+    """The goals a household can have, with world-level popularity weights."""
+
+    goals: list[Goal] = field(default_factory=list)
+
+    def sample(self, rng: random.Random) -> Goal:
+        return rng.choices(self.goals, weights=[g.weight for g in self.goals], k=1)[0]
+
+
+def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew: float = 1.0) -> GoalMenu:
+    """Enumerate plausible goals for `home`: for each intent, slot sets the grammar can say, filled
+    with Zipf-popular values; goals the home cannot satisfy (no garage, say) are left out."""
+    intent_w = dict(zip(USAGE_RANK, zipf_weights(len(USAGE_RANK), intent_skew), strict=True))
+    goals: dict[str, Goal] = {}
+    for spec in catalog.INTENTS:
+        slot_sets = sorted({frozenset(t.slots) for t in templates_for(spec.name)}, key=sorted)
+        if not slot_sets:
+            continue
+        candidates: list[Goal] = []
+        for slots in slot_sets:
+            specs = [spec.slot(s) for s in sorted(slots)]
+            if any(s is None for s in specs):
+                continue
+            value_lists = [_values(home, spec.name, s) for s in specs if s is not None]
+            if any(not v for v in value_lists):
+                continue
+            # The most popular value combinations first (product of per-slot Zipf ranks).
+            ranked = sorted(
+                itertools.product(*[list(enumerate(v[:12])) for v in value_lists]),
+                key=lambda combo: sum(i for i, _ in combo),
+            )[: per_intent * 2]
+            for combo in ranked:
+                names = sorted(slots)
+                surface = tuple((n, v[1][0]) for n, v in zip(names, combo, strict=True))
+                args = tuple((n, v[1][1]) for n, v in zip(names, combo, strict=True))
+                rank = sum(i for i, _ in combo)
+                key = f"{spec.name}|" + "|".join(f"{n}={a}" for n, a in args)
+                candidates.append(Goal(key, spec.name, surface, args, weight=1.0 / (1 + rank) ** 1.2))
+        rng.shuffle(candidates)
+        # Keep goals whose slot-less variants and slotted variants both appear, weighted by popularity.
+        candidates.sort(key=lambda g: -g.weight)
+        kept = candidates[:per_intent]
+        total = sum(g.weight for g in kept) or 1.0
+        for g in kept:
+            goals[g.goal_key] = Goal(
+                g.goal_key, g.intent, g.surface, g.args, weight=intent_w.get(g.intent, 0.01) * g.weight / total
+            )
+    return GoalMenu(sorted(goals.values(), key=lambda g: g.goal_key))

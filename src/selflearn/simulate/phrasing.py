@@ -1,0 +1,82 @@
+"""How a person puts a goal into words, and how they say it again when the assistant failed.
+
+People have habits: the same person asks for the same thing the same way, so the first attempt
+uses a habitual phrasing per (person, goal). Retries follow what people do after an error: say it
+again, say it slowly and clearly, say it differently, or spell everything out."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from selflearn.grammar import Template, render, templates_for
+from selflearn.simulate.goals import Goal
+from selflearn.simulate.population import User
+
+
+class Strategy:
+    FIRST = "first"
+    REPEAT = "repeat"
+    CAREFUL = "careful"
+    PARAPHRASE = "paraphrase"
+    EXPLICIT = "explicit"
+
+
+@dataclass
+class Phrasing:
+    text: str
+    template_id: str
+    strategy: str
+    careful: bool = False
+
+
+@dataclass
+class PhrasingModel:
+    """Chooses what to say; remembers each person's habitual phrasing of each goal."""
+
+    habits: dict[tuple[str, str], str] = field(default_factory=dict)
+    _templates: dict[tuple[str, frozenset[str]], list[Template]] = field(default_factory=dict)
+
+    def _candidates(self, goal: Goal) -> list[Template]:
+        key = (goal.intent, goal.slot_names)
+        if key not in self._templates:
+            self._templates[key] = [t for t in templates_for(goal.intent) if frozenset(t.slots) == goal.slot_names]
+        return self._templates[key]
+
+    def _say(self, goal: Goal, template: Template) -> str:
+        return render(template.id, dict(goal.surface)).text
+
+    def first(self, user: User, goal: Goal, rng: random.Random) -> Phrasing:
+        cands = self._candidates(goal)
+        if not cands:
+            raise ValueError(f"the grammar has no template for {goal.intent} with slots {sorted(goal.slot_names)}")
+        key = (user.user_id, goal.goal_key)
+        tid = self.habits.get(key)
+        tpl = next((t for t in cands if t.id == tid), None)
+        if tpl is None:
+            # Habits are formed by style preference; a person's favourite phrasing sticks.
+            weights = [user.style_weights.get(t.style, 0.5) for t in cands]
+            tpl = rng.choices(cands, weights=weights, k=1)[0]
+            self.habits[key] = tpl.id
+        return Phrasing(self._say(goal, tpl), tpl.id, Strategy.FIRST)
+
+    def retry(self, user: User, goal: Goal, previous: Phrasing, attempt: int, rng: random.Random) -> Phrasing:
+        """`attempt` is the number of the attempt about to be made (2 = first retry)."""
+        cands = self._candidates(goal)
+        others = [t for t in cands if t.id != previous.template_id]
+        explicit = [t for t in others if t.style == "explicit"]
+        # After repeated failure people stop repeating and start rephrasing.
+        w_repeat, w_careful = (0.25, 0.25) if attempt == 2 else (0.1, 0.2)
+        w_para, w_expl = (0.3, 0.2) if attempt == 2 else (0.35, 0.35)
+        choice = rng.choices(
+            [Strategy.REPEAT, Strategy.CAREFUL, Strategy.PARAPHRASE, Strategy.EXPLICIT],
+            weights=[w_repeat, w_careful, w_para if others else 0.0, w_expl if explicit else 0.0],
+            k=1,
+        )[0]
+        if choice == Strategy.REPEAT:
+            return Phrasing(previous.text, previous.template_id, choice)
+        if choice == Strategy.CAREFUL:
+            return Phrasing(previous.text, previous.template_id, choice, careful=True)
+        pool = explicit if choice == Strategy.EXPLICIT else others
+        tpl = rng.choice(pool)
+        return Phrasing(self._say(goal, tpl), tpl.id, choice, careful=choice == Strategy.EXPLICIT and rng.random() < 0.5)
