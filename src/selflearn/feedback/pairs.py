@@ -231,8 +231,8 @@ def select_links(req: pa.Table, pair_probs: pa.Table | None, threshold: float) -
     if pair_probs is None or pair_probs.num_rows == 0 or req.num_rows == 0:
         return empty
     ids = req.column("turn_id").combine_chunks()
-    ra = pc.index_in(pair_probs.column("turn_id_a"), value_set=ids)
-    rb = pc.index_in(pair_probs.column("turn_id_b"), value_set=ids)
+    ra = pc.index_in(pair_probs.column("turn_id_a").cast(pa.string()), value_set=ids)
+    rb = pc.index_in(pair_probs.column("turn_id_b").cast(pa.string()), value_set=ids)
     prob = pc.fill_null(pair_probs.column("prob").cast(pa.float64()), 0.0)
     valid = pc.and_(pc.and_(pc.is_valid(ra), pc.is_valid(rb)), pc.greater_equal(prob, threshold))
     ra_np = np.asarray(pc.filter(ra, valid).to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -44,6 +44,7 @@ from selflearn.logs.schema import (
 )
 from selflearn.logs.validate import LogFormatError, errors_from_validation
 from selflearn.util.atomic import atomic_path, new_temp_path, publish_temp
+from selflearn.util.perf import gc_paused
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -196,6 +197,8 @@ class DayWriter:
             sink.add(t)
 
     def _next_part(self) -> int:
+        if not self.day_dir.is_dir():
+            return 0
         nums = [int(m.group(1)) for p in self.day_dir.iterdir() if (m := _PART_RE.match(p.name))]
         return max(nums, default=-1) + 1
 
@@ -280,9 +283,8 @@ class LogWriter:
         return max(self.days(), default=0) + 1
 
     def open_day(self, day: int) -> DayWriter:
-        d = self.day_dir(day)
-        d.mkdir(parents=True, exist_ok=True)
-        return DayWriter(d, self.batch_size, self.compression)
+        """A writer of new parts for day `day` (the folder appears with the first turn)."""
+        return DayWriter(self.day_dir(day), self.batch_size, self.compression)
 
     def write_day(self, day: int, turns: Iterable[Turn]) -> list[Path]:
         """Append turns to day `day` as new part file(s); returns their paths (none if no turns)."""
@@ -327,16 +329,19 @@ def list_log_files(path_or_dir: PathLike) -> list[Path]:
     return [p / f for f in sorted(files, key=_natural_key)]
 
 
-def _iter_jsonl_turns(path: Path) -> Iterator[Turn]:
+def _iter_jsonl_turns(path: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Turn]:
     with open(path, "rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Turn.model_validate_json(line)
-            except ValidationError as exc:
-                errors = errors_from_validation(path.name, lineno, exc, line.decode("utf-8", "replace"))
-                raise LogFormatError(errors) from exc
+        numbered = ((n, line) for n, line in enumerate(f, start=1) if line.strip())
+        for chunk in _batched(numbered, batch_size):
+            out = []
+            with gc_paused():
+                for lineno, line in chunk:
+                    try:
+                        out.append(Turn.model_validate_json(line))
+                    except ValidationError as exc:
+                        raw = line.decode("utf-8", "replace")
+                        raise LogFormatError(errors_from_validation(path.name, lineno, exc, raw)) from exc
+            yield from out
 
 
 def _conform(table: pa.Table, source: Path) -> pa.Table:
@@ -359,7 +364,7 @@ def _iter_parquet_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
 
 
 def _iter_jsonl_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
-    for chunk in _batched(_iter_jsonl_turns(path), batch_size):
+    for chunk in _batched(_iter_jsonl_turns(path, batch_size), batch_size):
         versions = {t.schema_version for t in chunk}
         version = versions.pop() if len(versions) == 1 else SCHEMA_VERSION
         yield turns_to_table(chunk, version=version)
@@ -375,7 +380,7 @@ def read_turns(path_or_dir: PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> I
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for f in list_log_files(path_or_dir):
         if f.suffix == ".jsonl":
-            yield from _iter_jsonl_turns(f)
+            yield from _iter_jsonl_turns(f, batch_size)
         else:
             for table in _iter_parquet_tables(f, batch_size):
                 yield from table_to_turns(table, batch_size)

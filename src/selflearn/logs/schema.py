@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from selflearn.logs.flat import FLAT_SCHEMA
 from selflearn.logs.records import SCHEMA_VERSION, Turn
 from selflearn.text.normalize import normalize_request
+from selflearn.util.perf import gc_paused
 
 __all__ = [
     "SCHEMA_VERSION_KEY",
@@ -240,16 +241,15 @@ def turns_to_table(turns: Iterable[Turn], version: str | None = None) -> pa.Tabl
     `version` is the schema version written to the metadata; by default the turns' own (which must
     then all agree: one schema version per file), or `SCHEMA_VERSION` for no turns.
     """
-    rows = []
-    versions: set[str] = set()
-    for t in turns:
-        rows.append(_turn_row(t))
-        versions.add(t.schema_version)
+    turns = list(turns)
+    versions = {t.schema_version for t in turns}
     if version is None:
         if len(versions) > 1:
             raise ValueError(f"turns of several schema versions in one table: {sorted(versions)}")
         version = versions.pop() if versions else SCHEMA_VERSION
-    return pa.Table.from_pylist(rows, schema=schema_for_version(version))
+    with gc_paused():
+        rows = [_turn_row(t) for t in turns]
+        return pa.Table.from_pylist(rows, schema=schema_for_version(version))
 
 
 # --- table -> turns --------------------------------------------------------------------------
@@ -285,8 +285,9 @@ def table_to_turns(table: pa.Table | pa.RecordBatch, batch_size: int = 8192) -> 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     for batch in table.to_batches(max_chunksize=batch_size):
-        for d in rows_to_records(batch):
-            yield Turn.model_validate(d)
+        with gc_paused():  # convert a whole batch, then hand it out with the collector back on
+            out = [Turn.model_validate(d) for d in rows_to_records(batch)]
+        yield from out
 
 
 # --- nested -> flat ----------------------------------------------------------------------------

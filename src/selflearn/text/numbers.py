@@ -47,7 +47,7 @@ _WORD_VALUE.update({"oh": ("unit", 0), "fourty": ("tens", 40), "nought": ("unit"
 
 # Words that may follow a number without changing it ("seventy two degrees", "fifty percent").
 _UNIT_SUFFIXES = frozenset(
-    {"percent", "per", "cent", "degrees", "degree", "deg", "f", "fahrenheit", "celsius", "c", "points", "point"}
+    {"percent", "per", "cent", "degrees", "degree", "deg", "f", "fahrenheit", "celsius", "c", "points"}
 )
 _LEADING_FILLERS = frozenset({"to", "at", "for", "by", "about", "around", "level", "number"})
 
@@ -126,9 +126,8 @@ def _parse_number_tokens(tokens: list[str]) -> int | None:
             v = int(tok)
             if last not in (None, "hundred", "scale", "and") or v >= 1000:
                 return None
-            if last == "hundred" or last == "and":
-                if v >= 100 or group % 100:
-                    return None
+            if last in ("hundred", "and") and (v >= 100 or group % 100):
+                return None
             group += v
             last, seen_any = ("unit" if v < 10 else "teen" if v < 20 else "digits"), True
             continue
@@ -325,8 +324,8 @@ def parse_time(text: str) -> str | None:
         return f"{hour:02d}:00" if meridiem is None else None
     # "X past H", "X to H"
     for rel, sign in (("past", 1), ("after", 1), ("to", -1), ("till", -1), ("before", -1), ("of", -1)):
-        if rel in tokens[1:-0 or None]:
-            i = tokens.index(rel)
+        if rel in tokens[1:-1]:
+            i = tokens.index(rel, 1)
             amount_toks, hour_toks = tokens[:i], tokens[i + 1 :]
             if amount_toks and amount_toks[-1] in ("minutes", "minute", "mins", "min"):
                 amount_toks = amount_toks[:-1]
@@ -366,15 +365,15 @@ def parse_time(text: str) -> str | None:
         return f"{h2:02d}:{mi:02d}" if h2 is not None and h2 < 24 else None
     # words: hour part then minutes part; try the shortest hour first
     for split in range(1, len(tokens) + 1):
-        h = _parse_hour(tokens[:split])
-        if h is None:
+        hw = _parse_hour(tokens[:split])
+        if hw is None:
             continue
         mi2 = _parse_minutes(tokens[split:])
         if mi2 is None:
             continue
-        if h == 24 and mi2:
+        if hw == 24 and mi2:
             continue
-        h2 = _apply_meridiem(h, meridiem)
+        h2 = _apply_meridiem(hw, meridiem)
         if h2 is None or h2 > 23:
             continue
         return f"{h2:02d}:{mi2:02d}"
@@ -458,12 +457,18 @@ def parse_duration(text: str) -> int | None:
     tokens = normalize_spoken(text).split()
     while tokens and tokens[0] in ("for", "in", "of"):
         tokens = tokens[1:]
+    if tokens[-2:] == ["from", "now"]:
+        tokens = tokens[:-2]
+    while tokens and tokens[-1] in ("timer", "long", "countdown"):
+        tokens = tokens[:-1]
     # "10m" / "90s" / "2h"
     expanded: list[str] = []
     for t in tokens:
         mm = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h|min|mins|sec|secs|hr|hrs)", t)
         expanded.extend([mm.group(1), mm.group(2)] if mm else [t])
     tokens = expanded
+    if tokens and tokens[-1] == "and":
+        return None  # cut off mid-phrase
     total = 0.0
     buf: list[str] = []
     last_unit: int | None = None

@@ -28,12 +28,21 @@ __all__ = [
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
-    """Flush a directory entry table (POSIX), so a rename into it is durable. No-op elsewhere."""
+    """Flush a directory entry table (POSIX), so a rename into it is durable.
+
+    Best effort: a no-op on platforms or filesystems that cannot fsync a directory (the rename
+    itself is still atomic there, only its durability across a power cut is not guaranteed).
+    """
     if os.name != "posix":
         return
-    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

@@ -541,15 +541,82 @@ SPLITS: dict[str, str] = {
 
 #: Short unstressed words recognisers swallow most often.
 FUNCTION_WORDS: frozenset[str] = frozenset(
-    "a an the to of in on at for and or but is are was be it its my me i you your please can "
-    "could would will do does that this these those some any up by with from as so then than just "
-    "um uh oh hey".split()
+    {
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "be",
+        "it",
+        "its",
+        "my",
+        "me",
+        "i",
+        "you",
+        "your",
+        "please",
+        "can",
+        "could",
+        "would",
+        "will",
+        "do",
+        "does",
+        "that",
+        "this",
+        "these",
+        "those",
+        "some",
+        "any",
+        "up",
+        "by",
+        "with",
+        "from",
+        "as",
+        "so",
+        "then",
+        "than",
+        "just",
+        "um",
+        "uh",
+        "oh",
+        "hey",
+    }
 )
 
 #: Carrier words of commands: the language model expects them so strongly that they are rarely
 #: misheard, whatever they sound like; their confusion hazard is cut (see `_CARRIER_FACTOR`).
 CARRIER_WORDS: frozenset[str] = frozenset(
-    "turn set play make start open close add remind cancel what what's how is are do tell find".split()
+    {
+        "turn",
+        "set",
+        "play",
+        "make",
+        "start",
+        "open",
+        "close",
+        "add",
+        "remind",
+        "cancel",
+        "what",
+        "what's",
+        "how",
+        "is",
+        "are",
+        "do",
+        "tell",
+        "find",
+    }
 )
 
 #: Common English and smart-home words: the vocabulary from which phonetic neighbours are derived.
@@ -762,6 +829,7 @@ class WordModel:
     split_to: str | None
 
     def substitute_weights(self) -> list[tuple[str, float]]:
+        """``(substitute, probability given a confusion)`` pairs, for inspection and reports."""
         prev = 0.0
         out = []
         for s, c in zip(self.substitutes, self.cumulative, strict=True):
@@ -790,17 +858,26 @@ def _hand_targets() -> dict[str, list[str]]:
     return targets
 
 
-def _derived(word: str, code: str, by_code: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """Vocabulary words sounding alike (same Metaphone code) and spelled alike (small edit distance)."""
+def _derived(word: str, code: str, by_code: Mapping[str, tuple[str, ...]], in_vocab: bool) -> list[str]:
+    """Vocabulary words sounding alike and spelled alike.
+
+    In-vocabulary words take neighbours with the same Metaphone code and an edit distance of at
+    most two. Out-of-vocabulary words (names, titles) are matched more loosely (codes one edit
+    apart, spelling up to three edits): a recogniser forces a word it does not know onto the
+    nearest one it does, which is how "play adele" becomes "play idle".
+    """
     if not code:
         return []
-    limit = min(2, max(1, len(word) // 2))
-    cands = [
-        (Levenshtein.distance(word, o), o)
-        for o in by_code.get(code, ())
-        if o != word and Levenshtein.distance(word, o) <= limit
-    ]
-    return [o for _, o in sorted(cands)[:_MAX_DERIVED]]
+    if in_vocab:
+        limit = min(2, max(1, len(word) // 2))
+        pool: list[str] = [o for o in by_code.get(code, ()) if o != word]
+    else:
+        limit = min(3, max(1, len(word) // 2))
+        pool = [
+            o for c, ws in by_code.items() if Levenshtein.distance(code, c, score_cutoff=1) <= 1 for o in ws
+        ]
+    cands = sorted((d, o) for o in pool if (d := Levenshtein.distance(word, o, score_cutoff=limit)) <= limit)
+    return [o for _, o in cands[:_MAX_DERIVED]]
 
 
 def _cumulative(weights: list[float]) -> tuple[float, ...]:
@@ -814,11 +891,12 @@ def _cumulative(weights: list[float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _raw_model(word: str, hand: Mapping[str, list[str]], by_code: Mapping[str, tuple[str, ...]],
-               in_vocab: bool) -> WordModel:
+def _raw_model(
+    word: str, hand: Mapping[str, list[str]], by_code: Mapping[str, tuple[str, ...]], in_vocab: bool
+) -> WordModel:
     """Unscaled hazards for `word`."""
     listed = hand.get(word, [])
-    derived = [d for d in _derived(word, jellyfish.metaphone(word), by_code) if d not in listed]
+    derived = [d for d in _derived(word, jellyfish.metaphone(word), by_code, in_vocab) if d not in listed]
     subs = listed + derived
     weights = [1.0 / (i + 1) ** 1.5 for i in range(len(listed))]
     dscale = _DERIVED_WEIGHT if listed else 1.0
@@ -866,8 +944,8 @@ def _tables() -> _Tables:
             vocab.update(s.split())
     for req in TYPICAL_REQUESTS:
         vocab.update(normalize_request(req).split())
-    for (a, b), m in MERGES.items():
-        vocab.update((a, b, m))
+    for (a, b), joined in MERGES.items():
+        vocab.update((a, b, joined))
     for w, parts in SPLITS.items():
         vocab.add(w)
         vocab.update(parts.split())
@@ -1007,7 +1085,7 @@ class NoisyChannelAsr:
             prev = c1
             for k, text in enumerate(self._alternatives(segs, best, rng, self.n - 1)):
                 # Geometric shares of the remaining mass, kept strictly below the previous entry.
-                conf = min(rest * 0.6 * 0.5**k, prev * 0.9)
+                conf = min(rest * 0.5 ** (k + 1), prev * 0.9)
                 nbest.append(AsrHypothesis(text=text, confidence=conf))
                 prev = conf
         return AsrStage(engine=ENGINE, nbest=nbest)

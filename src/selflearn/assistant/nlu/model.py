@@ -1,12 +1,15 @@
 """The assistant's trained NLU: a calibrated intent classifier plus a CRF slot tagger.
 
 Intent: TF-IDF over word 1-2grams and char_wb 2-5grams (robust to recognition errors inside
-words) feeding a multinomial logistic regression. Its softmax is temperature-scaled with a
-temperature fitted on out-of-fold logits, so a confidence of 0.7 means right about 70% of the
-time: the pipeline's low-confidence threshold and the learners downstream read these numbers.
+words) feeding a linear classifier (a linear SVM by default: on SLURP it is as accurate as logistic
+regression and ~20x faster to train; ``classifier="logreg"`` is the alternative). The softmax of its
+scores is temperature-scaled with a temperature fitted on out-of-fold scores, so a confidence of
+0.7 means right about 70% of the time: the pipeline's low-confidence threshold and the learners
+downstream read these numbers.
 
 Slots: a linear-chain CRF (python-crfsuite) over BIO tags with lexical, shape and context features,
-each also conjoined with the intent. The tagger is run once per n-best intent, conditioned on
+plus the intent conjoined with the word and its left neighbour. It is trained with
+passive-aggressive updates (10 epochs): as accurate as L-BFGS here at a tenth of the time. The tagger is run once per n-best intent, conditioned on
 that intent, so every hypothesis carries the slots that make sense for it ("play X" is a song for
 play_music, a station for play_radio); a reranker or a fallback to hypothesis 2 then gets a
 consistent frame instead of the top intent's slots. Tagging a short request takes tens of
@@ -19,6 +22,7 @@ results are memoised per text because real traffic repeats itself.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import math
@@ -31,9 +35,10 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pycrfsuite
@@ -42,6 +47,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
+from sklearn.svm import LinearSVC
 
 import selflearn
 from selflearn.assistant.nlu.data import Example
@@ -59,10 +65,7 @@ _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]")
 _WORD_PATTERN = r"(?u)\b\w+\b"  # keep one-letter words ("i", "a"): they carry intent in requests
 
 _NUMBER_WORDS = frozenset(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
-    "hundred thousand million half quarter first second third fourth fifth sixth seventh eighth "
-    "ninth tenth".split()
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "half", "quarter", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 )
 
 _SlotTuple = tuple[str, str, int, int]
@@ -131,9 +134,11 @@ def _with_intent(base: list[list[str]], words: Sequence[str], intent: str) -> li
     return out
 
 
-def _bio(tokens: Sequence[tuple[str, int, int]], ex: Example) -> tuple[list[str], int]:
-    """BIO labels for an example's tokens; slots whose span does not fall on token boundaries (or
-    overlaps an earlier slot) cannot be expressed in BIO and are counted, not guessed."""
+def _span_labels(
+    tokens: Sequence[tuple[str, int, int]], ex: Example, scheme: str = "bio"
+) -> tuple[list[str], int]:
+    """BIO (or IO) labels for an example's tokens; slots whose span does not fall on token
+    boundaries (or overlaps an earlier slot) cannot be expressed and are counted, not guessed."""
     labels = ["O"] * len(tokens)
     starts = {s: i for i, (_, s, _) in enumerate(tokens)}
     ends = {e: i for i, (_, _, e) in enumerate(tokens)}
@@ -143,7 +148,7 @@ def _bio(tokens: Sequence[tuple[str, int, int]], ex: Example) -> tuple[list[str]
         if i is None or j is None or j < i or any(lab != "O" for lab in labels[i : j + 1]):
             skipped += 1
             continue
-        labels[i] = "B-" + slot.name
+        labels[i] = ("B-" if scheme == "bio" else "I-") + slot.name
         for k in range(i + 1, j + 1):
             labels[k] = "I-" + slot.name
     return labels, skipped
@@ -203,7 +208,8 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         lse = np.log(np.exp(z).sum(axis=1))
         return float(np.mean(lse - z[np.arange(len(y)), y]))
 
-    res = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    # wide bounds: SVM margins live on a smaller scale than logistic-regression logits
+    res = minimize_scalar(nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded")
     return float(math.exp(res.x))
 
 
@@ -217,28 +223,36 @@ class NluModel:
         word_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
         char_min_df: int = 2,
-        C: float = 10.0,
-        max_iter: int = 300,
+        classifier: str = "linear_svm",
+        C: float = 0.5,
+        max_iter: int = 1000,
+        tol: float = 1e-2,
         calibration: str = "temperature",
         calibration_folds: int = 3,
-        crf_c1: float = 0.05,
-        crf_c2: float = 0.01,
-        crf_max_iterations: int = 100,
+        tag_scheme: str = "io",
+        crf_algorithm: str = "pa",
+        crf_max_iterations: int = 10,
+        crf_params: dict[str, Any] | None = None,
         cache_size: int = 4096,
+        n_jobs: int = 2,
         random_state: int = 0,
         name: str = "nlu-tfidf-crf",
     ) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.char_min_df = char_min_df
+        self.classifier = classifier
         self.C = C
         self.max_iter = max_iter
+        self.tol = tol
         self.calibration = calibration
         self.calibration_folds = calibration_folds
-        self.crf_c1 = crf_c1
-        self.crf_c2 = crf_c2
+        self.tag_scheme = tag_scheme
+        self.crf_algorithm = crf_algorithm
         self.crf_max_iterations = crf_max_iterations
+        self.crf_params = crf_params
         self.cache_size = cache_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.name = name
 
@@ -248,14 +262,18 @@ class NluModel:
         "word_ngrams",
         "char_ngrams",
         "char_min_df",
+        "classifier",
         "C",
         "max_iter",
+        "tol",
         "calibration",
         "calibration_folds",
-        "crf_c1",
-        "crf_c2",
+        "tag_scheme",
+        "crf_algorithm",
         "crf_max_iterations",
+        "crf_params",
         "cache_size",
+        "n_jobs",
         "random_state",
         "name",
     )
@@ -290,6 +308,10 @@ class NluModel:
         """Train the intent classifier, its calibration and the slot tagger on ``examples``."""
         if self.calibration not in ("temperature", "none"):
             raise ValueError(f"calibration must be 'temperature' or 'none', got {self.calibration!r}")
+        if self.tag_scheme not in ("io", "bio"):
+            raise ValueError(f"tag_scheme must be 'io' or 'bio', got {self.tag_scheme!r}")
+        if self.classifier not in ("linear_svm", "logreg"):
+            raise ValueError(f"classifier must be 'linear_svm' or 'logreg', got {self.classifier!r}")
         examples = list(examples)
         if not examples:
             raise ValueError("NluModel.fit needs at least one example")
@@ -300,64 +322,102 @@ class NluModel:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[e.intent] for e in examples])
 
-        calibration: dict[str, Any] = {"method": self.calibration, "temperature": 1.0}
-        if self.calibration == "temperature":
-            oof = self._out_of_fold_logits(texts, y, len(classes))
-            t = _fit_temperature(oof, y)
-            calibration.update(self._calibration_report(oof, y, t))
-
         word, char = self._vectorizers()
-        xw = word.fit_transform(texts)
-        xc = char.fit_transform(texts)
-        clf = self._classifier().fit(sp.hstack([xw, xc]).tocsr(), y)
+        x = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()
+        calibrate = self.calibration == "temperature"
+
+        # The classifier fits (final + calibration folds) and the CRF are independent. liblinear and
+        # saga release the GIL (crfsuite does not), so with n_jobs > 1 the classifier fits run in
+        # worker threads beside this thread's tagger training.
+        workers = max(1, int(self.n_jobs))
+        pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        try:
+            final = _submit(pool, lambda: self._classifier().fit(x, y))
+            folds = self._out_of_fold_scores(x, y, len(classes), pool) if calibrate else None
+            tagger = self._fit_tagger(examples)
+            clf = final.result()
+            oof = folds() if folds is not None else None
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+        calibration: dict[str, Any] = {"method": self.calibration, "temperature": 1.0}
+        if oof is not None:
+            calibration.update(self._calibration_report(oof, y, _fit_temperature(oof, y)))
 
         self.classes_: list[str] = classes
         self.word_vocab_: dict[str, int] = {k: int(v) for k, v in word.vocabulary_.items()}
         self.char_vocab_: dict[str, int] = {k: int(v) for k, v in char.vocabulary_.items()}
         self.word_idf_: np.ndarray = word.idf_.astype(np.float32)
         self.char_idf_: np.ndarray = char.idf_.astype(np.float32)
+        coef, intercept = clf.coef_, np.atleast_1d(clf.intercept_)
+        if coef.shape[0] == 1:  # two intents: one margin m, scored as softmax([-m/2, m/2]) = sigmoid(m)
+            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
         # features x classes, row-major: a request touches ~100 features, gathered as rows
-        self.coef_: np.ndarray = np.ascontiguousarray(clf.coef_.T, dtype=np.float32)
-        self.intercept_: np.ndarray = clf.intercept_.astype(np.float32)
+        self.coef_: np.ndarray = np.ascontiguousarray(coef.T, dtype=np.float32)
+        self.intercept_: np.ndarray = intercept.astype(np.float32)
         self.temperature_: float = float(calibration["temperature"])
         self.calibration_: dict[str, Any] = calibration
 
         self.crf_model_: bytes | None
         self.slot_labels_: list[str]
-        self.crf_model_, self.slot_labels_, self.n_skipped_slots_ = self._fit_tagger(examples)
+        self.crf_model_, self.slot_labels_, self.n_skipped_slots_ = tagger
         self.n_train_: int = len(examples)
         self.version_: str = self._fingerprint(examples)
         self._setup_runtime()
         return self
 
-    def _classifier(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+    def _classifier(self) -> LinearSVC | LogisticRegression:
+        if self.classifier == "linear_svm":
+            return LinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, random_state=self.random_state)
+        # saga, not lbfgs: scipy's L-BFGS-B spends seconds per fit on a (features x intents) problem
+        return LogisticRegression(
+            C=self.C, solver="saga", tol=self.tol, max_iter=self.max_iter, random_state=self.random_state
+        )
 
-    def _out_of_fold_logits(self, texts: list[str], y: np.ndarray, n_classes: int) -> np.ndarray:
-        """Logits for every example from a model that did not see it (K folds); a class missing
-        from a fold's training part gets a logit far below the rest (probability ~0)."""
-        folds = max(2, min(self.calibration_folds, len(texts)))
-        kf = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
-        oof = np.zeros((len(texts), n_classes), dtype=np.float64)
-        for tr, te in kf.split(texts):
-            word, char = self._vectorizers()
-            tr_texts = [texts[i] for i in tr]
-            te_texts = [texts[i] for i in te]
-            x_tr = sp.hstack([word.fit_transform(tr_texts), char.fit_transform(tr_texts)]).tocsr()
-            x_te = sp.hstack([word.transform(te_texts), char.transform(te_texts)]).tocsr()
+    @staticmethod
+    def _margins(clf: LinearSVC | LogisticRegression, x: sp.csr_matrix) -> np.ndarray:
+        """One score per class even for two classes (sklearn gives a single margin there)."""
+        dec = np.asarray(clf.decision_function(x), dtype=np.float64)
+        return np.stack([-dec / 2, dec / 2], axis=1) if dec.ndim == 1 else dec
+
+    def _out_of_fold_scores(
+        self, x: sp.csr_matrix, y: np.ndarray, n_classes: int, pool: ThreadPoolExecutor | None
+    ) -> Callable[[], np.ndarray]:
+        """Start K-fold fits; the returned function waits for them and gives every example's scores
+        from a model that did not see it, for fitting the temperature.
+
+        The folds reuse the TF-IDF fitted on all examples: refitting it per fold costs more than
+        the classifier and moves idf weights only slightly. A class missing from a fold's training
+        part gets a score far below the rest (probability ~0).
+        """
+        n = x.shape[0]
+        kf = KFold(n_splits=max(2, min(self.calibration_folds, n)), shuffle=True, random_state=self.random_state)
+
+        def one_fold(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
             present = np.unique(y[tr])
-            if len(present) < 2:
-                oof[np.ix_(te, present)] = 0.0
-                continue
-            clf = self._classifier().fit(x_tr, y[tr])
-            dec = clf.decision_function(x_te)
-            if dec.ndim == 1:  # binary problem: sklearn returns one margin
-                dec = np.stack([-dec / 2, dec / 2], axis=1)
-            fill = dec.min(axis=1, keepdims=True) - 30.0
-            block = np.repeat(fill, n_classes, axis=1)
+            if len(present) < 2:  # nothing to learn from: the one class seen wins
+                block = np.full((len(te), n_classes), -30.0)
+                block[:, present] = 0.0
+                return block
+            clf = self._classifier().fit(x[tr], y[tr])
+            dec = self._margins(clf, x[te])
+            block = np.repeat(dec.min(axis=1, keepdims=True) - 30.0, n_classes, axis=1)
             block[:, clf.classes_] = dec
-            oof[te] = block
-        return oof
+            return block
+
+        def bind(tr: np.ndarray, te: np.ndarray) -> Callable[[], np.ndarray]:
+            return lambda: one_fold(tr, te)
+
+        parts = [(te, _submit(pool, bind(tr, te))) for tr, te in kf.split(np.arange(n))]
+
+        def gather() -> np.ndarray:
+            oof = np.zeros((n, n_classes), dtype=np.float64)
+            for te, fut in parts:
+                oof[te] = fut.result()
+            return oof
+
+        return gather
 
     @staticmethod
     def _calibration_report(oof: np.ndarray, y: np.ndarray, t: float) -> dict[str, Any]:
@@ -372,30 +432,24 @@ class NluModel:
         }
 
     def _fit_tagger(self, examples: Sequence[Example]) -> tuple[bytes | None, list[str], int]:
-        trainer = pycrfsuite.Trainer(verbose=False)
+        trainer = pycrfsuite.Trainer(algorithm=self.crf_algorithm, verbose=False)
         skipped = 0
         labels_seen: set[str] = set()
         for ex in examples:
             toks = tokenize(ex.text)
             if not toks:
                 continue
-            labels, sk = _bio(toks, ex)
+            labels, sk = _span_labels(toks, ex, self.tag_scheme)
             skipped += sk
             labels_seen.update(labels)
             words = [t[0].lower() for t in toks]
             trainer.append(_with_intent(_base_features(words), words, ex.intent), labels)
         if labels_seen <= {"O"}:  # nothing to learn: the model predicts no slots
             return None, [], skipped
-        trainer.set_params(
-            {
-                "c1": self.crf_c1,
-                "c2": self.crf_c2,
-                "max_iterations": self.crf_max_iterations,
-                "feature.possible_transitions": True,
-            }
-        )
+        trainer.set_params({"max_iterations": self.crf_max_iterations, **(self.crf_params or {})})
         with tempfile.TemporaryDirectory(prefix="selflearn-crf-") as tmp:
             path = Path(tmp) / _CRF
+            _seed_c_rand(self.random_state)
             trainer.train(str(path))
             data = path.read_bytes()
         return data, sorted(labels_seen), skipped
@@ -649,6 +703,31 @@ class NluModel:
         model.crf_model_ = crf.read_bytes() if crf.exists() else None
         model._setup_runtime()
         return model
+
+
+_T = TypeVar("_T")
+
+
+def _submit(pool: ThreadPoolExecutor | None, fn: Callable[[], _T]) -> Future[_T]:
+    """Run ``fn`` on the pool, or right here when there is none (n_jobs=1)."""
+    if pool is not None:
+        return pool.submit(fn)
+    fut: Future[_T] = Future()
+    try:
+        fut.set_result(fn())
+    except BaseException as e:
+        fut.set_exception(e)
+    return fut
+
+
+def _seed_c_rand(seed: int) -> None:
+    """crfsuite shuffles its training data with the C library's rand(), whose state is global to
+    the process: without a reseed the second fit on the same data in one process gives another
+    model. Best effort: where libc cannot be reached, training is still correct, just unseeded."""
+    try:
+        ctypes.CDLL(None).srand(ctypes.c_uint(seed))
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - platform without a libc handle
+        pass
 
 
 def _version(dist: str) -> str:

@@ -1,0 +1,1031 @@
+"""Absorbing-Markov-chain rewrite miner (Ponnusamy et al., AAAI 2020) with self-aware feedback
+(NAACL 2022 Industry).
+
+Transient states are the normalized texts the NLU read. Every turn of a rephrase chain moves to the
+next turn; the last turn absorbs into SUCCESS(its text) when the chain succeeded, else into FAILURE.
+With P = [[Q, R], [0, I]], absorption probabilities are B = (I - Q)^-1 R. Because R's SUCCESS(u)
+column has a single non-zero (row u), B[s, SUCCESS(u)] = N[s, u] * r_u with N = (I - Q)^-1, so per
+connected component we factor I - Q once (sparse LU) and solve for as many rows (one per source) or
+columns (one per possible target) as is cheaper. No dense inverse is ever formed.
+
+The pipeline is three pure steps, each usable on its own (e.g. from Spark):
+`count_transitions(chains)` -> edges; `assign_components(edges)` -> edges + component;
+`solve_component(edges of one component)` -> best target per source. `MarkovRewriteMiner.fit` runs
+the same steps on integer-encoded data, then applies the publishing rules and the self-aware test.
+
+Graph distortion: once a rewrite s -> t is live, a turn where it fired was *read as t*, so it is a
+turn of node t (nlu_texts), never of s; otherwise the source would look successful and the rule would
+be dropped (then re-mined, then dropped...). Whether a live rule still helps is judged on the turns
+where it fired, against the source's un-rewritten turns: Beta(successes + a, failures + b) each, kept
+while P(theta_rule > theta_source) >= keep_probability.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import itertools
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.sparse.linalg import splu, spsolve_triangular
+from scipy.stats import beta as beta_dist
+
+from selflearn.home.intents import PROTECTED
+from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
+from selflearn.text.normalize import normalize_request
+
+__all__ = [
+    "CHAIN_SCHEMA",
+    "EDGE_SCHEMA",
+    "FAILURE",
+    "REWRITE_SCHEMA",
+    "SOLUTION_SCHEMA",
+    "SUCCESS_PREFIX",
+    "MarkovRewriteMiner",
+    "assign_components",
+    "count_transitions",
+    "prob_better",
+    "rule_id_for",
+    "solve_component",
+]
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: Local copy of the chain producer's schema (selflearn.feedback.chains), one row per rephrase chain.
+#: All list columns of a row have the same length (one element per turn, in time order).
+CHAIN_SCHEMA = pa.schema(
+    [
+        ("chain_id", pa.string()),
+        ("user_id", pa.string()),
+        ("session_id", pa.string()),
+        ("turn_ids", pa.list_(pa.string())),
+        ("asr_texts", pa.list_(pa.string())),  # normalized request as heard, before any rewrite
+        ("nlu_texts", pa.list_(pa.string())),  # normalized text the NLU read (the rewrite if one fired)
+        ("rule_ids", pa.list_(pa.string())),  # rewrite rule that fired on the turn, or null
+        ("intents", pa.list_(pa.string())),  # NLU intent per turn, may be null
+        ("timestamps", pa.list_(_TS)),
+        ("defective", pa.list_(pa.bool_())),
+        ("outcome", pa.string()),  # success | failure | abandoned
+        ("first_ts", _TS),
+        ("last_ts", _TS),
+    ]
+)
+
+#: Absorbing states in edge tables. Normalized text is lower case, so it never starts with these.
+SUCCESS_PREFIX = "__SUCCESS__:"
+FAILURE = "__FAILURE__"
+
+EDGE_SCHEMA = pa.schema(
+    [("src", pa.string()), ("dst", pa.string()), ("count", pa.int64()), ("distinct_users", pa.int64())]
+)
+
+#: Per source: its best other target u* (null if it reaches no other success) with B[s, SUCCESS(u*)],
+#: its own success B[s, SUCCESS(s)], its failure B[s, FAILURE] and its observation count.
+SOLUTION_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_count", pa.int64()),
+        ("target", pa.string()),
+        ("probability", pa.float64()),
+        ("source_success", pa.float64()),
+        ("failure", pa.float64()),
+    ]
+)
+
+_FEEDBACK_FIELDS = ("fired_successes", "fired_failures", "source_successes", "source_failures", "p_better")
+_LIST_COLUMNS = ("turn_ids", "asr_texts", "nlu_texts", "rule_ids", "intents", "timestamps", "defective")
+_BLOCK_ELEMS = 1 << 21  # dense solve blocks hold at most this many float64 (16 MiB)
+
+Strategy = Literal["auto", "rows", "columns"]
+_IntArr = npt.NDArray[np.int64]
+_FloatArr = npt.NDArray[np.float64]
+
+
+def rule_id_for(source: str, target: str) -> str:
+    """Stable id of the rule source -> target (same pair, same id, in every run and version)."""
+    return "rw-" + hashlib.sha1(f"{source}\t{target}".encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 0: explode chains into integer-encoded turns
+
+
+@dataclass
+class _Turns:
+    """Chains flattened to one entry per turn (in chain order), texts encoded as sorted-vocab ids."""
+
+    n_chains: int
+    chain: _IntArr  # chain row of each turn
+    pos: _IntArr  # position in its chain
+    last: npt.NDArray[np.bool_]
+    node: _IntArr  # id of the normalized nlu text in `vocab`
+    vocab: npt.NDArray[np.object_]  # sorted unique normalized texts
+    user: _IntArr  # per turn, id in `users`
+    chain_user: _IntArr  # per chain, id in `users`
+    users: npt.NDArray[np.object_]
+    chain_success: npt.NDArray[np.bool_]  # per chain
+    rule_id: pa.Array  # per turn (string, nullable)
+    intent: pa.Array  # per turn (string, nullable)
+    ts: _IntArr  # per turn, microseconds since epoch (min int64 if null)
+    defective: npt.NDArray[np.int8]  # per turn: 1 defective, 0 not, -1 unknown
+    session: pa.Array  # per chain
+    chain_last_ts: _IntArr  # per chain
+
+
+def _col(chains: pa.Table, name: str) -> pa.Array:
+    col = chains[name]
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _encode_strings(values: pa.Array) -> tuple[_IntArr, npt.NDArray[np.object_]]:
+    """Codes into a sorted vocabulary of the distinct values (null -> "")."""
+    enc = pc.dictionary_encode(pc.fill_null(values, ""))
+    uniq = np.array(enc.dictionary.to_pylist(), dtype=object)
+    vocab, inv = np.unique(uniq, return_inverse=True)
+    codes = inv.reshape(-1).astype(np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+    return codes, vocab
+
+
+def _encode_texts(values: pa.Array) -> tuple[_IntArr, npt.NDArray[np.object_]]:
+    """Like `_encode_strings` but normalizing each distinct text once (cheap: ~distinct count)."""
+    enc = pc.dictionary_encode(pc.fill_null(values, ""))
+    norm = np.array([normalize_request(t) for t in enc.dictionary.to_pylist()], dtype=object)
+    vocab, inv = np.unique(norm, return_inverse=True) if len(norm) else (norm, np.zeros(0, np.int64))
+    codes = inv.reshape(-1).astype(np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+    return codes, vocab
+
+
+def _explode(chains: pa.Table) -> _Turns:
+    missing = [f.name for f in CHAIN_SCHEMA if f.name not in chains.column_names]
+    if missing:
+        raise ValueError(f"chains table lacks columns {missing}; expected CHAIN_SCHEMA")
+    n = chains.num_rows
+    lens = pc.fill_null(pc.list_value_length(_col(chains, "nlu_texts")), 0).to_numpy().astype(np.int64)
+    for name in _LIST_COLUMNS:
+        other = pc.fill_null(pc.list_value_length(_col(chains, name)), 0).to_numpy().astype(np.int64)
+        bad = np.flatnonzero(other != lens)
+        if len(bad):
+            cid = chains["chain_id"][int(bad[0])].as_py()
+            raise ValueError(f"chain {cid!r}: {name} has {other[bad[0]]} entries, nlu_texts {lens[bad[0]]}")
+    total = int(lens.sum())
+    chain = np.repeat(np.arange(n, dtype=np.int64), lens)
+    starts = np.cumsum(lens) - lens
+    pos = np.arange(total, dtype=np.int64) - np.repeat(starts, lens)
+    last = pos == np.repeat(lens, lens) - 1
+
+    node, vocab = _encode_texts(_col(chains, "nlu_texts").flatten())
+    chain_user, users = _encode_strings(_col(chains, "user_id"))
+    outcome = pc.fill_null(_col(chains, "outcome"), "").to_numpy(zero_copy_only=False)
+    ts = _col(chains, "timestamps").flatten().cast(pa.int64())
+    ts_np = pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy().astype(np.int64)
+    dfl = _col(chains, "defective").flatten()
+    d_np = np.where(
+        pc.is_null(dfl).to_numpy(zero_copy_only=False),
+        -1,
+        pc.fill_null(dfl, False).to_numpy(zero_copy_only=False).astype(np.int8),
+    ).astype(np.int8)
+    last_ts = pc.fill_null(_col(chains, "last_ts").cast(pa.int64()), np.iinfo(np.int64).min)
+    return _Turns(
+        n_chains=n,
+        chain=chain,
+        pos=pos,
+        last=last,
+        node=node,
+        vocab=vocab,
+        user=chain_user[chain],
+        chain_user=chain_user,
+        users=users,
+        chain_success=np.asarray(outcome == "success", dtype=bool),
+        rule_id=_col(chains, "rule_ids").flatten(),
+        intent=_col(chains, "intents").flatten(),
+        ts=ts_np,
+        defective=d_np,
+        session=_col(chains, "session_id"),
+        chain_last_ts=last_ts.to_numpy().astype(np.int64),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 1: count transitions
+
+
+@dataclass
+class _Edges:
+    """Integer edges over a vocabulary of V texts: dst < V transient, V + u SUCCESS(u), 2V FAILURE."""
+
+    src: _IntArr
+    dst: _IntArr
+    count: _IntArr
+    distinct_users: _IntArr
+    vocab: npt.NDArray[np.object_]
+
+
+def _destinations(t: _Turns) -> _IntArr:
+    v = len(t.vocab)
+    nxt = np.empty_like(t.node)
+    nxt[:-1] = t.node[1:]
+    if len(nxt):
+        nxt[-1] = 0
+    absorb = np.where(t.chain_success[t.chain], v + t.node, 2 * v)
+    return np.where(t.last, absorb, nxt)
+
+
+def _group_distinct(key: _IntArr, sub: _IntArr) -> tuple[_IntArr, _IntArr, _IntArr]:
+    """Unique keys, their row counts and their number of distinct `sub` values (sort-based)."""
+    if len(key) == 0:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    order = np.lexsort((sub, key))
+    k, s = key[order], sub[order]
+    new_key = np.empty(len(k), bool)
+    new_key[0] = True
+    new_key[1:] = k[1:] != k[:-1]
+    new_pair = new_key.copy()
+    new_pair[1:] |= s[1:] != s[:-1]
+    starts = np.flatnonzero(new_key)
+    counts = np.diff(np.append(starts, len(k)))
+    distinct = np.add.reduceat(new_pair.astype(np.int64), starts)
+    return k[starts], counts.astype(np.int64), distinct.astype(np.int64)
+
+
+def _count(t: _Turns) -> _Edges:
+    v = len(t.vocab)
+    dst = _destinations(t)
+    key = t.node * (2 * v + 1) + dst
+    uk, cnt, users = _group_distinct(key, t.user)
+    return _Edges(src=uk // (2 * v + 1), dst=uk % (2 * v + 1), count=cnt, distinct_users=users, vocab=t.vocab)
+
+
+def _edges_to_arrow(e: _Edges) -> pa.Table:
+    v = len(e.vocab)
+    vocab = pa.array(e.vocab.tolist() if v else [], type=pa.string())
+    src = vocab.take(pa.array(e.src))
+    trans = e.dst < v
+    succ = (e.dst >= v) & (e.dst < 2 * v)
+    names = np.empty(len(e.dst), dtype=object)
+    names[trans] = e.vocab[e.dst[trans]]
+    names[succ] = (
+        np.char.add(SUCCESS_PREFIX, e.vocab[e.dst[succ] - v].astype(str)).astype(object) if succ.any() else []
+    )
+    names[~trans & ~succ] = FAILURE
+    return pa.table(
+        [src, pa.array(names.tolist(), type=pa.string()), pa.array(e.count), pa.array(e.distinct_users)],
+        schema=EDGE_SCHEMA,
+    )
+
+
+def count_transitions(chains: pa.Table) -> pa.Table:
+    """Edges of the rephrase graph (EDGE_SCHEMA): consecutive turns of a chain, plus the absorbing
+    edge of each chain's last turn; `count` over all users, `distinct_users` per edge."""
+    return _edges_to_arrow(_count(_explode(chains)))
+
+
+def _components_of(src: _IntArr, dst: _IntArr, n: int) -> _IntArr:
+    """Weakly connected components over transient edges (absorbing states never join two nodes)."""
+    m = (dst < n) & (dst != src)
+    g = sp.coo_matrix((np.ones(int(m.sum())), (src[m], dst[m])), shape=(n, n)).tocsr()
+    _, labels = connected_components(g, directed=True, connection="weak")
+    return labels.astype(np.int64)
+
+
+def assign_components(edges: pa.Table) -> pa.Table:
+    """`edges` plus an int64 `component` column (weak connectivity over transient edges): the key to
+    group by before `solve_component` (e.g. Spark ``groupBy("component").applyInArrow``)."""
+    src = edges["src"].to_numpy(zero_copy_only=False).astype(object)
+    dst = edges["dst"].to_numpy(zero_copy_only=False).astype(object)
+    trans = np.array([not (d == FAILURE or d.startswith(SUCCESS_PREFIX)) for d in dst], dtype=bool)
+    names = np.unique(np.concatenate([src, dst[trans]])) if len(src) else np.zeros(0, dtype=object)
+    s = np.searchsorted(names, src).astype(np.int64)
+    d = np.full(len(dst), len(names), dtype=np.int64)
+    d[trans] = np.searchsorted(names, dst[trans])
+    labels = _components_of(s, d, len(names))
+    return edges.append_column("component", pa.array(labels[s] if len(s) else [], type=pa.int64()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Step 2: solve one component
+
+
+@dataclass
+class _Solution:
+    target: _IntArr  # local id, -1 if none
+    probability: _FloatArr
+    own: _FloatArr
+    failure: _FloatArr
+
+
+class _Factor:
+    """Sparse LU of A (SuperLU, minimum-degree ordering on A^T + A, which keeps the fill of rephrase
+    graphs far below COLAMD's) with solves vectorised over a block of right-hand sides.
+
+    Large systems solve through the triangular factors: SuperLU's own multi-column solve is several
+    times slower than `spsolve_triangular` over the same L and U."""
+
+    _DIRECT_MAX = 512
+
+    def __init__(self, a: sp.csc_matrix) -> None:
+        try:
+            self.lu = splu(a, permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError as exc:  # exactly singular: some set of nodes never absorbs
+            raise ValueError(f"I - Q is singular: a set of nodes never absorbs ({exc})") from exc
+        self.n = a.shape[0]
+        if self.n > self._DIRECT_MAX:
+            self.l_csr = self.lu.L.tocsr()
+            self.u_csr = self.lu.U.tocsr()
+            self.lt_csr = self.lu.L.T.tocsr()
+            self.ut_csr = self.lu.U.T.tocsr()
+
+    def solve(self, b: _FloatArr) -> _FloatArr:
+        """x with A x = b (b: n or n x k)."""
+        if self.n <= self._DIRECT_MAX:
+            return np.asarray(self.lu.solve(np.asfortranarray(b)))
+        y = np.empty_like(b)
+        y[self.lu.perm_r] = b
+        w = spsolve_triangular(self.l_csr, y, lower=True, unit_diagonal=True)
+        z = spsolve_triangular(self.u_csr, w, lower=False)
+        return np.asarray(z[self.lu.perm_c])
+
+    def solve_t(self, b: _FloatArr) -> _FloatArr:
+        """x with A^T x = b."""
+        if self.n <= self._DIRECT_MAX:
+            return np.asarray(self.lu.solve(np.asfortranarray(b), trans="T"))
+        v = np.empty_like(b)
+        v[self.lu.perm_c] = b
+        w = spsolve_triangular(self.ut_csr, v, lower=True)
+        y = spsolve_triangular(self.lt_csr, w, lower=False, unit_diagonal=True)
+        return np.asarray(y[self.lu.perm_r])
+
+
+_TIE = 1e-12  # absorption values this close are a tie, broken by the smaller (alphabetical) id
+
+
+def _argmax_first(a: _FloatArr, axis: int) -> _IntArr:
+    """Index of the first entry within _TIE of the maximum along `axis` (deterministic ties)."""
+    top = a.max(axis=axis, keepdims=True)
+    return np.asarray(np.argmax(a >= top - _TIE, axis=axis), dtype=np.int64)
+
+
+def _unit_block(m: int, rows: _IntArr) -> _FloatArr:
+    e = np.zeros((m, len(rows)), order="F")
+    e[rows, np.arange(len(rows))] = 1.0
+    return e
+
+
+def _own_success(m: int, q: sp.csr_matrix, r: _FloatArr, s_loc: _IntArr) -> _FloatArr:
+    """B[s, SUCCESS(s)] = N[s, s] r_s for each s. Returning to s never leaves s's strongly connected
+    component, so N[s, s] is the same diagonal entry of (I - Q_scc)^-1: one LU of I - Q with the
+    inter-SCC edges dropped (block diagonal), and sources of different SCCs share right-hand sides."""
+    own = np.zeros(len(s_loc))
+    need = r[s_loc] > 0
+    if not need.any():
+        return own
+    qo = q.tocoo()
+    off = qo.row != qo.col
+    g = sp.csr_matrix((np.ones(int(off.sum())), (qo.row[off], qo.col[off])), shape=(m, m))
+    _, lab = connected_components(g, directed=True, connection="strong")
+    size = np.bincount(lab)
+    qself = q.diagonal()
+    single = need & (size[lab[s_loc]] == 1)
+    own[single] = r[s_loc[single]] / (1.0 - qself[s_loc[single]])
+    multi = np.flatnonzero(need & (size[lab[s_loc]] > 1))
+    if len(multi) == 0:
+        return own
+    inside = lab[qo.row] == lab[qo.col]
+    blk = sp.csr_matrix((qo.data[inside], (qo.row[inside], qo.col[inside])), shape=(m, m))
+    fac = _Factor((sp.identity(m, format="csc") - blk.tocsc()).tocsc())
+    # rank of each source within its SCC: sources of the same rank go into one column
+    sl = s_loc[multi]
+    order = np.lexsort((sl, lab[sl]))
+    grp = lab[sl][order]
+    first = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1]
+    rank = np.empty(len(sl), np.int64)
+    rank[order] = np.arange(len(sl)) - np.repeat(first, np.diff(np.r_[first, len(sl)]))
+    e = np.zeros((m, int(rank.max()) + 1), order="F")
+    e[sl, rank] = 1.0
+    x = fac.solve(e)
+    own[multi] = x[sl, rank] * r[sl]
+    return own
+
+
+def _solve_local(
+    n: int,
+    src: _IntArr,
+    dst: _IntArr,
+    cnt: npt.NDArray[Any],
+    sources: _IntArr,
+    strategy: Strategy = "auto",
+    min_probability: float = 0.0,
+) -> _Solution:
+    """Absorption results for `sources` in a graph of n nodes (dst: < n transient, n + u SUCCESS(u)
+    (u must be the edge's src), 2n FAILURE). Exact: sparse LU of I - Q on the nodes reachable from
+    the sources, then min(#sources, #targets) solves in bounded dense blocks. Targets u whose
+    B[u, SUCCESS(u)] <= r_u / (r_u + f_u) bound is below `min_probability` are skipped (they can
+    never be chosen at that threshold)."""
+    k = len(sources)
+    res = _Solution(
+        target=np.full(k, -1, np.int64), probability=np.zeros(k), own=np.zeros(k), failure=np.zeros(k)
+    )
+    if k == 0:
+        return res
+    cnt = np.asarray(cnt, dtype=np.float64)
+    out = np.bincount(src, weights=cnt, minlength=n)
+    if np.any(out[sources] <= 0):
+        raise ValueError("every source needs outgoing edges (a turn either moves on or absorbs)")
+    trans = dst < n
+    succ = (dst >= n) & (dst < 2 * n)
+    if np.any(dst[succ] - n != src[succ]):
+        raise ValueError("a SUCCESS(u) edge must leave u itself (the last turn absorbs into its own success)")
+    fail = dst >= 2 * n
+    # Restrict to nodes reachable from the sources: nothing else affects their absorption.
+    tm = trans & (src != dst)
+    g = sp.csr_matrix(
+        (np.ones(int(tm.sum()) + k), (np.append(src[tm], np.full(k, n)), np.append(dst[tm], sources))),
+        shape=(n + 1, n + 1),
+    )
+    reach = np.sort(breadth_first_order(g, n, directed=True, return_predecessors=False))
+    reach = reach[reach < n]
+    if np.any(out[reach] <= 0):
+        raise ValueError("a reachable node has no outgoing edges; edges must come from whole chains")
+    loc = np.full(n, -1, np.int64)
+    loc[reach] = np.arange(len(reach))
+    m = len(reach)
+    keep = loc[src] >= 0
+    s_l = loc[src[keep]]
+    w = cnt[keep] / out[src[keep]]
+    t_k, sc_k, f_k = trans[keep], succ[keep], fail[keep]
+    d_l = np.where(t_k, loc[np.where(t_k, dst[keep], 0)], -1)
+    r = np.bincount(s_l[sc_k], weights=w[sc_k], minlength=m)
+    f = np.bincount(s_l[f_k], weights=w[f_k], minlength=m)
+    q = sp.csr_matrix((w[t_k], (s_l[t_k], d_l[t_k])), shape=(m, m))
+    fac = _Factor((sp.identity(m, format="csc") - q.tocsc()).tocsc())
+
+    # u can be another node's target only if some other node reaches it and it can succeed enough
+    other_in = np.bincount(d_l[t_k & (s_l != d_l)], minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(r > 0, r / (r + f), 0.0)
+    targets = np.flatnonzero((other_in > 0) & (r > 0) & (bound >= min_probability - 1e-12))
+    s_loc = loc[sources]
+    if strategy == "auto":
+        strategy = "rows" if k <= len(targets) + 1 else "columns"
+
+    if strategy == "rows":
+        is_target = np.zeros(m, bool)
+        is_target[targets] = True
+        rt = np.where(is_target, r, 0.0)
+        b = max(1, min(k, _BLOCK_ELEMS // max(m, 1)))
+        for lo in range(0, k, b):
+            idx = s_loc[lo : lo + b]
+            cols = np.arange(len(idx))
+            x = fac.solve_t(_unit_block(m, idx))  # column j = row idx[j] of N
+            res.failure[lo : lo + b] = f @ x
+            res.own[lo : lo + b] = x[idx, cols] * r[idx]
+            bv = x * rt[:, None]
+            bv[idx, cols] = -np.inf
+            best = _argmax_first(bv, axis=0)
+            val = bv[best, cols]
+            res.probability[lo : lo + b] = np.where(val > 0, val, 0.0)
+            res.target[lo : lo + b] = np.where(val > 0, reach[best], -1)
+    else:
+        res.failure[:] = fac.solve(f)[s_loc]
+        res.own[:] = _own_success(m, q, r, s_loc)
+        best_val = np.zeros(k)
+        best_col = np.full(k, -1, np.int64)
+        b = max(1, min(len(targets), _BLOCK_ELEMS // max(m, 1))) if len(targets) else 1
+        pos_of = {int(s): i for i, s in enumerate(s_loc)} if len(targets) else {}
+        for lo in range(0, len(targets), b):
+            cols_t = targets[lo : lo + b]
+            x = fac.solve(_unit_block(m, cols_t))  # column j = column cols_t[j] of N
+            bs = x[s_loc, :] * r[cols_t][None, :]
+            for j, u in enumerate(cols_t.tolist()):  # exclude u == s (its own success)
+                i = pos_of.get(u)
+                if i is not None:
+                    bs[i, j] = -np.inf
+            j = _argmax_first(bs, axis=1)
+            val = bs[np.arange(k), j]
+            better = val > best_val + _TIE  # among (near-)equal values the smaller id wins
+            best_val = np.where(better, val, best_val)
+            best_col = np.where(better, cols_t[j], best_col)
+        res.probability[:] = best_val
+        res.target[:] = np.where(best_col >= 0, reach[np.maximum(best_col, 0)], -1)
+    return res
+
+
+def solve_component(
+    edges: pa.Table,
+    *,
+    sources: Sequence[str] | None = None,
+    strategy: Strategy = "auto",
+    min_probability: float = 0.0,
+) -> pa.Table:
+    """Absorption results (SOLUTION_SCHEMA) for the edges (src, dst, count) of ONE connected
+    component; `sources` defaults to every src. Pure, so it can run per group on a cluster.
+
+    With `min_probability` > 0 only targets that could reach it are considered (exactly the miner's
+    decisions at that threshold, faster); 0 gives the plain argmax over every other success."""
+    src_s = edges["src"].to_numpy(zero_copy_only=False).astype(object)
+    dst_s = edges["dst"].to_numpy(zero_copy_only=False).astype(object)
+    cnt = edges["count"].to_numpy(zero_copy_only=False).astype(np.float64)
+    is_fail = dst_s == FAILURE
+    is_succ = np.array([d.startswith(SUCCESS_PREFIX) for d in dst_s], dtype=bool)
+    trans = ~is_fail & ~is_succ
+    succ_of = np.array([d[len(SUCCESS_PREFIX) :] for d in dst_s[is_succ]], dtype=object)
+    names = np.unique(np.concatenate([src_s, dst_s[trans], succ_of])) if len(src_s) else src_s
+    n = len(names)
+    src = np.searchsorted(names, src_s).astype(np.int64)
+    dst = np.full(len(dst_s), 2 * n, np.int64)
+    dst[trans] = np.searchsorted(names, dst_s[trans])
+    dst[is_succ] = n + np.searchsorted(names, succ_of)
+    want = np.unique(src) if sources is None else np.searchsorted(names, np.asarray(sources, dtype=object))
+    if sources is not None and (
+        np.any(want >= n) or np.any(names[np.minimum(want, n - 1)] != np.asarray(sources))
+    ):
+        raise ValueError("every requested source must be a node of the component")
+    want = np.asarray(want, np.int64)
+    sol = _solve_local(n, src, dst, cnt, want, strategy, min_probability)
+    out = np.bincount(src, weights=cnt, minlength=n)
+    tgt = [names[i] if i >= 0 else None for i in sol.target]
+    return pa.table(
+        [
+            pa.array(names[want].tolist(), type=pa.string()),
+            pa.array(out[want].astype(np.int64)),
+            pa.array(tgt, type=pa.string()),
+            pa.array(sol.probability),
+            pa.array(sol.own),
+            pa.array(sol.failure),
+        ],
+        schema=SOLUTION_SCHEMA,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-aware test
+
+
+def prob_better(
+    a1: npt.ArrayLike, b1: npt.ArrayLike, a2: npt.ArrayLike, b2: npt.ArrayLike, points: int = 256
+) -> _FloatArr:
+    """P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2), elementwise. Deterministic quadrature in X's
+    quantile space (E[F_Y(X)] at `points` mid-quantiles), accurate even for very peaked posteriors."""
+    a1_, b1_, a2_, b2_ = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (a1, b1, a2, b2))
+    u = (np.arange(points) + 0.5) / points
+    x = beta_dist.ppf(u[:, None], a1_[None, :], b1_[None, :])
+    return np.asarray(beta_dist.cdf(x, a2_[None, :], b2_[None, :]).mean(axis=0), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# The estimator
+
+
+class MarkovRewriteMiner:
+    """Mines source -> target rewrites from rephrase chains (absorbing Markov chain) and, given the
+    previously published table, keeps a live rule only while its fired turns beat its source.
+
+    Publishing rule for a source s seen >= `min_source_count` times, u* = argmax_{u != s}
+    B[s, SUCCESS(u)]: B[s, u*] >= min_probability, B[s, u*] >= B[s, SUCCESS(s)] + margin, at least
+    `min_users` distinct users have a chain where s is followed (later, same chain) by u*, and u*'s
+    majority NLU intent is not protected (unless `allow_protected`).
+    """
+
+    def __init__(
+        self,
+        min_users: int = 3,
+        min_probability: float = 0.5,
+        margin: float = 0.2,
+        min_source_count: int = 3,
+        protected_intents: Collection[str] = PROTECTED,
+        allow_protected: bool = False,
+        max_examples: int = 5,
+        self_aware: bool = True,
+        prior: tuple[float, float] = (1.0, 1.0),
+        keep_probability: float = 0.8,
+        blocked_rule_ids: Collection[str] = (),
+        min_edge_users: int = 1,
+        strategy: Strategy = "auto",
+    ) -> None:
+        self.min_users = min_users
+        self.min_probability = min_probability
+        self.margin = margin
+        self.min_source_count = min_source_count
+        self.protected_intents = protected_intents
+        self.allow_protected = allow_protected
+        self.max_examples = max_examples
+        self.self_aware = self_aware
+        self.prior = prior
+        self.keep_probability = keep_probability
+        self.blocked_rule_ids = blocked_rule_ids
+        self.min_edge_users = min_edge_users
+        self.strategy = strategy
+
+    # -- config ------------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-ready (what a manifest records)."""
+        return {
+            "min_users": self.min_users,
+            "min_probability": self.min_probability,
+            "margin": self.margin,
+            "min_source_count": self.min_source_count,
+            "protected_intents": sorted(self.protected_intents),
+            "allow_protected": self.allow_protected,
+            "max_examples": self.max_examples,
+            "self_aware": self.self_aware,
+            "prior": list(self.prior),
+            "keep_probability": self.keep_probability,
+            "blocked_rule_ids": sorted(self.blocked_rule_ids),
+            "min_edge_users": self.min_edge_users,
+            "strategy": self.strategy,
+        }
+
+    def _validate(self) -> None:
+        if self.min_users < 1 or self.min_source_count < 1 or self.min_edge_users < 1:
+            raise ValueError("min_users, min_source_count and min_edge_users must be >= 1")
+        if not 0.0 <= self.min_probability <= 1.0 or not 0.0 <= self.keep_probability <= 1.0:
+            raise ValueError("min_probability and keep_probability must lie in [0, 1]")
+        if self.margin < 0:
+            raise ValueError("margin must be >= 0")
+        if len(self.prior) != 2 or min(self.prior) <= 0:
+            raise ValueError("prior must be two positive Beta pseudo-counts (a, b)")
+        if self.strategy not in ("auto", "rows", "columns"):
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+
+    # -- fit ---------------------------------------------------------------------------------------
+    def fit(self, chains: pa.Table, previous: RewriteTable | None = None) -> MarkovRewriteMiner:
+        self._validate()
+        t = _explode(chains)
+        e = _count(t)
+        if self.min_edge_users > 1:
+            # A rephrase seen from fewer users is noise, not collaborative evidence: the turn is
+            # treated as leaving the graph (FAILURE). Keeps giant components from forming.
+            v0 = len(t.vocab)
+            weak = (e.dst < v0) & (e.dst != e.src) & (e.distinct_users < self.min_edge_users)
+            e.dst = np.where(weak, 2 * v0, e.dst)
+        v = len(t.vocab)
+        cands = self._candidate_sources(t, e)
+        sol = self._solve(e, cands)
+        fresh = self._select(t, sol)
+        rows, dropped = self._merge(t, fresh, previous)
+        table = pa.Table.from_pylist(rows, schema=REWRITE_SCHEMA) if rows else REWRITE_SCHEMA.empty_table()
+        self.rewrites_ = table.sort_by([("source", "ascending")]) if rows else table
+        self.dropped_ = pa.Table.from_pylist(
+            dropped,
+            schema=pa.schema(
+                [
+                    ("rule_id", pa.string()),
+                    ("source", pa.string()),
+                    ("target", pa.string()),
+                    ("reason", pa.string()),
+                ]
+            ),
+        )
+        self.solutions_ = sol["table"]
+        ts_ok = t.ts[t.ts != np.iinfo(np.int64).min]
+        self.input_ = {
+            "chains": t.n_chains,
+            "turns": len(t.node),
+            "users": len(t.users),
+            "texts": v,
+            "first_ts": _iso(int(ts_ok.min())) if len(ts_ok) else None,
+            "last_ts": _iso(int(ts_ok.max())) if len(ts_ok) else None,
+        }
+        self.stats_ = {
+            "edges": len(e.src),
+            "candidate_sources": len(cands),
+            "components_solved": sol["components"],
+            "largest_component": sol["largest"],
+            "rules": self.rewrites_.num_rows,
+            "kept_previous": sum(1 for r in rows if r.get("_kept")) if rows else 0,
+            "dropped_previous": len(dropped),
+        }
+        return self
+
+    def to_table(self) -> RewriteTable:
+        """The fitted rules as an unpublished RewriteTable whose meta says what made it."""
+        if not hasattr(self, "rewrites_"):
+            raise RuntimeError("MarkovRewriteMiner is not fitted; call fit(chains) first")
+        meta = {
+            "miner": {"name": "markov.v1", **self.get_params()},
+            "input": self.input_,
+            "counts": self.stats_,
+        }
+        return RewriteTable(self.rewrites_, version=None, meta=meta)
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _candidate_sources(self, t: _Turns, e: _Edges) -> _IntArr:
+        """Sources that can possibly publish, by exact necessary conditions (no solve needed)."""
+        v = len(t.vocab)
+        out = np.bincount(e.src, weights=e.count, minlength=v)
+        is_succ = e.dst == v + e.src
+        r = np.bincount(e.src[is_succ], weights=e.count[is_succ], minlength=v)
+        f = np.bincount(e.src[e.dst == 2 * v], weights=e.count[e.dst == 2 * v], minlength=v)
+        qs = np.bincount(e.src[e.dst == e.src], weights=e.count[e.dst == e.src], minlength=v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stay = np.where(out > 0, (out - qs), 1.0)  # mass not returning to s immediately
+            ub_other = np.where(out > 0, (out - r - f - qs) / stay, 0.0)  # >= B[s, u] for any u != s
+            lb_self = np.where(out > 0, r / stay, 0.0)  # <= B[s, SUCCESS(s)]
+        # distinct users who moved from s to another text (necessary for pair support >= min_users)
+        dst = _destinations(t)
+        moved = (dst < v) & (dst != t.node)
+        uk, _, du = _group_distinct(t.node[moved], t.user[moved])
+        users_away = np.zeros(v, np.int64)
+        users_away[uk] = du
+        tol = 1e-12
+        ok = (
+            (out >= self.min_source_count)
+            & (users_away >= self.min_users)
+            & (ub_other >= self.min_probability - tol)
+            & (ub_other >= lb_self + self.margin - tol)
+            & (t.vocab != "")
+        )
+        return np.flatnonzero(ok).astype(np.int64)
+
+    def _solve(self, e: _Edges, cands: _IntArr) -> dict[str, Any]:
+        v = len(e.vocab)
+        k = len(cands)
+        target = np.full(k, -1, np.int64)
+        prob, own, fail = np.zeros(k), np.zeros(k), np.zeros(k)
+        n_comp, largest = 0, 0
+        if k:
+            labels = _components_of(e.src, e.dst, v)
+            order = np.argsort(labels[e.src], kind="stable")
+            e_lab = labels[e.src][order]
+            node_order = np.argsort(labels, kind="stable")
+            n_lab = labels[node_order]
+            c_lab = labels[cands]
+            c_order = np.argsort(c_lab, kind="stable")
+            comps = np.unique(c_lab)
+            e_lo, e_hi = np.searchsorted(e_lab, comps), np.searchsorted(e_lab, comps, "right")
+            n_lo, n_hi = np.searchsorted(n_lab, comps), np.searchsorted(n_lab, comps, "right")
+            c_sorted = c_lab[c_order]
+            s_lo, s_hi = np.searchsorted(c_sorted, comps), np.searchsorted(c_sorted, comps, "right")
+            loc = np.full(v, -1, np.int64)
+            for ci in range(len(comps)):
+                nodes = node_order[n_lo[ci] : n_hi[ci]]  # ascending ids (stable sort of sorted ids)
+                nodes = np.sort(nodes)
+                n = len(nodes)
+                loc[nodes] = np.arange(n)
+                es = order[e_lo[ci] : e_hi[ci]]
+                src = loc[e.src[es]]
+                d = e.dst[es]
+                dl = np.where(
+                    d < v,
+                    loc[np.minimum(d, v - 1)],
+                    np.where(d < 2 * v, n + loc[np.clip(d - v, 0, v - 1)], 2 * n),
+                )
+                which = c_order[s_lo[ci] : s_hi[ci]]
+                s = _solve_local(
+                    n, src, dl, e.count[es], loc[cands[which]], self.strategy, self.min_probability
+                )
+                target[which] = np.where(s.target >= 0, nodes[np.maximum(s.target, 0)], -1)
+                prob[which], own[which], fail[which] = s.probability, s.own, s.failure
+                loc[nodes] = -1
+                n_comp += 1
+                largest = max(largest, n)
+        out = np.bincount(e.src, weights=e.count, minlength=v)
+        table = pa.table(
+            [
+                pa.array(e.vocab[cands].tolist(), type=pa.string()),
+                pa.array(out[cands].astype(np.int64)),
+                pa.array([e.vocab[i] if i >= 0 else None for i in target], type=pa.string()),
+                pa.array(prob),
+                pa.array(own),
+                pa.array(fail),
+            ],
+            schema=SOLUTION_SCHEMA,
+        )
+        return {
+            "table": table,
+            "source": cands,
+            "count": out[cands].astype(np.int64),
+            "target": target,
+            "probability": prob,
+            "own": own,
+            "components": n_comp,
+            "largest": largest,
+        }
+
+    def _majority_intents(self, t: _Turns, nodes: _IntArr) -> dict[int, str | None]:
+        """Most frequent non-null NLU intent of each node (ties: alphabetical)."""
+        if len(nodes) == 0:
+            return {}
+        sel = np.isin(t.node, nodes) & pc.is_valid(t.intent).to_numpy(zero_copy_only=False)
+        idx = np.flatnonzero(sel)
+        res: dict[int, str | None] = {int(n): None for n in nodes}
+        if len(idx) == 0:
+            return res
+        codes, names = _encode_strings(t.intent.take(pa.array(idx)))
+        key = t.node[idx] * len(names) + codes
+        uk, cnt = np.unique(key, return_counts=True)
+        node_of, intent_of = uk // len(names), uk % len(names)
+        # sort by node, then count desc, then name asc (names are sorted, so code asc)
+        order = np.lexsort((intent_of, -cnt, node_of))
+        first = np.ones(len(order), bool)
+        first[1:] = node_of[order][1:] != node_of[order][:-1]
+        for i in order[first]:
+            res[int(node_of[i])] = str(names[intent_of[i]])
+        return res
+
+    def _pair_support(self, t: _Turns, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
+        """Chains where s is followed later (same chain) by u, aggregated per pair."""
+        res: dict[tuple[int, int], dict[str, Any]] = {}
+        if not pairs:
+            return res
+        v = len(t.vocab)
+        ps = np.array([p[0] for p in pairs], np.int64)
+        pu = np.array([p[1] for p in pairs], np.int64)
+        pkeys = np.unique(ps * v + pu)
+        left = np.flatnonzero(np.isin(t.node, ps))
+        right = np.flatnonzero(np.isin(t.node, pu))
+        rc = t.chain[right]
+        lo = np.searchsorted(rc, t.chain[left], "left")
+        hi = np.searchsorted(rc, t.chain[left], "right")
+        rep = hi - lo
+        li = np.repeat(left, rep)
+        offs = np.arange(int(rep.sum())) - np.repeat(np.cumsum(rep) - rep, rep)
+        ri = right[np.repeat(lo, rep) + offs]
+        pk = t.node[li] * v + t.node[ri]
+        m = (t.pos[ri] > t.pos[li]) & np.isin(pk, pkeys)
+        li, ri, pk = li[m], ri[m], pk[m]
+        if len(pk) == 0:
+            return res
+        ch = t.chain[li]
+        order = np.lexsort((ch, pk))
+        pk, ch, li, ri = pk[order], ch[order], li[order], ri[order]
+        bounds = np.flatnonzero(np.r_[True, pk[1:] != pk[:-1], True])
+        sessions = t.session
+        for a, b in itertools.pairwise(bounds.tolist()):
+            key = int(pk[a])
+            c = ch[a:b]
+            uniq_c, first_idx = np.unique(c, return_index=True)
+            ts_l = t.ts[li[a:b]]
+            ts_r = t.ts[ri[a:b]]
+            users = t.users[t.user[li[a:b]][first_idx]]
+            u_names, u_counts = np.unique(users.astype(object), return_counts=True)
+            # examples: most recent chains first, distinct sessions
+            recent = uniq_c[np.lexsort((uniq_c, -t.chain_last_ts[uniq_c]))]
+            ex_s: list[str] = []
+            ex_u: list[str] = []
+            for cidx in recent:
+                sid = sessions[int(cidx)].as_py()
+                if sid is None or sid in ex_s:
+                    continue
+                ex_s.append(sid)
+                ex_u.append(str(t.users[t.chain_user[cidx]]))
+                if len(ex_s) >= self.max_examples:
+                    break
+            valid_l = ts_l[ts_l != np.iinfo(np.int64).min]
+            valid_r = ts_r[ts_r != np.iinfo(np.int64).min]
+            res[(key // v, key % v)] = {
+                "support": len(uniq_c),
+                "distinct_users": len(u_names),
+                "users": [
+                    {"user_id": str(n), "chains": int(c)} for n, c in zip(u_names, u_counts, strict=True)
+                ],
+                "first_seen": int(valid_l.min()) if len(valid_l) else None,
+                "last_seen": int(valid_r.max()) if len(valid_r) else None,
+                "example_session_ids": ex_s,
+                "example_user_ids": ex_u,
+            }
+        return res
+
+    def _select(self, t: _Turns, sol: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rules the graph supports now (before the self-aware merge)."""
+        tol = 1e-12
+        ok = (
+            (sol["target"] >= 0)
+            & (sol["probability"] >= self.min_probability - tol)
+            & (sol["probability"] >= sol["own"] + self.margin - tol)
+        )
+        idx = np.flatnonzero(ok)
+        idx = idx[t.vocab[sol["target"][idx]] != ""] if len(idx) else idx
+        if len(idx) == 0:
+            return []
+        intents = self._majority_intents(t, np.unique(sol["target"][idx]))
+        protected = set(self.protected_intents)
+        pairs = [(int(sol["source"][i]), int(sol["target"][i])) for i in idx]
+        pairs = [p for p in pairs if self.allow_protected or intents.get(p[1]) not in protected]
+        support = self._pair_support(t, pairs)
+        by_src = {int(sol["source"][i]): i for i in idx}
+        rows = []
+        for s, u in pairs:
+            sup = support.get((s, u))
+            if sup is None or sup["distinct_users"] < self.min_users:
+                continue
+            i = by_src[s]
+            source, target = str(t.vocab[s]), str(t.vocab[u])
+            rows.append(
+                {
+                    "rule_id": rule_id_for(source, target),
+                    "source": source,
+                    "target": target,
+                    "target_intent": intents.get(u),
+                    "probability": float(sol["probability"][i]),
+                    "source_success": float(sol["own"][i]),
+                    "source_count": int(sol["count"][i]),
+                    **sup,
+                }
+            )
+        return rows
+
+    def _fired_stats(self, t: _Turns) -> dict[str, tuple[int, int]]:
+        """Per rule id: (successes, failures) over turns where it fired (defect unknown: skipped)."""
+        valid = pc.is_valid(t.rule_id).to_numpy(zero_copy_only=False) & (t.defective >= 0)
+        idx = np.flatnonzero(valid)
+        if len(idx) == 0:
+            return {}
+        codes, names = _encode_strings(t.rule_id.take(pa.array(idx)))
+        d = t.defective[idx]
+        fails = np.bincount(codes, weights=(d == 1), minlength=len(names)).astype(np.int64)
+        succ = np.bincount(codes, weights=(d == 0), minlength=len(names)).astype(np.int64)
+        return {str(n): (int(s), int(f)) for n, s, f in zip(names, succ, fails, strict=True)}
+
+    def _source_stats(self, t: _Turns) -> tuple[_IntArr, _IntArr]:
+        """Per node: (successes, failures) over turns read as-is (no rule fired)."""
+        v = len(t.vocab)
+        plain = pc.is_null(t.rule_id).to_numpy(zero_copy_only=False)
+        succ = np.bincount(t.node[plain & (t.defective == 0)], minlength=v).astype(np.int64)
+        fail = np.bincount(t.node[plain & (t.defective == 1)], minlength=v).astype(np.int64)
+        return succ, fail
+
+    def _merge(
+        self, t: _Turns, fresh: list[dict[str, Any]], previous: RewriteTable | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        fired = self._fired_stats(t)
+        s_succ, s_fail = self._source_stats(t)
+        vocab = t.vocab
+        blocked = set(self.blocked_rule_ids)
+        protected = set(self.protected_intents)
+
+        def node_stats(text: str) -> tuple[int, int]:
+            i = int(np.searchsorted(vocab, text)) if len(vocab) else 0
+            if i < len(vocab) and vocab[i] == text:
+                return int(s_succ[i]), int(s_fail[i])
+            return 0, 0
+
+        def with_feedback(row: dict[str, Any], prev: Mapping[str, Any] | None) -> dict[str, Any]:
+            fs, ff = fired.get(row["rule_id"], (0, 0))
+            if fs + ff == 0 and prev is not None:  # no new evidence: carry the last verdict's counts
+                fs, ff = int(prev.get("fired_successes") or 0), int(prev.get("fired_failures") or 0)
+            ss, sf = node_stats(row["source"])
+            if ss + sf == 0 and prev is not None:
+                ss, sf = int(prev.get("source_successes") or 0), int(prev.get("source_failures") or 0)
+            return {
+                **row,
+                "fired_successes": fs,
+                "fired_failures": ff,
+                "source_successes": ss,
+                "source_failures": sf,
+            }
+
+        rows: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        fresh_by_src = {r["source"]: r for r in fresh}
+        taken: set[str] = set()
+        refused: set[str] = set()
+        if previous is not None and self.self_aware and len(previous):
+            prev_rows = [with_feedback(dict(r), r) for r in previous.to_arrow().to_pylist()]
+            a, b = self.prior
+            pb = prob_better(
+                [r["fired_successes"] + a for r in prev_rows],
+                [r["fired_failures"] + b for r in prev_rows],
+                [r["source_successes"] + a for r in prev_rows],
+                [r["source_failures"] + b for r in prev_rows],
+            )
+            for r, p in zip(prev_rows, pb, strict=True):
+                r["p_better"] = float(p)
+                reason = None
+                if r["rule_id"] in blocked:
+                    reason = "blocked"
+                elif not self.allow_protected and r.get("target_intent") in protected:
+                    reason = f"target intent {r['target_intent']} is protected"
+                elif p < self.keep_probability:
+                    reason = (
+                        f"self-aware: P(rule beats source)={p:.3f} < {self.keep_probability} "
+                        f"(fired {r['fired_successes']}/{r['fired_failures']}, "
+                        f"source {r['source_successes']}/{r['source_failures']})"
+                    )
+                if reason is not None:
+                    dropped.append({k: r[k] for k in ("rule_id", "source", "target")} | {"reason": reason})
+                    refused.add(r["rule_id"])
+                    continue
+                new = fresh_by_src.get(r["source"])
+                if new is not None and new["rule_id"] == r["rule_id"]:
+                    # the graph still supports it: refresh the mining provenance, keep the feedback
+                    r = {**new, **{k: r[k] for k in _FEEDBACK_FIELDS}}
+                rows.append({**r, "_kept": True})
+                taken.add(r["source"])
+        for r in fresh:
+            if r["source"] in taken or r["rule_id"] in refused or r["rule_id"] in blocked:
+                continue
+            rows.append({**with_feedback(r, None), "p_better": None})
+        return rows, dropped
+
+
+def _iso(us: int) -> str:
+    return (_dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) + _dt.timedelta(microseconds=us)).isoformat()
