@@ -66,7 +66,8 @@ def noisy_resample(examples: list[Example], n: int, seed: int) -> list[Example]:
         shift = len(extra)
         text = ex.text[:pos] + extra + ex.text[pos:]
         slots = tuple(
-            SpanSlot(s.name, s.value, s.start + shift, s.end + shift) if s.start >= pos else s for s in ex.slots
+            SpanSlot(s.name, s.value, s.start + shift, s.end + shift) if s.start >= pos else s
+            for s in ex.slots
         )
         out.append(Example(text, ex.intent, slots))
     return out
@@ -182,7 +183,10 @@ def main() -> None:
         ("intent top-3 accuracy", f"{metrics['intent_top3_accuracy']:.3f}"),
         ("slot F1 (top hypothesis)", f"{metrics['slot_f1']['f1']:.3f}"),
         ("slot F1 (gold intent)", f"{metrics['slot_f1_gold_intent']['f1']:.3f}"),
-        ("ECE uncalibrated -> calibrated", f"{metrics['ece_uncalibrated']:.3f} -> {metrics['ece_calibrated']:.3f}"),
+        (
+            "ECE uncalibrated -> calibrated",
+            f"{metrics['ece_uncalibrated']:.3f} -> {metrics['ece_calibrated']:.3f}",
+        ),
         ("temperature", f"{model.temperature_:.2f}"),
         ("train time", f"{train_s:.1f} s"),
         ("predict latency cold mean / p99", f"{lat['cold_mean_us']:.0f} / {lat['cold_p99_us']:.0f} us"),

@@ -3,9 +3,13 @@
 Synthetic, not simulated: hubs (correct requests, Zipf popularity) each with misheard variants; chains
 are single requests, variant -> hub rephrases, variant -> variant -> hub, and a share of noise chains
 hub -> random hub (rephrase-detector mistakes) that glue hubs into one giant component, the hard
-case for a per-component solve. Prints a table and writes JSON next to this file.
+case for a per-component solve. Prints a table and writes benchmarks/results/rewrite_markov_fit.json.
 
-    .venv/bin/python benchmarks/rewrite_markov_fit.py [--chains 700000] [--noise 0.03] [--repeat 1]
+    .venv/bin/python benchmarks/rewrite_markov_fit.py [--chains 700000] [--scenario all] [--repeat 1]
+
+Scenarios: structured (no noise chains: many small components), noisy-exact (3% noise chains: one
+component of ~43k texts around a ~3.7k-text strongly connected core; the exact graph) and
+noisy-pruned (same data, min_edge_users=2).
 """
 
 from __future__ import annotations
@@ -26,11 +30,18 @@ INTENTS = ["lights_on", "lights_off", "play_music", "weather_query", "timer_set"
 
 
 def synthetic_chains(
-    n_chains: int = 700_000, hubs: int = 5_000, variants: int = 9, users: int = 20_000, noise: float = 0.03, seed: int = 0
+    n_chains: int = 700_000,
+    hubs: int = 5_000,
+    variants: int = 9,
+    users: int = 20_000,
+    noise: float = 0.03,
+    seed: int = 0,
 ) -> pa.Table:
     rng = np.random.default_rng(seed)
     hub_text = np.array([f"request number {h} please" for h in range(hubs)], dtype=object)
-    var_text = np.array([f"request numb {h} pleas v{k}" for h in range(hubs) for k in range(variants)], dtype=object)
+    var_text = np.array(
+        [f"request numb {h} pleas v{k}" for h in range(hubs) for k in range(variants)], dtype=object
+    )
     texts = np.concatenate([hub_text, var_text])
     hub_intent = np.array([INTENTS[h % len(INTENTS)] for h in range(hubs)], dtype=object)
     pop = 1.0 / np.arange(1, hubs + 1) ** 0.8
@@ -90,51 +101,66 @@ def synthetic_chains(
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--chains", type=int, default=700_000)
-    ap.add_argument("--noise", type=float, default=0.03)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--strategy", default="auto")
-    args = ap.parse_args()
+SCENARIOS = {  # name: (noise share of chains, min_edge_users)
+    "structured": (0.0, 1),
+    "noisy-exact": (0.03, 1),
+    "noisy-pruned": (0.03, 2),
+}
 
+
+def run(n_chains: int, noise: float, min_edge_users: int, strategy: str, repeat: int) -> dict[str, object]:
     t = time.perf_counter()
-    chains = synthetic_chains(args.chains, noise=args.noise)
+    chains = synthetic_chains(n_chains, noise=noise)
     gen_s = time.perf_counter() - t
-    turns = int(np.sum(chains["nlu_texts"].combine_chunks().value_lengths()))
-
+    turns = int(np.sum(chains["nlu_texts"].combine_chunks().value_lengths().to_numpy()))
     t = time.perf_counter()
     edges = count_transitions(chains)
     count_s = time.perf_counter() - t
-
+    miner = MarkovRewriteMiner(strategy=strategy, min_edge_users=min_edge_users)  # type: ignore[arg-type]
     fits = []
-    miner = MarkovRewriteMiner(strategy=args.strategy)  # type: ignore[arg-type]
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         t = time.perf_counter()
         miner.fit(chains)
         fits.append(time.perf_counter() - t)
-
-    result = {
+    return {
         "chains": chains.num_rows,
         "turns": turns,
         "texts": miner.input_["texts"],
         "edges": edges.num_rows,
-        "noise": args.noise,
+        "noise": noise,
+        "min_edge_users": min_edge_users,
         "generate_s": round(gen_s, 3),
         "count_transitions_s": round(count_s, 3),
         "fit_s": [round(x, 3) for x in fits],
         "fit_s_min": round(min(fits), 3),
-        "stats": miner.stats_,
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
+        **{k: v for k, v in miner.stats_.items() if k in ("candidate_sources", "largest_component", "rules")},
     }
-    print(f"{'metric':<24}{'value':>14}")
-    for k in ("chains", "turns", "texts", "edges", "noise", "count_transitions_s", "fit_s_min"):
-        print(f"{k:<24}{result[k]!s:>14}")
-    for k, val in miner.stats_.items():
-        print(f"{k:<24}{val!s:>14}")
-    out = Path(__file__).with_suffix(".json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--chains", type=int, default=700_000)
+    ap.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--strategy", default="auto")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "rewrite_markov_fit.json")
+    args = ap.parse_args()
+
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    results = {}
+    for name in names:
+        noise, min_edge_users = SCENARIOS[name]
+        results[name] = run(args.chains, noise, min_edge_users, args.strategy, args.repeat)
+
+    cols = ["chains", "turns", "texts", "edges", "candidate_sources", "largest_component", "rules"]
+    cols += ["count_transitions_s", "fit_s_min"]
+    print(f"{'metric':<22}" + "".join(f"{n:>16}" for n in names))
+    for c in cols:
+        print(f"{c:<22}" + "".join(f"{results[n][c]!s:>16}" for n in names))
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+    out.write_text(json.dumps({"scenarios": results, **meta}, indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -13,6 +13,10 @@ from typing import Any
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import build
 
+# Word error rate of the simulated recogniser for an average speaker: far-field assistants in
+# homes are commonly reported around 5-10% WER; people vary around it by their noise profile.
+DEFAULT_ASR_ERROR_RATE = 0.08
+
 DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"component": "wake.score_model.v1"},
     {"component": "asr.noisy_channel.v1"},
@@ -42,8 +46,8 @@ def default_config(seed: int = 0, nlu: Any = None, rewrite_store: str | Path | N
         name = entry["component"]
         if name.startswith(("wake.", "asr.")):
             entry["seed"] = seed
-        if name == "asr.noisy_channel.v1" and asr_error_rate is not None:
-            entry["error_rate"] = asr_error_rate
+        if name == "asr.noisy_channel.v1":
+            entry["error_rate"] = DEFAULT_ASR_ERROR_RATE if asr_error_rate is None else asr_error_rate
         if name == "nlu.model.v1" and nlu is not None:
             entry["model"] = nlu
     if rewrite_store is not None:

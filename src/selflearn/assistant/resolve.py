@@ -7,6 +7,11 @@ matched exactly (names and aliases), then fuzzily (rapidfuzz) and by sound (meta
 times, durations and dates are parsed by `selflearn.text.numbers`. A device intent that names no
 device or room acts in the room the user is in, when the home has such a device there.
 
+Logged `ResolvedEntity.entity_id` is the canonical value of every slot type (an entity id, a room
+id, "72", "07:30", a place id...), None when unresolved, the room id when a kind word became a room
+target ("the lights" -> every light in the living room), and "kind:<kind>" when a kind word was
+left to the executor ("lock the doors"). A room filled from context is logged with value "".
+
 An ambiguous name ("wilkerson", "harry potter") resolves to its default reading (same state as the
 household, most popular title) with the other readings listed as candidates: the pick can be wrong
 for a user, and that is what the self-learning loop is for. Only a device name that stays tied
@@ -60,8 +65,9 @@ def _unresolved(
 class EntityResolver:
     """Resolves the NLU top hypothesis's slots against the home (see module docstring).
 
-    threshold: lowest match score accepted for names (0..1); tie_margin: scores this close to the
-    best count as tied (then room, popularity or region decide, and the rest become candidates).
+    threshold: lowest match score accepted for names (0..1); tie_margin: device-name scores this
+    close to the best count as tied (the user's room decides; if it cannot, `er-ambiguous`).
+    Other lookups order equal scores by their own preference (region, popularity).
     """
 
     name = "resolution"

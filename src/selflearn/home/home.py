@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from selflearn.home.catalog import GENRE_WORDS, MEDIA_TYPE_WORDS, MediaCatalog, MediaItem, default_catalog
+from selflearn.home.catalog import (
+    GENRE_WORDS,
+    MEDIA_TYPE_WORDS,
+    MediaCatalog,
+    MediaItem,
+    MediaType,
+    default_catalog,
+)
 from selflearn.home.devices import COLORS, Cap, Device, Kind, Room, StateValue, fmt_value
 from selflearn.home.intents import BY_NAME, SlotType
 from selflearn.home.matching import Match, NameIndex, norm_name
@@ -415,7 +422,9 @@ class Home:
         With `intent`, values are limited to ones that make sense for it (brightness 0-100,
         devices of the intent's kinds, items on the list for shopping_remove...). Ambiguous
         surfaces appear once per meaning ("wilkerson" -> wilkerson_ca and wilkerson_wa), so a
-        simulated user can mean one and say the ambiguous name.
+        simulated user can mean one and say the ambiguous name. Lists are ordered most common
+        first (the household's own city and teams, popular titles, usual alarm times), so a
+        caller may read the order as a popularity ranking.
         """
         st = SlotType(slot_type)
         out: list[tuple[str, str]] = []
@@ -433,37 +442,52 @@ class Home:
         elif st is SlotType.NUMBER:
             out = [(render_number(n), str(n)) for n in _NUMBER_VALUES.get(intent or "", range(0, 101))]
         elif st is SlotType.COLOR:
-            out = [(c, c) for c in COLORS]
+            out = [
+                (c, c)
+                for c in sorted(COLORS, key=lambda c: (c not in _COMMON_COLORS, _rank(_COMMON_COLORS, c)))
+            ]
         elif st is SlotType.TIME:
             if intent == "alarm_cancel":
                 times = sorted({a[-5:] for a in self.alarms})
             else:
-                times = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 15, 30, 45)]
-            for t in times:
-                out.append((render_time(t, "words"), t))
-                col = render_time(t, "colloquial")
-                if col != out[-1][0]:
-                    out.append((col, t))
+                quarter_hours = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 15, 30, 45)]
+                times = list(dict.fromkeys([*_COMMON_TIMES, *quarter_hours]))
+            words = [(render_time(t, "words"), t) for t in times]
+            spoken = [(render_time(t, "colloquial"), t) for t in times]
+            out = words + [p for p in spoken if p not in words]
         elif st is SlotType.DURATION:
-            for secs in _DURATIONS:
-                out.append((render_duration(secs, "words"), str(secs)))
-                col = render_duration(secs, "colloquial")
-                if col != out[-1][0]:
-                    out.append((col, str(secs)))
+            words = [(render_duration(secs, "words"), str(secs)) for secs in _DURATIONS]
+            spoken = [(render_duration(secs, "colloquial"), str(secs)) for secs in _DURATIONS]
+            out = words + [p for p in spoken if p not in words]
         elif st is SlotType.DATE:
             for k in range(7):
                 day = self.today + timedelta(days=k)
                 out.append((render_date(day, self.today), day.isoformat()))
         elif st is SlotType.CITY:
-            out = [(s.lower(), p.place_id) for p in self.weather.places for s in p.surfaces]
+            here = self.weather.get(self.location)
+            region = here.region if here else None
+            places = sorted(
+                self.weather.places,
+                key=lambda p: (p.place_id != self.location, p.region != region, -p.population, p.place_id),
+            )
+            out = [(s.lower(), p.place_id) for p in places for s in p.surfaces]
         elif st is SlotType.MEDIA_TITLE:
-            out = [(s.lower(), it.media_id) for it in self.catalog.items for s in (it.title, *it.aliases)]
+            ranked = sorted(self.catalog.items, key=lambda it: (-it.popularity, it.media_id))
+            for it in ranked:
+                out += [(s.lower(), it.media_id) for s in sorted((it.title, *it.aliases), key=len)]
         elif st is SlotType.MEDIA_TYPE:
             out = [(w, str(t)) for w, t in MEDIA_TYPE_WORDS.items()]
         elif st is SlotType.GENRE:
-            out = [(g, g) for g in self.catalog.genres] + [(w, g) for w, g in GENRE_WORDS.items()]
+            genres = sorted(self.catalog.genres, key=lambda g: -len(self.catalog.songs(genre=g)))
+            out = [(g, g) for g in genres] + [(w, g) for w, g in GENRE_WORDS.items()]
         elif st is SlotType.ARTIST:
-            out = [(name.lower(), aid) for aid, name in self.catalog.artists.items()]
+            pop: dict[str, int] = {}
+            for it in self.catalog.items:
+                if it.artist and it.type in (MediaType.SONG, MediaType.ALBUM):
+                    aid = norm_name(it.artist)
+                    pop[aid] = max(pop.get(aid, 0), it.popularity)
+            artists = sorted(self.catalog.artists.items(), key=lambda kv: (-pop.get(kv[0], 0), kv[0]))
+            out = [(name.lower(), aid) for aid, name in artists]
         elif st is SlotType.ITEM:
             if intent == "shopping_remove":
                 items: Iterable[str] = self.shopping
@@ -475,9 +499,15 @@ class Home:
                 items = (*GROCERIES, *REMINDER_TEXTS)
             out = [(i, canonical_item(i)) for i in items]
         elif st is SlotType.TEAM:
-            out = [(s.lower(), t.team_id) for t in self.world.teams for s in (t.name, t.nickname)]
+            here = self.weather.get(self.location)
+            city = here.name if here else ""
+            teams = sorted(
+                self.world.teams,
+                key=lambda t: (t.team_id != self.favorite_team, t.city != city, -t.popularity, t.team_id),
+            )
+            out = [(s.lower(), t.team_id) for t in teams for s in (t.nickname, t.name)]
         elif st is SlotType.CUISINE:
-            out = [(c, c) for c in CUISINES] + [(w, c) for w, c in CUISINE_WORDS.items()]
+            out = [(c, c) for c in CUISINES] + [(w, c) for w, c in CUISINE_WORDS.items()]  # common first
         return out
 
     # ---------------------------------------------------------------------------------- handlers
@@ -840,7 +870,17 @@ _NUMBER_VALUES: dict[str, range] = {
     "oven_preheat": range(200, 501, 25),
     "volume_set": range(0, 11),
 }
-_DURATIONS = (30, 60, 90, 120, 180, 300, 600, 900, 1200, 1500, 1800, 2700, 3600, 5400, 7200)
+# Values people use most come first: slot_values lists are read as popularity rankings.
+_DURATIONS = (300, 600, 60, 900, 1800, 1200, 180, 120, 3600, 2700, 30, 90, 5400, 7200, 1500, 240, 420, 480)
+_COMMON_TIMES = (
+    "07:00", "06:30", "07:30", "06:00", "08:00", "06:45", "05:30", "09:00", "18:00", "17:00",
+    "12:00", "20:00", "06:15", "07:15", "05:00", "08:30", "19:00", "21:00", "10:00", "15:00",
+)  # fmt: skip
+_COMMON_COLORS = ("red", "blue", "green", "white", "warm white", "purple", "yellow", "orange", "pink")
+
+
+def _rank(seq: tuple[str, ...], item: str) -> int:
+    return seq.index(item) if item in seq else len(seq)
 
 
 def _describe(d: Device) -> str:

@@ -184,7 +184,7 @@ def _explode(chains: pa.Table) -> _Turns:
     node, vocab = _encode_texts(_col(chains, "nlu_texts").flatten())
     chain_user, users = _encode_strings(_col(chains, "user_id"))
     outcome = pc.fill_null(_col(chains, "outcome"), "").to_numpy(zero_copy_only=False)
-    ts = _col(chains, "timestamps").flatten().cast(pa.int64())
+    ts = _col(chains, "timestamps").flatten().cast(_TS).cast(pa.int64())  # any unit -> us
     ts_np = pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy().astype(np.int64)
     dfl = _col(chains, "defective").flatten()
     d_np = np.where(
@@ -192,7 +192,7 @@ def _explode(chains: pa.Table) -> _Turns:
         -1,
         pc.fill_null(dfl, False).to_numpy(zero_copy_only=False).astype(np.int8),
     ).astype(np.int8)
-    last_ts = pc.fill_null(_col(chains, "last_ts").cast(pa.int64()), np.iinfo(np.int64).min)
+    last_ts = pc.fill_null(_col(chains, "last_ts").cast(_TS).cast(pa.int64()), np.iinfo(np.int64).min)
     return _Turns(
         n_chains=n,
         chain=chain,
@@ -462,8 +462,8 @@ def _solve_local(
     w = cnt[keep] / out[src[keep]]
     t_k, sc_k, f_k = trans[keep], succ[keep], fail[keep]
     d_l = np.where(t_k, loc[np.where(t_k, dst[keep], 0)], -1)
-    r = np.bincount(s_l[sc_k], weights=w[sc_k], minlength=m)
-    f = np.bincount(s_l[f_k], weights=w[f_k], minlength=m)
+    r = np.bincount(s_l[sc_k], weights=w[sc_k], minlength=m).astype(np.float64)
+    f = np.bincount(s_l[f_k], weights=w[f_k], minlength=m).astype(np.float64)
     q = sp.csr_matrix((w[t_k], (s_l[t_k], d_l[t_k])), shape=(m, m))
     fac = _Factor((sp.identity(m, format="csc") - q.tocsc()).tocsc())
 
@@ -504,15 +504,15 @@ def _solve_local(
             cols_t = targets[lo : lo + b]
             x = fac.solve(_unit_block(m, cols_t))  # column j = column cols_t[j] of N
             bs = x[s_loc, :] * r[cols_t][None, :]
-            for j, u in enumerate(cols_t.tolist()):  # exclude u == s (its own success)
+            for c, u in enumerate(cols_t.tolist()):  # exclude u == s (its own success)
                 i = pos_of.get(u)
                 if i is not None:
-                    bs[i, j] = -np.inf
-            j = _argmax_first(bs, axis=1)
-            val = bs[np.arange(k), j]
+                    bs[i, c] = -np.inf
+            jj = _argmax_first(bs, axis=1)
+            val = bs[np.arange(k), jj]
             better = val > best_val + _TIE  # among (near-)equal values the smaller id wins
             best_val = np.where(better, val, best_val)
-            best_col = np.where(better, cols_t[j], best_col)
+            best_col = np.where(better, cols_t[jj], best_col)
         res.probability[:] = best_val
         res.target[:] = np.where(best_col >= 0, reach[np.maximum(best_col, 0)], -1)
     return res
@@ -592,6 +592,22 @@ class MarkovRewriteMiner:
     B[s, SUCCESS(u)]: B[s, u*] >= min_probability, B[s, u*] >= B[s, SUCCESS(s)] + margin, at least
     `min_users` distinct users have a chain where s is followed (later, same chain) by u*, and u*'s
     majority NLU intent is not protected (unless `allow_protected`).
+
+    Self-aware (`self_aware`, with `previous` given): each previously published rule is re-judged on
+    the turns where it fired (success = turn not defective) against its source's un-rewritten turns,
+    Beta(successes + prior[0], failures + prior[1]) each; it stays while P(theta_rule > theta_source)
+    >= `keep_probability` (with no new evidence in the window, the counts stored in `previous` are
+    reused), and is dropped otherwise even if the graph still favours it; a dropped rule is not
+    re-published from the graph in the same fit. A kept rule wins over a new candidate for its source.
+    Without `self_aware`, `previous` is ignored and the table is mined from the graph alone.
+
+    Other knobs: `max_examples` example sessions per rule; `blocked_rule_ids` never published (e.g.
+    `RewriteStore.disabled_rules()`); `min_edge_users` > 1 treats rephrases seen from fewer users as
+    leaving the graph (noise robustness, and far smaller components; 1 = the exact graph);
+    `strategy` forces row or column solves (default: the cheaper per component).
+
+    Fitted: `rewrites_` (REWRITE_SCHEMA), `solutions_` (SOLUTION_SCHEMA, one row per candidate
+    source), `dropped_` (previous rules dropped, with the reason), `input_`, `stats_`.
     """
 
     def __init__(

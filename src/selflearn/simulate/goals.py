@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from selflearn.grammar import templates_for
 from selflearn.home import intents as catalog
 from selflearn.home.home import Command, Home
-from selflearn.text.numbers import number_to_words
+from selflearn.text.numbers import parse_date
 
 # A usage ranking for smart-home assistants (most requested first). Protected intents sit last:
 # people rarely unlock doors or shop by voice.
@@ -29,14 +29,6 @@ USAGE_RANK: tuple[str, ...] = (
     "door_lock", "oven_preheat", "oven_off", "sports_score", "restaurant_find", "shopping_remove",
     "door_unlock", "security_disarm", "purchase",
 )
-
-_NUMBERS: dict[tuple[str, str], list[int]] = {
-    ("lights_set_brightness", "brightness"): [50, 20, 100, 30, 75, 10, 40, 60, 80, 25, 90, 70],
-    ("thermostat_set", "temperature"): [70, 72, 68, 65, 75, 71, 69, 73, 74, 66, 67, 76, 78, 62],
-    ("oven_preheat", "temperature"): [350, 400, 375, 425, 325, 450, 300],
-    ("volume_set", "level"): [5, 3, 4, 6, 2, 7, 8, 1, 10, 9],
-}
-
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
     return [1.0 / (i + 1) ** s for i in range(n)]
@@ -57,24 +49,28 @@ class Goal:
     def slot_names(self) -> frozenset[str]:
         return frozenset(k for k, _ in self.surface)
 
-    def command(self, room: str | None) -> Command:
-        """The gold command when said in `room`: room-scoped intents without a device or room mean
-        the room the person is in."""
+    def command(self, home: Home, room: str | None) -> Command:
+        """The gold command when said in `room` of `home` now: relative dates ("tomorrow") are
+        resolved against the home's clock, and a device intent naming no device or room means the
+        room the person is in (the same rule the resolver applies, `Home.complete_args`)."""
         args = dict(self.args)
         spec = catalog.get(self.intent)
-        if spec.slot("room") is not None and "room" not in args and "device" not in args and room:
-            args["room"] = room
-        return Command(self.intent, args)
+        for name, surface in self.surface:
+            slot = spec.slot(name)
+            if slot is not None and slot.type is catalog.SlotType.DATE:
+                d = parse_date(surface, home.now.date())
+                if d is not None:
+                    args[name] = d.isoformat()
+        return Command(self.intent, home.complete_args(self.intent, args, room))
 
-    def args_json(self, room: str | None) -> str:
-        return json.dumps(self.command(room).args, sort_keys=True)
+    @staticmethod
+    def args_json(command: Command) -> str:
+        return json.dumps(command.args, sort_keys=True)
 
 
 def _values(home: Home, intent: str, slot: catalog.SlotSpec) -> list[tuple[str, str]]:
-    nums = _NUMBERS.get((intent, slot.name))
-    if nums is not None:
-        return [(number_to_words(n), str(n)) for n in nums]
-    return list(home.slot_values(slot.type))
+    # The home lists values most common first; the order is read as popularity.
+    return list(home.slot_values(slot.type, intent=intent))
 
 
 @dataclass
@@ -89,7 +85,7 @@ class GoalMenu:
 
 def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew: float = 1.0) -> GoalMenu:
     """Enumerate plausible goals for `home`: for each intent, slot sets the grammar can say, filled
-    with Zipf-popular values; goals the home cannot satisfy (no garage, say) are left out."""
+    with Zipf-popular values; goals the home cannot satisfy here and now are skipped when a session picks one."""
     intent_w = dict(zip(USAGE_RANK, zipf_weights(len(USAGE_RANK), intent_skew), strict=True))
     goals: dict[str, Goal] = {}
     for spec in catalog.INTENTS:
@@ -108,9 +104,17 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
             ranked = sorted(
                 itertools.product(*[list(enumerate(v[:12])) for v in value_lists]),
                 key=lambda combo: sum(i for i, _ in combo),
-            )[: per_intent * 2]
+            )[: per_intent * 20]
+            names = sorted(slots)
+            if "device" in slots and "room" in slots:
+                # People name a device together with the room it is in, not another room.
+                di, ri = names.index("device"), names.index("room")
+                ranked = [
+                    c for c in ranked
+                    if (dev := home.devices.get(c[di][1][1])) is not None and dev.room == c[ri][1][1]
+                    and c[ri][1][0] not in c[di][1][0]  # not "the kitchen kitchen light"
+                ]
             for combo in ranked:
-                names = sorted(slots)
                 surface = tuple((n, v[1][0]) for n, v in zip(names, combo, strict=True))
                 args = tuple((n, v[1][1]) for n, v in zip(names, combo, strict=True))
                 rank = sum(i for i, _ in combo)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from selflearn.home.factory import make_home
 from selflearn.home.home import Home
 from selflearn.logs.records import DeviceInfo, DeviceType
+
+EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; day 1 of every simulation
 
 ESPEAK_VOICES = ("en-us", "en", "en-gb-x-rp", "en-us+f3", "en-us+m3", "en-gb-scotland", "en-us+f4")
 
@@ -129,7 +132,7 @@ def make_population(n_users: int, seed: int) -> list[Household]:
         hid = f"h{len(households):05d}"
         size = min(n_users - made, rng.choice((1, 1, 2, 2, 2, 3, 3, 4)))
         hrng = random.Random(f"household:{seed}:{hid}")
-        home = make_home(hrng, hid)
+        home = make_home(hrng, hid, now=EPOCH.replace(tzinfo=None))
         users = [make_user(hrng, f"u{made + i:06d}", hid) for i in range(size)]
         households.append(Household(hid, home, users, _endpoints(hrng, home, hid)))
         made += size

@@ -22,11 +22,10 @@ from selflearn.simulate.background import BACKGROUND_SPEECH
 from selflearn.simulate.goals import Goal, GoalMenu, build_menu
 from selflearn.simulate.ids import make_ulid
 from selflearn.simulate.phrasing import Phrasing, PhrasingModel, Strategy
-from selflearn.simulate.population import Endpoint, Household, User, make_population
+from selflearn.simulate.population import EPOCH, Endpoint, Household, User, make_population
 from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.text.wer import word_error_rate
 
-EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; day 1 of every simulation
 
 
 @dataclass
@@ -114,7 +113,7 @@ class Simulator:
                 goal = menu.goals[rng.choice(user.favourite_goals)]
             else:
                 goal = menu.sample(rng)
-            cmd = goal.command(room)
+            cmd = goal.command(hh.home, room)
             # Only ask for what makes sense here and now (the home can do it).
             if hh.home.copy().apply(cmd).ok:
                 return goal, cmd
@@ -140,6 +139,10 @@ class Simulator:
             for attempt in range(1, user.patience + 1):
                 state, before, outcome = self._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing,
                                                     True, rng, assistant)
+                if not state.turn.wake.detected:
+                    # The device did not hear the wake word: nothing is logged; the person tries again.
+                    ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
+                    continue
                 turn_index += 1
                 expected = before.copy().apply(gold)
                 success = outcome is not None and outcome.same_effect(expected)
@@ -148,7 +151,7 @@ class Simulator:
                 truth = TruthRow(
                     turn_id=turn.turn_id, session_id=session_id, user_id=user.user_id,
                     household_id=hh.household_id, day=day, goal_id=goal_id, goal_intent=goal.intent,
-                    goal_args=goal.args_json(endpoint.room), spoken_text=phrasing.text, directed=True,
+                    goal_args=goal.args_json(gold), spoken_text=phrasing.text, directed=True,
                     is_request=True, attempt=attempt, strategy=phrasing.strategy, success=success,
                     failed_stage=FailedStage.CORRECT if success else self._failed_stage(
                         state, before, goal, gold, expected, assistant),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from selflearn.rewrite.markov import CHAIN_SCHEMA
 
@@ -45,6 +44,44 @@ def build_chains(specs: Sequence[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=CHAIN_SCHEMA)
 
 
-@pytest.fixture
-def make_chains() -> Callable[[Sequence[Mapping[str, Any]]], pa.Table]:
-    return build_chains
+def rule_row(
+    source: str,
+    target: str,
+    users: Sequence[str] = ("u1", "u2", "u3"),
+    probability: float = 0.9,
+    intent: str | None = "lights_off",
+) -> dict[str, Any]:
+    """A REWRITE_SCHEMA row whose provenance names `users` (one chain and one example session each)."""
+    from selflearn.rewrite.markov import rule_id_for
+
+    return {
+        "rule_id": rule_id_for(source, target),
+        "source": source,
+        "target": target,
+        "target_intent": intent,
+        "probability": probability,
+        "source_success": 0.1,
+        "source_count": 10,
+        "support": len(users),
+        "distinct_users": len(users),
+        "users": [{"user_id": u, "chains": 1} for u in users],
+        "first_seen": T0,
+        "last_seen": T0 + timedelta(days=1),
+        "example_session_ids": [f"{u}-session" for u in users],
+        "example_user_ids": list(users),
+        "fired_successes": 0,
+        "fired_failures": 0,
+        "source_successes": 1,
+        "source_failures": 9,
+        "p_better": None,
+    }
+
+
+def table_of(*rows: Mapping[str, Any], min_users: int = 3) -> Any:
+    """A RewriteTable of `rows` whose meta records the miner's min_users (as a miner's would)."""
+    from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
+
+    data = pa.Table.from_pylist([dict(r) for r in rows], schema=REWRITE_SCHEMA)
+    return RewriteTable(
+        data, meta={"miner": {"name": "test", "min_users": min_users}, "input": {"chains": 1}}
+    )

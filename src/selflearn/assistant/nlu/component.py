@@ -1,0 +1,64 @@
+"""The NLU stage of the assistant pipeline: runs a trained `NluModel` on the turn's text.
+
+Reads ``state.turn.text`` (the rewrite if one fired, else the ASR 1-best) and writes
+``state.turn.nlu``: which model read what, and its n-best. The n-best is recorded before any
+failure is raised, because a low-confidence turn is exactly the kind the learners need to see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selflearn.assistant.component import StageFailure, TurnState, register
+from selflearn.assistant.nlu.model import NluModel
+from selflearn.logs.records import NluStage, StageError
+
+
+class NluComponent:
+    """Fills the ``nlu`` stage; fails with ``nlu-no-intent`` on empty text and with
+    ``nlu-low-confidence`` when the top hypothesis is below ``threshold``."""
+
+    name = "nlu"
+
+    def __init__(self, model: NluModel, *, threshold: float = 0.3, n: int = 3) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        self.model = model
+        self.threshold = threshold
+        self.n = n
+        # the log names the exact model: "<name>@<training fingerprint>"
+        self.model_name = f"{model.name}@{model.version_}"
+
+    def __call__(self, state: TurnState) -> TurnState:
+        text = state.turn.text
+        if not text.strip():
+            state.turn.nlu = NluStage(model=self.model_name, input_text=text, nbest=[])
+            raise StageFailure(StageError.NLU_NO_INTENT, "no text to understand")
+        nbest = self.model.predict(text, n=self.n)
+        state.turn.nlu = NluStage(model=self.model_name, input_text=text, nbest=nbest)
+        if not nbest:
+            raise StageFailure(StageError.NLU_NO_INTENT, f"no intent for {text!r}")
+        if nbest[0].confidence < self.threshold:
+            raise StageFailure(
+                StageError.NLU_LOW_CONFIDENCE,
+                f"top intent {nbest[0].intent} at {nbest[0].confidence:.2f} < {self.threshold}",
+            )
+        return state
+
+
+@register("nlu.model.v1")
+def make_nlu(
+    model_dir: str | Path | None = None,
+    model: NluModel | None = None,
+    threshold: float = 0.3,
+    n: int = 3,
+) -> NluComponent:
+    """Pipeline factory: give a saved model's directory (from config) or a fitted model (in code)."""
+    if (model_dir is None) == (model is None):
+        raise ValueError("nlu.model.v1 needs exactly one of model_dir or model")
+    if model is None:
+        assert model_dir is not None
+        model = NluModel.load(Path(model_dir))
+    return NluComponent(model, threshold=threshold, n=n)

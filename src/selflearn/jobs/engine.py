@@ -1,0 +1,69 @@
+"""Engines run job steps over data that may not fit one process.
+
+Both engines offer the same three operations, so the job graph is written once:
+`read_flat(logs_dir)` (the flat view of the log), `map_groups(data, key, fn, schema)` (apply a
+pure Arrow step to complete groups of `key`; groups are hashed into buckets so a step sees many
+groups at once, which is what makes Python steps fast), and `to_arrow(data)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+import pyarrow as pa
+
+from selflearn.logs.io import read_flat
+
+Step = Callable[[pa.Table], pa.Table]
+
+
+class Engine(Protocol):
+    name: str
+
+    def read_flat(self, logs_dir: Path) -> Any: ...
+
+    def map_groups(self, data: Any, key: str, fn: Step, schema: pa.Schema) -> Any: ...
+
+    def to_arrow(self, data: Any) -> pa.Table: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedEngine:
+    """In-process: Arrow tables, partitioned with Polars' hash of the key."""
+
+    name = "embedded"
+
+    def __init__(self, buckets: int = 8) -> None:
+        self.buckets = buckets
+
+    def read_flat(self, logs_dir: Path) -> pa.Table:
+        return read_flat(logs_dir)
+
+    def map_groups(self, data: pa.Table, key: str, fn: Step, schema: pa.Schema) -> pa.Table:
+        if data.num_rows == 0:
+            return schema.empty_table()
+        df = pl.from_arrow(data)
+        assert isinstance(df, pl.DataFrame)
+        bucket = (df[key].hash(seed=0) % self.buckets).alias("__bucket")
+        parts = df.with_columns(bucket).partition_by("__bucket", maintain_order=True, include_key=False)
+        outs = [fn(p.to_arrow().cast(data.schema)).cast(schema) for p in parts]
+        return pa.concat_tables(outs) if outs else schema.empty_table()
+
+    def to_arrow(self, data: pa.Table) -> pa.Table:
+        return data
+
+    def close(self) -> None:
+        return None
+
+
+def make_engine(name: str, **kwargs: Any) -> Engine:
+    if name == "embedded":
+        return EmbeddedEngine(**kwargs)
+    if name == "spark":
+        from selflearn.jobs.spark_engine import SparkEngine
+
+        return SparkEngine(**kwargs)
+    raise ValueError(f"unknown engine {name!r}; choose 'embedded' or 'spark'")
