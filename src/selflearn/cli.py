@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -117,13 +117,108 @@ def stats(
 
 @app.command()
 def demo(
-    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 200,
-    days: Annotated[int, typer.Option(help="Days of traffic.")] = 3,
+    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 300,
+    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
+    engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
+    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
 ) -> None:
-    """The main job on the embedded default: simulate a small population and show what happened."""
-    simulate(users=users, days=days, seed=seed, out=out, asr_error_rate=None)
+    """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
+    them; print the defect rate day by day and write report.json and defect_rate.png."""
+    from selflearn.eval.loop import LoopConfig, run_loop
+
+    t = Table(title="selflearn demo: the self-learning loop")
+    for c in ("day", "turns", "defect rate", "rewrites live", "fired", "wins", "losses", "mined tonight"):
+        t.add_column(c, justify="right")
+
+    def on_day(m: Any, _info: dict[str, Any]) -> None:
+        t.add_row(str(m.day), f"{m.request_turns:,}", f"{m.defect_rate:.1%}", f"{m.rewrites_published:,}",
+                  f"{m.rewrites_fired:,}", f"{m.wins:,}", f"{m.losses:,}",
+                  f"{m.extra.get('rewrites_mined_tonight', 0):,}")
+        console.print(f"day {m.day}: defect rate {m.defect_rate:.1%}, {m.rewrites_fired} rewrites fired "
+                      f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} "
+                      "rewrites mined tonight")
+
+    with console.status("starting") as st:
+        report = run_loop(
+            LoopConfig(users=users, days=days, seed=seed, engine=engine, min_users=min_users), out,
+            on_day=on_day, status=lambda msg: st.update(msg),
+        )
+    console.print(t)
+    s = report["summary"]
+    console.print(
+        f"defect rate {s['first_day_defect_rate']:.1%} -> {s['last_day_defect_rate']:.1%} "
+        f"(relative reduction {s['relative_reduction']:.1%}); win/loss {s['win_loss_ratio']:.1f} "
+        f"({s['wins']} wins, {s['losses']} losses); wrote {out / 'report.json'} and {out / 'defect_rate.png'}"
+    )
+
+
+@app.command()
+def mine(
+    workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
+    engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
+    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    publish: Annotated[bool, typer.Option(help="Publish the mined table as a new version.")] = True,
+) -> None:
+    """Run the nightly job on a workspace's logs: feedback, chains, Markov mining, publish."""
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+    detector = _load_detector(workspace)
+    with console.status(f"mining rewrites on the {engine} engine"):
+        res = run_nightly(workspace, NightlyConfig(engine=engine, min_users=min_users, publish=publish),
+                          detector=detector)
+    console.print(f"{res.turns:,} turns -> {res.chains:,} chains -> {res.rules:,} rewrites "
+                  f"in {res.seconds:.1f} s" + (f"; published {res.version}" if res.version else ""))
+
+
+def _load_detector(workspace: Path) -> Any:
+    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, LexicalPhoneticRephraseDetector
+
+    d = workspace / "artifacts" / "models" / "rephrase"
+    if (d / "manifest.json").exists():
+        return LexicalPhoneticRephraseDetector.load(d)
+    console.print("[yellow]no trained rephrase detector in the workspace; using the heuristic one[/yellow]")
+    return HeuristicRephraseDetector()
+
+
+@app.command()
+def publish(
+    workspace: Annotated[Path, typer.Argument(help="Workspace.")],
+) -> None:
+    """List rewrite-table versions; the current one is marked."""
+    from selflearn.rewrite.store import RewriteStore
+
+    store = RewriteStore(workspace)
+    cur = store.current_version()
+    for v in store.versions():
+        m = store.manifest(v)
+        console.print(f"{'*' if v == cur else ' '} {v}  {m.get('created_at', '')}  rules={m.get('rules', m.get('counts', ''))}")
+
+
+@app.command()
+def rollback(
+    workspace: Annotated[Path, typer.Argument(help="Workspace.")],
+    to: Annotated[str | None, typer.Option(help="Version to roll back to (default: the previous one).")] = None,
+) -> None:
+    """Point the live rewrite table back to the previous (or a given) version."""
+    from selflearn.rewrite.store import RewriteStore
+
+    v = RewriteStore(workspace).rollback(to)
+    console.print(f"rewrite table rolled back; live version is now {v}")
+
+
+@app.command()
+def disable(
+    workspace: Annotated[Path, typer.Argument(help="Workspace.")],
+    rule_ids: Annotated[list[str], typer.Argument(help="Rule ids to take out.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the manifest).")] = "disabled by operator",
+) -> None:
+    """Take single rewrites out: publishes a new version without them."""
+    from selflearn.rewrite.store import RewriteStore
+
+    v = RewriteStore(workspace).disable(rule_ids, reason)
+    console.print(f"published {v} without {len(rule_ids)} rule(s)")
 
 
 if __name__ == "__main__":

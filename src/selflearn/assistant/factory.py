@@ -52,7 +52,7 @@ def default_config(seed: int = 0, nlu: Any = None, rewrite_store: str | Path | N
             entry["model"] = nlu
     if rewrite_store is not None:
         idx = next(i for i, e in enumerate(cfg) if e["component"] == "nlu.model.v1")
-        cfg.insert(idx, {"component": "rewrite.precomputed.v1", "store": str(rewrite_store)})
+        cfg.insert(idx, {"component": "rewrite.precomputed.v1", "root": str(rewrite_store), "check_interval_s": 0.0})
     return cfg
 
 

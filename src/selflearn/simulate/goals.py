@@ -44,6 +44,7 @@ class Goal:
     surface: tuple[tuple[str, str], ...]
     args: tuple[tuple[str, str], ...]
     weight: float = 1.0
+    plain: tuple[tuple[str, str], ...] = ()  # the official names of the same values (for retries)
 
     @property
     def slot_names(self) -> frozenset[str]:
@@ -119,7 +120,13 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
                 args = tuple((n, v[1][1]) for n, v in zip(names, combo, strict=True))
                 rank = sum(i for i, _ in combo)
                 key = f"{spec.name}|" + "|".join(f"{n}={a}" for n, a in args)
-                candidates.append(Goal(key, spec.name, surface, args, weight=1.0 / (1 + rank) ** 1.2))
+                # The first surface listed for a value is its official name ("living room", not
+                # "lounge"): what people fall back on when a nickname was not understood.
+                plain = tuple(
+                    (n, next(sf for sf, cv in vals if cv == a))
+                    for (n, a), vals in zip(args, value_lists, strict=True)
+                )
+                candidates.append(Goal(key, spec.name, surface, args, weight=1.0 / (1 + rank) ** 1.2, plain=plain))
         rng.shuffle(candidates)
         # Keep goals whose slot-less variants and slotted variants both appear, weighted by popularity.
         candidates.sort(key=lambda g: -g.weight)
@@ -127,6 +134,7 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
         total = sum(g.weight for g in kept) or 1.0
         for g in kept:
             goals[g.goal_key] = Goal(
-                g.goal_key, g.intent, g.surface, g.args, weight=intent_w.get(g.intent, 0.01) * g.weight / total
+                g.goal_key, g.intent, g.surface, g.args, weight=intent_w.get(g.intent, 0.01) * g.weight / total,
+                plain=g.plain,
             )
     return GoalMenu(sorted(goals.values(), key=lambda g: g.goal_key))

@@ -10,8 +10,13 @@ import random
 from dataclasses import dataclass, field
 
 from selflearn.grammar import Template, render, templates_for
+from selflearn.grammar.templates import TEMPLATES
 from selflearn.simulate.goals import Goal
 from selflearn.simulate.population import User
+
+
+def templates_for_all() -> tuple[Template, ...]:
+    return tuple(TEMPLATES)
 
 
 class Strategy:
@@ -32,10 +37,31 @@ class Phrasing:
 
 @dataclass
 class PhrasingModel:
-    """Chooses what to say; remembers each person's habitual phrasing of each goal."""
+    """Chooses what to say; remembers each person's habitual phrasing of each goal.
 
+    Phrasings are not equally common: within an intent, a world-level Zipf popularity (a seeded
+    ranking of its templates) makes some ways of asking usual and others rare. First attempts mix
+    that popularity with a person's style; retries lean harder on it, because people who were
+    not understood fall back on the plainest, most common way of asking."""
+
+    seed: int = 0
+    skew: float = 1.0
     habits: dict[tuple[str, str], str] = field(default_factory=dict)
     _templates: dict[tuple[str, frozenset[str]], list[Template]] = field(default_factory=dict)
+    _popularity: dict[str, float] = field(default_factory=dict)
+
+    def popularity(self, template: Template) -> float:
+        if not self._popularity:
+            rng = random.Random(f"phrasing-popularity:{self.seed}")
+            by_intent: dict[str, list[Template]] = {}
+            for t in templates_for_all():
+                by_intent.setdefault(t.intent, []).append(t)
+            for ts in by_intent.values():
+                order = sorted(ts, key=lambda t: t.id)
+                rng.shuffle(order)
+                for rank, t in enumerate(order):
+                    self._popularity[t.id] = 1.0 / (rank + 1) ** self.skew
+        return self._popularity.get(template.id, 0.01)
 
     def _candidates(self, goal: Goal) -> list[Template]:
         key = (goal.intent, goal.slot_names)
@@ -43,8 +69,9 @@ class PhrasingModel:
             self._templates[key] = [t for t in templates_for(goal.intent) if frozenset(t.slots) == goal.slot_names]
         return self._templates[key]
 
-    def _say(self, goal: Goal, template: Template) -> str:
-        return render(template.id, dict(goal.surface)).text
+    def _say(self, goal: Goal, template: Template, plain: bool = False) -> str:
+        values = dict(goal.plain) if plain and goal.plain else dict(goal.surface)
+        return render(template.id, values).text
 
     def first(self, user: User, goal: Goal, rng: random.Random) -> Phrasing:
         cands = self._candidates(goal)
@@ -55,7 +82,7 @@ class PhrasingModel:
         tpl = next((t for t in cands if t.id == tid), None)
         if tpl is None:
             # Habits are formed by style preference; a person's favourite phrasing sticks.
-            weights = [user.style_weights.get(t.style, 0.5) for t in cands]
+            weights = [user.style_weights.get(t.style, 0.5) * self.popularity(t) for t in cands]
             tpl = rng.choices(cands, weights=weights, k=1)[0]
             self.habits[key] = tpl.id
         return Phrasing(self._say(goal, tpl), tpl.id, Strategy.FIRST)
@@ -78,5 +105,8 @@ class PhrasingModel:
         if choice == Strategy.CAREFUL:
             return Phrasing(previous.text, previous.template_id, choice, careful=True)
         pool = explicit if choice == Strategy.EXPLICIT else others
-        tpl = rng.choice(pool)
-        return Phrasing(self._say(goal, tpl), tpl.id, choice, careful=choice == Strategy.EXPLICIT and rng.random() < 0.5)
+        tpl = rng.choices(pool, weights=[self.popularity(t) ** 2 for t in pool], k=1)[0]
+        # Spelling it out means official names too ("living room" rather than "lounge").
+        explicit_now = choice == Strategy.EXPLICIT
+        return Phrasing(self._say(goal, tpl, plain=explicit_now), tpl.id, choice,
+                        careful=explicit_now and rng.random() < 0.5)

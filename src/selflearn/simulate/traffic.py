@@ -64,7 +64,7 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.households: list[Household] = make_population(config.users, config.seed)
-        self.phrasing = PhrasingModel()
+        self.phrasing = PhrasingModel(seed=config.seed)
         self.menus: dict[str, GoalMenu] = {}
         for hh in self.households:
             mrng = random.Random(f"menu:{config.seed}:{hh.household_id}")

@@ -270,7 +270,20 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 class NluModel:
     """Joint intent + slot NLU trained on `Example`s; ``predict`` gives a calibrated n-best of
-    `NluHypothesis` with slots as character spans of the input text."""
+    `NluHypothesis` with slots as character spans of the input text.
+
+    Parameters (stored as given; checked in `fit`):
+      word_ngrams, char_ngrams, char_min_df: the TF-IDF feature sets (char_wb n-grams seen in
+        fewer than ``char_min_df`` examples are dropped: they only memorise single requests).
+      classifier: "logreg" (multinomial, saga) or "linear_svm"; C, tol, max_iter go to it. The
+        default C suits "logreg"; use C~0.5 with "linear_svm".
+      calibration: "temperature" (fitted on out-of-fold scores over ``calibration_folds`` folds,
+        whole phrasings held out when examples carry a ``template_id``) or "none".
+      tag_scheme: "io" or "bio"; crf_algorithm / crf_max_iterations / crf_params: crfsuite training.
+      restrict_slots: drop a tagged slot its intent never had in training.
+      cache_size: requests memoised by `predict`; n_jobs: threads used by `fit` (1: sequential).
+      name: model name written to the log (with the training fingerprint `version_`).
+    """
 
     def __init__(
         self,
@@ -536,7 +549,8 @@ class NluModel:
     def _fingerprint(self, examples: Sequence[ExampleLike]) -> str:
         h = hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode())
         for ex in examples:
-            h.update(json.dumps([ex.text, ex.intent, [list(vars(s).values()) for s in ex.slots]]).encode())
+            slots = [[s.name, s.value, s.start, s.end] for s in ex.slots]
+            h.update(json.dumps([ex.text, ex.intent, slots]).encode())
         return h.hexdigest()[:12]
 
     # ---------------------------------------------------------------------------------- predict
