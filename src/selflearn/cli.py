@@ -13,7 +13,8 @@ from rich.table import Table
 from selflearn.eval.stats import Stats, workspace_stats
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True,
+    add_completion=False,
+    no_args_is_help=True,
     help="selflearn: a conversational assistant that learns from its own users.",
 )
 console = Console()
@@ -21,16 +22,23 @@ console = Console()
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
 def print_stats(stats: Stats, by_intent: int = 15) -> None:
     t = Table(title="Log statistics", show_header=False)
     rows: list[tuple[str, str]] = [
-        ("turns", f"{stats.turns:,}"), ("sessions", f"{stats.sessions:,}"), ("users", f"{stats.users:,}"),
-        ("days", str(stats.days)), ("barge-in rate", f"{stats.barge_in_rate:.1%}"),
+        ("turns", f"{stats.turns:,}"),
+        ("sessions", f"{stats.sessions:,}"),
+        ("users", f"{stats.users:,}"),
+        ("days", str(stats.days)),
+        ("barge-in rate", f"{stats.barge_in_rate:.1%}"),
         ("explicit negative rate", f"{stats.explicit_negative_rate:.1%}"),
         ("turns with a stage error", f"{stats.error_rate:.1%}"),
     ]
@@ -59,17 +67,18 @@ def print_stats(stats: Stats, by_intent: int = 15) -> None:
         it.add_column("intent")
         for c in cols:
             it.add_column(c.replace("_", " "), justify="right")
-        for r in stats.by_intent[:by_intent]:
-            it.add_row(str(r["intent"]), *[
-                f"{r[c]:,}" if isinstance(r[c], int) else f"{(r[c] or 0.0):.1%}" for c in cols
-            ])
+        for r in stats.by_intent[:by_intent]:  # rows mix counts (int) and rates (float)
+            it.add_row(
+                str(r["intent"]),
+                *[f"{r[c]:,}" if isinstance(r[c], int) else f"{(r[c] or 0.0):.1%}" for c in cols],
+            )
         console.print(it)
     if stats.failed_stages:
         fs = Table(title="Failed turns by first failing stage (truth)")
         fs.add_column("stage")
         fs.add_column("turns", justify="right")
-        for k, v in stats.failed_stages.items():
-            fs.add_row(k, f"{v:,}")
+        for stage, n in stats.failed_stages.items():
+            fs.add_row(stage, f"{n:,}")
         console.print(fs)
 
 
@@ -96,7 +105,9 @@ def simulate(
         sim = Simulator(SimConfig(users=users, seed=seed))
     with _progress() as prog:
         task = prog.add_task("simulating", total=users * days)
-        summary = simulate_to_workspace(sim, assistant, days, out, progress=lambda d, n: prog.advance(task, n))
+        summary = simulate_to_workspace(
+            sim, assistant, days, out, progress=lambda d, n: prog.advance(task, n)
+        )
     console.print(
         f"simulated {summary.turns:,} turns in {summary.seconds:.1f} s "
         f"({summary.turns_per_second:,.0f} turns/s); wrote {out}/logs and {out}/truth"
@@ -106,7 +117,9 @@ def simulate(
 
 @app.command()
 def stats(
-    workspace: Annotated[Path, typer.Argument(help="A workspace (with logs/ and maybe truth/) or a log dir.")],
+    workspace: Annotated[
+        Path, typer.Argument(help="A workspace (with logs/ and maybe truth/) or a log dir.")
+    ],
 ) -> None:
     """Turns, sessions, defect rate, barge-in and rephrase rates, by intent and by day."""
     if not workspace.exists():
@@ -133,17 +146,28 @@ def demo(
         t.add_column(c, justify="right")
 
     def on_day(m: Any, _info: dict[str, Any]) -> None:
-        t.add_row(str(m.day), f"{m.request_turns:,}", f"{m.defect_rate:.1%}", f"{m.rewrites_published:,}",
-                  f"{m.rewrites_fired:,}", f"{m.wins:,}", f"{m.losses:,}",
-                  f"{m.extra.get('rewrites_mined_tonight', 0):,}")
-        console.print(f"day {m.day}: defect rate {m.defect_rate:.1%}, {m.rewrites_fired} rewrites fired "
-                      f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} "
-                      "rewrites mined tonight")
+        t.add_row(
+            str(m.day),
+            f"{m.request_turns:,}",
+            f"{m.defect_rate:.1%}",
+            f"{m.rewrites_published:,}",
+            f"{m.rewrites_fired:,}",
+            f"{m.wins:,}",
+            f"{m.losses:,}",
+            f"{m.extra.get('rewrites_mined_tonight', 0):,}",
+        )
+        console.print(
+            f"day {m.day}: defect rate {m.defect_rate:.1%}, {m.rewrites_fired} rewrites fired "
+            f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} "
+            "rewrites mined tonight"
+        )
 
     with console.status("starting") as st:
         report = run_loop(
-            LoopConfig(users=users, days=days, seed=seed, engine=engine, min_users=min_users), out,
-            on_day=on_day, status=lambda msg: st.update(msg),
+            LoopConfig(users=users, days=days, seed=seed, engine=engine, min_users=min_users),
+            out,
+            on_day=on_day,
+            status=lambda msg: st.update(msg),
         )
     console.print(t)
     s = report["summary"]
@@ -166,14 +190,20 @@ def mine(
 
     detector = _load_detector(workspace)
     with console.status(f"mining rewrites on the {engine} engine"):
-        res = run_nightly(workspace, NightlyConfig(engine=engine, min_users=min_users, publish=publish),
-                          detector=detector)
-    console.print(f"{res.turns:,} turns -> {res.chains:,} chains -> {res.rules:,} rewrites "
-                  f"in {res.seconds:.1f} s" + (f"; published {res.version}" if res.version else ""))
+        res = run_nightly(
+            workspace, NightlyConfig(engine=engine, min_users=min_users, publish=publish), detector=detector
+        )
+    console.print(
+        f"{res.turns:,} turns -> {res.chains:,} chains -> {res.rules:,} rewrites "
+        f"in {res.seconds:.1f} s" + (f"; published {res.version}" if res.version else "")
+    )
 
 
 def _load_detector(workspace: Path) -> Any:
-    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, LexicalPhoneticRephraseDetector
+    from selflearn.feedback.rephrase_baseline import (
+        HeuristicRephraseDetector,
+        LexicalPhoneticRephraseDetector,
+    )
 
     d = workspace / "artifacts" / "models" / "rephrase"
     if (d / "manifest.json").exists():
@@ -193,13 +223,18 @@ def publish(
     cur = store.current_version()
     for v in store.versions():
         m = store.manifest(v)
-        console.print(f"{'*' if v == cur else ' '} {v}  {m.get('created_at', '')}  rules={m.get('rules', m.get('counts', ''))}")
+        console.print(
+            f"{'*' if v == cur else ' '} {v}  {m.get('created_at', '')}  "
+            f"rules={m.get('rules', m.get('counts', ''))}"
+        )
 
 
 @app.command()
 def rollback(
     workspace: Annotated[Path, typer.Argument(help="Workspace.")],
-    to: Annotated[str | None, typer.Option(help="Version to roll back to (default: the previous one).")] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Version to roll back to (default: the previous one).")
+    ] = None,
 ) -> None:
     """Point the live rewrite table back to the previous (or a given) version."""
     from selflearn.rewrite.store import RewriteStore

@@ -156,6 +156,16 @@ def test_room_slot_narrows_the_device() -> None:
     assert st.scratch["resolved_args"] == {"room": "office"}
 
 
+def test_room_and_device_that_together_name_one_device() -> None:
+    # The tagger split "living room light" into a room and a kind word: the named device is meant,
+    # not every light of the room (the living room has a floor lamp too).
+    st = resolve(HOME, "lights_off", {"room": "living room", "device": "light"}, room="kitchen")
+    assert st.scratch["resolved_args"] == {"device": "light.living_room"}
+    # No device has the joined name: the room still narrows a kind word.
+    st = resolve(HOME, "lights_on", {"device": "lamp", "room": "the lounge"})
+    assert st.scratch["resolved_args"] == {"room": "living_room"}
+
+
 def test_context_default_room() -> None:
     st = resolve(HOME, "lights_on", {}, room="kitchen")
     assert st.scratch["resolved_args"] == {"room": "kitchen"}

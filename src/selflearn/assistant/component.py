@@ -8,7 +8,7 @@ and carries on to the response, so a failure is logged, never raised past the pi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -134,7 +134,7 @@ class Pipeline:
         return next((c for c in self.components if c.name == stage), None)
 
 
-def build(config: list[Mapping[str, Any]]) -> Pipeline:
+def build(config: Sequence[Mapping[str, Any]]) -> Pipeline:
     """Build a pipeline from a config: a list of ``{"component": name, **params}``."""
     comps = []
     for i, entry in enumerate(config):

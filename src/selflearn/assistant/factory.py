@@ -38,8 +38,12 @@ def _register_builtin_components() -> None:
     import selflearn.rewrite.runtime  # noqa: F401
 
 
-def default_config(seed: int = 0, nlu: Any = None, rewrite_store: str | Path | None = None,
-                   asr_error_rate: float | None = None) -> list[dict[str, Any]]:
+def default_config(
+    seed: int = 0,
+    nlu: Any = None,
+    rewrite_store: str | Path | None = None,
+    asr_error_rate: float | None = None,
+) -> list[dict[str, Any]]:
     """The default pipeline with seeds, a fitted NLU and optionally a rewrite store filled in."""
     cfg = copy.deepcopy(DEFAULT_PIPELINE)
     for entry in cfg:
@@ -52,7 +56,9 @@ def default_config(seed: int = 0, nlu: Any = None, rewrite_store: str | Path | N
             entry["model"] = nlu
     if rewrite_store is not None:
         idx = next(i for i, e in enumerate(cfg) if e["component"] == "nlu.model.v1")
-        cfg.insert(idx, {"component": "rewrite.precomputed.v1", "root": str(rewrite_store), "check_interval_s": 0.0})
+        cfg.insert(
+            idx, {"component": "rewrite.precomputed.v1", "root": str(rewrite_store), "check_interval_s": 0.0}
+        )
     return cfg
 
 

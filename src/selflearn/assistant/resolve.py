@@ -115,6 +115,7 @@ class EntityResolver:
             ss = spec.slot(s.name) if spec else None
             if ss is not None:
                 typed.append((s.name, ss.type, s.value))
+        typed = self._join_room_into_device(typed, home)
         typed.sort(key=lambda t: _ORDER.get(t[1], 1))
         args: dict[str, str] = {}
         entities: list[ResolvedEntity] = []
@@ -167,6 +168,23 @@ class EntityResolver:
         return (lt or state.turn.timestamp).date()
 
     # ------------------------------------------------------------------------------ per slot type
+
+    @staticmethod
+    def _join_room_into_device(
+        typed: list[tuple[str, SlotType, str]], home: Home | None
+    ) -> list[tuple[str, SlotType, str]]:
+        """"Turn off the kitchen lamp": the tagger may split a device's name into a room and a
+        kind word. When room + device together are exactly one device's name, that device is
+        meant, not every lamp in the room."""
+        names = {slot for slot, _t, _v in typed}
+        if home is None or not {"room", "device"} <= names:
+            return typed
+        room = next(v for slot, _t, v in typed if slot == "room")
+        device = next(v for slot, _t, v in typed if slot == "device")
+        joined = norm_name(f"{room} {device}")
+        if len(home.exact_devices(joined)) != 1:
+            return typed
+        return [(slot, t, joined if slot == "device" else v) for slot, t, v in typed if slot != "room"]
 
     def resolve_slot(
         self,

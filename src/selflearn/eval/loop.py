@@ -60,7 +60,9 @@ def train_rephrase_detector(out: Path, seed: int, users: int, days: int, nlu: An
 
 
 def run_loop(
-    cfg: LoopConfig, out: Path, on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
+    cfg: LoopConfig,
+    out: Path,
+    on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
     status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
@@ -97,12 +99,24 @@ def run_loop(
         t_night = time.perf_counter() - t0
         if rewriter is not None and hasattr(rewriter, "reload"):
             rewriter.reload()
-        metrics.extra.update({"simulate_s": round(t_sim, 2), "nightly_s": round(t_night, 2),
-                              "rewrites_mined_tonight": night.rules})
+        metrics.extra.update(
+            {
+                "simulate_s": round(t_sim, 2),
+                "nightly_s": round(t_night, 2),
+                "rewrites_mined_tonight": night.rules,
+            }
+        )
         timings.append({"simulate_s": t_sim, "nightly_s": t_night})
         days.append(metrics)
         if on_day is not None:
             on_day(metrics, {"version": night.version})
-    config = {"users": cfg.users, "days": cfg.days, "seed": cfg.seed, "engine": cfg.engine,
-              "min_users": cfg.min_users, "asr_error_rate": cfg.asr_error_rate, **cfg.extra}
+    config = {
+        "users": cfg.users,
+        "days": cfg.days,
+        "seed": cfg.seed,
+        "engine": cfg.engine,
+        "min_users": cfg.min_users,
+        "asr_error_rate": cfg.asr_error_rate,
+        **cfg.extra,
+    }
     return write_report(out, days, config, extra_summary={"seconds": round(time.perf_counter() - t_start, 1)})

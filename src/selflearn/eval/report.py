@@ -53,7 +53,7 @@ def day_metrics(day: int, truth: pa.Table, turns: int, rewrites_published: int) 
         losses=losses,
         neutral_fired=fired.height - wins - losses,
         false_wakes=int((~t["directed"]).sum()),
-        mean_wer=float(req["wer"].mean() or 0.0) if req.height else 0.0,
+        mean_wer=float(req["wer"].mean() or 0.0) if req.height else 0.0,  # type: ignore[arg-type]
     )
 
 
@@ -75,8 +75,9 @@ def summarize(days: list[DayMetrics]) -> dict[str, Any]:
     }
 
 
-def write_report(out: Path, days: list[DayMetrics], config: dict[str, Any],
-                 extra_summary: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_report(
+    out: Path, days: list[DayMetrics], config: dict[str, Any], extra_summary: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write out/report.json and out/defect_rate.png; return the report."""
     summary = summarize(days)
     if extra_summary:
@@ -110,8 +111,14 @@ def plot_defect_rate(path: Path, days: list[DayMetrics], summary: dict[str, Any]
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
     ax2.bar(xs, [d.wins for d in days], width=0.35, alpha=0.35, color="#27ae60", label="rewrite wins")
-    ax2.bar([x + 0.35 for x in xs], [d.losses for d in days], width=0.35, alpha=0.5, color="#7f8c8d",
-            label="rewrite losses")
+    ax2.bar(
+        [x + 0.35 for x in xs],
+        [d.losses for d in days],
+        width=0.35,
+        alpha=0.5,
+        color="#7f8c8d",
+        label="rewrite losses",
+    )
     ax2.set_ylabel("turns")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -119,7 +126,8 @@ def plot_defect_rate(path: Path, days: list[DayMetrics], summary: dict[str, Any]
     ax.set_title(
         f"selflearn: defect rate {100 * summary.get('first_day_defect_rate', 0):.1f}% -> "
         f"{100 * summary.get('last_day_defect_rate', 0):.1f}%  "
-        f"(-{100 * summary.get('relative_reduction', 0):.0f}%), win/loss {summary.get('win_loss_ratio', 0):.1f}",
+        f"(-{100 * summary.get('relative_reduction', 0):.0f}%), "
+        f"win/loss {summary.get('win_loss_ratio', 0):.1f}",
         fontsize=9,
     )
     fig.tight_layout()

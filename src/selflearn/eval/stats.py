@@ -34,7 +34,7 @@ class Stats:
     failed_stages: dict[str, int] = field(default_factory=dict)
 
 
-def _rate(num: int | float, den: int | float) -> float:
+def _rate(num: Any, den: Any) -> float:
     return float(num) / float(den) if den else 0.0
 
 
@@ -78,7 +78,7 @@ def compute_stats(flat: pa.Table, truth: pa.Table | None = None) -> Stats:
     stats.defect_rate = _rate((~req["success"]).sum(), req.height)
     stats.rephrase_rate = _rate((req["attempt"] > 1).sum(), req.height)
     stats.false_wakes = int((~j["directed"]).sum())
-    stats.mean_wer = float(req["wer"].mean() or 0.0) if req.height else 0.0
+    stats.mean_wer = float(req["wer"].mean() or 0.0) if req.height else 0.0  # type: ignore[arg-type]
     stats.by_intent = (
         req.group_by(pl.col("goal_intent").alias("intent"))
         .agg(

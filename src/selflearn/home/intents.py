@@ -67,20 +67,31 @@ INTENTS: tuple[IntentSpec, ...] = (
     IntentSpec("lights_dim", A, (_DEV, _ROOM), description="lower brightness by a step"),
     IntentSpec("lights_brighten", A, (_DEV, _ROOM), description="raise brightness by a step"),
     IntentSpec(
-        "lights_set_brightness", A, (_DEV, _ROOM, _s("brightness", SlotType.NUMBER, True)),
+        "lights_set_brightness",
+        A,
+        (_DEV, _ROOM, _s("brightness", SlotType.NUMBER, True)),
         description="set brightness to a percentage",
     ),
     IntentSpec(
-        "lights_set_color", A, (_DEV, _ROOM, _s("color", SlotType.COLOR, True)), description="set light colour"
+        "lights_set_color",
+        A,
+        (_DEV, _ROOM, _s("color", SlotType.COLOR, True)),
+        description="set light colour",
     ),
     IntentSpec(
-        "thermostat_set", A, (_s("temperature", SlotType.NUMBER, True), _ROOM),
+        "thermostat_set",
+        A,
+        (_s("temperature", SlotType.NUMBER, True), _ROOM),
         description="set the target temperature",
     ),
     IntentSpec("thermostat_raise", A, (_ROOM,), description="raise the target temperature by a step"),
     IntentSpec("thermostat_lower", A, (_ROOM,), description="lower the target temperature by a step"),
-    IntentSpec("temperature_query", Q, (_DEV, _ROOM), description="what is the temperature (room, oven, ...)"),
-    IntentSpec("oven_preheat", A, (_s("temperature", SlotType.NUMBER, True),), description="preheat the oven"),
+    IntentSpec(
+        "temperature_query", Q, (_DEV, _ROOM), description="what is the temperature (room, oven, ...)"
+    ),
+    IntentSpec(
+        "oven_preheat", A, (_s("temperature", SlotType.NUMBER, True),), description="preheat the oven"
+    ),
     IntentSpec("oven_off", A, (), description="switch the oven off"),
     IntentSpec("garage_open", A, (), description="open the garage door"),
     IntentSpec("garage_close", A, (), description="close the garage door"),
@@ -96,24 +107,30 @@ INTENTS: tuple[IntentSpec, ...] = (
     IntentSpec("media_pause", A, (_DEV, _ROOM), description="pause playback"),
     IntentSpec("media_resume", A, (_DEV, _ROOM), description="resume playback"),
     IntentSpec(
-        "play_music", A,
+        "play_music",
+        A,
         (_s("genre", SlotType.GENRE), _s("artist", SlotType.ARTIST), _DEV, _ROOM),
         description="play music, optionally by genre or artist",
     ),
     IntentSpec(
-        "play_media", A,
+        "play_media",
+        A,
         (_s("media_title", SlotType.MEDIA_TITLE, True), _s("media_type", SlotType.MEDIA_TYPE), _DEV, _ROOM),
         description="play a movie, audiobook, podcast or song by title",
     ),
     IntentSpec("tv_on", A, (_ROOM,), description="switch the TV on"),
     IntentSpec("tv_off", A, (_ROOM,), description="switch the TV off"),
     IntentSpec("coffee_start", A, (), description="start brewing coffee"),
-    IntentSpec("alarm_set", A, (_s("time", SlotType.TIME, True), _s("date", SlotType.DATE)), description="set alarm"),
+    IntentSpec(
+        "alarm_set", A, (_s("time", SlotType.TIME, True), _s("date", SlotType.DATE)), description="set alarm"
+    ),
     IntentSpec("alarm_cancel", A, (_s("time", SlotType.TIME),), description="cancel an alarm"),
     IntentSpec("timer_set", A, (_s("duration", SlotType.DURATION, True),), description="start a timer"),
     IntentSpec("timer_cancel", A, (), description="cancel the timer"),
     IntentSpec(
-        "reminder_create", A, (_s("item", SlotType.ITEM, True), _s("time", SlotType.TIME)),
+        "reminder_create",
+        A,
+        (_s("item", SlotType.ITEM, True), _s("time", SlotType.TIME)),
         description="remind me to ...",
     ),
     IntentSpec("shopping_add", A, (_s("item", SlotType.ITEM, True),), description="add to the shopping list"),
@@ -122,12 +139,17 @@ INTENTS: tuple[IntentSpec, ...] = (
     ),
     IntentSpec("shopping_query", Q, (), description="what is on my shopping list"),
     IntentSpec(
-        "weather_query", Q, (_s("city", SlotType.CITY), _s("date", SlotType.DATE)), description="weather forecast"
+        "weather_query",
+        Q,
+        (_s("city", SlotType.CITY), _s("date", SlotType.DATE)),
+        description="weather forecast",
     ),
     IntentSpec("time_query", Q, (), description="what time is it"),
     IntentSpec("device_status", Q, (_DEV,), description="is the garage door open / are the lights on"),
     IntentSpec("security_disarm", A, (), protected=True, description="disarm the security system"),
-    IntentSpec("purchase", A, (_s("item", SlotType.ITEM, True),), protected=True, description="order something"),
+    IntentSpec(
+        "purchase", A, (_s("item", SlotType.ITEM, True),), protected=True, description="order something"
+    ),
     IntentSpec("sports_score", Q, (_s("team", SlotType.TEAM),), description="how did my team do"),
     IntentSpec("restaurant_find", Q, (_s("cuisine", SlotType.CUISINE),), description="find a restaurant"),
 )

@@ -23,8 +23,15 @@ def sessionize(flat: pa.Table, gap_s: float = 600.0) -> pa.Table:
     stable whatever the partitioning."""
     if flat.num_rows == 0:
         return flat
-    t = flat.sort_by([("user_id", "ascending"), ("device_id", "ascending"), ("timestamp", "ascending"),
-                      ("turn_index", "ascending"), ("turn_id", "ascending")])
+    t = flat.sort_by(
+        [
+            ("user_id", "ascending"),
+            ("device_id", "ascending"),
+            ("timestamp", "ascending"),
+            ("turn_index", "ascending"),
+            ("turn_id", "ascending"),
+        ]
+    )
     user = t.column("user_id").to_numpy(zero_copy_only=False)
     dev = t.column("device_id").to_numpy(zero_copy_only=False)
     ts = pc.cast(t.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False)
@@ -54,11 +61,13 @@ class DetectStep:
     def chains(self, flat: pa.Table) -> pa.Table:
         if flat.num_rows == 0:
             return CHAIN_SCHEMA.empty_table()
-        _feedback, chains = detect_sessions(flat.cast(FLAT_SCHEMA), self.detector, self.scorer,
-                                            self._threshold(), max_gap_s=self.max_gap_s)
+        _feedback, chains = detect_sessions(
+            flat.cast(FLAT_SCHEMA), self.detector, self.scorer, self._threshold(), max_gap_s=self.max_gap_s
+        )
         return chains.cast(CHAIN_SCHEMA)
 
     def feedback(self, flat: pa.Table) -> pa.Table:
-        feedback, _chains = detect_sessions(flat.cast(FLAT_SCHEMA), self.detector, self.scorer,
-                                            self._threshold(), max_gap_s=self.max_gap_s)
+        feedback, _chains = detect_sessions(
+            flat.cast(FLAT_SCHEMA), self.detector, self.scorer, self._threshold(), max_gap_s=self.max_gap_s
+        )
         return feedback

@@ -20,7 +20,9 @@ Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=False, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=False, use_enum_values=False, allow_inf_nan=False
+    )
 
 
 class DeviceType(StrEnum):

@@ -27,7 +27,7 @@ import hashlib
 import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ __all__ = [
     "REWRITE_SCHEMA",
     "SOLUTION_SCHEMA",
     "SUCCESS_PREFIX",
+    "ComponentSolver",
     "MarkovRewriteMiner",
     "assign_components",
     "count_transitions",
@@ -107,6 +108,20 @@ _BLOCK_ELEMS = 1 << 21  # dense solve blocks hold at most this many float64 (16 
 Strategy = Literal["auto", "rows", "columns"]
 _IntArr = npt.NDArray[np.int64]
 _FloatArr = npt.NDArray[np.float64]
+
+
+class ComponentSolver(Protocol):
+    """Solves the candidate sources of many components elsewhere (e.g. one Spark group per component)
+    for `MarkovRewriteMiner.fit(..., solver=...)`.
+
+    Gets `edges` (EDGE_SCHEMA plus an int64 `component`; only components holding a source, every edge
+    of each) and the candidate `sources`; must return SOLUTION_SCHEMA with one row per source, in any
+    order, equal to `solve_component(edges of its component, sources=its sources in ascending order,
+    strategy=..., min_probability=...)`."""
+
+    def __call__(
+        self, edges: pa.Table, sources: Sequence[str], *, strategy: Strategy, min_probability: float
+    ) -> pa.Table: ...
 
 
 def rule_id_for(source: str, target: str) -> str:
@@ -672,7 +687,12 @@ class MarkovRewriteMiner:
             raise ValueError(f"unknown strategy {self.strategy!r}")
 
     # -- fit ---------------------------------------------------------------------------------------
-    def fit(self, chains: pa.Table, previous: RewriteTable | None = None) -> MarkovRewriteMiner:
+    def fit(
+        self, chains: pa.Table, previous: RewriteTable | None = None, *, solver: ComponentSolver | None = None
+    ) -> MarkovRewriteMiner:
+        """Mine rules from `chains`; `previous` is the live table (self-aware test). `solver` solves the
+        components elsewhere (e.g. `SparkEngine.solve_components`); None solves them in-process. Both
+        give the same rules: only where the solves run changes."""
         self._validate()
         t = _explode(chains)
         e = _count(t)
@@ -684,7 +704,7 @@ class MarkovRewriteMiner:
             e.dst = np.where(weak, 2 * v0, e.dst)
         v = len(t.vocab)
         cands = self._candidate_sources(t, e)
-        sol = self._solve(e, cands)
+        sol = self._solve(e, cands) if solver is None else self._solve_with(e, cands, solver)
         fresh = self._select(t, sol)
         rows, dropped = self._merge(t, fresh, previous)
         table = pa.Table.from_pylist(rows, schema=REWRITE_SCHEMA) if rows else REWRITE_SCHEMA.empty_table()
@@ -803,6 +823,63 @@ class MarkovRewriteMiner:
                 loc[nodes] = -1
                 n_comp += 1
                 largest = max(largest, n)
+        out = np.bincount(e.src, weights=e.count, minlength=v)
+        table = pa.table(
+            [
+                pa.array(e.vocab[cands].tolist(), type=pa.string()),
+                pa.array(out[cands].astype(np.int64)),
+                pa.array([e.vocab[i] if i >= 0 else None for i in target], type=pa.string()),
+                pa.array(prob),
+                pa.array(own),
+                pa.array(fail),
+            ],
+            schema=SOLUTION_SCHEMA,
+        )
+        return {
+            "table": table,
+            "source": cands,
+            "count": out[cands].astype(np.int64),
+            "target": target,
+            "probability": prob,
+            "own": own,
+            "components": n_comp,
+            "largest": largest,
+        }
+
+    def _solve_with(self, e: _Edges, cands: _IntArr, solver: ComponentSolver) -> dict[str, Any]:
+        """`_solve` through an external `solver`: ship the edges of the components holding a
+        candidate (labelled), map its SOLUTION_SCHEMA rows back to vocabulary ids."""
+        v = len(e.vocab)
+        k = len(cands)
+        target = np.full(k, -1, np.int64)
+        prob, own, fail = np.zeros(k), np.zeros(k), np.zeros(k)
+        n_comp, largest = 0, 0
+        if k:
+            labels = _components_of(e.src, e.dst, v)
+            comps = np.unique(labels[cands])
+            keep = np.isin(labels[e.src], comps)
+            sub = _Edges(e.src[keep], e.dst[keep], e.count[keep], e.distinct_users[keep], e.vocab)
+            edges = _edges_to_arrow(sub).append_column("component", pa.array(labels[sub.src], pa.int64()))
+            names = e.vocab[cands]  # ascending, as cands and vocab are
+            res = solver(edges, names.tolist(), strategy=self.strategy, min_probability=self.min_probability)
+            got = np.asarray(res["source"].to_pylist(), dtype=object)
+            pos = np.searchsorted(names, got) if len(got) else np.zeros(0, np.int64)
+            if len(got) != k or np.any(pos >= k) or np.any(names[np.minimum(pos, k - 1)] != got):
+                raise ValueError(f"solver returned {len(got)} rows for {k} sources, or unknown sources")
+            if len(np.unique(pos)) != k:
+                raise ValueError("solver returned a source twice")
+            tgt = np.asarray(res["target"].to_pylist(), dtype=object)
+            has = np.array([x is not None for x in tgt], dtype=bool)
+            tid = np.full(k, -1, np.int64)
+            if has.any():
+                tid[has] = np.searchsorted(e.vocab, tgt[has])
+                if np.any(tid[has] >= v) or np.any(e.vocab[np.minimum(tid[has], v - 1)] != tgt[has]):
+                    raise ValueError("solver returned a target outside the vocabulary")
+            target[pos] = tid
+            prob[pos] = res["probability"].to_numpy(zero_copy_only=False)
+            own[pos] = res["source_success"].to_numpy(zero_copy_only=False)
+            fail[pos] = res["failure"].to_numpy(zero_copy_only=False)
+            n_comp, largest = len(comps), int(np.bincount(labels)[comps].max())
         out = np.bincount(e.src, weights=e.count, minlength=v)
         table = pa.table(
             [

@@ -20,15 +20,51 @@ from selflearn.text.numbers import parse_date
 # A usage ranking for smart-home assistants (most requested first). Protected intents sit last:
 # people rarely unlock doors or shop by voice.
 USAGE_RANK: tuple[str, ...] = (
-    "lights_off", "lights_on", "play_music", "weather_query", "timer_set", "alarm_set",
-    "volume_down", "time_query", "thermostat_set", "media_pause", "lights_dim", "volume_up",
-    "shopping_add", "play_media", "lights_set_brightness", "temperature_query", "media_resume",
-    "lights_brighten", "tv_on", "tv_off", "reminder_create", "lights_set_color", "coffee_start",
-    "alarm_cancel", "timer_cancel", "garage_close", "thermostat_raise", "thermostat_lower",
-    "blinds_close", "blinds_open", "volume_set", "shopping_query", "device_status", "garage_open",
-    "door_lock", "oven_preheat", "oven_off", "sports_score", "restaurant_find", "shopping_remove",
-    "door_unlock", "security_disarm", "purchase",
+    "lights_off",
+    "lights_on",
+    "play_music",
+    "weather_query",
+    "timer_set",
+    "alarm_set",
+    "volume_down",
+    "time_query",
+    "thermostat_set",
+    "media_pause",
+    "lights_dim",
+    "volume_up",
+    "shopping_add",
+    "play_media",
+    "lights_set_brightness",
+    "temperature_query",
+    "media_resume",
+    "lights_brighten",
+    "tv_on",
+    "tv_off",
+    "reminder_create",
+    "lights_set_color",
+    "coffee_start",
+    "alarm_cancel",
+    "timer_cancel",
+    "garage_close",
+    "thermostat_raise",
+    "thermostat_lower",
+    "blinds_close",
+    "blinds_open",
+    "volume_set",
+    "shopping_query",
+    "device_status",
+    "garage_open",
+    "door_lock",
+    "oven_preheat",
+    "oven_off",
+    "sports_score",
+    "restaurant_find",
+    "shopping_remove",
+    "door_unlock",
+    "security_disarm",
+    "purchase",
 )
+
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
     return [1.0 / (i + 1) ** s for i in range(n)]
@@ -86,7 +122,8 @@ class GoalMenu:
 
 def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew: float = 1.0) -> GoalMenu:
     """Enumerate plausible goals for `home`: for each intent, slot sets the grammar can say, filled
-    with Zipf-popular values; goals the home cannot satisfy here and now are skipped when a session picks one."""
+    with Zipf-popular values; goals the home cannot satisfy here and now are skipped when a session
+    picks one."""
     intent_w = dict(zip(USAGE_RANK, zipf_weights(len(USAGE_RANK), intent_skew), strict=True))
     goals: dict[str, Goal] = {}
     for spec in catalog.INTENTS:
@@ -111,8 +148,10 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
                 # People name a device together with the room it is in, not another room.
                 di, ri = names.index("device"), names.index("room")
                 ranked = [
-                    c for c in ranked
-                    if (dev := home.devices.get(c[di][1][1])) is not None and dev.room == c[ri][1][1]
+                    c
+                    for c in ranked
+                    if (dev := home.devices.get(c[di][1][1])) is not None
+                    and dev.room == c[ri][1][1]
                     and c[ri][1][0] not in c[di][1][0]  # not "the kitchen kitchen light"
                 ]
             for combo in ranked:
@@ -126,7 +165,9 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
                     (n, next(sf for sf, cv in vals if cv == a))
                     for (n, a), vals in zip(args, value_lists, strict=True)
                 )
-                candidates.append(Goal(key, spec.name, surface, args, weight=1.0 / (1 + rank) ** 1.2, plain=plain))
+                candidates.append(
+                    Goal(key, spec.name, surface, args, weight=1.0 / (1 + rank) ** 1.2, plain=plain)
+                )
         rng.shuffle(candidates)
         # Keep goals whose slot-less variants and slotted variants both appear, weighted by popularity.
         candidates.sort(key=lambda g: -g.weight)
@@ -134,7 +175,11 @@ def build_menu(home: Home, rng: random.Random, per_intent: int = 8, intent_skew:
         total = sum(g.weight for g in kept) or 1.0
         for g in kept:
             goals[g.goal_key] = Goal(
-                g.goal_key, g.intent, g.surface, g.args, weight=intent_w.get(g.intent, 0.01) * g.weight / total,
+                g.goal_key,
+                g.intent,
+                g.surface,
+                g.args,
+                weight=intent_w.get(g.intent, 0.01) * g.weight / total,
                 plain=g.plain,
             )
     return GoalMenu(sorted(goals.values(), key=lambda g: g.goal_key))

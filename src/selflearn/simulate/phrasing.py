@@ -66,7 +66,9 @@ class PhrasingModel:
     def _candidates(self, goal: Goal) -> list[Template]:
         key = (goal.intent, goal.slot_names)
         if key not in self._templates:
-            self._templates[key] = [t for t in templates_for(goal.intent) if frozenset(t.slots) == goal.slot_names]
+            self._templates[key] = [
+                t for t in templates_for(goal.intent) if frozenset(t.slots) == goal.slot_names
+            ]
         return self._templates[key]
 
     def _say(self, goal: Goal, template: Template, plain: bool = False) -> str:
@@ -76,7 +78,9 @@ class PhrasingModel:
     def first(self, user: User, goal: Goal, rng: random.Random) -> Phrasing:
         cands = self._candidates(goal)
         if not cands:
-            raise ValueError(f"the grammar has no template for {goal.intent} with slots {sorted(goal.slot_names)}")
+            raise ValueError(
+                f"the grammar has no template for {goal.intent} with slots {sorted(goal.slot_names)}"
+            )
         key = (user.user_id, goal.goal_key)
         tid = self.habits.get(key)
         tpl = next((t for t in cands if t.id == tid), None)
@@ -108,5 +112,9 @@ class PhrasingModel:
         tpl = rng.choices(pool, weights=[self.popularity(t) ** 2 for t in pool], k=1)[0]
         # Spelling it out means official names too ("living room" rather than "lounge").
         explicit_now = choice == Strategy.EXPLICIT
-        return Phrasing(self._say(goal, tpl, plain=explicit_now), tpl.id, choice,
-                        careful=explicit_now and rng.random() < 0.5)
+        return Phrasing(
+            self._say(goal, tpl, plain=explicit_now),
+            tpl.id,
+            choice,
+            careful=explicit_now and rng.random() < 0.5,
+        )

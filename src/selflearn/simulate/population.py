@@ -96,29 +96,48 @@ def _endpoints(rng: random.Random, home: Home, household_id: str) -> list[Endpoi
     for dev in home.devices.values():
         if dev.kind == "speaker":
             eps.append(
-                Endpoint(DeviceInfo(device_id=dev.entity_id, type=DeviceType.SPEAKER,
-                                    capabilities=["audio"]), dev.room)
+                Endpoint(
+                    DeviceInfo(device_id=dev.entity_id, type=DeviceType.SPEAKER, capabilities=["audio"]),
+                    dev.room or next(iter(home.rooms)),
+                )
             )
         elif dev.kind == "tv":
             eps.append(
-                Endpoint(DeviceInfo(device_id=dev.entity_id, type=DeviceType.TV, has_screen=True,
-                                    capabilities=["audio", "screen", "video"]), dev.room)
+                Endpoint(
+                    DeviceInfo(
+                        device_id=dev.entity_id,
+                        type=DeviceType.TV,
+                        has_screen=True,
+                        capabilities=["audio", "screen", "video"],
+                    ),
+                    dev.room or next(iter(home.rooms)),
+                )
             )
     rooms = list(home.rooms)
     kitchen = next((r for r in rooms if "kitchen" in r), None)
     if kitchen is not None and rng.random() < 0.6:
         eps.append(
             Endpoint(
-                DeviceInfo(device_id=f"display.{household_id}.{kitchen}", type=DeviceType.SCREEN,
-                           has_screen=True, capabilities=["audio", "screen", "video"]),
+                DeviceInfo(
+                    device_id=f"display.{household_id}.{kitchen}",
+                    type=DeviceType.SCREEN,
+                    has_screen=True,
+                    capabilities=["audio", "screen", "video"],
+                ),
                 kitchen,
             )
         )
     if not eps:  # every household has at least one way to talk to the assistant
         room = rooms[0]
         eps.append(
-            Endpoint(DeviceInfo(device_id=f"speaker.{household_id}.default", type=DeviceType.SPEAKER,
-                                capabilities=["audio"]), room)
+            Endpoint(
+                DeviceInfo(
+                    device_id=f"speaker.{household_id}.default",
+                    type=DeviceType.SPEAKER,
+                    capabilities=["audio"],
+                ),
+                room,
+            )
         )
     return eps
 

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
@@ -25,7 +25,6 @@ from selflearn.simulate.phrasing import Phrasing, PhrasingModel, Strategy
 from selflearn.simulate.population import EPOCH, Endpoint, Household, User, make_population
 from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.text.wer import word_error_rate
-
 
 
 @dataclass
@@ -68,7 +67,9 @@ class Simulator:
         self.menus: dict[str, GoalMenu] = {}
         for hh in self.households:
             mrng = random.Random(f"menu:{config.seed}:{hh.household_id}")
-            menu = build_menu(hh.home, mrng, per_intent=config.goals_per_intent, intent_skew=config.intent_skew)
+            menu = build_menu(
+                hh.home, mrng, per_intent=config.goals_per_intent, intent_skew=config.intent_skew
+            )
             self.menus[hh.household_id] = menu
             for u in hh.users:
                 picks = {menu.sample(mrng).goal_key for _ in range(config.n_favourites * 2)}
@@ -106,7 +107,9 @@ class Simulator:
         return result
 
     # -- one session -------------------------------------------------------------------------
-    def _pick_goal(self, hh: Household, user: User, room: str, rng: random.Random) -> tuple[Goal, Command] | None:
+    def _pick_goal(
+        self, hh: Household, user: User, room: str, rng: random.Random
+    ) -> tuple[Goal, Command] | None:
         menu = self.menus[hh.household_id]
         for _ in range(8):
             if user.favourite_goals and rng.random() < self.config.favourite_share:
@@ -120,8 +123,14 @@ class Simulator:
         return None
 
     def _session(
-        self, hh: Household, user: User, ts: datetime, day: int, rng: random.Random,
-        assistant: Assistant, result: DayResult,
+        self,
+        hh: Household,
+        user: User,
+        ts: datetime,
+        day: int,
+        rng: random.Random,
+        assistant: Assistant,
+        result: DayResult,
     ) -> None:
         endpoint = rng.choice(hh.endpoints)
         session_id = make_ulid(ts, rng)
@@ -137,8 +146,9 @@ class Simulator:
             goal_id = make_ulid(ts, rng)
             phrasing = self.phrasing.first(user, goal, rng)
             for attempt in range(1, user.patience + 1):
-                state, before, outcome = self._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing,
-                                                    True, rng, assistant)
+                state, before, outcome = self._turn(
+                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
+                )
                 if not state.turn.wake.detected:
                     # The device did not hear the wake word: nothing is logged; the person tries again.
                     ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
@@ -149,20 +159,34 @@ class Simulator:
                 turn = state.turn
                 self._react(turn, success, user, rng)
                 truth = TruthRow(
-                    turn_id=turn.turn_id, session_id=session_id, user_id=user.user_id,
-                    household_id=hh.household_id, day=day, goal_id=goal_id, goal_intent=goal.intent,
-                    goal_args=goal.args_json(gold), spoken_text=phrasing.text, directed=True,
-                    is_request=True, attempt=attempt, strategy=phrasing.strategy, success=success,
-                    failed_stage=FailedStage.CORRECT if success else self._failed_stage(
-                        state, before, goal, gold, expected, assistant),
+                    turn_id=turn.turn_id,
+                    session_id=session_id,
+                    user_id=user.user_id,
+                    household_id=hh.household_id,
+                    day=day,
+                    goal_id=goal_id,
+                    goal_intent=goal.intent,
+                    goal_args=goal.args_json(gold),
+                    spoken_text=phrasing.text,
+                    directed=True,
+                    is_request=True,
+                    attempt=attempt,
+                    strategy=phrasing.strategy,
+                    success=success,
+                    failed_stage=FailedStage.CORRECT
+                    if success
+                    else self._failed_stage(state, before, goal, gold, expected, assistant),
                     wer=word_error_rate(phrasing.text, turn.asr.text),
                     rewrite_fired=turn.rewrite is not None,
                     success_without_rewrite=self._without_rewrite(state, before, expected, assistant)
-                    if turn.rewrite is not None else None,
+                    if turn.rewrite is not None
+                    else None,
                 )
                 result.turns.append(turn)
                 result.truth.append(truth)
-                gap = (turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms) or 0
+                gap = (
+                    turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms
+                ) or 0
                 ts = ts + timedelta(milliseconds=gap) + timedelta(seconds=rng.uniform(1.0, 5.0))
                 if success:
                     break
@@ -172,20 +196,40 @@ class Simulator:
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
 
     def _turn(
-        self, hh: Household, user: User, endpoint: Endpoint, session_id: str, turn_index: int,
-        ts: datetime, phrasing: Phrasing, directed: bool, rng: random.Random, assistant: Assistant,
+        self,
+        hh: Household,
+        user: User,
+        endpoint: Endpoint,
+        session_id: str,
+        turn_index: int,
+        ts: datetime,
+        phrasing: Phrasing,
+        directed: bool,
+        rng: random.Random,
+        assistant: Assistant,
     ) -> tuple[TurnState, Home, Outcome | None]:
         home = hh.home
         home.now = ts.replace(tzinfo=None)
         turn = Turn(
-            turn_id=make_ulid(ts, rng), session_id=session_id, user_id=user.user_id,
-            household_id=hh.household_id, turn_index=turn_index, timestamp=ts,
+            turn_id=make_ulid(ts, rng),
+            session_id=session_id,
+            user_id=user.user_id,
+            household_id=hh.household_id,
+            turn_index=turn_index,
+            timestamp=ts,
             device=endpoint.info.model_copy(),
-            context=Context(room=endpoint.room, local_time=home.now, location=home.location,
-                            device_states=home.snapshot()),
+            context=Context(
+                room=endpoint.room, local_time=home.now, location=home.location, device_states=home.snapshot()
+            ),
         )
-        utt = Utterance(text=phrasing.text, speaker_id=user.user_id, noise_profile=user.noise_profile,
-                        voice=user.voice, is_directed=directed, careful=phrasing.careful)
+        utt = Utterance(
+            text=phrasing.text,
+            speaker_id=user.user_id,
+            noise_profile=user.noise_profile,
+            voice=user.voice,
+            is_directed=directed,
+            careful=phrasing.careful,
+        )
         before = home.copy()
         state = assistant(TurnState(turn=turn, utterance=utt, home=home))
         outcome = state.scratch.get("outcome")
@@ -208,7 +252,12 @@ class Simulator:
             turn.feedback.explicit = FeedbackKind.POSITIVE if good else FeedbackKind.NEGATIVE
 
     def _background(
-        self, hh: Household, ts: datetime, day: int, rng: random.Random, assistant: Assistant,
+        self,
+        hh: Household,
+        ts: datetime,
+        day: int,
+        rng: random.Random,
+        assistant: Assistant,
         result: DayResult,
     ) -> None:
         tvs = [e for e in hh.endpoints if e.info.has_screen] or hh.endpoints
@@ -217,8 +266,9 @@ class Simulator:
         text = rng.choice(BACKGROUND_SPEECH)
         session_id = make_ulid(ts, rng)
         phrasing = Phrasing(text, "background", "background")
-        state, _before, outcome = self._turn(hh, speaker, endpoint, session_id, 0, ts, phrasing, False, rng,
-                                             assistant)
+        state, _before, _outcome = self._turn(
+            hh, speaker, endpoint, session_id, 0, ts, phrasing, False, rng, assistant
+        )
         if not state.turn.wake.detected:
             return  # the device heard nothing it would log
         turn = state.turn
@@ -226,18 +276,38 @@ class Simulator:
             turn.feedback.barge_in = True
             turn.feedback.barge_in_offset_ms = int(turn.response.duration_ms * rng.uniform(0.1, 0.6))
         result.turns.append(turn)
-        result.truth.append(TruthRow(
-            turn_id=turn.turn_id, session_id=session_id, user_id=speaker.user_id,
-            household_id=hh.household_id, day=day, goal_id=None, goal_intent=None, goal_args=None,
-            spoken_text=text, directed=False, is_request=False, attempt=0, strategy="background",
-            success=False, failed_stage=FailedStage.FALSE_WAKE, wer=word_error_rate(text, turn.asr.text),
-            rewrite_fired=turn.rewrite is not None, success_without_rewrite=None,
-        ))
+        result.truth.append(
+            TruthRow(
+                turn_id=turn.turn_id,
+                session_id=session_id,
+                user_id=speaker.user_id,
+                household_id=hh.household_id,
+                day=day,
+                goal_id=None,
+                goal_intent=None,
+                goal_args=None,
+                spoken_text=text,
+                directed=False,
+                is_request=False,
+                attempt=0,
+                strategy="background",
+                success=False,
+                failed_stage=FailedStage.FALSE_WAKE,
+                wer=word_error_rate(text, turn.asr.text),
+                rewrite_fired=turn.rewrite is not None,
+                success_without_rewrite=None,
+            )
+        )
 
     # -- counterfactual replays (truth only) ----------------------------------------------------
     @staticmethod
-    def _replay(state: TurnState, home: Home, pipeline_stages: Callable[[TurnState], TurnState],
-                turn: Turn, scratch: dict[str, object] | None = None) -> Outcome | None:
+    def _replay(
+        state: TurnState,
+        home: Home,
+        pipeline_stages: Callable[[TurnState], TurnState],
+        turn: Turn,
+        scratch: dict[str, object] | None = None,
+    ) -> Outcome | None:
         st = TurnState(turn=turn, utterance=state.utterance, home=home, scratch=dict(scratch or {}))
         st = pipeline_stages(st)
         out = st.scratch.get("outcome")
@@ -253,13 +323,21 @@ class Simulator:
         t.response = type(t.response)()
         return t
 
-    def _without_rewrite(self, state: TurnState, before: Home, expected: Outcome, assistant: Assistant) -> bool:
+    def _without_rewrite(
+        self, state: TurnState, before: Home, expected: Outcome, assistant: Assistant
+    ) -> bool:
         turn = self._fresh_back(state.turn)
         out = self._replay(state, before.copy(), assistant.back(exclude=("rewrite",)), turn)
         return out is not None and out.same_effect(expected)
 
     def _failed_stage(
-        self, state: TurnState, before: Home, goal: Goal, gold: Command, expected: Outcome, assistant: Assistant
+        self,
+        state: TurnState,
+        before: Home,
+        goal: Goal,
+        gold: Command,
+        expected: Outcome,
+        assistant: Assistant,
     ) -> str:
         from selflearn.logs.records import AsrHypothesis
 
@@ -272,24 +350,35 @@ class Simulator:
         # 2. Give resolution the gold intent and slot values: if that works, understanding failed.
         turn = self._fresh_back(state.turn)
         turn.nlu = NluStage(
-            model="gold", input_text=state.utterance.text,
-            nbest=[NluHypothesis(intent=goal.intent, confidence=1.0,
-                                 slots=[Slot(name=k, value=v) for k, v in goal.surface])],
+            model="gold",
+            input_text=state.utterance.text,
+            nbest=[
+                NluHypothesis(
+                    intent=goal.intent, confidence=1.0, slots=[Slot(name=k, value=v) for k, v in goal.surface]
+                )
+            ],
         )
         out = self._replay(state, before.copy(), assistant.stages(("resolution", "action")), turn)
         if out is not None and out.same_effect(expected):
             return FailedStage.NLU
         # 3. Give the executor the gold entities: if that works, entity resolution failed; if even
         # that fails, the right interpretation led to the wrong result.
-        out = self._replay(state, before.copy(), assistant.stages(("action",)), turn,
-                           scratch={"resolved_args": dict(gold.args)})
+        out = self._replay(
+            state,
+            before.copy(),
+            assistant.stages(("action",)),
+            turn,
+            scratch={"resolved_args": dict(gold.args)},
+        )
         if out is not None and out.same_effect(expected):
             return FailedStage.ENTITY_RESOLUTION
         return FailedStage.RESULT
 
 
 def simulate_days(
-    config: SimConfig, days: int, assistant: Assistant,
+    config: SimConfig,
+    days: int,
+    assistant: Assistant,
     on_day: Callable[[DayResult], None] | None = None,
 ) -> Simulator:
     sim = Simulator(config)
