@@ -27,3 +27,25 @@ def test_stats_on_missing_dir_is_a_clear_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["stats", str(tmp_path / "nope")])
     assert res.exit_code == 2
     assert "no such directory" in res.output
+
+
+def test_ingest_keeps_good_records_and_names_the_bad_field(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from selflearn.logs.records import DeviceInfo, Turn
+
+    good = Turn(
+        turn_id="t1",
+        session_id="s1",
+        user_id="u1",
+        timestamp=datetime(2026, 1, 5, tzinfo=UTC),
+        device=DeviceInfo(device_id="d1", type="speaker"),
+    ).to_json_dict()
+    bad = dict(good, turn_id="t2", asr={"nbest": [{"text": "hi", "confidence": 7}]})
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in (good, bad)) + "\n")
+    res = CliRunner().invoke(app, ["ingest", str(src), "--workspace", str(tmp_path / "ws")])
+    assert res.exit_code == 0, res.output
+    assert "1 ingested, 1 quarantined" in res.output
+    assert "in.jsonl:2" in res.output and "asr.nbest.0.confidence" in res.output

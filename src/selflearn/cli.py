@@ -129,6 +129,31 @@ def stats(
 
 
 @app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A JSONL or Parquet file of turns (the log contract).")],
+    workspace: Annotated[Path, typer.Option(help="Workspace to ingest into.")] = Path("workspace/ingest"),
+    day: Annotated[int | None, typer.Option(help="Day partition (default: the next new day).")] = None,
+) -> None:
+    """Validate a log file into a workspace: good turns go to logs/, bad records to quarantine/
+    with the file, line and field that broke the contract. Nothing is dropped silently."""
+    from selflearn.logs.quarantine import ingest as ingest_file
+
+    if not path.exists():
+        console.print(f"[red]no such file: {path}[/red]")
+        raise typer.Exit(2)
+    try:
+        report = ingest_file(path, workspace, day=day)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(str(report))
+    for err in report.errors[:20]:
+        console.print(f"  [yellow]{err}[/yellow]")
+    if report.quarantine_path is not None:
+        console.print(f"rejected records and their reasons: {report.quarantine_path}")
+
+
+@app.command()
 def demo(
     users: Annotated[int, typer.Option(help="Number of simulated people.")] = 300,
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 5,

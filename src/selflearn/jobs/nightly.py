@@ -18,7 +18,7 @@ from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, Pair
 from selflearn.jobs.engine import Engine, make_engine
 from selflearn.jobs.steps import DetectStep, sessionize
 from selflearn.logs.flat import FLAT_SCHEMA
-from selflearn.rewrite.markov import MarkovRewriteMiner
+from selflearn.rewrite.markov import ComponentSolver, MarkovRewriteMiner
 from selflearn.rewrite.store import RewriteStore
 
 
@@ -68,16 +68,18 @@ def run_nightly(
     t0 = time.perf_counter()
     try:
         chains, n_turns = mine_chains(eng, Path(workspace) / "logs", det, cfg)
+        timings["detect_s"] = time.perf_counter() - t0
+        store = RewriteStore(workspace)
+        previous = store.current()
+        t1 = time.perf_counter()
+        # An engine that can solve the rephrase graph's components (Spark) does; else in-process.
+        solver: ComponentSolver | None = getattr(eng, "solve_components", None)
+        miner = MarkovRewriteMiner(min_users=cfg.min_users, min_probability=cfg.min_probability,
+                                   margin=cfg.margin, **cfg.miner).fit(chains, previous=previous, solver=solver)
+        timings["mine_s"] = time.perf_counter() - t1
     finally:
         if own_engine:
             eng.close()
-    timings["detect_s"] = time.perf_counter() - t0
-    store = RewriteStore(workspace)
-    previous = store.current()
-    t1 = time.perf_counter()
-    miner = MarkovRewriteMiner(min_users=cfg.min_users, min_probability=cfg.min_probability,
-                               margin=cfg.margin, **cfg.miner).fit(chains, previous=previous)
-    timings["mine_s"] = time.perf_counter() - t1
     table = miner.to_table()
     version = None
     if cfg.publish:

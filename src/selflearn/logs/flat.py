@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from selflearn.logs.records import Turn
+from selflearn.logs.records import NluHypothesis, ResolvedEntity, Turn
 from selflearn.text.normalize import normalize_request
 
 FLAT_SCHEMA = pa.schema(
@@ -49,6 +49,7 @@ FLAT_SCHEMA = pa.schema(
         ("explicit_feedback", pa.string()),
         ("teaching", pa.string()),
         ("error_codes", pa.list_(pa.string())),
+        ("nlu_interpretation", pa.string()),  # see `interpretation`; null without an NLU hypothesis
     ]
 )
 
@@ -57,6 +58,31 @@ def _margin(confs: list[float]) -> float:
     if not confs:
         return 0.0
     return confs[0] - (confs[1] if len(confs) > 1 else 0.0)
+
+
+def interpretation(top: NluHypothesis | None, entities: Iterable[ResolvedEntity] = ()) -> str | None:
+    """Canonical signature of what the assistant understood: ``intent|name=value|name=value``.
+
+    Two requests worded differently but understood the same way ("turn on the kitchen lights",
+    "kitchen lamp on") get the same signature, which is what lets the rewrite miner pool their
+    successes. Rule, per slot of the top hypothesis: if the resolution stage resolved that slot
+    (the first entity whose ``slot`` is the slot's name and whose ``entity_id`` is not null), the
+    value is that entity id; otherwise it is ``normalize_request`` of the surface value. Slots are
+    sorted by (name, value); a hypothesis without slots is just ``intent``. Entities the resolver
+    added without an NLU slot (a room taken from context) are not part of it: the signature says
+    what the *words* meant. None when there is no NLU hypothesis. Values are not escaped, so the
+    string is a key to compare, not a format to parse.
+    """
+    if top is None:
+        return None
+    resolved: dict[str, str] = {}
+    for e in entities:
+        if e.entity_id is not None and e.slot not in resolved:
+            resolved[e.slot] = e.entity_id
+    parts = sorted(
+        (s.name, resolved[s.name] if s.name in resolved else normalize_request(s.value)) for s in top.slots
+    )
+    return "|".join([top.intent, *(f"{name}={value}" for name, value in parts)])
 
 
 def flat_row(t: Turn) -> dict[str, Any]:
@@ -96,6 +122,7 @@ def flat_row(t: Turn) -> dict[str, Any]:
         "explicit_feedback": str(t.feedback.explicit) if t.feedback.explicit else None,
         "teaching": t.feedback.teaching,
         "error_codes": t.errors,
+        "nlu_interpretation": interpretation(top, ents),
     }
 
 
