@@ -7,6 +7,9 @@ case for a per-component solve. Prints a table and writes benchmarks/results/rew
 
     .venv/bin/python benchmarks/rewrite_markov_fit.py [--chains 700000] [--scenario all] [--repeat 1]
 
+Chains carry NLU interpretations (a variant that worked means what its hub means), so the default
+fit groups success states by interpretation; --per-text fits with group_by_interpretation=False.
+
 Scenarios: structured (no noise chains: many small components), noisy-exact (3% noise chains: one
 component of ~43k texts around a ~3.7k-text strongly connected core; the exact graph) and
 noisy-pruned (same data, min_edge_users=2).
@@ -75,6 +78,10 @@ def synthetic_chains(
     is_last = pos == np.repeat(lens, lens) - 1
     defective = ~(is_last & np.repeat(success, lens))
     intent = np.where(node < hubs, hub_intent[np.minimum(node, hubs - 1)], None)
+    # NLU interpretation: what the hub means (a misheard variant that worked was understood as it)
+    hub_of = np.where(node < hubs, node, (node - hubs) // variants)
+    hub_interp = np.array([f"{hub_intent[h]}|item=request {h}" for h in range(hubs)], dtype=object)
+    interp = hub_interp[hub_of]
 
     def lst(values: pa.Array) -> pa.Array:
         return pa.ListArray.from_arrays(pa.array(offsets), values)
@@ -96,6 +103,7 @@ def synthetic_chains(
             "outcome": pa.array(outcome.tolist()),
             "first_ts": pa.array(t0, type=pa.int64()).cast(tstype),
             "last_ts": pa.array(t0 + (lens - 1) * 5_000_000, type=pa.int64()).cast(tstype),
+            "interpretations": lst(pa.array(interp.tolist(), type=pa.string())),
         },
         schema=CHAIN_SCHEMA,
     )
@@ -108,15 +116,21 @@ SCENARIOS = {  # name: (noise share of chains, min_edge_users)
 }
 
 
-def run(n_chains: int, noise: float, min_edge_users: int, strategy: str, repeat: int) -> dict[str, object]:
+def run(
+    n_chains: int, noise: float, min_edge_users: int, strategy: str, repeat: int, group: bool = True
+) -> dict[str, object]:
     t = time.perf_counter()
     chains = synthetic_chains(n_chains, noise=noise)
     gen_s = time.perf_counter() - t
     turns = int(np.sum(chains["nlu_texts"].combine_chunks().value_lengths().to_numpy()))
     t = time.perf_counter()
-    edges = count_transitions(chains)
+    edges = count_transitions(chains, group_by_interpretation=group)
     count_s = time.perf_counter() - t
-    miner = MarkovRewriteMiner(strategy=strategy, min_edge_users=min_edge_users)  # type: ignore[arg-type]
+    miner = MarkovRewriteMiner(
+        strategy=strategy,  # type: ignore[arg-type]
+        min_edge_users=min_edge_users,
+        group_by_interpretation=group,
+    )
     fits = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -129,6 +143,7 @@ def run(n_chains: int, noise: float, min_edge_users: int, strategy: str, repeat:
         "edges": edges.num_rows,
         "noise": noise,
         "min_edge_users": min_edge_users,
+        "group_by_interpretation": group,
         "generate_s": round(gen_s, 3),
         "count_transitions_s": round(count_s, 3),
         "fit_s": [round(x, 3) for x in fits],
@@ -143,6 +158,9 @@ def main() -> None:
     ap.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--strategy", default="auto")
+    ap.add_argument(
+        "--per-text", action="store_true", help="group_by_interpretation=False (success states per text)"
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "rewrite_markov_fit.json")
     args = ap.parse_args()
 
@@ -150,7 +168,7 @@ def main() -> None:
     results = {}
     for name in names:
         noise, min_edge_users = SCENARIOS[name]
-        results[name] = run(args.chains, noise, min_edge_users, args.strategy, args.repeat)
+        results[name] = run(args.chains, noise, min_edge_users, args.strategy, args.repeat, not args.per_text)
 
     cols = ["chains", "turns", "texts", "edges", "candidate_sources", "largest_component", "rules"]
     cols += ["count_transitions_s", "fit_s_min"]

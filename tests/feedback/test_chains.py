@@ -177,3 +177,37 @@ def test_detector_shape_is_checked(flat):
 
     with pytest.raises(ValueError, match="shape"):
         detect_sessions(flat, Broken(), DefectScorer(), THRESHOLD)
+
+
+def test_interpretations_follow_the_turns(flat, turn):
+    chains = _by_first_turn(_detect(flat)[1])
+    # hand-made turns carry an intent without slots: the interpretation is the bare intent
+    assert chains["barge-t0"]["interpretations"] == ["play_music", "lights_on"]
+    assert chains["three-t0"]["interpretations"] == [None, "play_media", "play_media"]
+    # with slots and a resolved entity
+    from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, Slot
+
+    t = turn("slots", 0, 0, "turn on the kitchen lamp", "lights_on")
+    hyp = NluHypothesis(
+        intent="lights_on",
+        confidence=0.9,
+        slots=[Slot(name="device", value="Kitchen Lamp"), Slot(name="x", value="Y")],
+    )
+    t = t.model_copy(
+        update={
+            "nlu": t.nlu.model_copy(update={"nbest": [hyp]}),
+            "resolution": ResolutionStage(
+                entities=[ResolvedEntity(slot="device", value="kitchen lamp", entity_id="light.k")]
+            ),
+        }
+    )
+    c = _detect(flatten_turns([t]))[1].to_pylist()[0]
+    assert c["interpretations"] == ["lights_on|device=light.k|x=y"]
+    # a flat table written before the column existed gives nulls, not an error
+    old = flat.drop_columns(["nlu_interpretation"])
+    _, chains_old = _detect(old)
+    assert chains_old.schema.equals(CHAIN_SCHEMA)
+    assert all(v is None for vs in chains_old["interpretations"].to_pylist() for v in vs)
+    assert chains_old.drop_columns(["interpretations"]).equals(
+        _detect(flat)[1].drop_columns(["interpretations"])
+    )

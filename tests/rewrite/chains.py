@@ -15,7 +15,8 @@ T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
 def build_chains(specs: Sequence[Mapping[str, Any]]) -> pa.Table:
     """One chain per spec: ``user``, ``texts`` (what the NLU read), ``outcome`` (default success) and
-    optionally ``asr``, ``rules``, ``intents``, ``defective``, ``session``, ``start`` (minutes)."""
+    optionally ``asr``, ``rules``, ``intents``, ``interps`` (NLU interpretations), ``defective``,
+    ``session``, ``start`` (minutes)."""
     rows = []
     for i, spec in enumerate(specs):
         texts = list(spec["texts"])
@@ -39,6 +40,7 @@ def build_chains(specs: Sequence[Mapping[str, Any]]) -> pa.Table:
                 "outcome": outcome,
                 "first_ts": ts[0],
                 "last_ts": ts[-1],
+                "interpretations": list(spec.get("interps", [None] * n)),
             }
         )
     return pa.Table.from_pylist(rows, schema=CHAIN_SCHEMA)

@@ -173,7 +173,7 @@ class EntityResolver:
     def _join_room_into_device(
         typed: list[tuple[str, SlotType, str]], home: Home | None
     ) -> list[tuple[str, SlotType, str]]:
-        """"Turn off the kitchen lamp": the tagger may split a device's name into a room and a
+        """Saying "turn off the kitchen lamp", the tagger may split a device's name into a room and a
         kind word. When room + device together are exactly one device's name, that device is
         meant, not every lamp in the room."""
         names = {slot for slot, _t, _v in typed}

@@ -14,6 +14,10 @@ Outcome (of the chain's last turn, scored by a `DefectScorer`):
   session went on to something else (an error, a barge-in, then a different request);
 - "abandoned": it is defective, without explicit feedback, and it is the session's last request:
   the user gave up.
+
+Per turn a chain also carries the texts (as heard and as read), the rule that fired, the intent and
+the NLU interpretation (`logs.flat.interpretation`: intent plus resolved slots), so the miner can
+pool successes that were worded differently but understood the same way.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CHAIN_SCHEMA = pa.schema(
         ("outcome", pa.string()),  # success | failure | abandoned
         ("first_ts", _TS),
         ("last_ts", _TS),
+        ("interpretations", pa.list_(pa.string())),  # flat nlu_interpretation per turn, or null
     ]
 )
 """The chains contract shared with the rewrite miner. One row per chain, in session/time order."""
@@ -59,6 +64,19 @@ def _asr_texts(req: pa.Table) -> pa.Array:
     return norm.take(pc.index_in(raw, value_set=uniq))
 
 
+def _interpretations(flat: pa.Table, req: pa.Table) -> pa.Array:
+    """`nlu_interpretation` of each request turn (aligned with `req`), looked up by turn id.
+
+    `request_turns` keeps only the columns the feedback steps need, so the interpretation is joined
+    back from `flat`; a flat table without the column (written before it existed) gives nulls."""
+    if "nlu_interpretation" not in flat.column_names or req.num_rows == 0:
+        return pa.nulls(req.num_rows, pa.string())
+    ids = flat.column("turn_id").cast(pa.string())
+    where = pc.index_in(req.column("turn_id"), value_set=ids.combine_chunks())
+    col = flat.column("nlu_interpretation").cast(pa.string()).combine_chunks()
+    return col.take(where)
+
+
 def _list(
     values: pa.Array | pa.ChunkedArray, order: pa.Array, offsets: pa.Array, typ: pa.DataType
 ) -> pa.Array:
@@ -68,8 +86,9 @@ def _list(
     return pa.ListArray.from_arrays(offsets, vals.cast(typ), type=pa.list_(typ))
 
 
-def _chains(req: pa.Table, links: pa.Table, feedback: pa.Table) -> pa.Table:
-    """Assemble chains from request turns, their selected links and per-turn feedback (all aligned)."""
+def _chains(req: pa.Table, links: pa.Table, feedback: pa.Table, interpretations: pa.Array) -> pa.Table:
+    """Assemble chains from request turns, their selected links, per-turn feedback and per-turn
+    NLU interpretations (all aligned)."""
     n = req.num_rows
     if n == 0:
         return CHAIN_SCHEMA.empty_table()
@@ -118,6 +137,7 @@ def _chains(req: pa.Table, links: pa.Table, feedback: pa.Table) -> pa.Table:
         "outcome": pa.array(outcome.tolist(), pa.string()),
         "first_ts": ts.take(first_idx),
         "last_ts": ts.take(last_idx),
+        "interpretations": _list(interpretations, order, offsets, pa.string()),
     }
     return pa.table(cols, schema=CHAIN_SCHEMA)
 
@@ -133,7 +153,7 @@ def build_chains(
     """
     req = request_turns(flat)
     links = select_links(req, pair_probs, threshold)
-    return _chains(req, links, scorer.score_requests(req, links))
+    return _chains(req, links, scorer.score_requests(req, links), _interpretations(flat, req))
 
 
 def detect_sessions(
@@ -160,4 +180,4 @@ def detect_sessions(
     pair_probs = pairs.append_column("prob", pa.array(probs, pa.float64()))
     links = select_links(req, pair_probs, threshold)
     feedback = scorer.score_requests(req, links)
-    return feedback, _chains(req, links, feedback)
+    return feedback, _chains(req, links, feedback, _interpretations(flat, req))

@@ -26,8 +26,11 @@ from selflearn.rewrite.store import RewriteStore
 class NightlyConfig:
     engine: str = "embedded"
     min_users: int = 3
-    min_probability: float = 0.5
-    margin: float = 0.2
+    # The rewrite must lead to success at least this often, and beat the source's own success by
+    # the margin; the self-aware check (Beta posteriors over fired outcomes) retires rules that
+    # lose once live, so the threshold can admit rules whose success mass is spread over retries.
+    min_probability: float = 0.3
+    margin: float = 0.15
     session_gap_s: float = 600.0
     rephrase_threshold: float | None = None
     publish: bool = True
@@ -44,7 +47,9 @@ class NightlyResult:
     timings: dict[str, float]
 
 
-def mine_chains(engine: Engine, logs_dir: Path, detector: PairScorer, cfg: NightlyConfig) -> tuple[pa.Table, int]:
+def mine_chains(
+    engine: Engine, logs_dir: Path, detector: PairScorer, cfg: NightlyConfig
+) -> tuple[pa.Table, int]:
     """Sessionize and detect on the engine; return (chains as Arrow, number of turns read)."""
     flat = engine.read_flat(logs_dir)
     sess = engine.map_groups(flat, "user_id", partial(sessionize, gap_s=cfg.session_gap_s), FLAT_SCHEMA)
@@ -57,7 +62,9 @@ def mine_chains(engine: Engine, logs_dir: Path, detector: PairScorer, cfg: Night
 
 
 def run_nightly(
-    workspace: Path, cfg: NightlyConfig | None = None, detector: PairScorer | None = None,
+    workspace: Path,
+    cfg: NightlyConfig | None = None,
+    detector: PairScorer | None = None,
     engine: Engine | None = None,
 ) -> NightlyResult:
     cfg = cfg or NightlyConfig()
@@ -74,8 +81,9 @@ def run_nightly(
         t1 = time.perf_counter()
         # An engine that can solve the rephrase graph's components (Spark) does; else in-process.
         solver: ComponentSolver | None = getattr(eng, "solve_components", None)
-        miner = MarkovRewriteMiner(min_users=cfg.min_users, min_probability=cfg.min_probability,
-                                   margin=cfg.margin, **cfg.miner).fit(chains, previous=previous, solver=solver)
+        miner = MarkovRewriteMiner(
+            min_users=cfg.min_users, min_probability=cfg.min_probability, margin=cfg.margin, **cfg.miner
+        ).fit(chains, previous=previous, solver=solver)
         timings["mine_s"] = time.perf_counter() - t1
     finally:
         if own_engine:
@@ -84,5 +92,11 @@ def run_nightly(
     version = None
     if cfg.publish:
         version = store.publish(table, {"engine": cfg.engine, "turns": n_turns, "chains": chains.num_rows})
-    return NightlyResult(version=version, rules=len(table), chains=chains.num_rows, turns=n_turns,
-                         seconds=time.perf_counter() - t0, timings=timings)
+    return NightlyResult(
+        version=version,
+        rules=len(table),
+        chains=chains.num_rows,
+        turns=n_turns,
+        seconds=time.perf_counter() - t0,
+        timings=timings,
+    )

@@ -134,9 +134,9 @@ def _solve_bucket(table: pa.Table, *, strategy: Strategy, min_probability: float
     if table.num_rows == 0:
         return SOLUTION_SCHEMA.empty_table()
     dst = table["dst"]
-    kind = pc.if_else(
-        pc.equal(dst, FAILURE), 2, pc.if_else(pc.starts_with(dst, SUCCESS_PREFIX), 1, 0)
-    ).cast(pa.int8())
+    kind = pc.if_else(pc.equal(dst, FAILURE), 2, pc.if_else(pc.starts_with(dst, SUCCESS_PREFIX), 1, 0)).cast(
+        pa.int8()
+    )
     t = table.append_column("__kind", kind).sort_by(
         [("component", "ascending"), ("src", "ascending"), ("__kind", "ascending"), ("dst", "ascending")]
     )
@@ -172,7 +172,8 @@ class SparkEngine:
 
     `buckets` is the number of groups each `map_groups` step runs as (more: smaller Python calls
     and more parallelism; fewer: less per-call overhead). `cache_flat` keeps the flat view in
-    Spark's cache once computed, so counting it does not read and flatten the log a second time.
+    Spark's cache once computed, so counting it does not read and flatten the log a second time
+    (one cached view per engine: the next `read_flat` or `close()` drops it).
     """
 
     name = "spark"
@@ -209,6 +210,7 @@ class SparkEngine:
         }
         if self.master.startswith("local"):
             conf["spark.sql.shuffle.partitions"] = "4"
+            conf["spark.driver.memory"] = "2g"  # driver = executor here; 1g is tight for nested logs
         return conf
 
     @property
@@ -238,10 +240,7 @@ class SparkEngine:
 
     def close(self) -> None:
         """Drop this engine's cached data; stop the session (and JVM) if this engine created them."""
-        for df in self._cached:
-            with contextlib.suppress(Exception):  # the session may already be gone
-                df.unpersist()
-        self._cached.clear()
+        self._unpersist()
         if self._spark is None:
             return
         spark, own = self._spark, self._own
@@ -251,6 +250,12 @@ class SparkEngine:
         spark.stop()
         if self.stop_jvm:
             _shutdown_gateway()
+
+    def _unpersist(self) -> None:
+        for df in self._cached:
+            with contextlib.suppress(Exception):  # the session may already be gone
+                df.unpersist()
+        self._cached.clear()
 
     def __enter__(self) -> SparkEngine:
         return self
@@ -281,6 +286,9 @@ class SparkEngine:
         )
         df = raw.select(*TURN_SCHEMA.names).mapInArrow(_flatten_batches, flat_struct)
         if self.cache_flat:
+            # Spark matches cached plans by path, not by the files found: a view cached by an earlier
+            # call would be served again even after new parts were written. One cached view per engine.
+            self._unpersist()
             df = df.cache()
             self._cached.append(df)
         return df
@@ -290,7 +298,13 @@ class SparkEngine:
         bucket as one Arrow table of the input's (normalised) schema; its output is cast to `schema`."""
         from pyspark.sql import functions as F
 
-        body = partial(_apply_step, fn=fn, in_schema=_arrow_schema_of(data), out_schema=schema)
+        in_schema = _arrow_schema_of(data)
+
+        # A plain annotated function: PySpark infers the UDF kind (table in, table out) from its
+        # type hints, and cannot read those of a functools.partial.
+        def body(table: pa.Table) -> pa.Table:
+            return _apply_step(table, fn=fn, in_schema=in_schema, out_schema=schema)
+
         bucket = F.pmod(F.hash(F.col(key)), F.lit(self.buckets))
         return data.withColumn(_BUCKET, bucket).groupBy(_BUCKET).applyInArrow(body, spark_schema(schema))
 

@@ -341,6 +341,55 @@ def _normalize(texts: pa.Array) -> pa.Array:
     return pc.take(normed, enc.indices)
 
 
+def _interpretation(nlu_nbest: pa.Array, entities: pa.Array) -> pa.Array:
+    """`flat.interpretation` per row: ``intent|name=value|...`` of the top NLU hypothesis, a slot's
+    value being the entity id of the first resolved entity of that slot, else its normalized
+    surface value; slots sorted by (name, value); null without a hypothesis.
+
+    Vectorised: slots and entities are flattened, matched on (row, slot name) with integer keys,
+    normalized once per distinct surface value and ordered with one lexsort; no per-row Python."""
+    n = len(nlu_nbest)
+    top = _nth(nlu_nbest, 0)
+    intent = pc.struct_field(top, "intent").cast(pa.string())
+    slots = pc.struct_field(top, "slots")  # null list where there is no hypothesis
+    items = pc.list_flatten(slots)
+    slot_row = np.asarray(pc.list_parent_indices(slots).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if len(slot_row) == 0:
+        return intent
+    names = pc.struct_field(items, "name").cast(pa.string())
+    surface = _normalize(pc.struct_field(items, "value").cast(pa.string()))
+
+    ents = pc.list_flatten(entities)
+    ent_row = np.asarray(pc.list_parent_indices(entities).to_numpy(zero_copy_only=False), dtype=np.int64)
+    ent_id = pc.struct_field(ents, "entity_id").cast(pa.string())
+    resolved = np.flatnonzero(np.asarray(pc.is_valid(ent_id).to_numpy(zero_copy_only=False), dtype=bool))
+    ns = len(slot_row)
+    enc = pc.dictionary_encode(
+        pa.concat_arrays([names, pc.struct_field(ents, "slot").cast(pa.string()).take(pa.array(resolved))])
+    )
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    k = max(len(enc.dictionary), 1)
+    slot_key = slot_row * k + codes[:ns]
+    # the first resolved entity of each (row, slot name), in the resolver's order
+    ent_key, first = np.unique(ent_row[resolved] * k + codes[ns:], return_index=True)
+    at = np.minimum(np.searchsorted(ent_key, slot_key), max(len(ent_key) - 1, 0))
+    hit = ent_key[at] == slot_key if len(ent_key) else np.zeros(ns, dtype=bool)
+    idx = pa.array(np.where(hit, resolved[first[at]] if len(ent_key) else 0, 0), mask=~hit)
+    value = pc.if_else(pa.array(hit), pc.take(ent_id, idx), surface)
+
+    # order slots by (row, name, value); Arrow's string order (UTF-8 bytes) is Python's code-point order
+    name_rank = pc.rank(names, sort_keys="ascending", tiebreaker="dense").to_numpy(zero_copy_only=False)
+    value_rank = pc.rank(value, sort_keys="ascending", tiebreaker="dense").to_numpy(zero_copy_only=False)
+    order = pa.array(np.lexsort((value_rank, name_rank, slot_row)))
+    parts = pc.binary_join_element_wise(names, value, "=").take(order)
+    counts = np.bincount(slot_row, minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), parts), "|")
+    with_slots = pc.binary_join_element_wise(intent, joined, "|")
+    return pc.if_else(pa.array(counts > 0), with_slots, intent)
+
+
 def _nonempty(arr: pa.Array) -> np.ndarray:
     valid = pc.fill_null(pc.not_equal(arr, ""), False)
     return np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
@@ -407,6 +456,11 @@ def _flatten_batch(b: pa.RecordBatch) -> pa.RecordBatch:
         "explicit_feedback": _field(col("feedback"), "explicit"),
         "teaching": _field(col("feedback"), "teaching"),
         "error_codes": _error_codes(errors, n),
+        "nlu_interpretation": (
+            _interpretation(nlu_nbest, _field(col("resolution"), "entities"))
+            if n
+            else pa.array([], pa.string())
+        ),
     }
     arrays = [pc.cast(columns[f.name], f.type) for f in FLAT_SCHEMA]
     return pa.RecordBatch.from_arrays(arrays, schema=FLAT_SCHEMA)

@@ -2,15 +2,35 @@
 (NAACL 2022 Industry).
 
 Transient states are the normalized texts the NLU read. Every turn of a rephrase chain moves to the
-next turn; the last turn absorbs into SUCCESS(its text) when the chain succeeded, else into FAILURE.
-With P = [[Q, R], [0, I]], absorption probabilities are B = (I - Q)^-1 R. Because R's SUCCESS(u)
-column has a single non-zero (row u), B[s, SUCCESS(u)] = N[s, u] * r_u with N = (I - Q)^-1, so per
-connected component we factor I - Q once (sparse LU) and solve for as many rows (one per source) or
-columns (one per possible target) as is cheaper. No dense inverse is ever formed.
+next turn; the last turn absorbs into a SUCCESS state when the chain succeeded, else into FAILURE.
+With P = [[Q, R], [0, I]], absorption probabilities are B = (I - Q)^-1 R = N R; per connected
+component we factor I - Q once (sparse LU) and solve for as many rows (one per source) or columns
+(one per success state) as is cheaper. No dense inverse is ever formed.
+
+Success states are grouped by interpretation (`group_by_interpretation`, the default): a successful
+last turn whose NLU interpretation is known (chains' `interpretations`, see
+`logs.flat.interpretation`: intent plus resolved slots) absorbs into SUCCESS(@interpretation), else
+into SUCCESS(its text). Users who rephrase a failed request into *different* texts that mean the
+same thing then pool their success mass instead of fragmenting it over texts. For a source s:
+  * g* = argmax_g B[s, SUCCESS(g)] over the groups that some text other than s, reachable from s,
+    feeds (the group mass counts s's own successes in g too); probability = B[s, SUCCESS(g*)];
+    ties: the smaller state name;
+  * the target is a text u != s reachable from s that feeds g* and for which g* holds at least half
+    of u's successful chain endings (so rewriting to u reproduces g*, and a context-dependent text
+    that mostly means something else is never picked): the one with the most successful endings in
+    g*, then the most distinct users among them, then the smallest text; none such: no rule;
+  * source_success = N[s, s] * r_s, the chance that s itself succeeds (any interpretation), as
+    before; publishing needs probability >= min_probability and >= source_success + margin;
+  * support: chains that succeeded with their last turn absorbed into g*, whose last text is not
+    s and where s occurs earlier; distinct_users counts their users.
+With every interpretation null each group is one text, and g*, the target, the probabilities and
+the margin are exactly the per-text miner's (u* = argmax_{u != s} B[s, SUCCESS(u)]); only support
+still counts successful chains. `group_by_interpretation=False` is the per-text miner throughout,
+support being the chains where s is followed later by u*.
 
 The pipeline is three pure steps, each usable on its own (e.g. from Spark):
 `count_transitions(chains)` -> edges; `assign_components(edges)` -> edges + component;
-`solve_component(edges of one component)` -> best target per source. `MarkovRewriteMiner.fit` runs
+`solve_component(edges of one component)` -> best group and target per source. `MarkovRewriteMiner.fit` runs
 the same steps on integer-encoded data, then applies the publishing rules and the self-aware test.
 
 Graph distortion: once a rewrite s -> t is live, a turn where it fired was *read as t*, so it is a
@@ -46,6 +66,7 @@ __all__ = [
     "CHAIN_SCHEMA",
     "EDGE_SCHEMA",
     "FAILURE",
+    "INTERPRETATION_MARK",
     "REWRITE_SCHEMA",
     "SOLUTION_SCHEMA",
     "SUCCESS_PREFIX",
@@ -77,19 +98,24 @@ CHAIN_SCHEMA = pa.schema(
         ("outcome", pa.string()),  # success | failure | abandoned
         ("first_ts", _TS),
         ("last_ts", _TS),
+        ("interpretations", pa.list_(pa.string())),  # NLU interpretation per turn, may be null
     ]
 )
 
 #: Absorbing states in edge tables. Normalized text is lower case, so it never starts with these.
+#: SUCCESS_PREFIX + text is a text's own success; SUCCESS_PREFIX + INTERPRETATION_MARK + interpretation
+#: an interpretation group (normalized text never contains "@", so the two never collide).
 SUCCESS_PREFIX = "__SUCCESS__:"
+INTERPRETATION_MARK = "@"
 FAILURE = "__FAILURE__"
 
 EDGE_SCHEMA = pa.schema(
     [("src", pa.string()), ("dst", pa.string()), ("count", pa.int64()), ("distinct_users", pa.int64())]
 )
 
-#: Per source: its best other target u* (null if it reaches no other success) with B[s, SUCCESS(u*)],
-#: its own success B[s, SUCCESS(s)], its failure B[s, FAILURE] and its observation count.
+#: Per source: its best success state g* (`target_state`, an EDGE_SCHEMA dst; null if it reaches no
+#: success another text feeds) with B[s, g*] (`probability`), the target text chosen in g* (null if
+#: none qualifies), its own success N[s, s] r_s, its failure B[s, FAILURE] and its observation count.
 SOLUTION_SCHEMA = pa.schema(
     [
         ("source", pa.string()),
@@ -98,6 +124,7 @@ SOLUTION_SCHEMA = pa.schema(
         ("probability", pa.float64()),
         ("source_success", pa.float64()),
         ("failure", pa.float64()),
+        ("target_state", pa.string()),
     ]
 )
 
@@ -153,6 +180,8 @@ class _Turns:
     defective: npt.NDArray[np.int8]  # per turn: 1 defective, 0 not, -1 unknown
     session: pa.Array  # per chain
     chain_last_ts: _IntArr  # per chain
+    group: _IntArr  # per turn: the success group it absorbs into if it ends a successful chain
+    groups: npt.NDArray[np.object_]  # sorted group names: texts, and "@" + interpretation if grouped
 
 
 def _col(chains: pa.Table, name: str) -> pa.Array:
@@ -178,10 +207,14 @@ def _encode_texts(values: pa.Array) -> tuple[_IntArr, npt.NDArray[np.object_]]:
     return codes, vocab
 
 
-def _explode(chains: pa.Table) -> _Turns:
-    missing = [f.name for f in CHAIN_SCHEMA if f.name not in chains.column_names]
+def _explode(chains: pa.Table, group_by_interpretation: bool = True) -> _Turns:
+    # `interpretations` is optional: chains written before it existed group by text only
+    missing = [
+        f.name for f in CHAIN_SCHEMA if f.name not in chains.column_names and f.name != "interpretations"
+    ]
     if missing:
         raise ValueError(f"chains table lacks columns {missing}; expected CHAIN_SCHEMA")
+    has_interp = "interpretations" in chains.column_names
     n = chains.num_rows
     lens = pc.fill_null(pc.list_value_length(_col(chains, "nlu_texts")), 0).to_numpy().astype(np.int64)
     for name in _LIST_COLUMNS:
@@ -208,6 +241,9 @@ def _explode(chains: pa.Table) -> _Turns:
         pc.fill_null(dfl, False).to_numpy(zero_copy_only=False).astype(np.int8),
     ).astype(np.int8)
     last_ts = pc.fill_null(_col(chains, "last_ts").cast(_TS).cast(pa.int64()), np.iinfo(np.int64).min)
+    group, groups = _success_groups(
+        node, vocab, _interpretations(chains, lens) if has_interp and group_by_interpretation else None
+    )
     return _Turns(
         n_chains=n,
         chain=chain,
@@ -225,7 +261,50 @@ def _explode(chains: pa.Table) -> _Turns:
         defective=d_np,
         session=_col(chains, "session_id"),
         chain_last_ts=last_ts.to_numpy().astype(np.int64),
+        group=group,
+        groups=groups,
     )
+
+
+def _interpretations(chains: pa.Table, lens: _IntArr) -> pa.Array:
+    """Per turn, the chain's interpretation (string, nullable); a null list means all unknown."""
+    col = _col(chains, "interpretations")
+    got = pc.fill_null(pc.list_value_length(col), -1).to_numpy().astype(np.int64)
+    bad = np.flatnonzero((got != lens) & (got >= 0))
+    if len(bad):
+        cid = chains["chain_id"][int(bad[0])].as_py()
+        raise ValueError(
+            f"chain {cid!r}: interpretations has {got[bad[0]]} entries, nlu_texts {lens[bad[0]]}"
+        )
+    values = col.flatten().cast(pa.string())
+    if not (got < 0).any():
+        return values
+    known = np.repeat(got >= 0, lens)
+    idx = np.full(len(known), 0, np.int64)
+    idx[known] = np.arange(int(known.sum()))
+    return values.take(pa.array(idx, mask=~known)) if len(values) else pa.nulls(len(known), pa.string())
+
+
+def _success_groups(
+    node: _IntArr, vocab: npt.NDArray[np.object_], interps: pa.Array | None
+) -> tuple[_IntArr, npt.NDArray[np.object_]]:
+    """Per turn, the success group it would absorb into, and the sorted group names.
+
+    Groups are every text (its own success) plus "@" + each interpretation; a turn's group is its
+    interpretation's where known, else its text's. Without interpretations the groups are the
+    vocabulary itself (group id = text id), the per-text layout."""
+    if interps is None or len(interps) == 0 or interps.null_count == len(interps):
+        return node, vocab
+    enc = pc.dictionary_encode(interps)
+    marked = np.array([INTERPRETATION_MARK + x for x in enc.dictionary.to_pylist()], dtype=object)
+    groups = np.unique(np.concatenate([vocab, marked]))
+    text_gid = np.searchsorted(groups, vocab).astype(np.int64)
+    interp_gid = np.searchsorted(groups, marked).astype(np.int64)
+    idx = enc.indices
+    valid = np.asarray(pc.is_valid(idx).to_numpy(zero_copy_only=False), dtype=bool)
+    codes = np.asarray(pc.fill_null(idx, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    group = np.where(valid, interp_gid[codes] if len(marked) else 0, text_gid[node])
+    return group.astype(np.int64), groups
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,13 +313,25 @@ def _explode(chains: pa.Table) -> _Turns:
 
 @dataclass
 class _Edges:
-    """Integer edges over a vocabulary of V texts: dst < V transient, V + u SUCCESS(u), 2V FAILURE."""
+    """Integer edges over a vocabulary of V texts and G success groups: dst < V transient,
+    V + g SUCCESS(groups[g]), V + G FAILURE. `groups` None: the groups are the texts (G = V, so
+    V + u is SUCCESS(u) and 2V FAILURE)."""
 
     src: _IntArr
     dst: _IntArr
     count: _IntArr
     distinct_users: _IntArr
     vocab: npt.NDArray[np.object_]
+    groups: npt.NDArray[np.object_] | None = None
+
+    @property
+    def group_names(self) -> npt.NDArray[np.object_]:
+        return self.vocab if self.groups is None else self.groups
+
+    @property
+    def failure(self) -> int:
+        """The FAILURE destination id."""
+        return len(self.vocab) + len(self.group_names)
 
 
 def _destinations(t: _Turns) -> _IntArr:
@@ -249,7 +340,7 @@ def _destinations(t: _Turns) -> _IntArr:
     nxt[:-1] = t.node[1:]
     if len(nxt):
         nxt[-1] = 0
-    absorb = np.where(t.chain_success[t.chain], v + t.node, 2 * v)
+    absorb = np.where(t.chain_success[t.chain], v + t.group, v + len(t.groups))
     return np.where(t.last, absorb, nxt)
 
 
@@ -273,10 +364,14 @@ def _group_distinct(key: _IntArr, sub: _IntArr) -> tuple[_IntArr, _IntArr, _IntA
 
 def _count(t: _Turns) -> _Edges:
     v = len(t.vocab)
+    width = v + len(t.groups) + 1
     dst = _destinations(t)
-    key = t.node * (2 * v + 1) + dst
+    key = t.node * width + dst
     uk, cnt, users = _group_distinct(key, t.user)
-    return _Edges(src=uk // (2 * v + 1), dst=uk % (2 * v + 1), count=cnt, distinct_users=users, vocab=t.vocab)
+    groups = None if t.groups is t.vocab else t.groups
+    return _Edges(
+        src=uk // width, dst=uk % width, count=cnt, distinct_users=users, vocab=t.vocab, groups=groups
+    )
 
 
 def _edges_to_arrow(e: _Edges) -> pa.Table:
@@ -284,11 +379,13 @@ def _edges_to_arrow(e: _Edges) -> pa.Table:
     vocab = pa.array(e.vocab.tolist() if v else [], type=pa.string())
     src = vocab.take(pa.array(e.src))
     trans = e.dst < v
-    succ = (e.dst >= v) & (e.dst < 2 * v)
+    succ = (e.dst >= v) & (e.dst < e.failure)
     names = np.empty(len(e.dst), dtype=object)
     names[trans] = e.vocab[e.dst[trans]]
     names[succ] = (
-        np.char.add(SUCCESS_PREFIX, e.vocab[e.dst[succ] - v].astype(str)).astype(object) if succ.any() else []
+        np.char.add(SUCCESS_PREFIX, e.group_names[e.dst[succ] - v].astype(str)).astype(object)
+        if succ.any()
+        else []
     )
     names[~trans & ~succ] = FAILURE
     return pa.table(
@@ -297,10 +394,11 @@ def _edges_to_arrow(e: _Edges) -> pa.Table:
     )
 
 
-def count_transitions(chains: pa.Table) -> pa.Table:
+def count_transitions(chains: pa.Table, *, group_by_interpretation: bool = True) -> pa.Table:
     """Edges of the rephrase graph (EDGE_SCHEMA): consecutive turns of a chain, plus the absorbing
-    edge of each chain's last turn; `count` over all users, `distinct_users` per edge."""
-    return _edges_to_arrow(_count(_explode(chains)))
+    edge of each chain's last turn; `count` over all users, `distinct_users` per edge. A successful
+    last turn absorbs into SUCCESS(@its interpretation) when grouping and known, else SUCCESS(text)."""
+    return _edges_to_arrow(_count(_explode(chains, group_by_interpretation)))
 
 
 def _components_of(src: _IntArr, dst: _IntArr, n: int) -> _IntArr:
@@ -332,9 +430,10 @@ def assign_components(edges: pa.Table) -> pa.Table:
 @dataclass
 class _Solution:
     target: _IntArr  # local id, -1 if none
-    probability: _FloatArr
+    probability: _FloatArr  # B[s, g*]
     own: _FloatArr
     failure: _FloatArr
+    group: _IntArr  # g*, -1 if none
 
 
 class _Factor:
@@ -438,27 +537,39 @@ def _solve_local(
     sources: _IntArr,
     strategy: Strategy = "auto",
     min_probability: float = 0.0,
+    *,
+    n_groups: int | None = None,
+    users: npt.NDArray[Any] | None = None,
 ) -> _Solution:
-    """Absorption results for `sources` in a graph of n nodes (dst: < n transient, n + u SUCCESS(u)
-    (u must be the edge's src), 2n FAILURE). Exact: sparse LU of I - Q on the nodes reachable from
-    the sources, then min(#sources, #targets) solves in bounded dense blocks. Targets u whose
-    B[u, SUCCESS(u)] <= r_u / (r_u + f_u) bound is below `min_probability` are skipped (they can
-    never be chosen at that threshold)."""
+    """Absorption results for `sources` in a graph of n nodes: dst < n transient, n + g SUCCESS of
+    group g < n_groups, n + n_groups FAILURE (n_groups None: n, group u being text u's own success,
+    so 2n is FAILURE). Per source: g* and its target text as in the module docstring; `users`
+    (distinct users per edge, optional) breaks ties between target texts.
+
+    Exact: sparse LU of I - Q on the nodes reachable from the sources, then min(#sources, #groups)
+    solves in bounded dense blocks (plus, solving by columns, one column of N per target text whose
+    reachability from a source is not evident from the graph). Groups g whose bound
+    max_u R[u, g] / (r_u + f_u) >= B[s, g] is below `min_probability` are skipped (they can never be
+    chosen at that threshold)."""
     k = len(sources)
+    n_grp = n if n_groups is None else int(n_groups)
     res = _Solution(
-        target=np.full(k, -1, np.int64), probability=np.zeros(k), own=np.zeros(k), failure=np.zeros(k)
+        target=np.full(k, -1, np.int64),
+        probability=np.zeros(k),
+        own=np.zeros(k),
+        failure=np.zeros(k),
+        group=np.full(k, -1, np.int64),
     )
     if k == 0:
         return res
     cnt = np.asarray(cnt, dtype=np.float64)
+    usr = np.zeros(len(cnt)) if users is None else np.asarray(users, dtype=np.float64)
     out = np.bincount(src, weights=cnt, minlength=n)
     if np.any(out[sources] <= 0):
         raise ValueError("every source needs outgoing edges (a turn either moves on or absorbs)")
     trans = dst < n
-    succ = (dst >= n) & (dst < 2 * n)
-    if np.any(dst[succ] - n != src[succ]):
-        raise ValueError("a SUCCESS(u) edge must leave u itself (the last turn absorbs into its own success)")
-    fail = dst >= 2 * n
+    succ = (dst >= n) & (dst < n + n_grp)
+    fail = dst >= n + n_grp
     # Restrict to nodes reachable from the sources: nothing else affects their absorption.
     tm = trans & (src != dst)
     g = sp.csr_matrix(
@@ -481,56 +592,294 @@ def _solve_local(
     f = np.bincount(s_l[f_k], weights=w[f_k], minlength=m).astype(np.float64)
     q = sp.csr_matrix((w[t_k], (s_l[t_k], d_l[t_k])), shape=(m, m))
     fac = _Factor((sp.identity(m, format="csc") - q.tocsc()).tocsc())
-
-    # u can be another node's target only if some other node reaches it and it can succeed enough
+    # u can be another node's target only if some other node reaches it
     other_in = np.bincount(d_l[t_k & (s_l != d_l)], minlength=m)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = np.where(r > 0, r / (r + f), 0.0)
-    targets = np.flatnonzero((other_in > 0) & (r > 0) & (bound >= min_probability - 1e-12))
+    grp = _Groups(
+        m,
+        s_l[sc_k],
+        dst[keep][sc_k] - n,
+        w[sc_k],
+        cnt[keep][sc_k],
+        usr[keep][sc_k],
+        r,
+        f,
+        other_in,
+        min_probability,
+    )
+    nk = len(grp.ids)
     s_loc = loc[sources]
     if strategy == "auto":
-        strategy = "rows" if k <= len(targets) + 1 else "columns"
+        strategy = "rows" if k <= nk + 1 else "columns"
 
     if strategy == "rows":
-        is_target = np.zeros(m, bool)
-        is_target[targets] = True
-        rt = np.where(is_target, r, 0.0)
-        b = max(1, min(k, _BLOCK_ELEMS // max(m, 1)))
+        b = max(1, min(k, _BLOCK_ELEMS // max(m, nk, 1)))
         for lo in range(0, k, b):
             idx = s_loc[lo : lo + b]
             cols = np.arange(len(idx))
             x = fac.solve_t(_unit_block(m, idx))  # column j = row idx[j] of N
             res.failure[lo : lo + b] = f @ x
-            res.own[lo : lo + b] = x[idx, cols] * r[idx]
-            bv = x * rt[:, None]
-            bv[idx, cols] = -np.inf
+            nss = x[idx, cols].copy()
+            res.own[lo : lo + b] = nss * r[idx]
+            if nk == 0:
+                continue
+            x[idx, cols] = 0.0  # now N[s_j, u] for u != s_j only
+            other = grp.rt_dot(x)  # B[s_j, g] without s_j's own successes
+            total = other + grp.rows(idx, 0, nk).T * nss[None, :]
+            bv = np.where(other > 0, total, -np.inf)
             best = _argmax_first(bv, axis=0)
             val = bv[best, cols]
-            res.probability[lo : lo + b] = np.where(val > 0, val, 0.0)
-            res.target[lo : lo + b] = np.where(val > 0, reach[best], -1)
+            has = val > -np.inf
+            res.probability[lo : lo + b] = np.where(has, val, 0.0)
+            res.group[lo : lo + b] = np.where(has, best, -1)
+            jj = np.flatnonzero(has)
+            if len(jj):
+                res.target[lo + jj] = grp.pick(best[jj], idx[jj], x, jj)
     else:
         res.failure[:] = fac.solve(f)[s_loc]
         res.own[:] = _own_success(m, q, r, s_loc)
-        best_val = np.zeros(k)
-        best_col = np.full(k, -1, np.int64)
-        b = max(1, min(len(targets), _BLOCK_ELEMS // max(m, 1))) if len(targets) else 1
-        pos_of = {int(s): i for i, s in enumerate(s_loc)} if len(targets) else {}
-        for lo in range(0, len(targets), b):
-            cols_t = targets[lo : lo + b]
-            x = fac.solve(_unit_block(m, cols_t))  # column j = column cols_t[j] of N
-            bs = x[s_loc, :] * r[cols_t][None, :]
-            for c, u in enumerate(cols_t.tolist()):  # exclude u == s (its own success)
-                i = pos_of.get(u)
-                if i is not None:
-                    bs[i, c] = -np.inf
-            jj = _argmax_first(bs, axis=1)
-            val = bs[np.arange(k), jj]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nss = np.where(r[s_loc] > 0, res.own / r[s_loc], 0.0)  # N[s, s] where s can succeed
+        best_val = np.full(k, -np.inf)
+        best_g = np.full(k, -1, np.int64)
+        b = max(1, min(nk, _BLOCK_ELEMS // max(m, k, 1))) if nk else 1
+        src_useful = (other_in[s_loc] > 0)[:, None]
+        for lo in range(0, nk, b):
+            hi = min(lo + b, nk)
+            # B[., g] = N R[:, g]; a group with one feeder u solves N e_u, then scales by R[u, g]
+            x = fac.solve(grp.rhs(lo, hi))
+            bs = x[s_loc, :] * grp.scale[None, lo:hi]
+            selfp = grp.rows(s_loc, lo, hi) * nss[:, None]
+            feeds = selfp > 0
+            # another useful feeder than s is needed (exact); then s's own share is subtracted
+            others = grp.n_useful[lo:hi][None, :] - (feeds & src_useful)
+            reach_other = np.where(feeds, bs - selfp > _TIE, bs > 0) & (others > 0)
+            bv = np.where(reach_other, bs, -np.inf)
+            jj = _argmax_first(bv, axis=1)
+            val = bv[np.arange(k), jj]
             better = val > best_val + _TIE  # among (near-)equal values the smaller id wins
             best_val = np.where(better, val, best_val)
-            best_col = np.where(better, cols_t[jj], best_col)
-        res.probability[:] = best_val
-        res.target[:] = np.where(best_col >= 0, reach[np.maximum(best_col, 0)], -1)
+            best_g = np.where(better, lo + jj, best_g)
+        has = best_g >= 0
+        res.probability[:] = np.where(has, best_val, 0.0)
+        res.group[:] = best_g
+        if has.any():
+            res.target[:] = _pick_by_columns(grp, fac, q, m, s_loc, best_g, other_in)
+    res.target = np.where(res.target >= 0, reach[np.maximum(res.target, 0)], -1)
+    if nk:
+        res.group = np.where(res.group >= 0, grp.ids[np.maximum(res.group, 0)], -1)
     return res
+
+
+class _Groups:
+    """The success groups of one solve that can matter, over m local nodes: `ids` (kept group ids,
+    ascending) and R restricted to them as entries sorted by (group, node) (`g` kept index, `u`
+    node, `w` weight), per group the number of useful feeders (nodes with a success in it that some
+    other node moves to: only those can be reached from another source) and the ranked list of
+    eligible target texts (`ptr`, `node`): useful feeders holding at least half of their successful
+    endings in the group, by count desc, distinct users desc, node id asc.
+
+    Small systems hold R dense (many tiny components: no sparse-matrix overhead), large ones sparse."""
+
+    _DENSE_MAX = 1 << 14
+
+    def __init__(
+        self,
+        m: int,
+        node: _IntArr,
+        group: _IntArr,
+        w: _FloatArr,
+        count: _FloatArr,
+        users: _FloatArr,
+        r: _FloatArr,
+        f: _FloatArr,
+        other_in: _IntArr,
+        min_probability: float,
+    ) -> None:
+        self.m = m
+        key = group * m + node
+        order = np.argsort(key, kind="stable")
+        key, w, count, users = key[order], w[order], count[order], users[order]
+        if len(key) > 1 and np.any(key[1:] == key[:-1]):  # merge repeated (node, group) edges
+            key, inv = np.unique(key, return_inverse=True)
+            inv = inv.reshape(-1)
+            w = np.bincount(inv, weights=w).astype(np.float64)
+            count = np.bincount(inv, weights=count).astype(np.float64)
+            users = np.bincount(inv, weights=users).astype(np.float64)
+        group, node = key // m, key % m
+        node_total = np.bincount(node, weights=count, minlength=m)  # every successful ending of u
+        useful = other_in[node] > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = np.where(useful, w / (r + f)[node], -1.0)  # P(absorb in g) <= max over feeders
+        if len(group):
+            new_group = np.empty(len(group), dtype=bool)
+            new_group[0] = True
+            np.not_equal(group[1:], group[:-1], out=new_group[1:])
+            starts = np.flatnonzero(new_group)
+            kept = np.maximum.reduceat(bound, starts) >= min_probability - 1e-12
+            of_entry = np.cumsum(new_group) - 1
+            sel = kept[of_entry]
+            self.ids: _IntArr = group[starts][kept].astype(np.int64)
+            kg = (np.cumsum(kept) - 1)[of_entry][sel]
+        else:
+            sel = np.zeros(0, dtype=bool)
+            self.ids = np.zeros(0, np.int64)
+            kg = np.zeros(0, np.int64)
+        nk = len(self.ids)
+        self.g: _IntArr = kg.astype(np.int64)
+        self.u: _IntArr = node[sel]
+        self.w: _FloatArr = w[sel]
+        count, users, useful = count[sel], users[sel], useful[sel]
+        self.key: _IntArr = self.g * m + self.u  # sorted
+        self.start: _IntArr = np.searchsorted(self.g, np.arange(nk + 1)).astype(np.int64)
+        self.n_useful: _IntArr = np.bincount(self.g[useful], minlength=nk).astype(np.int64)
+        # a group with one feeder u is solved as N e_u, then scaled by R[u, g] (as per text)
+        feeders = np.diff(self.start)
+        self.scale: _FloatArr = np.ones(nk)
+        one = np.flatnonzero(feeders == 1)
+        one = one[self.w[self.start[one]] > 0]
+        self.scale[one] = self.w[self.start[one]]
+        self.dense = m * nk <= self._DENSE_MAX
+        if self.dense:
+            self.rd = np.zeros((m, nk))
+            self.rd[self.u, self.g] = self.w
+        else:
+            self.rt_csr = sp.csr_matrix((self.w, (self.g, self.u)), shape=(nk, m))
+        elig = useful & (2 * count >= node_total[self.u])
+        order = np.lexsort((self.u[elig], -users[elig], -count[elig], self.g[elig]))
+        self.node: _IntArr = self.u[elig][order].astype(np.int64)
+        self.ptr: _IntArr = np.searchsorted(self.g[elig][order], np.arange(nk + 1)).astype(np.int64)
+
+    def rt_dot(self, x: _FloatArr) -> _FloatArr:
+        """R^T x (groups x columns of x)."""
+        return np.asarray(self.rd.T @ x if self.dense else self.rt_csr @ x)
+
+    def rows(self, idx: _IntArr, lo: int, hi: int) -> _FloatArr:
+        """Dense R[idx, lo:hi] (idx distinct)."""
+        if self.dense:
+            return self.rd[idx, lo:hi]
+        out = np.zeros((len(idx), hi - lo))
+        pos = np.full(self.m, -1, np.int64)
+        pos[idx] = np.arange(len(idx))
+        a, b = self.start[lo], self.start[hi]
+        p = pos[self.u[a:b]]
+        ok = p >= 0
+        out[p[ok], self.g[a:b][ok] - lo] = self.w[a:b][ok]
+        return out
+
+    def rhs(self, lo: int, hi: int) -> _FloatArr:
+        """Right-hand sides R[:, lo:hi] / scale, Fortran order."""
+        out = np.zeros((self.m, hi - lo), order="F")
+        a, b = self.start[lo], self.start[hi]
+        out[self.u[a:b], self.g[a:b] - lo] = self.w[a:b] / self.scale[self.g[a:b]]
+        return out
+
+    def feeds(self, s: _IntArr, g: _IntArr) -> npt.NDArray[np.bool_]:
+        """Whether node s[i] has a success in kept group g[i]."""
+        if len(self.key) == 0:
+            return np.zeros(len(s), dtype=bool)
+        want = g * self.m + s
+        at = np.minimum(np.searchsorted(self.key, want), len(self.key) - 1)
+        return np.asarray(self.key[at] == want)
+
+    def pick(self, gsel: _IntArr, ssel: _IntArr, n_rows: _FloatArr, col: _IntArr) -> _IntArr:
+        """Per (kept group gsel[i], source ssel[i]): the first eligible text u != source that the
+        source reaches (n_rows[u, col[i]] > 0, n_rows holding rows of N as columns), or -1."""
+        lens = self.ptr[gsel + 1] - self.ptr[gsel]
+        total = int(lens.sum())
+        owner = np.repeat(np.arange(len(gsel)), lens)
+        offs = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+        cand = self.node[np.repeat(self.ptr[gsel], lens) + offs]
+        ok = cand != ssel[owner]
+        if ok.any():
+            ok[ok] = n_rows[cand[ok], col[owner[ok]]] > 0
+        out = np.full(len(gsel), -1, np.int64)
+        hit = np.flatnonzero(ok)
+        first_owner, first = np.unique(owner[hit], return_index=True)
+        out[first_owner] = cand[hit[first]]
+        return out
+
+
+def _has_edge(q: sp.csr_matrix, s: _IntArr, u: _IntArr) -> npt.NDArray[np.bool_]:
+    """Whether Q[s[i], u[i]] > 0 (a direct rephrase s -> u), by binary search in the CSR rows."""
+    if len(s) == 0 or q.nnz == 0:
+        return np.zeros(len(s), dtype=bool)
+    q.sort_indices()
+    m = q.shape[1]
+    rows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(q.indptr))
+    keys = rows * m + q.indices.astype(np.int64)  # sorted: row-major with sorted indices
+    want = s * m + u
+    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.asarray((keys[at] == want) & (q.data[at] > 0))
+
+
+def _pick_by_columns(
+    grp: _Groups,
+    fac: _Factor,
+    q: sp.csr_matrix,
+    m: int,
+    s_loc: _IntArr,
+    best_g: _IntArr,
+    other_in: _IntArr,
+) -> _IntArr:
+    """Targets when N was solved by columns: walk each source's ranked candidates in its g* in
+    windows that double each round; a candidate is reachable for sure if there is an edge s -> u or
+    it is the only useful feeder of g* besides s (s reaches g* through another text), else N[s, u]
+    > 0 is checked with one solve per distinct candidate. Usually one round, no solve."""
+    k = len(s_loc)
+    target = np.full(k, -1, np.int64)
+    pos = np.zeros(k, np.int64)
+    pending = np.flatnonzero(best_g >= 0)
+    # g* with one useful feeder (a text's own success, mostly): it is the one s reaches, and it
+    # is the target if eligible
+    g_p = best_g[pending]
+    lone = grp.n_useful[g_p] == 1
+    if lone.any():
+        lp, lg = pending[lone], g_p[lone]
+        has = grp.ptr[lg + 1] > grp.ptr[lg]
+        target[lp[has]] = grp.node[grp.ptr[lg[has]]]
+        pending, g_p = pending[~lone], g_p[~lone]
+        if len(pending) == 0:
+            return target
+    others = np.zeros(k, np.int64)
+    others[pending] = grp.n_useful[g_p] - (grp.feeds(s_loc[pending], g_p) & (other_in[s_loc[pending]] > 0))
+    window = 1
+    while len(pending):
+        gp = best_g[pending]
+        lo = grp.ptr[gp] + pos[pending]
+        end = grp.ptr[gp + 1]
+        live = lo < end
+        pending, lo, end = pending[live], lo[live], end[live]
+        if len(pending) == 0:
+            break
+        lens = np.minimum(lo + window, end) - lo
+        owner = np.repeat(np.arange(len(pending)), lens)
+        at = np.repeat(lo, lens) + np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        u = grp.node[at]
+        p = pending[owner]
+        s = s_loc[p]
+        ok = u != s
+        if ok.any():
+            sure = (others[p[ok]] == 1) | _has_edge(q, s[ok], u[ok])
+            need = np.flatnonzero(ok)[~sure]
+            if len(need):
+                uu, inv = np.unique(u[need], return_inverse=True)
+                inv = inv.reshape(-1)
+                reached = np.zeros(len(need), dtype=bool)
+                b = max(1, _BLOCK_ELEMS // max(m, 1))
+                for blo in range(0, len(uu), b):
+                    x = fac.solve(_unit_block(m, uu[blo : blo + b]))  # column j = column uu[blo + j] of N
+                    sel = (inv >= blo) & (inv < blo + b)
+                    reached[sel] = x[s[need][sel], inv[sel] - blo] > 0
+                ok[need] = reached
+        hit = np.flatnonzero(ok)
+        found, first = np.unique(owner[hit], return_index=True)
+        target[pending[found]] = u[hit[first]]
+        pos[pending] += lens
+        done = np.zeros(len(pending), dtype=bool)
+        done[found] = True
+        pending = pending[~done]
+        window *= 2
+    return target
 
 
 def solve_component(
@@ -540,33 +889,43 @@ def solve_component(
     strategy: Strategy = "auto",
     min_probability: float = 0.0,
 ) -> pa.Table:
-    """Absorption results (SOLUTION_SCHEMA) for the edges (src, dst, count) of ONE connected
-    component; `sources` defaults to every src. Pure, so it can run per group on a cluster.
+    """Absorption results (SOLUTION_SCHEMA) for the edges (src, dst, count; optional
+    distinct_users, which breaks ties between target texts) of ONE connected component; `sources`
+    defaults to every src. Pure, so it can run per group on a cluster.
 
-    With `min_probability` > 0 only targets that could reach it are considered (exactly the miner's
-    decisions at that threshold, faster); 0 gives the plain argmax over every other success."""
+    Every distinct SUCCESS_PREFIX state is one success group, whichever nodes feed it (a text's own
+    SUCCESS(text), or an interpretation's SUCCESS(@interpretation)); g* and the target follow the
+    module docstring. With `min_probability` > 0 only groups that could reach it are considered
+    (exactly the miner's decisions at that threshold, faster); 0 gives the plain argmax."""
     src_s = edges["src"].to_numpy(zero_copy_only=False).astype(object)
     dst_s = edges["dst"].to_numpy(zero_copy_only=False).astype(object)
     cnt = edges["count"].to_numpy(zero_copy_only=False).astype(np.float64)
+    users = (
+        edges["distinct_users"].to_numpy(zero_copy_only=False).astype(np.float64)
+        if "distinct_users" in edges.column_names
+        else None
+    )
     is_fail = dst_s == FAILURE
     is_succ = np.array([d.startswith(SUCCESS_PREFIX) for d in dst_s], dtype=bool)
     trans = ~is_fail & ~is_succ
     succ_of = np.array([d[len(SUCCESS_PREFIX) :] for d in dst_s[is_succ]], dtype=object)
-    names = np.unique(np.concatenate([src_s, dst_s[trans], succ_of])) if len(src_s) else src_s
-    n = len(names)
+    names = np.unique(np.concatenate([src_s, dst_s[trans]])) if len(src_s) else src_s
+    groups = np.unique(succ_of) if len(succ_of) else succ_of
+    n, n_groups = len(names), len(groups)
     src = np.searchsorted(names, src_s).astype(np.int64)
-    dst = np.full(len(dst_s), 2 * n, np.int64)
+    dst = np.full(len(dst_s), n + n_groups, np.int64)
     dst[trans] = np.searchsorted(names, dst_s[trans])
-    dst[is_succ] = n + np.searchsorted(names, succ_of)
+    dst[is_succ] = n + np.searchsorted(groups, succ_of)
     want = np.unique(src) if sources is None else np.searchsorted(names, np.asarray(sources, dtype=object))
     if sources is not None and (
         np.any(want >= n) or np.any(names[np.minimum(want, n - 1)] != np.asarray(sources))
     ):
         raise ValueError("every requested source must be a node of the component")
     want = np.asarray(want, np.int64)
-    sol = _solve_local(n, src, dst, cnt, want, strategy, min_probability)
+    sol = _solve_local(n, src, dst, cnt, want, strategy, min_probability, n_groups=n_groups, users=users)
     out = np.bincount(src, weights=cnt, minlength=n)
     tgt = [names[i] if i >= 0 else None for i in sol.target]
+    state = [SUCCESS_PREFIX + groups[i] if i >= 0 else None for i in sol.group]
     return pa.table(
         [
             pa.array(names[want].tolist(), type=pa.string()),
@@ -575,6 +934,7 @@ def solve_component(
             pa.array(sol.probability),
             pa.array(sol.own),
             pa.array(sol.failure),
+            pa.array(state, type=pa.string()),
         ],
         schema=SOLUTION_SCHEMA,
     )
@@ -603,10 +963,13 @@ class MarkovRewriteMiner:
     """Mines source -> target rewrites from rephrase chains (absorbing Markov chain) and, given the
     previously published table, keeps a live rule only while its fired turns beat its source.
 
-    Publishing rule for a source s seen >= `min_source_count` times, u* = argmax_{u != s}
-    B[s, SUCCESS(u)]: B[s, u*] >= min_probability, B[s, u*] >= B[s, SUCCESS(s)] + margin, at least
-    `min_users` distinct users have a chain where s is followed (later, same chain) by u*, and u*'s
-    majority NLU intent is not protected (unless `allow_protected`).
+    Publishing rule for a source s seen >= `min_source_count` times, with g* its best success group
+    and u* the target text in it (module docstring; `group_by_interpretation=False`: one group per
+    text, u* = argmax_{u != s} B[s, SUCCESS(u)]): B[s, g*] >= min_probability, B[s, g*] >=
+    source_success + margin, at least `min_users` distinct users support it (grouped: users with a
+    chain where s is followed by a different text ending successfully in g*; per text: a chain where
+    s is followed, later, by u*), and u*'s majority NLU intent is not protected (unless
+    `allow_protected`).
 
     Self-aware (`self_aware`, with `previous` given): each previously published rule is re-judged on
     the turns where it fired (success = turn not defective) against its source's un-rewritten turns,
@@ -640,6 +1003,7 @@ class MarkovRewriteMiner:
         blocked_rule_ids: Collection[str] = (),
         min_edge_users: int = 1,
         strategy: Strategy = "auto",
+        group_by_interpretation: bool = True,
     ) -> None:
         self.min_users = min_users
         self.min_probability = min_probability
@@ -654,6 +1018,7 @@ class MarkovRewriteMiner:
         self.blocked_rule_ids = blocked_rule_ids
         self.min_edge_users = min_edge_users
         self.strategy = strategy
+        self.group_by_interpretation = group_by_interpretation
 
     # -- config ------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -672,6 +1037,7 @@ class MarkovRewriteMiner:
             "blocked_rule_ids": sorted(self.blocked_rule_ids),
             "min_edge_users": self.min_edge_users,
             "strategy": self.strategy,
+            "group_by_interpretation": self.group_by_interpretation,
         }
 
     def _validate(self) -> None:
@@ -694,14 +1060,14 @@ class MarkovRewriteMiner:
         components elsewhere (e.g. `SparkEngine.solve_components`); None solves them in-process. Both
         give the same rules: only where the solves run changes."""
         self._validate()
-        t = _explode(chains)
+        t = _explode(chains, self.group_by_interpretation)
         e = _count(t)
         if self.min_edge_users > 1:
             # A rephrase seen from fewer users is noise, not collaborative evidence: the turn is
             # treated as leaving the graph (FAILURE). Keeps giant components from forming.
             v0 = len(t.vocab)
             weak = (e.dst < v0) & (e.dst != e.src) & (e.distinct_users < self.min_edge_users)
-            e.dst = np.where(weak, 2 * v0, e.dst)
+            e.dst = np.where(weak, e.failure, e.dst)
         v = len(t.vocab)
         cands = self._candidate_sources(t, e)
         sol = self._solve(e, cands) if solver is None else self._solve_with(e, cands, solver)
@@ -727,6 +1093,7 @@ class MarkovRewriteMiner:
             "turns": len(t.node),
             "users": len(t.users),
             "texts": v,
+            "success_groups": len(t.groups),
             "first_ts": _iso(int(ts_ok.min())) if len(ts_ok) else None,
             "last_ts": _iso(int(ts_ok.max())) if len(ts_ok) else None,
         }
@@ -757,14 +1124,22 @@ class MarkovRewriteMiner:
         """Sources that can possibly publish, by exact necessary conditions (no solve needed)."""
         v = len(t.vocab)
         out = np.bincount(e.src, weights=e.count, minlength=v)
-        is_succ = e.dst == v + e.src
+        is_succ = (e.dst >= v) & (e.dst < e.failure)
         r = np.bincount(e.src[is_succ], weights=e.count[is_succ], minlength=v)
-        f = np.bincount(e.src[e.dst == 2 * v], weights=e.count[e.dst == 2 * v], minlength=v)
+        is_fail = e.dst == e.failure
+        f = np.bincount(e.src[is_fail], weights=e.count[is_fail], minlength=v)
         qs = np.bincount(e.src[e.dst == e.src], weights=e.count[e.dst == e.src], minlength=v)
+        # s's own successes in a group another text feeds too (only such a group can be g*; a
+        # text's own group has s as its only feeder, so per text this is 0)
+        sg = e.dst[is_succ] - v
+        shared = np.bincount(sg, minlength=len(e.group_names))[sg] > 1
+        rg = np.zeros(v)
+        np.maximum.at(rg, e.src[is_succ][shared], e.count[is_succ][shared].astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
             stay = np.where(out > 0, (out - qs), 1.0)  # mass not returning to s immediately
-            ub_other = np.where(out > 0, (out - r - f - qs) / stay, 0.0)  # >= B[s, u] for any u != s
-            lb_self = np.where(out > 0, r / stay, 0.0)  # <= B[s, SUCCESS(s)]
+            # >= B[s, g] for any group g that can be g* (moving away, or s's own success in g)
+            ub_other = np.where(out > 0, (out - r - f - qs + rg) / stay, 0.0)
+            lb_self = np.where(out > 0, r / stay, 0.0)  # <= source_success = N[s, s] r_s
         # distinct users who moved from s to another text (necessary for pair support >= min_users)
         dst = _destinations(t)
         moved = (dst < v) & (dst != t.node)
@@ -785,6 +1160,7 @@ class MarkovRewriteMiner:
         v = len(e.vocab)
         k = len(cands)
         target = np.full(k, -1, np.int64)
+        group = np.full(k, -1, np.int64)
         prob, own, fail = np.zeros(k), np.zeros(k), np.zeros(k)
         n_comp, largest = 0, 0
         if k:
@@ -809,16 +1185,29 @@ class MarkovRewriteMiner:
                 es = order[e_lo[ci] : e_hi[ci]]
                 src = loc[e.src[es]]
                 d = e.dst[es]
+                is_s = (d >= v) & (d < e.failure)
+                comp_groups = np.unique(d[is_s] - v)  # the component's success groups, ascending
+                ng = len(comp_groups)
                 dl = np.where(
                     d < v,
                     loc[np.minimum(d, v - 1)],
-                    np.where(d < 2 * v, n + loc[np.clip(d - v, 0, v - 1)], 2 * n),
+                    np.where(is_s, n + np.searchsorted(comp_groups, d - v), n + ng),
                 )
                 which = c_order[s_lo[ci] : s_hi[ci]]
                 s = _solve_local(
-                    n, src, dl, e.count[es], loc[cands[which]], self.strategy, self.min_probability
+                    n,
+                    src,
+                    dl,
+                    e.count[es],
+                    loc[cands[which]],
+                    self.strategy,
+                    self.min_probability,
+                    n_groups=ng,
+                    users=e.distinct_users[es],
                 )
                 target[which] = np.where(s.target >= 0, nodes[np.maximum(s.target, 0)], -1)
+                if ng:
+                    group[which] = np.where(s.group >= 0, comp_groups[np.maximum(s.group, 0)], -1)
                 prob[which], own[which], fail[which] = s.probability, s.own, s.failure
                 loc[nodes] = -1
                 n_comp += 1
@@ -832,6 +1221,7 @@ class MarkovRewriteMiner:
                 pa.array(prob),
                 pa.array(own),
                 pa.array(fail),
+                _state_names(e, group),
             ],
             schema=SOLUTION_SCHEMA,
         )
@@ -840,6 +1230,7 @@ class MarkovRewriteMiner:
             "source": cands,
             "count": out[cands].astype(np.int64),
             "target": target,
+            "group": group,
             "probability": prob,
             "own": own,
             "components": n_comp,
@@ -852,13 +1243,14 @@ class MarkovRewriteMiner:
         v = len(e.vocab)
         k = len(cands)
         target = np.full(k, -1, np.int64)
+        group = np.full(k, -1, np.int64)
         prob, own, fail = np.zeros(k), np.zeros(k), np.zeros(k)
         n_comp, largest = 0, 0
         if k:
             labels = _components_of(e.src, e.dst, v)
             comps = np.unique(labels[cands])
             keep = np.isin(labels[e.src], comps)
-            sub = _Edges(e.src[keep], e.dst[keep], e.count[keep], e.distinct_users[keep], e.vocab)
+            sub = _Edges(e.src[keep], e.dst[keep], e.count[keep], e.distinct_users[keep], e.vocab, e.groups)
             edges = _edges_to_arrow(sub).append_column("component", pa.array(labels[sub.src], pa.int64()))
             names = e.vocab[cands]  # ascending, as cands and vocab are
             res = solver(edges, names.tolist(), strategy=self.strategy, min_probability=self.min_probability)
@@ -876,6 +1268,7 @@ class MarkovRewriteMiner:
                 if np.any(tid[has] >= v) or np.any(e.vocab[np.minimum(tid[has], v - 1)] != tgt[has]):
                     raise ValueError("solver returned a target outside the vocabulary")
             target[pos] = tid
+            group[pos] = _group_ids(e, res)
             prob[pos] = res["probability"].to_numpy(zero_copy_only=False)
             own[pos] = res["source_success"].to_numpy(zero_copy_only=False)
             fail[pos] = res["failure"].to_numpy(zero_copy_only=False)
@@ -889,6 +1282,7 @@ class MarkovRewriteMiner:
                 pa.array(prob),
                 pa.array(own),
                 pa.array(fail),
+                _state_names(e, group),
             ],
             schema=SOLUTION_SCHEMA,
         )
@@ -897,6 +1291,7 @@ class MarkovRewriteMiner:
             "source": cands,
             "count": out[cands].astype(np.int64),
             "target": target,
+            "group": group,
             "probability": prob,
             "own": own,
             "components": n_comp,
@@ -945,6 +1340,36 @@ class MarkovRewriteMiner:
         pk = t.node[li] * v + t.node[ri]
         m = (t.pos[ri] > t.pos[li]) & np.isin(pk, pkeys)
         li, ri, pk = li[m], ri[m], pk[m]
+        return self._aggregate_support(t, pk, li, ri, v)
+
+    def _group_support(
+        self, t: _Turns, pairs: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], dict[str, Any]]:
+        """Per (s, g): chains that succeeded with their last turn absorbed into group g, whose last
+        text is not s and where s occurs at an earlier turn (first_seen: earliest such s turn;
+        last_seen: latest such last turn)."""
+        if not pairs:
+            return {}
+        width = len(t.groups)
+        ps = np.array([p[0] for p in pairs], np.int64)
+        pg = np.array([p[1] for p in pairs], np.int64)
+        pkeys = np.unique(ps * width + pg)
+        last_idx = np.flatnonzero(t.last)
+        last_of = np.full(t.n_chains, -1, np.int64)
+        last_of[t.chain[last_idx]] = last_idx
+        left = np.flatnonzero(np.isin(t.node, ps) & ~t.last)
+        c = t.chain[left]
+        ri = last_of[c]
+        pk = t.node[left] * width + t.group[ri]
+        m = t.chain_success[c] & (t.node[ri] != t.node[left]) & np.isin(pk, pkeys)
+        return self._aggregate_support(t, pk[m], left[m], ri[m], width)
+
+    def _aggregate_support(
+        self, t: _Turns, pk: _IntArr, li: _IntArr, ri: _IntArr, width: int
+    ) -> dict[tuple[int, int], dict[str, Any]]:
+        """Support provenance per key pk = a * width + b, from matched (left turn li, right turn ri)
+        pairs of one chain each: chains, distinct users, first/last seen, example sessions."""
+        res: dict[tuple[int, int], dict[str, Any]] = {}
         if len(pk) == 0:
             return res
         ch = t.chain[li]
@@ -974,7 +1399,7 @@ class MarkovRewriteMiner:
                     break
             valid_l = ts_l[ts_l != np.iinfo(np.int64).min]
             valid_r = ts_r[ts_r != np.iinfo(np.int64).min]
-            res[(key // v, key % v)] = {
+            res[(key // width, key % width)] = {
                 "support": len(uniq_c),
                 "distinct_users": len(u_names),
                 "users": [
@@ -1003,11 +1428,17 @@ class MarkovRewriteMiner:
         protected = set(self.protected_intents)
         pairs = [(int(sol["source"][i]), int(sol["target"][i])) for i in idx]
         pairs = [p for p in pairs if self.allow_protected or intents.get(p[1]) not in protected]
-        support = self._pair_support(t, pairs)
         by_src = {int(sol["source"][i]): i for i in idx}
+        if self.group_by_interpretation:
+            # support is per (source, group g*): any text of g* ending the chain successfully
+            key_of = {s: (s, int(sol["group"][by_src[s]])) for s, _ in pairs}
+            support = self._group_support(t, list(key_of.values()))
+        else:
+            key_of = {s: (s, u) for s, u in pairs}
+            support = self._pair_support(t, pairs)
         rows = []
         for s, u in pairs:
-            sup = support.get((s, u))
+            sup = support.get(key_of[s])
             if sup is None or sup["distinct_users"] < self.min_users:
                 continue
             i = by_src[s]
@@ -1118,6 +1549,30 @@ class MarkovRewriteMiner:
                 continue
             rows.append({**with_feedback(r, None), "p_better": None})
         return rows, dropped
+
+
+def _state_names(e: _Edges, group: _IntArr) -> pa.Array:
+    """SUCCESS state names of group ids (-1: null)."""
+    names = e.group_names
+    return pa.array([SUCCESS_PREFIX + str(names[g]) if g >= 0 else None for g in group], type=pa.string())
+
+
+def _group_ids(e: _Edges, res: pa.Table) -> _IntArr:
+    """Group ids of a solver's `target_state` column (null: -1), in the solver's row order."""
+    if "target_state" not in res.column_names:
+        raise ValueError("solver returned no target_state column; expected SOLUTION_SCHEMA")
+    states = res["target_state"].to_pylist()
+    names = e.group_names
+    out = np.full(len(states), -1, np.int64)
+    for i, st in enumerate(states):
+        if st is None:
+            continue
+        name = st[len(SUCCESS_PREFIX) :] if st.startswith(SUCCESS_PREFIX) else None
+        j = int(np.searchsorted(names, name)) if name is not None else len(names)
+        if j >= len(names) or names[j] != name:
+            raise ValueError(f"solver returned an unknown success state {st!r}")
+        out[i] = j
+    return out
 
 
 def _iso(us: int) -> str:
