@@ -30,6 +30,8 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
 def _register_builtin_components() -> None:
     # Importing a component module registers it.
     import selflearn.assistant.asr.noisy_channel
+    import selflearn.assistant.asr.pocketsphinx_asr
+    import selflearn.assistant.asr.replay
     import selflearn.assistant.execute
     import selflearn.assistant.nlu.component
     import selflearn.assistant.resolve

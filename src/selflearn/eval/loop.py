@@ -30,6 +30,7 @@ class LoopConfig:
     asr_error_rate: float | None = None
     calibration_users: int = 150  # a separate simulated population to fit the rephrase detector
     calibration_days: int = 2
+    nightly: dict[str, Any] = field(default_factory=dict)  # NightlyConfig overrides
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,7 +96,9 @@ def run_loop(
         metrics = day_metrics(day, truth_table(res.truth), len(res.turns), published)
         say(f"night {day}: detecting feedback and mining rewrites from all logs so far")
         t0 = time.perf_counter()
-        night = run_nightly(out, NightlyConfig(engine=cfg.engine, min_users=cfg.min_users), detector=detector)
+        night = run_nightly(
+            out, NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, **cfg.nightly), detector=detector
+        )
         t_night = time.perf_counter() - t0
         if rewriter is not None and hasattr(rewriter, "reload"):
             rewriter.reload()

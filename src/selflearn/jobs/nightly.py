@@ -29,8 +29,8 @@ class NightlyConfig:
     # The rewrite must lead to success at least this often, and beat the source's own success by
     # the margin; the self-aware check (Beta posteriors over fired outcomes) retires rules that
     # lose once live, so the threshold can admit rules whose success mass is spread over retries.
-    min_probability: float = 0.3
-    margin: float = 0.15
+    min_probability: float = 0.2
+    margin: float = 0.1
     session_gap_s: float = 600.0
     rephrase_threshold: float | None = None
     publish: bool = True
