@@ -155,8 +155,8 @@ def ingest(
 
 @app.command()
 def demo(
-    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 300,
-    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 5,
+    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 1000,
+    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
@@ -279,6 +279,72 @@ def disable(
 
     v = RewriteStore(workspace).disable(rule_ids, reason)
     console.print(f"published {v} without {len(rule_ids)} rule(s)")
+
+
+@app.command()
+def bench(
+    goals: Annotated[Path, typer.Option(help="SLURP-format file of requests the simulated people ask.")],
+    train: Annotated[Path, typer.Option(help="SLURP-format file the NLU (and pocketsphinx LM) train on.")],
+    out: Annotated[Path, typer.Option(help="Fresh workspace directory.")],
+    asr: Annotated[str, typer.Option(help="Recogniser: noisy, pocketsphinx or replay.")] = "noisy",
+    recognitions: Annotated[
+        Path | None, typer.Option(help="Recognition-results JSONL for --asr replay.")
+    ] = None,
+    lm_text: Annotated[Path | None, typer.Option(help="Extra unlabeled LM text, one request a line.")] = None,
+    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 100,
+    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    detector: Annotated[str, typer.Option(help="Rephrase detector: trained or heuristic.")] = "trained",
+) -> None:
+    """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
+    writes report.json (with wer, intent_accuracy, slu_f1 per day), defect_rate.png, bench_metrics.png."""
+    from selflearn.eval.bench import ASR_CHOICES, BenchConfig, run_bench
+
+    if asr not in ASR_CHOICES:
+        console.print(f"[red]--asr must be one of {', '.join(ASR_CHOICES)}[/red]")
+        raise typer.Exit(2)
+    for name, p in (
+        ("--goals", goals),
+        ("--train", train),
+        ("--recognitions", recognitions),
+        ("--lm-text", lm_text),
+    ):
+        if p is not None and not p.exists():
+            console.print(f"[red]{name}: no such file: {p}[/red]")
+            raise typer.Exit(2)
+
+    def on_day(m: Any, _info: dict[str, Any]) -> None:
+        console.print(
+            f"day {m.day}: {m.request_turns:,} requests, defect rate {m.defect_rate:.1%}, "
+            f"WER {m.extra.get('wer', 0.0):.1%}, intent accuracy {m.extra.get('intent_accuracy', 0.0):.1%}, "
+            f"SLU-F1 {m.extra.get('slu_f1', 0.0):.1%}; {m.rewrites_fired} rewrites fired "
+            f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} mined tonight"
+        )
+
+    cfg = BenchConfig(
+        goals=goals,
+        train=train,
+        asr=asr,
+        recognitions=recognitions,
+        lm_text=lm_text,
+        users=users,
+        days=days,
+        seed=seed,
+        min_users=min_users,
+        detector=detector,
+    )
+    try:
+        report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    s = report["summary"]
+    console.print(
+        f"defect rate {s['first_day_defect_rate']:.1%} -> {s['last_day_defect_rate']:.1%} "
+        f"(relative reduction {s['relative_reduction']:.1%}); win/loss {s['win_loss_ratio']:.1f} "
+        f"({s['wins']} wins, {s['losses']} losses); {s['seconds']:.0f} s; wrote {out / 'report.json'}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ gold slot values as a multiset of (slot type, normalized value), normalized by l
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +116,6 @@ class SlurpGoal:
 
     def args_json(self) -> str:
         """Gold slot values as JSON (the truth table's ``goal_args``)."""
-        import json
-
         return json.dumps([[t, v] for t, v in self.slots])
 
     def matches(self, hyp: NluHypothesis | None) -> bool:
@@ -205,21 +204,3 @@ class SlurpGoals:
 
     def sentences(self) -> list[str]:
         return [g.sentence for g in self.goals]
-
-
-def read_goals(path: str | Path, seed: int = 0) -> SlurpGoals:
-    return SlurpGoals.from_file(path, seed=seed)
-
-
-def top_goals(goals: SlurpGoals, share: float) -> Sequence[SlurpGoal]:
-    """The most popular goals covering `share` of the popularity mass (for cache pre-warming)."""
-    ranked = sorted(goals.goals, key=lambda g: -g.weight)
-    total = sum(g.weight for g in ranked) or 1.0
-    out: list[SlurpGoal] = []
-    acc = 0.0
-    for g in ranked:
-        if acc >= share * total:
-            break
-        out.append(g)
-        acc += g.weight
-    return out

@@ -1,0 +1,285 @@
+"""`selflearn bench`: the closed loop on real requests (a SLURP-format goals file), judged against
+gold interpretations, with a choice of recogniser.
+
+* The NLU trains on the ``--train`` file only; the goals file is what simulated people ask.
+* ASR: ``noisy`` (the simulated noisy channel), ``pocketsphinx`` (espeak-ng speech decoded by
+  pocketsphinx with an LM built from the *training* sentences plus optional unlabeled ``--lm-text``,
+  never from the goals) or ``replay`` (a recognition-results file answering for each utterance's
+  recording; utterances without one, e.g. paraphrases, fall back to the noisy channel).
+* Judging: the SLURP judging rule (`selflearn.simulate.slurp_goals`): success iff no stage failed
+  and the top intent and the normalized multiset of (slot type, value) equal gold.
+* Each night `jobs.nightly.run_nightly` (which reads only logs/) mines and publishes rewrites.
+* The rephrase detector is fitted on a separate calibration population asking the *training*
+  file's requests (noisy channel, another seed), so it never sees the evaluation requests; or
+  ``detector="heuristic"`` uses the untrained heuristic.
+
+Writes DIR/report.json in `eval.report.write_report`'s shape, with per day ``wer`` (corpus word
+error rate of request turns), ``intent_accuracy`` (top intent = gold) and ``slu_f1`` (micro F1 of
+exact normalized (type, value) slot pairs of the top hypothesis: stricter than SLURP's SLU-F1,
+which gives partial credit by word and character distance), plus DIR/bench_metrics.png.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selflearn.eval.report import DayMetrics, day_metrics, write_report
+from selflearn.simulate.slurp_goals import SlurpGoals
+from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
+from selflearn.simulate.traffic import SimConfig
+from selflearn.simulate.truth import truth_table
+
+__all__ = ["ASR_CHOICES", "BenchConfig", "bench_pipeline", "day_scores", "run_bench"]
+
+ASR_CHOICES = ("noisy", "pocketsphinx", "replay")
+_DROP = ("resolution", "action")  # SLURP requests are judged, not executed on the home
+
+
+@dataclass
+class BenchConfig:
+    goals: Path
+    train: Path
+    asr: str = "noisy"
+    recognitions: Path | None = None
+    lm_text: Path | None = None
+    users: int = 100
+    days: int = 5
+    seed: int = 0
+    engine: str = "embedded"
+    min_users: int = 3
+    asr_error_rate: float | None = None  # noisy channel (and replay's fallback)
+    detector: str = "trained"  # trained | heuristic
+    calibration_users: int = 60
+    calibration_days: int = 2
+    processes: int | None = None  # pocketsphinx pre-warm workers (default: all cores)
+    cache_dir: Path | None = None  # speech cache (default: selflearn.speech.cache.default_cache_dir)
+    progress: bool = True
+    nightly: dict[str, Any] = field(default_factory=dict)
+
+
+def day_scores(scores: list[TurnScore]) -> dict[str, float]:
+    """Per-day recognition and understanding quality over request turns."""
+    words = sum(s.words for s in scores)
+    tp = sum(s.slot_tp for s in scores)
+    denom = 2 * tp + sum(s.slot_fp + s.slot_fn for s in scores)
+    return {
+        "wer": sum(s.edits for s in scores) / words if words else 0.0,
+        "intent_accuracy": sum(s.intent_ok for s in scores) / len(scores) if scores else 0.0,
+        "slu_f1": 2 * tp / denom if denom else 1.0,
+    }
+
+
+def _asr_entry(cfg: BenchConfig, train_sentences: list[str]) -> dict[str, Any]:
+    from selflearn.assistant.factory import DEFAULT_ASR_ERROR_RATE
+
+    rate = DEFAULT_ASR_ERROR_RATE if cfg.asr_error_rate is None else cfg.asr_error_rate
+    noisy = {"component": "asr.noisy_channel.v1", "seed": cfg.seed, "error_rate": rate}
+    if cfg.asr == "noisy":
+        return noisy
+    if cfg.asr == "replay":
+        if cfg.recognitions is None:
+            raise ValueError("--asr replay needs --recognitions FILE")
+        return {"component": "asr.replay.v1", "file": str(cfg.recognitions), "fallback": noisy}
+    if cfg.asr == "pocketsphinx":
+        from selflearn.speech.lm import build_language_model
+
+        text = list(train_sentences)
+        if cfg.lm_text is not None:
+            text += [ln for ln in cfg.lm_text.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lm = build_language_model(text, cache_dir=cfg.cache_dir)
+        entry: dict[str, Any] = {"component": "asr.pocketsphinx.v1", "lm": lm, "voice_seed": cfg.seed}
+        if cfg.cache_dir is not None:
+            entry["cache_dir"] = str(cfg.cache_dir)
+        return entry
+    raise ValueError(f"unknown ASR {cfg.asr!r}; choose one of {', '.join(ASR_CHOICES)}")
+
+
+def bench_pipeline(
+    nlu: Any, asr_entry: dict[str, Any], seed: int = 0, rewrite_store: Path | None = None
+) -> list[dict[str, Any]]:
+    """The default pipeline without the home stages (resolution, action), with `asr_entry` as
+    its recogniser: wake, asr, (rewrite), nlu, response."""
+    from selflearn.assistant.factory import default_config
+
+    out = []
+    for entry in default_config(seed=seed, nlu=nlu, rewrite_store=rewrite_store):
+        name = str(entry["component"])
+        if name.split(".")[0] in _DROP:
+            continue
+        out.append(dict(asr_entry) if name.startswith("asr.") else entry)
+    return out
+
+
+def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None, progress: bool) -> int:
+    """Decode every recording of every goal once, in parallel, into the disk cache."""
+    from selflearn.assistant.asr.pocketsphinx_asr import PocketsphinxAsr
+    from selflearn.assistant.component import Utterance
+
+    asr = assistant.component("asr")
+    if not isinstance(asr, PocketsphinxAsr):
+        return 0
+    utts = [
+        Utterance(text=g.sentence, speaker_id=r, voice=recording_voice(r, seed), recording=r)
+        for g in goals.goals
+        for r in g.recordings
+    ]
+    asr.recognize_many(utts, processes=processes, progress=progress)
+    return len(utts)
+
+
+def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: SlurpGoals) -> Any:
+    from selflearn.assistant.factory import build_assistant
+    from selflearn.feedback.pairs import candidate_pairs
+    from selflearn.feedback.rephrase_baseline import (
+        HeuristicRephraseDetector,
+        LexicalPhoneticRephraseDetector,
+    )
+    from selflearn.logs.flat import flatten_turns
+    from selflearn.simulate.labels import rephrase_labels
+
+    if cfg.detector == "heuristic":
+        return HeuristicRephraseDetector()
+    model_dir = out / "artifacts" / "models" / "rephrase"
+    if (model_dir / "manifest.json").exists():
+        return LexicalPhoneticRephraseDetector.load(model_dir)
+    cal_seed = cfg.seed + 7919  # other people, other days, and the training file's requests
+    noisy = _asr_entry(
+        BenchConfig(cfg.goals, cfg.train, asr_error_rate=cfg.asr_error_rate, seed=cal_seed), []
+    )
+    assistant = build_assistant(bench_pipeline(nlu, noisy, seed=cal_seed))
+    sim = SlurpSimulator(SimConfig(users=cfg.calibration_users, seed=cal_seed), train_goals)
+    turns, truth = [], []
+    for d in range(1, cfg.calibration_days + 1):
+        res = sim.run_day(d, assistant)
+        turns += res.turns
+        truth += res.truth
+    pairs = candidate_pairs(flatten_turns(turns))
+    labels = rephrase_labels(pairs, truth_table(truth))
+    det = LexicalPhoneticRephraseDetector().fit(pairs, labels)
+    det.save(model_dir)
+    return det
+
+
+def run_bench(
+    cfg: BenchConfig,
+    out: Path,
+    on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the bench into workspace `out` (which must not hold logs yet); return the report."""
+    from selflearn.assistant.factory import build_assistant
+    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.corpora.slurp import read_slurp, to_examples
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+    from selflearn.rewrite.store import RewriteStore
+    from selflearn.simulate.run import write_day
+
+    say = status or (lambda _m: None)
+    if (out / "logs").exists() and any((out / "logs").iterdir()):
+        raise ValueError(f"{out} already holds logs from another run; give bench a fresh --out")
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    say(f"reading {cfg.train} and {cfg.goals}")
+    train = read_slurp(cfg.train).records
+    if not train:
+        raise ValueError(f"no readable requests in the training file {cfg.train}")
+    goals = SlurpGoals.from_file(cfg.goals, seed=cfg.seed)
+    say(f"training the NLU on {len(train)} requests")
+    t0 = time.perf_counter()
+    nlu = NluModel().fit(to_examples(train))
+    nlu.save(out / "artifacts" / "models" / "nlu")
+    t_nlu = time.perf_counter() - t0
+    asr_entry = _asr_entry(cfg, [r.sentence for r in train])
+    assistant = build_assistant(bench_pipeline(nlu, asr_entry, seed=cfg.seed, rewrite_store=out))
+    t0 = time.perf_counter()
+    if cfg.asr == "pocketsphinx":
+        say("decoding the goals' recordings (pocketsphinx, all cores)")
+    warmed = _prewarm(assistant, goals, cfg.seed, cfg.processes, cfg.progress)
+    t_warm = time.perf_counter() - t0
+    say("fitting the rephrase detector")
+    detector = _rephrase_detector(cfg, out, nlu, SlurpGoals.from_records(train, seed=cfg.seed))
+    store = RewriteStore(out)
+    rewriter = assistant.component("rewrite")
+    sim = SlurpSimulator(SimConfig(users=cfg.users, seed=cfg.seed), goals, voice_seed=cfg.seed)
+    days: list[DayMetrics] = []
+    for day in range(1, cfg.days + 1):
+        table = store.current()
+        say(f"day {day}: simulating {cfg.users} people")
+        t0 = time.perf_counter()
+        res: SlurpDayResult = sim.run_day(day, assistant)
+        write_day(out, res)
+        t_sim = time.perf_counter() - t0
+        metrics = day_metrics(day, truth_table(res.truth), len(res.turns), len(table) if table else 0)
+        say(f"night {day}: mining rewrites from the logs")
+        t0 = time.perf_counter()
+        night = run_nightly(
+            out, NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, **cfg.nightly), detector=detector
+        )
+        if rewriter is not None and hasattr(rewriter, "reload"):
+            rewriter.reload()
+        metrics.extra.update(
+            {
+                **{k: round(v, 4) for k, v in day_scores(res.scores).items()},
+                "simulate_s": round(t_sim, 2),
+                "nightly_s": round(time.perf_counter() - t0, 2),
+                "rewrites_mined_tonight": night.rules,
+            }
+        )
+        days.append(metrics)
+        if on_day is not None:
+            on_day(metrics, {"version": night.version})
+    config = {
+        "goals": str(cfg.goals),
+        "train": str(cfg.train),
+        "asr": cfg.asr,
+        "recognitions": str(cfg.recognitions) if cfg.recognitions else None,
+        "lm_text": str(cfg.lm_text) if cfg.lm_text else None,
+        "users": cfg.users,
+        "days": cfg.days,
+        "seed": cfg.seed,
+        "engine": cfg.engine,
+        "min_users": cfg.min_users,
+        "detector": cfg.detector,
+        "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
+        "goal_requests": len(goals),
+        "train_requests": len(train),
+    }
+    extra = {
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "nlu_train_s": round(t_nlu, 2),
+        "prewarm_s": round(t_warm, 2),
+        "prewarmed_utterances": warmed,
+    }
+    report = write_report(out, days, config, extra_summary=extra)
+    plot_bench_metrics(out / "bench_metrics.png", days)
+    return report
+
+
+def plot_bench_metrics(path: Path, days: list[DayMetrics]) -> None:
+    """WER, intent accuracy and SLU-F1 by day (the defect-rate plot is write_report's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from selflearn.util.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    xs = [d.day for d in days]
+    for key, colour in (("wer", "#c0392b"), ("intent_accuracy", "#2980b9"), ("slu_f1", "#27ae60")):
+        ax.plot(xs, [100 * float(d.extra.get(key, 0.0)) for d in days], marker="o", color=colour, label=key)
+    ax.plot(xs, [100 * d.defect_rate for d in days], marker="s", color="#7f8c8d", label="defect rate")
+    ax.set_xlabel("day")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("selflearn bench: recognition and understanding by day", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

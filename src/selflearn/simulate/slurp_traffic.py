@@ -1,0 +1,307 @@
+"""Simulated people asking SLURP requests, judged against gold interpretations.
+
+The households, people, endpoints, background speech and reactions (barge-in on failure, retries,
+giving up, occasional explicit feedback) are the home simulator's (`simulate.traffic.Simulator`,
+which this class extends); what differs is what people want and how a turn is judged. Goals are
+real requests from a SLURP-format file (`simulate.slurp_goals`), and since SLURP requests (alarms,
+weather, music, email, questions...) are not executed on the simulated home, a turn is judged by
+its interpretation: the SLURP judging rule of `slurp_goals.interpretation_matches` (no stage
+failed, top intent = gold intent, slot values = gold values as a normalized multiset).
+
+The pipeline needs only wake, asr, (rewrite), nlu and response stages. Truth rows follow
+`simulate.truth`: a failed turn is blamed on ``asr`` when the NLU (with the rewriter) on the words
+really said would have been right, else on ``nlu``; for turns where a rewrite fired the NLU is
+replayed on the un-rewritten text to count wins and losses. Each utterance carries the recording
+its speaker is bound to (``Utterance.recording``), so a replayed recogniser can answer for it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from selflearn.assistant.assistant import Assistant
+from selflearn.assistant.component import TurnState
+from selflearn.home.home import Home, Outcome
+from selflearn.logs.records import AsrHypothesis, Turn
+from selflearn.simulate.ids import make_ulid
+from selflearn.simulate.phrasing import Phrasing, Strategy
+from selflearn.simulate.population import Endpoint, Household, User, make_population
+from selflearn.simulate.slurp_goals import SlurpGoal, SlurpGoals, slot_multiset
+from selflearn.simulate.traffic import DayResult, SimConfig, Simulator
+from selflearn.simulate.truth import FailedStage, TruthRow
+from selflearn.speech.tts import voice_for_speaker
+from selflearn.text.wer import word_error_rate, word_errors
+
+__all__ = [
+    "SlurpDayResult",
+    "SlurpPhrasing",
+    "SlurpPhrasingModel",
+    "SlurpSimulator",
+    "TurnScore",
+    "judge",
+    "recording_voice",
+]
+
+
+@dataclass
+class SlurpPhrasing(Phrasing):
+    """A phrasing plus the recording it was read in (None for a paraphrase nobody recorded)."""
+
+    recording: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnScore:
+    """Per request turn: was the top intent right, slot counts for F1, and word errors."""
+
+    intent_ok: bool
+    slot_tp: int
+    slot_fp: int
+    slot_fn: int
+    edits: int
+    words: int
+
+
+@dataclass
+class SlurpDayResult(DayResult):
+    scores: list[TurnScore] = field(default_factory=list)
+
+
+class SlurpPhrasingModel:
+    """What a person says for a SLURP goal: the request itself first (in the recording they are
+    bound to); on a retry, the same sentence again (perhaps in another recording), slowly and
+    clearly, or another real phrasing of the intent with their values filled in."""
+
+    def __init__(self, goals: SlurpGoals) -> None:
+        self.goals = goals
+
+    def first(self, user: User, goal: SlurpGoal) -> SlurpPhrasing:
+        rec = self.goals.recording_for(user.user_id, goal)
+        return SlurpPhrasing(goal.sentence, goal.goal_key, Strategy.FIRST, recording=rec)
+
+    def retry(
+        self, goal: SlurpGoal, previous: SlurpPhrasing, attempt: int, rng: random.Random
+    ) -> SlurpPhrasing:
+        """`attempt` is the number of the attempt about to be made (2 = first retry)."""
+        paras = self.goals.paraphrases(goal)
+        # After repeated failure people stop repeating and start rephrasing.
+        w_repeat, w_careful, w_para = (0.35, 0.25, 0.4) if attempt == 2 else (0.15, 0.25, 0.6)
+        choice = rng.choices(
+            [Strategy.REPEAT, Strategy.CAREFUL, Strategy.PARAPHRASE],
+            weights=[w_repeat, w_careful, w_para if paras else 0.0],
+            k=1,
+        )[0]
+        if choice == Strategy.PARAPHRASE:
+            i = rng.randrange(len(paras))
+            return SlurpPhrasing(paras[i], f"{goal.goal_key}:p{i}", choice)
+        rec = previous.recording
+        if choice == Strategy.REPEAT and rec is not None and len(goal.recordings) > 1 and rng.random() < 0.5:
+            rec = rng.choice([r for r in goal.recordings if r != rec])  # said again: another take
+        return SlurpPhrasing(
+            previous.text, previous.template_id, choice, careful=choice == Strategy.CAREFUL, recording=rec
+        )
+
+
+class _Bound(Assistant):
+    """The assistant, with the recording the speaker is bound to put on the utterance."""
+
+    def __init__(self, inner: Assistant, recording: str | None, voice_seed: int) -> None:
+        super().__init__(inner.pipeline)
+        self.recording = recording
+        self.voice_seed = voice_seed
+
+    def __call__(self, state: TurnState) -> TurnState:
+        state.utterance.recording = self.recording
+        if self.recording is not None:
+            # A recording is one person's reading: synthesized speech gets that reader's voice (the
+            # same one `speech.recognize_slurp` gives it, so recognitions are shared via the cache).
+            state.utterance.voice = recording_voice(self.recording, self.voice_seed)
+        return super().__call__(state)
+
+
+def recording_voice(recording: str, seed: int = 0) -> str:
+    """The synthetic voice (spec) standing in for the reader of `recording`."""
+    return voice_for_speaker(recording, seed).spec
+
+
+def judge(state: TurnState, goal: SlurpGoal) -> bool:
+    """The SLURP judging rule on a finished turn (see the module docstring)."""
+    return "failure" not in state.scratch and goal.matches(state.turn.nlu.top)
+
+
+class SlurpSimulator(Simulator):
+    """`Simulator` whose people want SLURP requests; `run_day` returns a `SlurpDayResult`."""
+
+    def __init__(self, config: SimConfig, goals: SlurpGoals, voice_seed: int = 0) -> None:
+        if not goals.goals:
+            raise ValueError("no goals: the SLURP-format file had no readable requests")
+        self.config = config
+        self.households = make_population(config.users, config.seed)
+        self.goals = goals
+        self.voice_seed = voice_seed
+        self.slurp_phrasing = SlurpPhrasingModel(goals)
+        self.favourites: dict[str, list[SlurpGoal]] = {}
+        for u in self.users:
+            frng = random.Random(f"favourites:{config.seed}:{u.user_id}")
+            picks = {goals.sample(frng).goal_key: None for _ in range(config.n_favourites * 2)}
+            by_key = {g.goal_key: g for g in goals.goals}
+            self.favourites[u.user_id] = [by_key[k] for k in list(picks)[: config.n_favourites]]
+        self._scores: list[TurnScore] = []
+
+    def run_day(
+        self, day: int, assistant: Assistant, progress: Callable[[int], None] | None = None
+    ) -> SlurpDayResult:
+        self._scores = []
+        res = super().run_day(day, assistant, progress)
+        return SlurpDayResult(res.day, res.turns, res.truth, self._scores)
+
+    def _pick(self, user: User, rng: random.Random) -> SlurpGoal:
+        favs = self.favourites.get(user.user_id)
+        if favs and rng.random() < self.config.favourite_share:
+            return rng.choice(favs)
+        return self.goals.sample(rng)
+
+    def _turn(
+        self,
+        hh: Household,
+        user: User,
+        endpoint: Endpoint,
+        session_id: str,
+        turn_index: int,
+        ts: datetime,
+        phrasing: Phrasing,
+        directed: bool,
+        rng: random.Random,
+        assistant: Assistant,
+    ) -> tuple[TurnState, Home, Outcome | None]:
+        rec = phrasing.recording if isinstance(phrasing, SlurpPhrasing) else None
+        bound = _Bound(assistant, rec, self.voice_seed)
+        return super()._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing, directed, rng, bound)
+
+    def _session(
+        self,
+        hh: Household,
+        user: User,
+        ts: datetime,
+        day: int,
+        rng: random.Random,
+        assistant: Assistant,
+        result: DayResult,
+    ) -> None:
+        endpoint = rng.choice(hh.endpoints)
+        session_id = make_ulid(ts, rng)
+        turn_index = 0
+        n_goals = 1
+        while rng.random() < 0.25 and n_goals < 4:
+            n_goals += 1
+        for _ in range(n_goals):
+            goal = self._pick(user, rng)
+            goal_id = make_ulid(ts, rng)
+            phrasing = self.slurp_phrasing.first(user, goal)
+            for attempt in range(1, user.patience + 1):
+                state, _before, _outcome = self._turn(
+                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
+                )
+                if not state.turn.wake.detected:
+                    ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))  # not heard; says it again
+                    continue
+                turn_index += 1
+                turn = state.turn
+                success = judge(state, goal)
+                self._react(turn, success, user, rng)
+                result.turns.append(turn)
+                result.truth.append(
+                    self._truth(
+                        state, hh, user, day, session_id, goal_id, goal, phrasing, attempt, success, assistant
+                    )
+                )
+                self._scores.append(_score(turn, goal, phrasing.text))
+                gap = (
+                    turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms
+                ) or 0
+                ts = ts + timedelta(milliseconds=gap) + timedelta(seconds=rng.uniform(1.0, 5.0))
+                if success or attempt == user.patience or rng.random() < 0.12 * attempt:
+                    break  # done, or gives up
+                phrasing = self.slurp_phrasing.retry(goal, phrasing, attempt + 1, rng)
+            ts = ts + timedelta(seconds=rng.uniform(5, 40))
+
+    def _truth(
+        self,
+        state: TurnState,
+        hh: Household,
+        user: User,
+        day: int,
+        session_id: str,
+        goal_id: str,
+        goal: SlurpGoal,
+        phrasing: SlurpPhrasing,
+        attempt: int,
+        success: bool,
+        assistant: Assistant,
+    ) -> TruthRow:
+        turn = state.turn
+        fired = turn.rewrite is not None
+        return TruthRow(
+            turn_id=turn.turn_id,
+            session_id=session_id,
+            user_id=user.user_id,
+            household_id=hh.household_id,
+            day=day,
+            goal_id=goal_id,
+            goal_intent=goal.intent,
+            goal_args=goal.args_json(),
+            spoken_text=phrasing.text,
+            directed=True,
+            is_request=True,
+            attempt=attempt,
+            strategy=phrasing.strategy,
+            success=success,
+            failed_stage=FailedStage.CORRECT if success else self._blame(state, goal, assistant),
+            wer=word_error_rate(phrasing.text, turn.asr.text),
+            rewrite_fired=fired,
+            success_without_rewrite=self._replay_judge(state, goal, assistant, None, ("rewrite",))
+            if fired
+            else None,
+        )
+
+    def _replay_judge(
+        self,
+        state: TurnState,
+        goal: SlurpGoal,
+        assistant: Assistant,
+        heard: str | None,
+        exclude: tuple[str, ...] = (),
+    ) -> bool:
+        """Run the back half again on a fresh copy of the turn (with `heard` as the recognition
+        when given, without the `exclude`d stages) and judge it."""
+        turn: Turn = self._fresh_back(state.turn)
+        if heard is not None:
+            turn.asr.nbest = [AsrHypothesis(text=heard, confidence=1.0)]
+            turn.asr.error = None
+        st = assistant.back(exclude=exclude)(TurnState(turn=turn, utterance=state.utterance))
+        return judge(st, goal)
+
+    def _blame(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> str:
+        # Give the back half the words really said: if that is understood, recognition failed first.
+        if self._replay_judge(state, goal, assistant, state.utterance.text):
+            return FailedStage.ASR
+        return FailedStage.NLU
+
+
+def _score(turn: Turn, goal: SlurpGoal, spoken: str) -> TurnScore:
+    top = turn.nlu.top
+    pred = slot_multiset((s.name, s.value) for s in top.slots) if top is not None else slot_multiset(())
+    gold = slot_multiset(goal.slots)
+    tp = sum((pred & gold).values())
+    edits, words = word_errors(spoken, turn.asr.text)
+    return TurnScore(
+        intent_ok=top is not None and top.intent == goal.intent,
+        slot_tp=tp,
+        slot_fp=sum(pred.values()) - tp,
+        slot_fn=sum(gold.values()) - tp,
+        edits=edits,
+        words=words,
+    )
