@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selflearn.eval.loop import fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
@@ -133,13 +134,10 @@ def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None
 
 def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: SlurpGoals) -> Any:
     from selflearn.assistant.factory import build_assistant
-    from selflearn.feedback.pairs import candidate_pairs
     from selflearn.feedback.rephrase_baseline import (
         HeuristicRephraseDetector,
         LexicalPhoneticRephraseDetector,
     )
-    from selflearn.logs.flat import flatten_turns
-    from selflearn.simulate.labels import rephrase_labels
 
     if cfg.detector == "heuristic":
         return HeuristicRephraseDetector()
@@ -152,14 +150,7 @@ def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: Slurp
     )
     assistant = build_assistant(bench_pipeline(nlu, noisy, seed=cal_seed))
     sim = SlurpSimulator(SimConfig(users=cfg.calibration_users, seed=cal_seed), train_goals)
-    turns, truth = [], []
-    for d in range(1, cfg.calibration_days + 1):
-        res = sim.run_day(d, assistant)
-        turns += res.turns
-        truth += res.truth
-    pairs = candidate_pairs(flatten_turns(turns))
-    labels = rephrase_labels(pairs, truth_table(truth))
-    det = LexicalPhoneticRephraseDetector().fit(pairs, labels)
+    det = fit_rephrase_detector(sim, assistant, cfg.calibration_days)
     det.save(model_dir)
     return det
 

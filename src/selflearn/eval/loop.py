@@ -37,17 +37,26 @@ class LoopConfig:
 def train_rephrase_detector(out: Path, seed: int, users: int, days: int, nlu: Any) -> Any:
     """Fit the lexical/phonetic rephrase detector on a separate simulated population whose truth
     labels serve as synthetic supervision (allowed for rephrase detection); cached on disk."""
-    from selflearn.feedback.pairs import candidate_pairs
     from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
-    from selflearn.logs.flat import flatten_turns
-    from selflearn.simulate.labels import rephrase_labels
 
     model_dir = out / "artifacts" / "models" / "rephrase"
     if (model_dir / "manifest.json").exists():
         return LexicalPhoneticRephraseDetector.load(model_dir)
     cal_seed = seed + 7919  # a different world: other households, other days
     assistant = build_assistant(default_config(seed=cal_seed, nlu=nlu))
-    sim = Simulator(SimConfig(users=users, seed=cal_seed))
+    det = fit_rephrase_detector(Simulator(SimConfig(users=users, seed=cal_seed)), assistant, days)
+    det.save(model_dir)
+    return det
+
+
+def fit_rephrase_detector(sim: Any, assistant: Any, days: int) -> Any:
+    """Simulate `days` days of `sim` against `assistant` and fit the lexical/phonetic detector on
+    the candidate pairs, labelled from the simulation's truth (handed over as plain data)."""
+    from selflearn.feedback.pairs import candidate_pairs
+    from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+    from selflearn.logs.flat import flatten_turns
+    from selflearn.simulate.labels import rephrase_labels
+
     turns, truth = [], []
     for d in range(1, days + 1):
         res = sim.run_day(d, assistant)
@@ -55,9 +64,7 @@ def train_rephrase_detector(out: Path, seed: int, users: int, days: int, nlu: An
         truth += res.truth
     pairs = candidate_pairs(flatten_turns(turns))
     labels = rephrase_labels(pairs, truth_table(truth))
-    det = LexicalPhoneticRephraseDetector().fit(pairs, labels)
-    det.save(model_dir)
-    return det
+    return LexicalPhoneticRephraseDetector().fit(pairs, labels)
 
 
 def run_loop(

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import ClassVar
 
+from selflearn.assistant.nlu.data import Example, SpanSlot  # one training-data type for all
 from selflearn.grammar import lexicon
 from selflearn.grammar.templates import BY_ID, BY_INTENT, SLOT_PATTERN, STYLES, Style, Template
 from selflearn.home import intents
@@ -43,30 +43,6 @@ class MissingSlotError(GrammarError, ValueError):
         super().__init__(f"[{self.code}] template {template_id!r} got {what} slot {slot!r}")
         self.template_id = template_id
         self.slot = slot
-
-
-@dataclass(frozen=True)
-class SpanSlot:
-    """A slot as said in an example: `text[start:end] == value`."""
-
-    name: str
-    value: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Example:
-    """A labelled sentence: what was said, what it means and where each slot is.
-
-    `template_id` says which phrasing produced it (empty for examples from elsewhere), so that
-    accuracy can be reported on phrasings seen and unseen in training.
-    """
-
-    text: str
-    intent: str
-    slots: tuple[SpanSlot, ...]
-    template_id: str = ""
 
 
 @cache

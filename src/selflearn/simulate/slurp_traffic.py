@@ -20,17 +20,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState
 from selflearn.home.home import Home, Outcome
 from selflearn.logs.records import AsrHypothesis, Turn
-from selflearn.simulate.ids import make_ulid
 from selflearn.simulate.phrasing import Phrasing, Strategy
 from selflearn.simulate.population import Endpoint, Household, User, make_population
 from selflearn.simulate.slurp_goals import SlurpGoal, SlurpGoals, slot_multiset
-from selflearn.simulate.traffic import DayResult, SimConfig, Simulator
+from selflearn.simulate.traffic import Attempt, DayResult, SimConfig, Simulator
 from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.speech.tts import voice_for_speaker
 from selflearn.text.wer import word_error_rate, word_errors
@@ -181,52 +181,48 @@ class SlurpSimulator(Simulator):
         bound = _Bound(assistant, rec, self.voice_seed)
         return super()._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing, directed, rng, bound)
 
-    def _session(
+    # -- goal hooks (see Simulator._session) --------------------------------------------------------
+    def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> SlurpGoal:
+        return self._pick(user, rng)
+
+    def _goal_first_phrasing(self, user: User, picked: Any, rng: random.Random) -> Phrasing:
+        return self.slurp_phrasing.first(user, picked)
+
+    def _goal_retry_phrasing(
+        self, user: User, picked: Any, previous: Phrasing, attempt: int, rng: random.Random
+    ) -> Phrasing:
+        assert isinstance(previous, SlurpPhrasing)
+        return self.slurp_phrasing.retry(picked, previous, attempt, rng)
+
+    def _goal_judge(
         self,
-        hh: Household,
-        user: User,
-        ts: datetime,
-        day: int,
-        rng: random.Random,
+        state: TurnState,
+        before: Home,
+        outcome: Outcome | None,
+        picked: Any,
+        at: Attempt,
+        phrasing: Phrasing,
         assistant: Assistant,
-        result: DayResult,
-    ) -> None:
-        endpoint = rng.choice(hh.endpoints)
-        session_id = make_ulid(ts, rng)
-        turn_index = 0
-        n_goals = 1
-        while rng.random() < 0.25 and n_goals < 4:
-            n_goals += 1
-        for _ in range(n_goals):
-            goal = self._pick(user, rng)
-            goal_id = make_ulid(ts, rng)
-            phrasing = self.slurp_phrasing.first(user, goal)
-            for attempt in range(1, user.patience + 1):
-                state, _before, _outcome = self._turn(
-                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
-                )
-                if not state.turn.wake.detected:
-                    ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))  # not heard; says it again
-                    continue
-                turn_index += 1
-                turn = state.turn
-                success = judge(state, goal)
-                self._react(turn, success, user, rng)
-                result.turns.append(turn)
-                result.truth.append(
-                    self._truth(
-                        state, hh, user, day, session_id, goal_id, goal, phrasing, attempt, success, assistant
-                    )
-                )
-                self._scores.append(_score(turn, goal, phrasing.text))
-                gap = (
-                    turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms
-                ) or 0
-                ts = ts + timedelta(milliseconds=gap) + timedelta(seconds=rng.uniform(1.0, 5.0))
-                if success or attempt == user.patience or rng.random() < 0.12 * attempt:
-                    break  # done, or gives up
-                phrasing = self.slurp_phrasing.retry(goal, phrasing, attempt + 1, rng)
-            ts = ts + timedelta(seconds=rng.uniform(5, 40))
+    ) -> tuple[bool, TruthRow]:
+        """SLURP requests are judged by interpretation (see slurp_goals), not by a home's state."""
+        assert isinstance(phrasing, SlurpPhrasing)
+        goal: SlurpGoal = picked
+        success = judge(state, goal)
+        truth = self._truth(
+            state,
+            at.household,
+            at.user,
+            at.day,
+            at.session_id,
+            at.goal_id,
+            goal,
+            phrasing,
+            at.attempt,
+            success,
+            assistant,
+        )
+        self._scores.append(_score(state.turn, goal, phrasing.text))
+        return success, truth
 
     def _truth(
         self,

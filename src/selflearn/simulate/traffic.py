@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
@@ -39,6 +40,18 @@ class SimConfig:
     n_favourites: int = 12
     goals_per_intent: int = 8
     intent_skew: float = 1.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who is trying which goal for the how-manieth time, for the truth row."""
+
+    household: Household
+    user: User
+    day: int
+    session_id: str
+    goal_id: str
+    attempt: int
 
 
 @dataclass
@@ -132,6 +145,8 @@ class Simulator:
         assistant: Assistant,
         result: DayResult,
     ) -> None:
+        """One sitting: a few goals, each tried until it works or the person gives up. Subclasses
+        change what is wanted and how it is judged through the `_goal_*` hooks."""
         endpoint = rng.choice(hh.endpoints)
         session_id = make_ulid(ts, rng)
         turn_index = 0
@@ -139,12 +154,11 @@ class Simulator:
         while rng.random() < 0.25 and n_goals < 4:
             n_goals += 1
         for _ in range(n_goals):
-            picked = self._pick_goal(hh, user, endpoint.room, rng)
+            picked = self._goal_pick(hh, user, endpoint, rng)
             if picked is None:
                 continue
-            goal, gold = picked
             goal_id = make_ulid(ts, rng)
-            phrasing = self.phrasing.first(user, goal, rng)
+            phrasing = self._goal_first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
                 state, before, outcome = self._turn(
                     hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
@@ -154,46 +168,82 @@ class Simulator:
                     ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
                     continue
                 turn_index += 1
-                expected = before.copy().apply(gold)
-                success = outcome is not None and outcome.same_effect(expected)
                 turn = state.turn
-                self._react(turn, success, user, rng)
-                truth = TruthRow(
-                    turn_id=turn.turn_id,
-                    session_id=session_id,
-                    user_id=user.user_id,
-                    household_id=hh.household_id,
-                    day=day,
-                    goal_id=goal_id,
-                    goal_intent=goal.intent,
-                    goal_args=goal.args_json(gold),
-                    spoken_text=phrasing.text,
-                    directed=True,
-                    is_request=True,
-                    attempt=attempt,
-                    strategy=phrasing.strategy,
-                    success=success,
-                    failed_stage=FailedStage.CORRECT
-                    if success
-                    else self._failed_stage(state, before, goal, gold, expected, assistant),
-                    wer=word_error_rate(phrasing.text, turn.asr.text),
-                    rewrite_fired=turn.rewrite is not None,
-                    success_without_rewrite=self._without_rewrite(state, before, expected, assistant)
-                    if turn.rewrite is not None
-                    else None,
+                success, truth = self._goal_judge(
+                    state,
+                    before,
+                    outcome,
+                    picked,
+                    Attempt(hh, user, day, session_id, goal_id, attempt),
+                    phrasing,
+                    assistant,
                 )
+                self._react(turn, success, user, rng)
                 result.turns.append(turn)
                 result.truth.append(truth)
                 gap = (
                     turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms
                 ) or 0
                 ts = ts + timedelta(milliseconds=gap) + timedelta(seconds=rng.uniform(1.0, 5.0))
-                if success:
-                    break
-                if attempt == user.patience or rng.random() < 0.12 * attempt:
-                    break  # gives up
-                phrasing = self.phrasing.retry(user, goal, phrasing, attempt + 1, rng)
+                if success or attempt == user.patience or rng.random() < 0.12 * attempt:
+                    break  # done, or gives up
+                phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
+
+    # -- goal hooks: the home simulator's goals (a SLURP simulator overrides these) ------------------
+    def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> Any:
+        return self._pick_goal(hh, user, endpoint.room, rng)
+
+    def _goal_first_phrasing(self, user: User, picked: Any, rng: random.Random) -> Phrasing:
+        goal, _gold = picked
+        return self.phrasing.first(user, goal, rng)
+
+    def _goal_retry_phrasing(
+        self, user: User, picked: Any, previous: Phrasing, attempt: int, rng: random.Random
+    ) -> Phrasing:
+        goal, _gold = picked
+        return self.phrasing.retry(user, goal, previous, attempt, rng)
+
+    def _goal_judge(
+        self,
+        state: TurnState,
+        before: Home,
+        outcome: Outcome | None,
+        picked: Any,
+        at: Attempt,
+        phrasing: Phrasing,
+        assistant: Assistant,
+    ) -> tuple[bool, TruthRow]:
+        """Judge the turn against the gold command's effect on the same home; the truth row."""
+        goal, gold = picked
+        expected = before.copy().apply(gold)
+        success = outcome is not None and outcome.same_effect(expected)
+        turn = state.turn
+        truth = TruthRow(
+            turn_id=turn.turn_id,
+            session_id=at.session_id,
+            user_id=at.user.user_id,
+            household_id=at.household.household_id,
+            day=at.day,
+            goal_id=at.goal_id,
+            goal_intent=goal.intent,
+            goal_args=goal.args_json(gold),
+            spoken_text=phrasing.text,
+            directed=True,
+            is_request=True,
+            attempt=at.attempt,
+            strategy=phrasing.strategy,
+            success=success,
+            failed_stage=FailedStage.CORRECT
+            if success
+            else self._failed_stage(state, before, goal, gold, expected, assistant),
+            wer=word_error_rate(phrasing.text, turn.asr.text),
+            rewrite_fired=turn.rewrite is not None,
+            success_without_rewrite=self._without_rewrite(state, before, expected, assistant)
+            if turn.rewrite is not None
+            else None,
+        )
+        return success, truth
 
     def _turn(
         self,
