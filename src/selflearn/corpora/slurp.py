@@ -13,9 +13,9 @@ Callers choose whether errors raise (`iter_slurp` without an error list) or are 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from selflearn.assistant.nlu.data import Example, SpanSlot
+from selflearn.util.jsonl import LineError, iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,8 @@ class SlurpFile:
     errors: list[SlurpError] = field(default_factory=list)
 
 
-class _FieldError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+# A bad field of one line; `iter_jsonl` turns it into that line's error.
+_FieldError = LineError
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,20 +310,13 @@ def iter_slurp(path: str | Path, errors: list[SlurpError] | None = None) -> Iter
     first bad line raises `SlurpFormatError`. Blank lines are not records and are skipped.
     """
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise _FieldError("<line>", f"invalid JSON: {e.msg} at column {e.colno}") from None
-                record = _parse(obj)
-            except _FieldError as e:
-                err = SlurpError(str(p), lineno, e.field, e.message)
+    # closing(): the file is shut as soon as this generator stops (error raised or abandoned).
+    with contextlib.closing(iter_jsonl(p, _parse)) as lines:
+        for lineno, record in lines:
+            if isinstance(record, LineError):
+                err = SlurpError(str(p), lineno, record.field, record.message)
                 if errors is None:
-                    raise SlurpFormatError(err) from None
+                    raise SlurpFormatError(err)
                 errors.append(err)
                 continue
             yield record

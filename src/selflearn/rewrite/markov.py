@@ -1212,30 +1212,7 @@ class MarkovRewriteMiner:
                 loc[nodes] = -1
                 n_comp += 1
                 largest = max(largest, n)
-        out = np.bincount(e.src, weights=e.count, minlength=v)
-        table = pa.table(
-            [
-                pa.array(e.vocab[cands].tolist(), type=pa.string()),
-                pa.array(out[cands].astype(np.int64)),
-                pa.array([e.vocab[i] if i >= 0 else None for i in target], type=pa.string()),
-                pa.array(prob),
-                pa.array(own),
-                pa.array(fail),
-                _state_names(e, group),
-            ],
-            schema=SOLUTION_SCHEMA,
-        )
-        return {
-            "table": table,
-            "source": cands,
-            "count": out[cands].astype(np.int64),
-            "target": target,
-            "group": group,
-            "probability": prob,
-            "own": own,
-            "components": n_comp,
-            "largest": largest,
-        }
+        return _solution_result(e, cands, target, group, prob, own, fail, n_comp=n_comp, largest=largest)
 
     def _solve_with(self, e: _Edges, cands: _IntArr, solver: ComponentSolver) -> dict[str, Any]:
         """`_solve` through an external `solver`: ship the edges of the components holding a
@@ -1273,30 +1250,7 @@ class MarkovRewriteMiner:
             own[pos] = res["source_success"].to_numpy(zero_copy_only=False)
             fail[pos] = res["failure"].to_numpy(zero_copy_only=False)
             n_comp, largest = len(comps), int(np.bincount(labels)[comps].max())
-        out = np.bincount(e.src, weights=e.count, minlength=v)
-        table = pa.table(
-            [
-                pa.array(e.vocab[cands].tolist(), type=pa.string()),
-                pa.array(out[cands].astype(np.int64)),
-                pa.array([e.vocab[i] if i >= 0 else None for i in target], type=pa.string()),
-                pa.array(prob),
-                pa.array(own),
-                pa.array(fail),
-                _state_names(e, group),
-            ],
-            schema=SOLUTION_SCHEMA,
-        )
-        return {
-            "table": table,
-            "source": cands,
-            "count": out[cands].astype(np.int64),
-            "target": target,
-            "group": group,
-            "probability": prob,
-            "own": own,
-            "components": n_comp,
-            "largest": largest,
-        }
+        return _solution_result(e, cands, target, group, prob, own, fail, n_comp=n_comp, largest=largest)
 
     def _majority_intents(self, t: _Turns, nodes: _IntArr) -> dict[int, str | None]:
         """Most frequent non-null NLU intent of each node (ties: alphabetical)."""
@@ -1549,6 +1503,46 @@ class MarkovRewriteMiner:
                 continue
             rows.append({**with_feedback(r, None), "p_better": None})
         return rows, dropped
+
+
+def _solution_result(
+    e: _Edges,
+    cands: _IntArr,
+    target: _IntArr,
+    group: _IntArr,
+    prob: _FloatArr,
+    own: _FloatArr,
+    fail: _FloatArr,
+    *,
+    n_comp: int,
+    largest: int,
+) -> dict[str, Any]:
+    """Pack per-candidate solutions as `_solve` returns them: the SOLUTION_SCHEMA table plus the
+    raw arrays, so the in-process and external-solver paths cannot drift apart."""
+    out = np.bincount(e.src, weights=e.count, minlength=len(e.vocab))
+    table = pa.table(
+        [
+            pa.array(e.vocab[cands].tolist(), type=pa.string()),
+            pa.array(out[cands].astype(np.int64)),
+            pa.array([e.vocab[i] if i >= 0 else None for i in target], type=pa.string()),
+            pa.array(prob),
+            pa.array(own),
+            pa.array(fail),
+            _state_names(e, group),
+        ],
+        schema=SOLUTION_SCHEMA,
+    )
+    return {
+        "table": table,
+        "source": cands,
+        "count": out[cands].astype(np.int64),
+        "target": target,
+        "group": group,
+        "probability": prob,
+        "own": own,
+        "components": n_comp,
+        "largest": largest,
+    }
 
 
 def _state_names(e: _Edges, group: _IntArr) -> pa.Array:

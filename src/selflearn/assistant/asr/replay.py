@@ -22,7 +22,6 @@ fallback the stage fails with ``asr-no-recording``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from typing import Any
 
 from selflearn.assistant.component import Component, StageFailure, TurnState, create, register
 from selflearn.logs.records import AsrHypothesis, AsrStage, StageError
+from selflearn.util.jsonl import LineError, iter_jsonl
 
 __all__ = ["ENGINE", "NO_RECORDING", "Recognition", "ReplayAsr", "ReplayError", "read_recognitions"]
 
@@ -76,11 +76,8 @@ class Recognition:
         return [AsrHypothesis(text=self.text, confidence=c1), *rest]
 
 
-class _Bad(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+# A bad field of one line; `iter_jsonl` turns it into that line's error.
+_Bad = LineError
 
 
 def _conf(value: Any, field: str) -> float:
@@ -138,28 +135,19 @@ def read_recognitions(path: str | os.PathLike[str]) -> tuple[dict[str, Recogniti
     out: dict[str, Recognition] = {}
     errors: list[ReplayError] = []
     first_line: dict[str, int] = {}
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise _Bad("<line>", f"invalid JSON: {e.msg} at column {e.colno}") from None
-                rec = _parse(obj)
-            except _Bad as e:
-                errors.append(ReplayError(str(p), lineno, e.field, e.message))
-                continue
-            if rec.file in out:
-                errors.append(
-                    ReplayError(
-                        str(p), lineno, "file", f"{rec.file!r} already listed on line {first_line[rec.file]}"
-                    )
+    for lineno, rec in iter_jsonl(p, _parse):
+        if isinstance(rec, LineError):
+            errors.append(ReplayError(str(p), lineno, rec.field, rec.message))
+            continue
+        if rec.file in out:
+            errors.append(
+                ReplayError(
+                    str(p), lineno, "file", f"{rec.file!r} already listed on line {first_line[rec.file]}"
                 )
-                continue
-            out[rec.file] = rec
-            first_line[rec.file] = lineno
+            )
+            continue
+        out[rec.file] = rec
+        first_line[rec.file] = lineno
     return out, errors
 
 
