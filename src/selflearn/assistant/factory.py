@@ -15,7 +15,7 @@ from selflearn.assistant.component import build
 
 # Word error rate of the simulated recogniser for an average speaker: far-field assistants in
 # homes are commonly reported around 5-10% WER; people vary around it by their noise profile.
-DEFAULT_ASR_ERROR_RATE = 0.08
+DEFAULT_ASR_ERROR_RATE = 0.06
 
 DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"component": "wake.score_model.v1"},
