@@ -17,7 +17,6 @@ from typing import Literal
 __all__ = [
     "WEEKDAYS",
     "normalize_spoken",
-    "number_to_words",
     "parse_date",
     "parse_duration",
     "parse_number",
@@ -93,9 +92,6 @@ def render_number(n: int) -> str:
             head, rest = divmod(n, scale)
             return render_number(head) + " " + word + (" " + render_number(rest) if rest else "")
     raise AssertionError("unreachable")
-
-
-number_to_words = render_number  # the name the simulator's goal code uses
 
 
 def _parse_number_tokens(tokens: list[str]) -> int | None:
