@@ -49,3 +49,48 @@ def test_ingest_keeps_good_records_and_names_the_bad_field(tmp_path: Path) -> No
     assert res.exit_code == 0, res.output
     assert "1 ingested, 1 quarantined" in res.output
     assert "in.jsonl:2" in res.output and "asr.nbest.0.confidence" in res.output
+
+
+def test_mine_publish_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
+    from selflearn.rewrite.store import RewriteStore
+
+    small_nlu.save(tmp_path / "artifacts" / "models" / "nlu")
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["simulate", "--users", "30", "--days", "2", "--seed", "4", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    for _ in range(2):
+        res = runner.invoke(app, ["mine", str(tmp_path), "--min-users", "1"])
+        assert res.exit_code == 0, res.output
+        assert "published v" in res.output
+    store = RewriteStore(tmp_path)
+    assert store.versions() == ["v0001", "v0002"] and store.current_version() == "v0002"
+    res = runner.invoke(app, ["publish", str(tmp_path)])
+    assert res.exit_code == 0 and "* v0002" in res.output
+    res = runner.invoke(app, ["rollback", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert store.current_version() == "v0001"
+    table = store.current()
+    assert table is not None
+    assert len(table) > 0, "two days of 30 people with k=1 should yield some rewrites"
+    rule = next(iter(table))
+    res = runner.invoke(app, ["disable", str(tmp_path), rule.rule_id, "--reason", "test"])
+    assert res.exit_code == 0, res.output
+    live = store.current()
+    assert live is not None and rule.rule_id not in live.rule_ids
+
+
+def test_stats_without_truth_uses_log_signals(tmp_path: Path, small_nlu: Any) -> None:
+    import shutil
+
+    small_nlu.save(tmp_path / "artifacts" / "models" / "nlu")
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["simulate", "--users", "10", "--days", "1", "--out", str(tmp_path)]).exit_code
+        == 0
+    )
+    shutil.rmtree(tmp_path / "truth")  # a real log: no truth table
+    res = runner.invoke(app, ["stats", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "barge-in rate" in res.output and "defect rate (truth)" not in res.output
