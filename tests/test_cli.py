@@ -94,3 +94,48 @@ def test_stats_without_truth_uses_log_signals(tmp_path: Path, small_nlu: Any) ->
     res = runner.invoke(app, ["stats", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "barge-in rate" in res.output and "defect rate (truth)" not in res.output
+
+
+def test_recognize_writes_a_replayable_file(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import pytest
+
+    pytest.importorskip("pocketsphinx")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    rec = {
+        "slurp_id": 1,
+        "sentence": "turn on the lights",
+        "sentence_annotation": "turn on the lights",
+        "intent": "iot_hue_lighton",
+        "scenario": "iot",
+        "action": "hue_lighton",
+        "tokens": [
+            {"surface": w, "id": i, "lemma": w, "pos": "X"}
+            for i, w in enumerate(["turn", "on", "the", "lights"])
+        ],
+        "entities": [],
+        "recordings": [{"file": "a.flac", "wer": 0.0, "ent_wer": 0.0, "status": "correct"}],
+    }
+    train = dict(rec, slurp_id=2, sentence="turn off the lights", sentence_annotation="turn off the lights")
+    (tmp_path / "goals.jsonl").write_text(json.dumps(rec) + "\n")
+    (tmp_path / "train.jsonl").write_text(json.dumps(train) + "\n")
+    out = tmp_path / "recog.jsonl"
+    res = CliRunner().invoke(
+        app,
+        [
+            "recognize",
+            "--slurp",
+            str(tmp_path / "goals.jsonl"),
+            "--train",
+            str(tmp_path / "train.jsonl"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["file"] for row in lines] == ["a.flac"]
+    assert isinstance(lines[0]["text"], str) and 0.0 <= lines[0]["confidence"] <= 1.0

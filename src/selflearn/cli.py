@@ -347,5 +347,41 @@ def bench(
     )
 
 
+@app.command()
+def recognize(
+    slurp: Annotated[Path, typer.Option(help="SLURP-format file whose recordings to recognise.")],
+    train: Annotated[Path, typer.Option(help="SLURP-format training file: the language model's text.")],
+    out: Annotated[Path, typer.Option(help="Recognition-results JSONL to write.")],
+    lm_text: Annotated[Path | None, typer.Option(help="Extra unlabeled LM text, one request a line.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N recordings.")] = None,
+    processes: Annotated[int, typer.Option(help="Decoder processes.")] = 2,
+) -> None:
+    """Make a recognition-results file for a SLURP-format file: espeak-ng speaks each recording's
+    request in a voice of its own, pocketsphinx decodes it with a language model built from the
+    training file (never from the requests being recognised). Cached; replay it with
+    `selflearn bench --asr replay --recognitions OUT`."""
+    from selflearn.corpora.slurp import read_slurp
+    from selflearn.speech.recognize_slurp import make_recognitions
+
+    for path in (slurp, train, lm_text):
+        if path is not None and not path.exists():
+            console.print(f"[red]no such file: {path}[/red]")
+            raise typer.Exit(2)
+    sentences = [r.sentence for r in read_slurp(train).records]
+    if lm_text is not None:
+        sentences += [line.strip() for line in lm_text.read_text().splitlines() if line.strip()]
+    summary = make_recognitions(slurp, out, sentences, limit=limit, processes=processes)
+    console.print(
+        f"recognised {summary.recordings:,} recordings of {summary.requests:,} requests: "
+        f"WER {summary.wer:.1%}, "
+        f"exact {summary.sentence_accuracy:.1%}, {summary.decoded:,} decoded now, {summary.wall_s:.0f} s; "
+        f"wrote {out}"
+    )
+    if summary.lm_overlap > 0:
+        console.print(
+            f"[yellow]{summary.lm_overlap:.1%} of the requests occur verbatim in the LM text[/yellow]"
+        )
+
+
 if __name__ == "__main__":
     app()
