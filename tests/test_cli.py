@@ -96,13 +96,14 @@ def test_stats_without_truth_uses_log_signals(tmp_path: Path, small_nlu: Any) ->
     assert "barge-in rate" in res.output and "defect rate (truth)" not in res.output
 
 
-def test_recognize_writes_a_replayable_file(tmp_path: Path) -> None:
+def test_recognize_writes_a_replayable_file(tmp_path: Path, monkeypatch: Any) -> None:
     import json
     import shutil
 
     import pytest
 
     pytest.importorskip("pocketsphinx")
+    monkeypatch.setenv("SELFLEARN_SPEECH_CACHE", str(tmp_path / "cache"))
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     rec = {
