@@ -51,7 +51,7 @@ def test_ingest_keeps_good_records_and_names_the_bad_field(tmp_path: Path) -> No
     assert "in.jsonl:2" in res.output and "asr.nbest.0.confidence" in res.output
 
 
-def test_mine_publish_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
+def test_mine_versions_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
     from selflearn.rewrite.store import RewriteStore
 
     small_nlu.save(tmp_path / "artifacts" / "models" / "nlu")
@@ -66,7 +66,7 @@ def test_mine_publish_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
         assert "published v" in res.output
     store = RewriteStore(tmp_path)
     assert store.versions() == ["v0001", "v0002"] and store.current_version() == "v0002"
-    res = runner.invoke(app, ["publish", str(tmp_path)])
+    res = runner.invoke(app, ["versions", str(tmp_path)])
     assert res.exit_code == 0 and "* v0002" in res.output
     res = runner.invoke(app, ["rollback", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -238,10 +238,10 @@ def _load_detector(workspace: Path) -> Any:
 
 
 @app.command()
-def publish(
+def versions(
     workspace: Annotated[Path, typer.Argument(help="Workspace.")],
 ) -> None:
-    """List rewrite-table versions; the current one is marked."""
+    """List published rewrite-table versions; the live one is marked with *."""
     from selflearn.rewrite.store import RewriteStore
 
     store = RewriteStore(workspace)
