@@ -161,10 +161,22 @@ def demo(
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            help="Start over: clear logs, truth and rewrite tables of an earlier run (models are kept)."
+        ),
+    ] = True,
 ) -> None:
     """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
     them; print the defect rate day by day and write report.json and defect_rate.png."""
+    import shutil
+
     from selflearn.eval.loop import LoopConfig, run_loop
+
+    if fresh:
+        for sub in ("logs", "truth", "quarantine", "artifacts/rewrites"):
+            shutil.rmtree(out / sub, ignore_errors=True)
 
     t = Table(title="selflearn demo: the self-learning loop")
     for c in ("day", "turns", "defect rate", "rewrites live", "fired", "wins", "losses", "mined tonight"):
@@ -298,7 +310,7 @@ def bench(
     detector: Annotated[str, typer.Option(help="Rephrase detector: trained or heuristic.")] = "trained",
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
-    writes report.json (with wer, intent_accuracy, slu_f1 per day), defect_rate.png, bench_metrics.png."""
+    writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png, bench_metrics.png."""
     from selflearn.eval.bench import ASR_CHOICES, BenchConfig, run_bench
 
     if asr not in ASR_CHOICES:

@@ -26,3 +26,11 @@ def test_closed_loop_end_to_end(tmp_path: Path, small_nlu: Any) -> None:
     assert (tmp_path / "artifacts" / "rewrites" / "CURRENT").exists()
     assert (tmp_path / "truth").is_dir() and (tmp_path / "logs").is_dir()
     assert (tmp_path / "artifacts" / "models" / "rephrase" / "manifest.json").exists()
+
+
+def test_loop_refuses_a_workspace_with_earlier_logs(tmp_path: Path) -> None:
+    day = tmp_path / "logs" / "day=0001"
+    day.mkdir(parents=True)
+    (day / "part-00000.parquet").write_bytes(b"not really parquet")
+    with pytest.raises(ValueError, match="earlier run"):
+        run_loop(LoopConfig(users=5, days=1), tmp_path)

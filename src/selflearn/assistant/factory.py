@@ -7,11 +7,13 @@ grammar's templates only, so simulated people also use phrasings it never saw, a
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import build
+from selflearn.util.atomic import atomic_write_text
 
 # Word error rate of the simulated recogniser for an average speaker: far-field assistants in
 # homes are commonly reported around 5-10% WER; people vary around it by their noise profile.
@@ -84,8 +86,14 @@ def load_or_train_nlu(model_dir: Path, seed: int = 0, n_per_intent: int = 400) -
     from selflearn.assistant.nlu.model import NluModel
 
     model_dir = Path(model_dir)
-    if (model_dir / "manifest.json").exists():
+    marker = model_dir / "trained-with.json"
+    wanted = {"grammar_seed": seed, "n_per_intent": n_per_intent}
+    # A model saved by hand (no marker) is taken as is; one we trained must match the request.
+    if (model_dir / "manifest.json").exists() and (
+        not marker.exists() or json.loads(marker.read_text()) == wanted
+    ):
         return NluModel.load(model_dir)
     model = train_default_nlu(seed=seed, n_per_intent=n_per_intent)
     model.save(model_dir)
+    atomic_write_text(marker, json.dumps(wanted))
     return model

@@ -14,9 +14,14 @@ gold interpretations, with a choice of recogniser.
   ``detector="heuristic"`` uses the untrained heuristic.
 
 Writes DIR/report.json in `eval.report.write_report`'s shape, with per day ``wer`` (corpus word
-error rate of request turns), ``intent_accuracy`` (top intent = gold) and ``slu_f1`` (micro F1 of
-exact normalized (type, value) slot pairs of the top hypothesis: stricter than SLURP's SLU-F1,
-which gives partial credit by word and character distance), plus DIR/bench_metrics.png.
+error rate of request turns), ``intent_accuracy`` (top intent = gold), ``slot_exact_f1`` (micro F1
+of exact normalized (type, value) slot pairs of the top hypothesis) and ``slu_f1`` (SLURP's
+SLU-F1 over the same normalized pairs, `eval.slu_metrics.slu_f1`: entities matched by type, each
+match credited by the word and character Levenshtein distance of its value), plus
+DIR/bench_metrics.png.
+
+Changed: ``slu_f1`` used to hold the exact-match F1, which is now ``slot_exact_f1``; ``slu_f1`` is
+now SLURP's SLU-F1 (usually the higher of the two). Every other key keeps its meaning.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 from selflearn.eval.loop import fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
+from selflearn.eval.slu_metrics import slu_f1
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
 from selflearn.simulate.traffic import SimConfig
@@ -63,14 +69,18 @@ class BenchConfig:
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
-    """Per-day recognition and understanding quality over request turns."""
+    """Per-day recognition and understanding quality over request turns: ``slot_exact_f1`` says
+    how often slots are exactly right, ``slu_f1`` (SLURP's) also credits nearly right values, so
+    a recognition slip in one character of a value is not scored like a missing slot."""
     words = sum(s.words for s in scores)
     tp = sum(s.slot_tp for s in scores)
     denom = 2 * tp + sum(s.slot_fp + s.slot_fn for s in scores)
+    slurp = slu_f1([s.gold_slots for s in scores], [s.pred_slots for s in scores])
     return {
         "wer": sum(s.edits for s in scores) / words if words else 0.0,
         "intent_accuracy": sum(s.intent_ok for s in scores) / len(scores) if scores else 0.0,
-        "slu_f1": 2 * tp / denom if denom else 1.0,
+        "slot_exact_f1": 2 * tp / denom if denom else 1.0,
+        "slu_f1": slurp["slu_f1"],
     }
 
 

@@ -77,6 +77,11 @@ def run_loop(
     from selflearn.rewrite.store import RewriteStore
 
     say = status or (lambda _m: None)
+    if any((out / "logs").glob("day=*/*.parquet")):
+        raise ValueError(
+            f"{out} already holds logs from an earlier run; the loop must start from an empty log "
+            "(use another --out, or `selflearn demo --fresh`)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     say("training the NLU on the built-in grammar")

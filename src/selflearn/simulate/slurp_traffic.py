@@ -18,7 +18,8 @@ its speaker is bound to (``Utterance.recording``), so a replayed recogniser can 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,7 +56,11 @@ class SlurpPhrasing(Phrasing):
 
 @dataclass(frozen=True)
 class TurnScore:
-    """Per request turn: was the top intent right, slot counts for F1, and word errors."""
+    """Per request turn: was the top intent right, slot counts for F1, and word errors.
+
+    `gold_slots` and `pred_slots` are the normalized (type, value) pairs (as `slot_multiset`
+    normalizes them) of gold and of the top hypothesis, in order, for SLURP's SLU-F1
+    (`selflearn.eval.slu_metrics`), which needs the values and not just exact-match counts."""
 
     intent_ok: bool
     slot_tp: int
@@ -63,6 +68,8 @@ class TurnScore:
     slot_fn: int
     edits: int
     words: int
+    gold_slots: tuple[tuple[str, str], ...] = ()
+    pred_slots: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -289,8 +296,9 @@ class SlurpSimulator(Simulator):
 
 def _score(turn: Turn, goal: SlurpGoal, spoken: str) -> TurnScore:
     top = turn.nlu.top
-    pred = slot_multiset((s.name, s.value) for s in top.slots) if top is not None else slot_multiset(())
-    gold = slot_multiset(goal.slots)
+    pred_slots = _normalized((s.name, s.value) for s in top.slots) if top is not None else ()
+    gold_slots = _normalized(goal.slots)
+    pred, gold = Counter(pred_slots), Counter(gold_slots)
     tp = sum((pred & gold).values())
     edits, words = word_errors(spoken, turn.asr.text)
     return TurnScore(
@@ -300,4 +308,11 @@ def _score(turn: Turn, goal: SlurpGoal, spoken: str) -> TurnScore:
         slot_fn=sum(gold.values()) - tp,
         edits=edits,
         words=words,
+        gold_slots=gold_slots,
+        pred_slots=pred_slots,
     )
+
+
+def _normalized(slots: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The (type, value) pairs in order, normalized as `slot_multiset` counts them."""
+    return tuple(pair for s in slots for pair in slot_multiset([s]))
