@@ -310,7 +310,8 @@ def bench(
     detector: Annotated[str, typer.Option(help="Rephrase detector: trained or heuristic.")] = "trained",
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
-    writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png, bench_metrics.png."""
+    writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
+    bench_metrics.png."""
     from selflearn.eval.bench import ASR_CHOICES, BenchConfig, run_bench
 
     if asr not in ASR_CHOICES:

@@ -77,9 +77,17 @@ def small(files: dict[str, Path], **kw: Any) -> BenchConfig:
 
 
 def test_day_scores() -> None:
-    s = [TurnScore(True, 2, 0, 0, 1, 5), TurnScore(False, 0, 1, 1, 0, 5)]
-    assert day_scores(s) == {"wer": 0.1, "intent_accuracy": 0.5, "slu_f1": 4 / 6}
-    assert day_scores([]) == {"wer": 0.0, "intent_accuracy": 0.0, "slu_f1": 1.0}
+    both = (("date", "monday"), ("time", "noon"))
+    s = [
+        TurnScore(True, 2, 0, 0, 1, 5, gold_slots=both, pred_slots=both),
+        TurnScore(False, 0, 1, 1, 0, 5, gold_slots=(("date", "monday"),), pred_slots=(("date", "mondax"),)),
+    ]
+    got = day_scores(s)
+    assert got["wer"] == 0.1 and got["intent_accuracy"] == 0.5
+    assert got["slot_exact_f1"] == 4 / 6
+    # SLURP SLU-F1: word TP=3 FP=FN=1 and char TP=3 FP=FN=1/6 -> TP=6, FP=FN=7/6 -> 36/43
+    assert got["slu_f1"] == pytest.approx(36 / 43)
+    assert day_scores([]) == {"wer": 0.0, "intent_accuracy": 0.0, "slot_exact_f1": 1.0, "slu_f1": 1.0}
 
 
 def test_bench_pipeline_has_no_home_stages() -> None:
@@ -96,6 +104,7 @@ def test_bench_noisy_end_to_end(tmp_path: Path, files: dict[str, Path]) -> None:
         assert d["request_turns"] > 20
         assert 0.0 <= d["defect_rate"] <= 1.0 and 0.0 <= d["intent_accuracy"] <= 1.0
         assert 0.0 <= d["slu_f1"] <= 1.0 and d["wer"] >= 0.0
+        assert 0.0 <= d["slot_exact_f1"] <= 1.0
     # A tiny clean domain: the NLU trained on the train file understands most requests.
     assert report["days"][0]["intent_accuracy"] > 0.6
     assert report["config"]["asr"] == "noisy" and report["config"]["goal_requests"] == 3 * 3 * 2 + 3
