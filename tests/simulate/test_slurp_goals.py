@@ -148,6 +148,14 @@ def test_judging_rule_intent_and_normalized_slot_multiset() -> None:
     )
     assert not interpretation_matches(None, "alarm_set", gold)
     assert interpretation_matches(hyp("iot_hue_lightoff"), "iot_hue_lightoff", ())
+    # Word boundaries inside a value do not change its meaning; other letters do.
+    room = (("house_place", "bed room"),)
+    assert interpretation_matches(
+        hyp("iot_hue_lightoff", ("house_place", "bedroom")), "iot_hue_lightoff", room
+    )
+    assert not interpretation_matches(
+        hyp("iot_hue_lightoff", ("house_place", "bathroom")), "iot_hue_lightoff", room
+    )
 
 
 @pytest.mark.skipif(not DEVEL.exists(), reason="../shared/data/slurp/devel.jsonl is not here")
