@@ -303,8 +303,8 @@ def bench(
         Path | None, typer.Option(help="Recognition-results JSONL for --asr replay.")
     ] = None,
     lm_text: Annotated[Path | None, typer.Option(help="Extra unlabeled LM text, one request a line.")] = None,
-    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 100,
-    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 5,
+    users: Annotated[int, typer.Option(help="Number of simulated people.")] = 200,
+    days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
     detector: Annotated[str, typer.Option(help="Rephrase detector: trained or heuristic.")] = "trained",

@@ -53,8 +53,8 @@ class BenchConfig:
     asr: str = "noisy"
     recognitions: Path | None = None
     lm_text: Path | None = None
-    users: int = 100
-    days: int = 5
+    users: int = 200
+    days: int = 7
     seed: int = 0
     engine: str = "embedded"
     min_users: int = 3
