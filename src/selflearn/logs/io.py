@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
@@ -43,7 +42,7 @@ from selflearn.logs.schema import (
     turns_to_table,
 )
 from selflearn.logs.validate import LogFormatError, errors_from_validation
-from selflearn.util.atomic import atomic_path, new_temp_path, publish_temp
+from selflearn.util.atomic import CommitOnExit, atomic_path, new_temp_path, publish_temp
 from selflearn.util.perf import gc_paused
 
 __all__ = [
@@ -165,7 +164,7 @@ def write_parquet(
     return sink.count
 
 
-class DayWriter:
+class DayWriter(CommitOnExit):
     """Writes one day's new part(s) under `LogWriter`; parts appear only on `commit`.
 
     Turns of different schema versions go to different parts (one version per file), in order of
@@ -234,17 +233,6 @@ class DayWriter:
         for sink in self._sinks.values():
             with contextlib.suppress(FileNotFoundError):
                 sink.path.unlink()
-
-    def __enter__(self) -> DayWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class LogWriter:

@@ -26,13 +26,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from selflearn.logs.io import DEFAULT_BATCH_SIZE, LOG_SUFFIXES, LogWriter, iter_raw_records
 from selflearn.logs.records import Turn
 from selflearn.logs.validate import RecordError, iter_validated
-from selflearn.util.atomic import new_temp_path, publish_temp
+from selflearn.util.atomic import CommitOnExit, new_temp_path, publish_temp
 
 __all__ = ["IngestReport", "QuarantineWriter", "ingest", "quarantine_dir", "read_quarantine"]
 
@@ -85,7 +84,7 @@ def _json_default(o: Any) -> Any:
     return repr(o)
 
 
-class QuarantineWriter:
+class QuarantineWriter(CommitOnExit):
     """Appends rejected records to one quarantine file, created (atomically) only if needed.
 
     Context manager: a clean exit publishes the file as `<stem>-<UTC time>.jsonl` (a numeric
@@ -143,17 +142,6 @@ class QuarantineWriter:
             with contextlib.suppress(FileNotFoundError):
                 self._tmp.unlink()
         self._f = self._tmp = None
-
-    def __enter__(self) -> QuarantineWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def ingest(

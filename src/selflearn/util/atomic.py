@@ -16,8 +16,11 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 __all__ = [
+    "CommitOnExit",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -136,3 +139,25 @@ def atomic_write_text(
 ) -> None:
     """Write `text` to `path` atomically (see `atomic_path`)."""
     atomic_write_bytes(path, text.encode(encoding), overwrite=overwrite)
+
+
+class CommitOnExit:
+    """A writer used as a context manager: `commit()` when the block ends normally, `abort()` when
+    it raises, so a failed write never publishes a partial result."""
+
+    def commit(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
