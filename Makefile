@@ -4,12 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The CPU build of PyTorch; a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint typecheck pytest install install-dev bench clean
 
 $(VENV)/.base: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "selflearn needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e .
 	@touch $@
 
