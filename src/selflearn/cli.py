@@ -167,6 +167,12 @@ def demo(
             help="Start over: clear logs, truth and rewrite tables of an earlier run (models are kept)."
         ),
     ] = True,
+    detector: Annotated[
+        str, typer.Option(help="Rephrase detector: lexical (baseline) or span (contextual MiniLM).")
+    ] = "lexical",
+    online: Annotated[
+        str, typer.Option(help="Online rewrite layers: off, global, personal or global+personal.")
+    ] = "off",
 ) -> None:
     """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
     them; print the defect rate day by day and write report.json and defect_rate.png."""
@@ -175,7 +181,7 @@ def demo(
     from selflearn.eval.loop import LoopConfig, run_loop
 
     if fresh:
-        for sub in ("logs", "truth", "quarantine", "artifacts/rewrites"):
+        for sub in ("logs", "truth", "quarantine", "artifacts/rewrites", "artifacts/online"):
             shutil.rmtree(out / sub, ignore_errors=True)
 
     t = Table(title="selflearn demo: the self-learning loop")
@@ -201,7 +207,15 @@ def demo(
 
     with console.status("starting") as st:
         report = run_loop(
-            LoopConfig(users=users, days=days, seed=seed, engine=engine, min_users=min_users),
+            LoopConfig(
+                users=users,
+                days=days,
+                seed=seed,
+                engine=engine,
+                min_users=min_users,
+                detector=detector,
+                online=online,
+            ),
             out,
             on_day=on_day,
             status=lambda msg: st.update(msg),
@@ -307,7 +321,12 @@ def bench(
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
-    detector: Annotated[str, typer.Option(help="Rephrase detector: trained or heuristic.")] = "trained",
+    detector: Annotated[
+        str, typer.Option(help="Rephrase detector: trained (lexical), heuristic or span (contextual MiniLM).")
+    ] = "trained",
+    online: Annotated[
+        str, typer.Option(help="Online rewrite layers: off, global, personal or global+personal.")
+    ] = "off",
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
     writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
@@ -346,6 +365,7 @@ def bench(
         seed=seed,
         min_users=min_users,
         detector=detector,
+        online=online,
     )
     try:
         report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))
@@ -394,6 +414,23 @@ def recognize(
         console.print(
             f"[yellow]{summary.lm_overlap:.1%} of the requests occur verbatim in the LM text[/yellow]"
         )
+
+
+from selflearn.fpi.cli import register as _register_fpi  # noqa: E402
+
+_register_fpi(app)
+from selflearn.labels.cli import register as _register_labels  # noqa: E402
+
+_register_labels(app)
+from selflearn.serve.cli import register as _register_serve  # noqa: E402
+
+_register_serve(app)
+from selflearn.teach.cli import register as _register_teach  # noqa: E402
+
+_register_teach(app)
+from selflearn.context.cli import register as _register_context  # noqa: E402
+
+_register_context(app)
 
 
 if __name__ == "__main__":

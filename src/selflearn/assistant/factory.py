@@ -39,7 +39,10 @@ def _register_builtin_components() -> None:
     import selflearn.assistant.resolve
     import selflearn.assistant.respond
     import selflearn.assistant.wake
+    import selflearn.rewrite.online
     import selflearn.rewrite.runtime  # noqa: F401
+    from selflearn.context import component as _context  # noqa: F401
+    from selflearn.teach import component as _teach  # noqa: F401
 
 
 def default_config(
@@ -47,8 +50,19 @@ def default_config(
     nlu: Any = None,
     rewrite_store: str | Path | None = None,
     asr_error_rate: float | None = None,
+    rewrite_online: str = "off",
+    online_options: dict[str, Any] | None = None,
+    teach: Any = None,
+    context: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The default pipeline with seeds, a fitted NLU and optionally a rewrite store filled in."""
+    """The default pipeline with seeds, a fitted NLU and optionally a rewrite store filled in.
+
+    `rewrite_online` ("global", "personal", "global+personal"; needs `rewrite_store`) puts the
+    online rewriter (`rewrite.online.v1`, precomputed table first) in place of the precomputed one;
+    `online_options` are passed to it (e.g. ``gate_nlu``). `teach` (a
+    `selflearn.teach.component.TeachRuntime`, or a preference-store path or URL) makes the
+    assistant teachable: a teaching stage before the NLU and a responder that asks at teachable
+    moments."""
     cfg = copy.deepcopy(DEFAULT_PIPELINE)
     for entry in cfg:
         name = entry["component"]
@@ -60,9 +74,32 @@ def default_config(
             entry["model"] = nlu
     if rewrite_store is not None:
         idx = next(i for i, e in enumerate(cfg) if e["component"] == "nlu.model.v1")
-        cfg.insert(
-            idx, {"component": "rewrite.precomputed.v1", "root": str(rewrite_store), "check_interval_s": 0.0}
-        )
+        rewriter: dict[str, Any] = {
+            "component": "rewrite.precomputed.v1",
+            "root": str(rewrite_store),
+            "check_interval_s": 0.0,
+        }
+        if rewrite_online != "off":
+            rewriter = {**rewriter, "component": "rewrite.online.v1", "layers": rewrite_online, "nlu": nlu}
+            rewriter.update(online_options or {})
+        cfg.insert(idx, rewriter)
+    if teach is not None:
+        from selflearn.teach.component import TeachRuntime
+
+        runtime = teach if isinstance(teach, TeachRuntime) else TeachRuntime(teach)
+        idx = next(i for i, e in enumerate(cfg) if e["component"] == "nlu.model.v1")
+        cfg.insert(idx, {"component": "teach.intercept.v1", "runtime": runtime})
+        for e in cfg:
+            if e["component"] == "response.template.v1":
+                e["component"] = "response.teach.v1"
+                e["runtime"] = runtime
+    if context is not None:
+        # Context-aware interpretation (selflearn.context): `context` holds the parameters of
+        # `context.rerank.v1` (model/model_dir, history/history_path), which takes resolution's place.
+        for e in cfg:
+            if e["component"] == "resolution.home.v1":
+                e.clear()
+                e.update({"component": "context.rerank.v1", **context})
     return cfg
 
 

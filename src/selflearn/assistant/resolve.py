@@ -20,8 +20,10 @@ after using the room raises `er-ambiguous`; a name nothing matches raises `er-un
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol, runtime_checkable
 
 from selflearn.assistant.component import StageFailure, TurnState, register
 from selflearn.home.catalog import MEDIA_TYPE_WORDS, default_catalog
@@ -32,7 +34,7 @@ from selflearn.home.matching import Match, NameIndex, norm_name
 from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, StageError
 from selflearn.text.numbers import parse_date, parse_duration, parse_number, parse_time
 
-__all__ = ["EntityResolver", "SlotResolution"]
+__all__ = ["PREFERENCES_KEY", "EntityResolver", "PersonalPreferences", "SlotResolution"]
 
 # Slots resolved first: the room narrows device names, the media type narrows titles.
 _ORDER = {SlotType.ROOM: 0, SlotType.MEDIA_TYPE: 0}
@@ -41,6 +43,24 @@ _DEVICE_LEADING = ("all the ", "all of the ", "all ", "both ", "every ")
 _COLOR_INDEX = NameIndex((c, c) for c in COLORS)
 _TYPE_INDEX = NameIndex((w, str(t)) for w, t in MEDIA_TYPE_WORDS.items())
 CONTEXT_VALUE = ""  # ResolvedEntity.value of a slot filled from context, not said by the user
+# scratch key under which a component earlier in the pipeline (selflearn.teach) puts the speaking
+# user's `PersonalPreferences`; absent, resolution is exactly as without preferences.
+PREFERENCES_KEY = "preferences"
+
+
+@runtime_checkable
+class PersonalPreferences(Protocol):
+    """What one user taught the assistant, as the resolver consults it: the user's own names for
+    things ("moonlight" -> a lamp's entity id, "my team" -> a team id) and defaults for slots the
+    user did not say ("find me a restaurant" -> their cuisine)."""
+
+    def lookup(self, stype: SlotType, value: str) -> str | None:
+        """The canonical value a user's own word stands for, or None when it is not personal."""
+        ...
+
+    def default(self, intent: str, slot: str, stype: SlotType, args: Mapping[str, str]) -> str | None:
+        """A canonical value for an unsaid `slot` of `intent` given the args resolved so far."""
+        ...
 
 
 @dataclass
@@ -85,7 +105,12 @@ class EntityResolver:
         home = state.home
         ctx_room = self.context_room(state)
         today = self._today(state)
-        args, entities, failure = self.resolve(hyp, home, ctx_room, today)
+        prefs = state.scratch.get(PREFERENCES_KEY)
+        if not isinstance(prefs, PersonalPreferences):
+            prefs = None
+        if ctx_room is None and prefs is not None:
+            ctx_room = prefs.default(hyp.intent, "room", SlotType.ROOM, {})
+        args, entities, failure = self.resolve(hyp, home, ctx_room, today, prefs=prefs)
         if home is not None and failure is None:
             completed = home.complete_args(hyp.intent, args, ctx_room)
             if completed.get("room") and not args.get("room"):
@@ -102,9 +127,15 @@ class EntityResolver:
         return state
 
     def resolve(
-        self, hyp: NluHypothesis, home: Home | None, ctx_room: str | None, today: date
+        self,
+        hyp: NluHypothesis,
+        home: Home | None,
+        ctx_room: str | None,
+        today: date,
+        prefs: PersonalPreferences | None = None,
     ) -> tuple[dict[str, str], list[ResolvedEntity], tuple[str, SlotType, str, StageError] | None]:
-        """Resolve every slot of `hyp`: (args, log entities, first failure or None)."""
+        """Resolve every slot of `hyp`: (args, log entities, first failure or None). With `prefs`,
+        the user's own names win over the household's, and unsaid slots get the user's defaults."""
         spec = BY_NAME.get(hyp.intent)
         typed: list[tuple[str, SlotType, str]] = []
         seen: set[str] = set()
@@ -121,9 +152,15 @@ class EntityResolver:
         entities: list[ResolvedEntity] = []
         failure: tuple[str, SlotType, str, StageError] | None = None
         for slot, stype, value in typed:
-            res = self.resolve_slot(
-                stype, value, intent=hyp.intent, home=home, args=args, ctx_room=ctx_room, today=today
-            )
+            personal = prefs.lookup(stype, value) if prefs is not None else None
+            if personal is not None and (
+                stype is not SlotType.DEVICE or (home is not None and personal in home.devices)
+            ):
+                res = SlotResolution(personal, 1.0)
+            else:
+                res = self.resolve_slot(
+                    stype, value, intent=hyp.intent, home=home, args=args, ctx_room=ctx_room, today=today
+                )
             entities.append(
                 ResolvedEntity(
                     slot=slot,
@@ -139,6 +176,17 @@ class EntityResolver:
                 args.update(res.args)
             elif res.error is not None and failure is None:
                 failure = (slot, stype, value, res.error)
+        if prefs is not None and spec is not None and failure is None:
+            said = {s.name for s in hyp.slots} | set(args)
+            for ss in spec.slots:
+                if ss.name in said or ss.type is SlotType.ROOM:
+                    continue
+                filled = prefs.default(hyp.intent, ss.name, ss.type, args)
+                if filled is not None:
+                    args[ss.name] = filled
+                    entities.append(
+                        ResolvedEntity(slot=ss.name, value=CONTEXT_VALUE, entity_id=filled, score=1.0)
+                    )
         return args, entities, failure
 
     # ---------------------------------------------------------------------------------- context

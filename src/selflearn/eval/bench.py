@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selflearn.eval.loop import fit_rephrase_detector
+from selflearn.eval.loop import _online_day_extra, fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.eval.slu_metrics import slu_f1
 from selflearn.simulate.slurp_goals import SlurpGoals
@@ -59,13 +59,17 @@ class BenchConfig:
     engine: str = "embedded"
     min_users: int = 3
     asr_error_rate: float | None = None  # noisy channel (and replay's fallback)
-    detector: str = "trained"  # trained | heuristic
+    detector: str = "trained"  # trained (= lexical) | heuristic | span | another registry name
     calibration_users: int = 60
     calibration_days: int = 2
     processes: int | None = None  # pocketsphinx pre-warm workers (default: all cores)
     cache_dir: Path | None = None  # speech cache (default: selflearn.speech.cache.default_cache_dir)
     progress: bool = True
     nightly: dict[str, Any] = field(default_factory=dict)
+    # Online rewrite layers: "off" | "global" | "personal" | "global+personal" (see eval.loop).
+    online: str = "off"
+    online_train: dict[str, Any] = field(default_factory=dict)
+    online_options: dict[str, Any] = field(default_factory=dict)
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
@@ -110,14 +114,25 @@ def _asr_entry(cfg: BenchConfig, train_sentences: list[str]) -> dict[str, Any]:
 
 
 def bench_pipeline(
-    nlu: Any, asr_entry: dict[str, Any], seed: int = 0, rewrite_store: Path | None = None
+    nlu: Any,
+    asr_entry: dict[str, Any],
+    seed: int = 0,
+    rewrite_store: Path | None = None,
+    rewrite_online: str = "off",
+    online_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The default pipeline without the home stages (resolution, action), with `asr_entry` as
     its recogniser: wake, asr, (rewrite), nlu, response."""
     from selflearn.assistant.factory import default_config
 
     out = []
-    for entry in default_config(seed=seed, nlu=nlu, rewrite_store=rewrite_store):
+    for entry in default_config(
+        seed=seed,
+        nlu=nlu,
+        rewrite_store=rewrite_store,
+        rewrite_online=rewrite_online,
+        online_options=online_options,
+    ):
         name = str(entry["component"])
         if name.split(".")[0] in _DROP:
             continue
@@ -144,23 +159,22 @@ def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None
 
 def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: SlurpGoals) -> Any:
     from selflearn.assistant.factory import build_assistant
-    from selflearn.feedback.rephrase_baseline import (
-        HeuristicRephraseDetector,
-        LexicalPhoneticRephraseDetector,
-    )
+    from selflearn.feedback.rephrase.registry import load_detector, model_dir_name
+    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
 
     if cfg.detector == "heuristic":
         return HeuristicRephraseDetector()
-    model_dir = out / "artifacts" / "models" / "rephrase"
+    kind = "lexical" if cfg.detector == "trained" else cfg.detector
+    model_dir = out / "artifacts" / "models" / model_dir_name(kind)
     if (model_dir / "manifest.json").exists():
-        return LexicalPhoneticRephraseDetector.load(model_dir)
+        return load_detector(model_dir)
     cal_seed = cfg.seed + 7919  # other people, other days, and the training file's requests
     noisy = _asr_entry(
         BenchConfig(cfg.goals, cfg.train, asr_error_rate=cfg.asr_error_rate, seed=cal_seed), []
     )
     assistant = build_assistant(bench_pipeline(nlu, noisy, seed=cal_seed))
     sim = SlurpSimulator(SimConfig(users=cfg.calibration_users, seed=cal_seed), train_goals)
-    det = fit_rephrase_detector(sim, assistant, cfg.calibration_days)
+    det = fit_rephrase_detector(sim, assistant, cfg.calibration_days, kind=kind)
     det.save(model_dir)
     return det
 
@@ -195,7 +209,17 @@ def run_bench(
     nlu.save(out / "artifacts" / "models" / "nlu")
     t_nlu = time.perf_counter() - t0
     asr_entry = _asr_entry(cfg, [r.sentence for r in train])
-    assistant = build_assistant(bench_pipeline(nlu, asr_entry, seed=cfg.seed, rewrite_store=out))
+    assistant = build_assistant(
+        bench_pipeline(
+            nlu,
+            asr_entry,
+            seed=cfg.seed,
+            rewrite_store=out,
+            rewrite_online=cfg.online,
+            online_options=cfg.online_options,
+        )
+    )
+    nightly_online = None if cfg.online == "off" else {"layers": cfg.online, **cfg.online_train}
     t0 = time.perf_counter()
     if cfg.asr == "pocketsphinx":
         say("decoding the goals' recordings (pocketsphinx, all cores)")
@@ -218,7 +242,9 @@ def run_bench(
         say(f"night {day}: mining rewrites from the logs")
         t0 = time.perf_counter()
         night = run_nightly(
-            out, NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, **cfg.nightly), detector=detector
+            out,
+            NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, online=nightly_online, **cfg.nightly),
+            detector=detector,
         )
         if rewriter is not None and hasattr(rewriter, "reload"):
             rewriter.reload()
@@ -228,6 +254,7 @@ def run_bench(
                 "simulate_s": round(t_sim, 2),
                 "nightly_s": round(time.perf_counter() - t0, 2),
                 "rewrites_mined_tonight": night.rules,
+                **_online_day_extra(rewriter, night.online),
             }
         )
         days.append(metrics)
@@ -245,6 +272,7 @@ def run_bench(
         "engine": cfg.engine,
         "min_users": cfg.min_users,
         "detector": cfg.detector,
+        "online": cfg.online,
         "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
         "goal_requests": len(goals),
         "train_requests": len(train),

@@ -32,24 +32,39 @@ class LoopConfig:
     calibration_days: int = 2
     nightly: dict[str, Any] = field(default_factory=dict)  # NightlyConfig overrides
     extra: dict[str, Any] = field(default_factory=dict)
+    # Online rewrite layers: "off" | "global" | "personal" | "global+personal"; trained nightly
+    # with `online_train` (OnlineTrainConfig overrides), run with `online_options` (the component's).
+    online: str = "off"
+    online_train: dict[str, Any] = field(default_factory=dict)
+    online_options: dict[str, Any] = field(default_factory=dict)
+    # Rephrase detector the miner uses (feedback.rephrase.registry): "lexical" (baseline),
+    # "span" (contextual MiniLM span model) or another registered name.
+    detector: str = "lexical"
+    # Context-aware interpretation (selflearn.context): the reranker, trained nightly from the logs,
+    # takes resolution's place; `ambiguity_share` mixes ambiguity scenarios into the traffic.
+    context: bool = False
+    ambiguity_share: float = 0.0
 
 
-def train_rephrase_detector(out: Path, seed: int, users: int, days: int, nlu: Any) -> Any:
-    """Fit the lexical/phonetic rephrase detector on a separate simulated population whose truth
-    labels serve as synthetic supervision (allowed for rephrase detection); cached on disk."""
-    from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+def train_rephrase_detector(
+    out: Path, seed: int, users: int, days: int, nlu: Any, kind: str = "lexical"
+) -> Any:
+    """Fit the rephrase detector of kind `kind` (default: lexical/phonetic) on a separate simulated
+    population whose truth labels serve as synthetic supervision (allowed for rephrase
+    detection); cached on disk."""
+    from selflearn.feedback.rephrase.registry import load_detector, model_dir_name
 
-    model_dir = out / "artifacts" / "models" / "rephrase"
+    model_dir = out / "artifacts" / "models" / model_dir_name(kind)
     if (model_dir / "manifest.json").exists():
-        return LexicalPhoneticRephraseDetector.load(model_dir)
+        return load_detector(model_dir)
     cal_seed = seed + 7919  # a different world: other households, other days
     assistant = build_assistant(default_config(seed=cal_seed, nlu=nlu))
-    det = fit_rephrase_detector(Simulator(SimConfig(users=users, seed=cal_seed)), assistant, days)
+    det = fit_rephrase_detector(Simulator(SimConfig(users=users, seed=cal_seed)), assistant, days, kind=kind)
     det.save(model_dir)
     return det
 
 
-def fit_rephrase_detector(sim: Any, assistant: Any, days: int) -> Any:
+def fit_rephrase_detector(sim: Any, assistant: Any, days: int, kind: str = "lexical") -> Any:
     """Simulate `days` days of `sim` against `assistant` and fit the lexical/phonetic detector on
     the candidate pairs, labelled from the simulation's truth (handed over as plain data)."""
     from selflearn.feedback.pairs import candidate_pairs
@@ -64,7 +79,27 @@ def fit_rephrase_detector(sim: Any, assistant: Any, days: int) -> Any:
         truth += res.truth
     pairs = candidate_pairs(flatten_turns(turns))
     labels = rephrase_labels(pairs, truth_table(truth))
+    if kind != "lexical":
+        from selflearn.feedback.rephrase.registry import make_detector
+
+        return make_detector(kind).fit(pairs, labels)
     return LexicalPhoneticRephraseDetector().fit(pairs, labels)
+
+
+def _online_day_extra(rewriter: Any, online: dict[str, Any] | None) -> dict[str, Any]:
+    """The online rewriter's counters for the day (then reset) and tonight's training summary."""
+    out: dict[str, Any] = {}
+    stats = getattr(rewriter, "stats", None)
+    if isinstance(stats, dict):
+        out["online_stats"] = dict(stats)
+        for k in stats:
+            stats[k] = 0
+    if online is not None:
+        keys = ("version", "global_candidates", "pairs", "gate_recall")
+        out["online_training"] = {k: online[k] for k in keys}
+        out["online_ranker"] = online.get("ranker", {})
+        out["online_encoder"] = online.get("encoder", {})
+    return out
 
 
 def run_loop(
@@ -87,14 +122,25 @@ def run_loop(
     say("training the NLU on the built-in grammar")
     nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=cfg.seed)
     say("fitting the rephrase detector on a separate simulated population")
-    detector = train_rephrase_detector(out, cfg.seed, cfg.calibration_users, cfg.calibration_days, nlu)
+    detector = train_rephrase_detector(
+        out, cfg.seed, cfg.calibration_users, cfg.calibration_days, nlu, kind=cfg.detector
+    )
     store = RewriteStore(out)
     assistant = build_assistant(
-        default_config(seed=cfg.seed, nlu=nlu, rewrite_store=out, asr_error_rate=cfg.asr_error_rate)
+        default_config(
+            seed=cfg.seed,
+            nlu=nlu,
+            rewrite_store=out,
+            asr_error_rate=cfg.asr_error_rate,
+            rewrite_online=cfg.online,
+            online_options=cfg.online_options,
+            context={"model": None} if cfg.context else None,
+        )
     )
+    nightly_online = None if cfg.online == "off" else {"layers": cfg.online, **cfg.online_train}
     rewriter = assistant.component("rewrite")
     say("building the population")
-    sim = Simulator(SimConfig(users=cfg.users, seed=cfg.seed))
+    sim = Simulator(SimConfig(users=cfg.users, seed=cfg.seed, ambiguity_share=cfg.ambiguity_share))
     days: list[DayMetrics] = []
     timings: list[dict[str, float]] = []
     for day in range(1, cfg.days + 1):
@@ -109,7 +155,9 @@ def run_loop(
         say(f"night {day}: detecting feedback and mining rewrites from all logs so far")
         t0 = time.perf_counter()
         night = run_nightly(
-            out, NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, **cfg.nightly), detector=detector
+            out,
+            NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, online=nightly_online, **cfg.nightly),
+            detector=detector,
         )
         t_night = time.perf_counter() - t0
         if rewriter is not None and hasattr(rewriter, "reload"):
@@ -119,8 +167,15 @@ def run_loop(
                 "simulate_s": round(t_sim, 2),
                 "nightly_s": round(t_night, 2),
                 "rewrites_mined_tonight": night.rules,
+                **_online_day_extra(rewriter, night.online),
             }
         )
+        if cfg.context:
+            from selflearn.context.nightly import run_context_night
+
+            amb = [r.success for r in res.truth if r.attempt == 1 and r.turn_id in sim.ambiguity_kinds]
+            metrics.extra["ambiguous_first_attempt_accuracy"] = round(sum(amb) / len(amb), 3) if amb else None
+            metrics.extra.update(run_context_night(out, assistant, detector))
         timings.append({"simulate_s": t_sim, "nightly_s": t_night})
         days.append(metrics)
         if on_day is not None:
@@ -132,6 +187,10 @@ def run_loop(
         "engine": cfg.engine,
         "min_users": cfg.min_users,
         "asr_error_rate": cfg.asr_error_rate,
+        "online": cfg.online,
+        "detector": cfg.detector,
+        "context": cfg.context,
+        "ambiguity_share": cfg.ambiguity_share,
         **cfg.extra,
     }
     return write_report(out, days, config, extra_summary={"seconds": round(time.perf_counter() - t_start, 1)})

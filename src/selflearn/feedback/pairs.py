@@ -62,6 +62,7 @@ PAIRS_SCHEMA = pa.schema(
         ("nlu_intent_a", pa.string()),
         ("nlu_intent_b", pa.string()),
         ("nlu_confidence_b", pa.float64()),
+        ("response_text_a", pa.string()),  # what the assistant answered a (contextual detectors)
     ]
 )
 """Output of `candidate_pairs`: one row per (a, b) with b 1..max_ahead requests after a."""
@@ -208,6 +209,7 @@ def candidate_pairs(flat: pa.Table, max_gap_s: float = 60.0, max_ahead: int = 2)
         "nlu_intent_a": ta.column("nlu_intent"),
         "nlu_intent_b": tb.column("nlu_intent"),
         "nlu_confidence_b": pc.fill_null(tb.column("nlu_confidence"), 0.0),
+        "response_text_a": pc.fill_null(ta.column("response_text"), ""),
     }
     return pa.table(cols, schema=PAIRS_SCHEMA)
 

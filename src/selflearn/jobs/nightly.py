@@ -35,6 +35,8 @@ class NightlyConfig:
     rephrase_threshold: float | None = None
     publish: bool = True
     miner: dict[str, Any] = field(default_factory=dict)
+    # Online rewrite layers (selflearn.rewrite.online_train.OnlineTrainConfig overrides): None = off.
+    online: dict[str, Any] | None = None
 
 
 @dataclass
@@ -45,6 +47,7 @@ class NightlyResult:
     turns: int
     seconds: float
     timings: dict[str, float]
+    online: dict[str, Any] | None = None  # the online layers' training summary, when trained
 
 
 def mine_chains(
@@ -92,6 +95,17 @@ def run_nightly(
     version = None
     if cfg.publish:
         version = store.publish(table, {"engine": cfg.engine, "turns": n_turns, "chains": chains.num_rows})
+    online_summary = None
+    if cfg.online is not None:
+        from dataclasses import asdict
+
+        from selflearn.rewrite.online_train import OnlineTrainConfig, train_online
+
+        t2 = time.perf_counter()
+        online_cfg = OnlineTrainConfig(**{"min_users": cfg.min_users, **cfg.online})
+        trained = train_online(Path(workspace), chains, online_cfg, previous_table=store.current())
+        online_summary = asdict(trained)
+        timings["online_s"] = time.perf_counter() - t2
     return NightlyResult(
         version=version,
         rules=len(table),
@@ -99,4 +113,5 @@ def run_nightly(
         turns=n_turns,
         seconds=time.perf_counter() - t0,
         timings=timings,
+        online=online_summary,
     )

@@ -288,6 +288,11 @@ class SlurpSimulator(Simulator):
         return judge(st, goal)
 
     def _blame(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> str:
+        # A request whose intent the assistant was never built for is not a stage defect.
+        nlu = assistant.component("nlu")
+        known = getattr(getattr(nlu, "model", None), "intent_slots_", None)
+        if isinstance(known, dict) and goal.intent not in known:
+            return FailedStage.UNSUPPORTED
         # Give the back half the words really said: if that is understood, recognition failed first.
         if self._replay_judge(state, goal, assistant, state.utterance.text):
             return FailedStage.ASR

@@ -19,6 +19,10 @@ from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
 from selflearn.home.home import Command, Home, Outcome
 from selflearn.logs.records import Context, NluHypothesis, NluStage, Slot, Turn
+from selflearn.simulate.ambiguity import KINDS as AMBIGUITY_KINDS
+from selflearn.simulate.ambiguity import AmbiguousGoal, adapt_goal, pick_ambiguous, plan_session
+from selflearn.simulate.ambiguity import first_phrasing as ambiguous_first_phrasing
+from selflearn.simulate.ambiguity import retry_phrasing as ambiguous_retry_phrasing
 from selflearn.simulate.background import BACKGROUND_SPEECH
 from selflearn.simulate.goals import Goal, GoalMenu, build_menu
 from selflearn.simulate.ids import make_ulid
@@ -40,6 +44,9 @@ class SimConfig:
     n_favourites: int = 12
     goals_per_intent: int = 8
     intent_skew: float = 1.0
+    # Share of goal picks that are context-ambiguity scenarios (simulate/ambiguity.py). 0 keeps
+    # ordinary traffic exactly as before; benchmarks/context.py and LoopConfig.ambiguity_share raise it.
+    ambiguity_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Simulator:
         self.households: list[Household] = make_population(config.users, config.seed)
         self.phrasing = PhrasingModel(seed=config.seed)
         self.menus: dict[str, GoalMenu] = {}
+        self.ambiguity_kinds: dict[str, str] = {}  # turn id -> ambiguity kind (simulator side)
+        self.session_now: datetime | None = None  # local start of the session being simulated
         for hh in self.households:
             mrng = random.Random(f"menu:{config.seed}:{hh.household_id}")
             menu = build_menu(
@@ -149,10 +158,13 @@ class Simulator:
         change what is wanted and how it is judged through the `_goal_*` hooks."""
         endpoint = rng.choice(hh.endpoints)
         session_id = make_ulid(ts, rng)
+        self.session_now = ts.replace(tzinfo=None)
         turn_index = 0
         n_goals = 1
         while rng.random() < 0.25 and n_goals < 4:
             n_goals += 1
+        if self.config.ambiguity_share > 0:
+            n_goals = plan_session(self, user, n_goals, rng)
         for _ in range(n_goals):
             picked = self._goal_pick(hh, user, endpoint, rng)
             if picked is None:
@@ -192,16 +204,25 @@ class Simulator:
 
     # -- goal hooks: the home simulator's goals (a SLURP simulator overrides these) ------------------
     def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> Any:
+        if self.config.ambiguity_share > 0:
+            picked = pick_ambiguous(self, hh, user, endpoint, rng)
+            if picked is not None:
+                return picked
+            return adapt_goal(self, hh, user, endpoint, self._pick_goal(hh, user, endpoint.room, rng))
         return self._pick_goal(hh, user, endpoint.room, rng)
 
     def _goal_first_phrasing(self, user: User, picked: Any, rng: random.Random) -> Phrasing:
         goal, _gold = picked
+        if isinstance(goal, AmbiguousGoal):
+            return ambiguous_first_phrasing(goal, rng)
         return self.phrasing.first(user, goal, rng)
 
     def _goal_retry_phrasing(
         self, user: User, picked: Any, previous: Phrasing, attempt: int, rng: random.Random
     ) -> Phrasing:
         goal, _gold = picked
+        if isinstance(goal, AmbiguousGoal):
+            return ambiguous_retry_phrasing(goal, previous, rng)
         return self.phrasing.retry(user, goal, previous, attempt, rng)
 
     def _goal_judge(
@@ -243,6 +264,8 @@ class Simulator:
             if turn.rewrite is not None
             else None,
         )
+        if isinstance(goal, AmbiguousGoal) and goal.kind in AMBIGUITY_KINDS:
+            self.ambiguity_kinds[turn.turn_id] = goal.kind
         return success, truth
 
     def _turn(

@@ -21,6 +21,8 @@ class FailedStage(StrEnum):
     NLU = "nlu"
     ENTITY_RESOLUTION = "entity_resolution"
     RESULT = "result"
+    # The assistant cannot do the request at all (its NLU has no such intent): not a stage defect.
+    UNSUPPORTED = "unsupported"
 
 
 @dataclass

@@ -1,0 +1,283 @@
+"""Load on `selflearn serve`: latency and throughput of POST /v1/rewrite on loopback, and the
+in-process cost of the rewriter's paths (precomputed only; with the online layers).
+
+    .venv/bin/python benchmarks/serve_load.py [--workspace WS] [--rate 200] [--duration 20]
+        [--layers global+personal] [--quick]
+
+The server runs in its own process (`python -m selflearn.cli serve`, uvicorn, one worker, torch
+on one thread); this process is the load generator: an open-loop asyncio + httpx client that
+sends requests at a fixed rate (each request is scheduled at t0 + i / rate, and its latency is
+measured from that scheduled time, so a server falling behind shows up in the tail instead of
+slowing the generator down), bounded by --duration. Requests replay the workspace's logged
+requests (text, user, device, room, ASR confidence). Without --workspace a small workspace is
+made first with the closed loop (online layers on). Reports p50/p90/p99/max latency, achieved
+throughput and the number of errors (non-2xx or transport), for the online layers and for the
+precomputed-only path. Prints a table and writes benchmarks/results/serve_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "serve_load.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_workspace(work: Path, users: int, days: int) -> Path:
+    from selflearn.eval.loop import LoopConfig, run_loop
+
+    ws = work / "serve-ws"
+    run_loop(LoopConfig(users=users, days=days, seed=0, online="global+personal"), ws)
+    return ws
+
+
+def requests_from_logs(ws: Path, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    from selflearn.logs.io import read_flat
+
+    flat = read_flat(ws / "logs").to_pylist()
+    reqs = [
+        {
+            "text": r["rewrite_original"] or r["asr_text"],
+            "user": r["user_id"],
+            "asr_confidence": min(1.0, max(0.0, float(r["asr_confidence"] or 0.0))),
+            "device": {"id": r["device_id"] or "d", "type": r["device_type"] or "speaker"},
+            "context": {"room": r["room"]},
+        }
+        for r in flat
+        if r["wake_detected"] and (r["rewrite_original"] or r["asr_text"])
+    ]
+    rng = random.Random(seed)
+    return [rng.choice(reqs) for _ in range(n)]
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    if not xs:
+        return {
+            "p50_ms": float("nan"),
+            "p90_ms": float("nan"),
+            "p99_ms": float("nan"),
+            "max_ms": float("nan"),
+        }
+    a = np.asarray(xs)
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+    }
+
+
+def in_process(ws: Path, reqs: list[dict[str, Any]], layers: str) -> dict[str, Any]:
+    """Latency of the service's rewrite path itself (`OnlineRewriter.rewrite`, no HTTP), over the
+    same requests; plus the encoder's cache hit rate and the cost of encoding a text never seen."""
+    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.rewrite.online import OnlineRewriter
+    from selflearn.text.encoder import set_torch_threads
+
+    set_torch_threads(1)
+    nlu_dir = ws / "artifacts" / "models" / "nlu"
+    nlu = NluModel.load(nlu_dir) if (nlu_dir / "manifest.json").exists() else None
+    rw = OnlineRewriter(root=ws, layers=layers, nlu=nlu, check_interval_s=3600)
+
+    def call(r: dict[str, Any]) -> Any:
+        return rw.rewrite(
+            r["text"],
+            r["user"],
+            r["asr_confidence"],
+            r["device"]["type"],
+            r["context"]["room"],
+            12,
+            time.time(),
+        )
+
+    for r in reqs[:50]:  # warm torch kernels
+        call(r)
+    enc = rw.model.encoder if rw.model is not None else None
+    hits0, miss0 = (enc.hits_, enc.misses_) if enc else (0, 0)
+    lat = []
+    fired = 0
+    for r in reqs:
+        t0 = time.perf_counter()
+        d = call(r)
+        lat.append((time.perf_counter() - t0) * 1000)
+        fired += d.rewritten is not None
+    out: dict[str, Any] = {"layers": layers, "requests": len(reqs), **_pct(lat), "fired": fired}
+    out["stats"] = dict(rw.stats)
+    if enc is not None:
+        hits, misses = enc.hits_ - hits0, enc.misses_ - miss0
+        out["encoder_cache_hit_rate"] = hits / max(1, hits + misses)
+        novel = []
+        for i in range(10):
+            t0 = time.perf_counter()
+            enc.encode([f"a request nobody made before number {i}"])
+            novel.append((time.perf_counter() - t0) * 1000)
+        out["uncached_encode"] = _pct(novel)
+    return out
+
+
+async def _load(url: str, reqs: list[dict[str, Any]], rate: float, duration: float) -> dict[str, Any]:
+    import httpx
+
+    n = min(len(reqs), int(rate * duration))
+    lat: list[float] = []
+    server_ms: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        for r in reqs[:20]:  # warm-up, not measured
+            await client.post("/v1/rewrite", json=r)
+        t0 = time.perf_counter()
+
+        async def one(i: int) -> None:
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                resp = await client.post("/v1/rewrite", json=reqs[i])
+                if resp.status_code != 200:
+                    errors.append(f"HTTP {resp.status_code}")
+                else:
+                    server_ms.append(float(resp.json()["latency_ms"]))
+            except Exception as exc:  # transport errors count as errors
+                errors.append(type(exc).__name__)
+            lat.append((time.perf_counter() - due) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        elapsed = time.perf_counter() - t0
+    return {
+        "target_rate": rate,
+        "requests": n,
+        "completed": len(lat) - len(errors),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "seconds": elapsed,
+        "throughput_rps": (len(lat) - len(errors)) / elapsed if elapsed else 0.0,
+        **_pct(lat),
+        "server_side": _pct(server_ms),
+    }
+
+
+def serve_and_load(
+    ws: Path, layers: str, reqs: list[dict[str, Any]], rate: float, duration: float
+) -> dict[str, Any]:
+    port = _free_port()
+    env = {**os.environ, "SELFLEARN_TORCH_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "selflearn.cli", "serve",
+        "--workspace", str(ws), "--port", str(port), "--layers", layers,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up in 180 s")
+            time.sleep(0.5)
+        health = httpx.get(url + "/healthz").json()
+        result = asyncio.run(_load(url, reqs, rate, duration))
+        result["layers"] = layers
+        result["server"] = {k: health[k] for k in ("table_version", "online_version")}
+        result["server_stats_after"] = httpx.get(url + "/healthz").json()["stats"]
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--workspace", type=Path, default=None)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--layers", default="global+personal")
+    ap.add_argument("--users", type=int, default=150, help="for the workspace made without --workspace")
+    ap.add_argument("--days", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.users, args.days = 3.0, 40, 2
+    os.environ.setdefault("SELFLEARN_TORCH_THREADS", "1")
+    ws = args.workspace or make_workspace(
+        Path(tempfile.mkdtemp(prefix="selflearn-serve-")), args.users, args.days
+    )
+    reqs = requests_from_logs(ws, int(args.rate * args.duration) + 50)
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
+        "workspace": str(ws),
+        "targets": {
+            "p50_ms": 10.0,
+            "p99_ms": 25.0,
+            "rate_rps": 200.0,
+            "errors": 0,
+            "precomputed_p99_ms": 1.0,
+        },
+        "in_process": [in_process(ws, reqs[:2000], "off"), in_process(ws, reqs[:2000], args.layers)],
+        "http": [],
+    }
+    for layers in (args.layers, "off"):
+        r = serve_and_load(ws, layers, reqs, args.rate, args.duration)
+        result["http"].append(r)
+    print()
+    print(f"{'path':<40}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'req/s':>8}{'errors':>8}")
+    for r in result["in_process"]:
+        name = "in-process " + ("precomputed only" if r["layers"] == "off" else r["layers"])
+        print(f"{name:<40}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}")
+    for r in result["http"]:
+        name = f"HTTP @{r['target_rate']:.0f}/s " + (
+            "precomputed only" if r["layers"] == "off" else r["layers"]
+        )
+        print(
+            f"{name:<40}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}"
+            f"{r['throughput_rps']:>8.0f}{r['errors']:>8}"
+        )
+    for r in result["in_process"]:
+        if "encoder_cache_hit_rate" in r:
+            print(
+                f"{r['layers']}: encoder cache hit rate {r['encoder_cache_hit_rate']:.1%}; a never-seen text "
+                f"costs {r['uncached_encode']['p50_ms']:.1f} ms (p50) to encode; {r['fired']} rewrites fired"
+            )
+    print(f"load average at start: {result['machine']['load_avg']}")
+    from selflearn.util.atomic import atomic_write_text
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, json.dumps(result, indent=2, default=str))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

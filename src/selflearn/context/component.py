@@ -1,0 +1,162 @@
+"""The runtime context component: entity resolution plus a context-aware choice among the turn's
+candidate interpretations. Registered as ``context.rerank.v1``; it fills the ``resolution`` stage,
+so a config turns it on by putting it where ``resolution.home.v1`` was.
+
+It runs the ordinary resolver first (the context-free default, unchanged), then scores every
+candidate (`selflearn.context.features`) with the trained `ContextReranker` and, when another
+candidate clearly wins, executes that instead. What it chose is visible in the log: the chosen
+intent's hypothesis is moved to the top of the NLU n-best (an intent the NLU did not propose
+enters it with confidence 0), and a slot filled from context is a resolved entity with an empty
+surface value, as the resolver already logs a room taken from context.
+
+The user's previous request in the session (for "turn it off") is kept in memory per user: only
+the first call for a turn id is remembered, so counterfactual replays of a turn never count as
+the user's history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selflearn.assistant.component import StageFailure, TurnState, register
+from selflearn.assistant.resolve import CONTEXT_VALUE, EntityResolver
+from selflearn.context.features import featurize, generate_candidates
+from selflearn.context.history import HistoryStore
+from selflearn.context.reranker import ContextReranker
+from selflearn.context.signals import Interpretation, TurnView
+from selflearn.context.training import prev_turn
+from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, Turn
+
+__all__ = ["ContextRerankResolver", "make_context_reranker"]
+
+
+class ContextRerankResolver:
+    """Fills the resolution stage; see the module docstring."""
+
+    name = "resolution"
+
+    def __init__(
+        self,
+        model: ContextReranker | None,
+        history: HistoryStore | None = None,
+        resolver: EntityResolver | None = None,
+    ) -> None:
+        self.model = model
+        self.history = history if history is not None else HistoryStore()
+        self.resolver = resolver if resolver is not None else EntityResolver()
+        self._last: dict[str, Turn] = {}
+        self._seen: set[str] = set()
+        self.n_turns = 0
+        self.n_changed = 0
+        self.changes: dict[str, str] = {}  # recent turn id -> the interpretation chosen instead
+
+    def set_model(self, model: ContextReranker | None, history: HistoryStore | None = None) -> None:
+        """Swap in a newly trained model (and history) between turns, e.g. after a nightly job."""
+        self.model = model
+        if history is not None:
+            self.history = history
+
+    def forget_user(self, user_id: str) -> bool:
+        """Drop everything the component holds about a user (history and the remembered previous
+        request) at once; True if there was anything."""
+        had_turn = self._last.pop(user_id, None) is not None
+        return self.history.delete_user(user_id) or had_turn
+
+    def _previous(self, turn: Turn) -> Turn | None:
+        prev = self._last.get(turn.user_id)
+        if prev is None or prev.turn_id == turn.turn_id or prev.timestamp > turn.timestamp:
+            return None
+        return prev
+
+    def __call__(self, state: TurnState) -> TurnState:
+        turn = state.turn
+        first_time = turn.turn_id not in self._seen
+        previous = self._previous(turn)
+        if first_time:
+            self._seen.add(turn.turn_id)
+            if len(self._seen) > 100_000:
+                self._seen = {turn.turn_id}
+            self._last[turn.user_id] = turn
+        failure: StageFailure | None = None
+        try:
+            state = self.resolver(state)
+        except StageFailure as exc:
+            failure = exc
+        top = turn.nlu.top
+        if self.model is None or top is None:
+            if failure is not None:
+                raise failure
+            return state
+        if first_time:
+            self.n_turns += 1
+        args = dict(state.scratch.get("resolved_args") or {})
+        ctx_room = next(
+            (e.entity_id for e in turn.resolution.entities if e.slot == "room" and e.value == ""), None
+        )
+        if ctx_room is not None and args.get("room") == ctx_room:
+            args.pop("room")
+        default = Interpretation.make(top.intent, args, ctx_room)
+        view = TurnView.from_turn(turn, prev=prev_turn(turn, previous), executed=default)
+        cands = generate_candidates(view, self.history)
+        if len(cands) > 1:
+            best, scores = self.model.choose(featurize(cands, view, self.history))
+            state.scratch["context_scores"] = {
+                c.interp.key: float(s) for c, s in zip(cands, scores, strict=True)
+            }
+            if best != 0:
+                if first_time:
+                    self.n_changed += 1
+                    if len(self.changes) > 10_000:
+                        self.changes.clear()
+                    self.changes[turn.turn_id] = cands[best].interp.key
+                self._apply(state, cands[best].interp, default)
+                return state
+        if failure is not None:
+            raise failure
+        return state
+
+    def _apply(self, state: TurnState, chosen: Interpretation, default: Interpretation) -> None:
+        turn = state.turn
+        args = chosen.arg_dict
+        home = state.home
+        if home is not None:
+            args = home.complete_args(chosen.intent, args, EntityResolver.context_room(state))
+        nbest = list(turn.nlu.nbest)
+        idx = next((i for i, h in enumerate(nbest) if h.intent == chosen.intent), None)
+        hyp = nbest.pop(idx) if idx is not None else NluHypothesis(intent=chosen.intent, confidence=0.0)
+        turn.nlu.nbest = [hyp, *nbest]
+        said = {s.name for s in hyp.slots}
+        old = {e.slot: e for e in turn.resolution.entities} if chosen.intent == default.intent else {}
+        entities: list[ResolvedEntity] = []
+        for slot, value in sorted(args.items()):
+            prior = old.get(slot)
+            if prior is not None and prior.entity_id == value:
+                entities.append(prior)
+            elif prior is not None and slot in said:
+                alts = [c for c in [prior.entity_id, *prior.candidates] if c and c != value][:4]
+                entities.append(prior.model_copy(update={"entity_id": value, "candidates": alts}))
+            else:
+                surface = (hyp.slot(slot) or CONTEXT_VALUE) if slot in said else CONTEXT_VALUE
+                entities.append(ResolvedEntity(slot=slot, value=surface, entity_id=value, score=1.0))
+        turn.resolution = ResolutionStage(entities=entities)
+        state.scratch["resolved_args"] = args
+        state.scratch.pop("unresolved", None)
+        state.scratch["context_choice"] = chosen.key
+
+
+@register("context.rerank.v1")
+def make_context_reranker(
+    model_dir: str | Path | None = None,
+    model: ContextReranker | None = None,
+    history_path: str | Path | None = None,
+    history: HistoryStore | None = None,
+    threshold: float = 0.8,
+    tie_margin: float = 0.02,
+) -> ContextRerankResolver:
+    """Pipeline factory: a saved model's directory and history file (from config), or objects (in
+    code). Without a model it behaves exactly like ``resolution.home.v1``."""
+    if model is None and model_dir is not None and (Path(model_dir) / "manifest.json").exists():
+        model = ContextReranker.load(model_dir)
+    if history is None and history_path is not None and Path(history_path).exists():
+        history = HistoryStore.load(history_path)
+    return ContextRerankResolver(model, history, EntityResolver(threshold=threshold, tie_margin=tie_margin))

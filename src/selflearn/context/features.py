@@ -1,0 +1,405 @@
+"""Candidate interpretations of a turn and the features that tell them apart in context.
+
+Candidates come from what the turn already holds: the interpretation the context-free pipeline
+chose, the other intents of the NLU n-best, the runner-up entities resolution logged (the other
+"Hunger Games", the other "Wilkerson"), and fills of an unsaid device, room or genre taken from
+context: devices of the intent's kinds that are active or were just used, rooms where such
+devices are on, the genres this user listens to, the intents this user habitually has at this
+hour. Every candidate is built from the log's contents alone, so training (from logged turns) and
+serving (from the turn being processed) see the same candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from selflearn.context.history import HistoryStore, UserHistory, media_type_of
+from selflearn.context.signals import Interpretation, TurnView, is_active
+from selflearn.home.catalog import default_catalog
+from selflearn.home.home import INTENT_KINDS
+from selflearn.home.intents import BY_NAME, SlotType
+from selflearn.logs.records import DeviceState
+
+__all__ = [
+    "FEATURE_NAMES",
+    "SOURCES",
+    "Candidate",
+    "equivalent",
+    "featurize",
+    "generate_candidates",
+    "respects_words",
+]
+
+SOURCES = ("default", "nlu", "entity", "device", "room", "genre", "habit", "prev")
+_SWAP_TYPES = frozenset(
+    {SlotType.MEDIA_TITLE, SlotType.CITY, SlotType.TEAM, SlotType.ARTIST, SlotType.GENRE, SlotType.DEVICE}
+)
+_SCREEN_MEDIA = frozenset({"movie", "tv", "show", "series"})
+_MAX_FILLS = 6
+_TITLE_MATCH = 0.85
+_ON_OFF: dict[str, tuple[str, bool]] = {  # intent -> (what it makes true/false, to "active"?)
+    "lights_on": ("light", True),
+    "lights_off": ("light", False),
+    "tv_on": ("tv", True),
+    "tv_off": ("tv", False),
+    "oven_off": ("oven", False),
+    "oven_preheat": ("oven", True),
+    "coffee_start": ("coffee_maker", True),
+    "garage_open": ("garage_door", True),
+    "garage_close": ("garage_door", False),
+    "blinds_open": ("blinds", True),
+    "blinds_close": ("blinds", False),
+}
+_NEEDS_PLAYING = frozenset({"media_pause", "volume_up", "volume_down", "volume_set"})
+# Kinds a room names as a target ("the bedroom lights", "the living room tv"); a room said with a
+# query or a player intent means something else (the room's thermostat, where to play).
+_ROOM_KINDS = frozenset({"light", "blinds", "tv"})
+# What an intent reads when no device is named ("what's the temperature" reads the thermostat).
+_NO_DEVICE_KINDS = {"temperature_query": frozenset({"thermostat"})}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One interpretation to score, with where it came from."""
+
+    interp: Interpretation
+    source: str
+    nlu_rank: int  # rank of the NLU hypothesis with this intent (len(nbest) if none)
+    nlu_conf: float  # its confidence (0 if the NLU did not propose the intent)
+
+
+def _nlu_pos(view: TurnView, intent: str) -> tuple[int, float]:
+    for i, h in enumerate(view.nbest):
+        if h.intent == intent:
+            return i, h.confidence
+    return len(view.nbest), 0.0
+
+
+def _kinds(intent: str) -> frozenset[str]:
+    return frozenset(str(k) for k in INTENT_KINDS.get(intent, frozenset()))
+
+
+def _has_slot(intent: str, slot: str) -> bool:
+    spec = BY_NAME.get(intent)
+    return spec is not None and spec.slot(slot) is not None
+
+
+def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> list[Candidate]:
+    """Candidates of `view`, the context-free default first (absent if the turn has none)."""
+    user = history.get(view.user_id) if history is not None else UserHistory()
+    out: list[Candidate] = []
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+
+    def add(interp: Interpretation, source: str) -> None:
+        key = (interp.intent, interp.args)
+        if key in seen or interp.intent not in BY_NAME:
+            return
+        seen.add(key)
+        rank, conf = _nlu_pos(view, interp.intent)
+        out.append(Candidate(interp, source, rank, conf))
+
+    bases: list[Interpretation] = []
+    if view.default is not None:
+        add(view.default, "default")
+        bases.append(view.default)
+        # runner-up entities resolution logged for a slot
+        args = view.default.arg_dict
+        spec = BY_NAME.get(view.default.intent)
+        for slot, (chosen, alts) in view.entity_candidates.items():
+            ss = spec.slot(slot) if spec is not None else None
+            if ss is None or ss.type not in _SWAP_TYPES or args.get(slot) != chosen:
+                continue
+            for alt in alts[:3]:
+                new = {k: v for k, v in args.items() if not (slot == "media_title" and k == "media_type")}
+                new[slot] = alt
+                add(Interpretation.make(view.default.intent, new), "entity")
+    # other intents the NLU proposed without slots ("turn it off": lights_off, tv_off, ...), and
+    # titles it heard under another intent ("play gone girl" read as music), looked up in the
+    # media catalog (world knowledge, the same at training and at serving time)
+    for h in view.nbest[1:]:
+        if not h.slots:
+            interp = Interpretation.make(h.intent, {})
+            add(interp, "nlu")
+            bases.append(interp)
+        elif h.intent == "play_media" and h.slot("media_title"):
+            for m in default_catalog().find(h.slot("media_title") or "", None, 4):
+                if m.score >= _TITLE_MATCH:
+                    add(Interpretation.make("play_media", {"media_title": m.key}), "nlu")
+    # the verb of the request applied to what the previous request acted on ("turn on the tv",
+    # then "turn it off": lights_off heard, tv_off meant)
+    if view.prev is not None:
+        prev_devs = [view.states[t] for t in view.prev.targets if t in view.states]
+        for h in view.nbest[:3]:
+            polarity = _ON_OFF.get(h.intent)
+            if polarity is None:
+                continue
+            for d in prev_devs:
+                for intent, (kind, to_active) in _ON_OFF.items():
+                    if kind != d.kind or to_active != polarity[1]:
+                        continue
+                    if _has_slot(intent, "device"):
+                        add(Interpretation.make(intent, {"device": d.entity_id}), "prev")
+                    elif _has_slot(intent, "room") and d.room:
+                        add(Interpretation.make(intent, {"room": d.room}), "prev")
+                    else:
+                        add(Interpretation.make(intent, {}), "prev")
+    # intents this user habitually has at this hour ("start brewing" after the alarm)
+    proposed = {c.interp.intent for c in out}
+    for intent in user.habits(view.hour)[:2]:
+        spec = BY_NAME.get(intent)
+        if intent in proposed:
+            continue
+        if spec is not None and not any(s.required for s in spec.slots):
+            interp = Interpretation.make(intent, {})
+            add(interp, "habit")
+            bases.append(interp)
+    # context fills of unsaid slots
+    prev_targets = set(view.prev.targets) if view.prev is not None else set()
+    for base in bases:
+        args = base.arg_dict
+        kinds = _kinds(base.intent)
+        if not kinds:
+            continue
+        if _has_slot(base.intent, "device") and "device" not in args and "room" not in args:
+            pool = [d for d in view.states.values() if d.kind in kinds]
+            picks = [d for d in pool if d.entity_id in prev_targets or is_active(d)]
+            if len(pool) <= 4:
+                picks = pool
+            for d in picks[:_MAX_FILLS]:
+                add(Interpretation.make(base.intent, {**args, "device": d.entity_id}), "device")
+        if kinds <= _ROOM_KINDS and _has_slot(base.intent, "room") and not {"device", "room"} & set(args):
+            rooms: list[str] = []
+            for d in view.states.values():
+                hit = d.kind in kinds and (is_active(d) or d.entity_id in prev_targets)
+                if hit and d.room and d.room not in rooms:
+                    rooms.append(d.room)
+            for r in rooms[:_MAX_FILLS]:
+                add(Interpretation.make(base.intent, {**args, "room": r}), "room")
+        if _has_slot(base.intent, "genre") and not ({"genre", "artist"} & set(args)):
+            for g in user.top_values(base.intent, "genre", k=3):
+                add(Interpretation.make(base.intent, {**args, "genre": g}), "genre")
+    if view.default is not None and out:
+        # alternatives that would do exactly what the default does add nothing to choose from
+        keep = [out[0]] + [c for c in out[1:] if not equivalent(c.interp, view.default, view)]
+        out = [out[0]] + [c for c in keep[1:] if respects_words(c, view)]
+    return out
+
+
+def _spoken(view: TurnView) -> dict[str, str]:
+    """Slots of the default the top NLU hypothesis tagged with words (not filled from context)."""
+    if view.default is None or not view.nbest:
+        return {}
+    args = view.default.arg_dict
+    top = view.nbest[0]
+    if top.intent != view.default.intent:
+        return {}
+    return {s.name: args[s.name] for s in top.slots if s.value and s.name in args}
+
+
+def _target_rooms(interp: Interpretation, view: TurnView) -> set[str]:
+    rooms = {view.states[t].room or "" for t in _targets(interp, view) if t in view.states}
+    room = interp.arg_dict.get("room")
+    return (rooms | {room}) - {""} if room else rooms - {""}
+
+
+def respects_words(cand: Candidate, view: TurnView) -> bool:
+    """Whether an alternative keeps what the user explicitly said: context may fill what was left
+    unsaid and pick among the resolver's readings of the same words (source "entity"), but never
+    replaces a slot value the NLU tagged, drops a spoken room or device, or acts in another room
+    than the one the transcript names (an NLU that dropped "bedroom" is no licence to pick the
+    lit kitchen)."""
+    if cand.source == "entity":
+        return True
+    args = cand.interp.arg_dict
+    for slot, value in _spoken(view).items():
+        if slot in args and args[slot] != value:
+            return False
+        if slot not in args and slot in ("room", "device"):
+            return False
+    said = view.said_rooms()
+    if said:
+        rooms = _target_rooms(cand.interp, view)
+        if rooms and not rooms & said:
+            return False
+    return True
+
+
+def _playing(d: DeviceState) -> bool:
+    return (
+        d.kind in ("tv", "speaker")
+        and d.state.get("playing", "none") not in ("none", "")
+        and (d.state.get("paused") != "true")
+    )
+
+
+def _targets(interp: Interpretation, view: TurnView) -> list[str]:
+    """The devices an interpretation would act on, as far as the snapshot tells: the named device,
+    else devices of its kinds in the named (or context) room, else all devices of its kinds."""
+    args = interp.arg_dict
+    if "device" in args:
+        return [args["device"]] if args["device"] in view.states else []
+    kinds = _NO_DEVICE_KINDS.get(interp.intent, _kinds(interp.intent))
+    pool = [d for d in view.states.values() if d.kind in kinds]
+    room = args.get("room") or interp.ctx_room or view.room
+    here = [d for d in pool if d.room == room]
+    return [d.entity_id for d in (here or pool)]
+
+
+def equivalent(a: Interpretation, b: Interpretation, view: TurnView) -> bool:
+    """Whether two interpretations would do the same thing here: same intent, same arguments
+    apart from device and room, and the same target devices in the snapshot ("volume up" in the
+    kitchen and "volume up on the kitchen speaker")."""
+    if a.intent != b.intent:
+        return False
+    drop = ("device", "room", "media_type")
+    if {k: v for k, v in a.args if k not in drop} != {k: v for k, v in b.args if k not in drop}:
+        return False
+    return sorted(_targets(a, view)) == sorted(_targets(b, view))
+
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "nlu_conf",
+    "nlu_rank",
+    "nlu_top_conf",
+    "nlu_gap",
+    "in_nbest",
+    *(f"src_{s}" for s in SOURCES),
+    "n_args",
+    "n_candidates",
+    "has_device_arg",
+    "has_room_arg",
+    "target_active",
+    "target_all_active",
+    "target_in_user_room",
+    "target_is_prev",
+    "target_equals_prev",
+    "prev_kind_fits",
+    "prev_same_intent",
+    "prev_seconds_log",
+    "n_active_kinds",
+    "n_active_kinds_here",
+    "n_active_rooms",
+    "would_change",
+    "needs_playing_ok",
+    "target_playing",
+    "n_playing",
+    "default_would_change",
+    "default_target_active",
+    "has_screen",
+    "media_needs_screen",
+    "screen_match",
+    "hour_sin",
+    "hour_cos",
+    "hist_n_log",
+    "hist_intent_share",
+    "hist_intent_hour_share",
+    "hist_value_share",
+    "hist_interp_share",
+    "hist_media_share",
+    "hist_has_values",
+    "hist_value_lift",
+    "hist_interp_lift",
+    "said_room_match",
+    "said_room_other",
+)
+
+
+def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | None = None) -> np.ndarray:
+    """One row of `FEATURE_NAMES` per candidate."""
+    user = history.get(view.user_id) if history is not None else UserHistory()
+    rows: list[list[float]] = []
+    prev = view.prev
+    prev_kinds = {view.states[t].kind for t in prev.targets if t in view.states} if prev else set()
+    active_ids = {d.entity_id for d in view.active()}
+    playing_ids = {d.entity_id for d in view.states.values() if _playing(d)}
+    d_change, d_active = 0.0, 0.0
+    d_value = user.value_share(cands[0].interp) if cands else 0.0
+    d_interp = user.interp_share(cands[0].interp) if cands else 0.0
+    said = view.said_rooms()
+    angle = 2.0 * math.pi * (view.hour + view.local_time.minute / 60.0) / 24.0
+    for c in cands:
+        it = c.interp
+        args = it.arg_dict
+        kinds = _kinds(it.intent)
+        targets = _targets(it, view)
+        n_active_kinds = sum(1 for d in view.states.values() if d.kind in kinds and d.entity_id in active_ids)
+        n_active_here = sum(
+            1
+            for d in view.states.values()
+            if d.kind in kinds and d.entity_id in active_ids and d.room == view.room
+        )
+        t_active = [t in active_ids for t in targets]
+        active_rooms = {d.room for d in view.states.values() if d.kind in kinds and d.entity_id in active_ids}
+        would_change = 0.0
+        if it.intent in _ON_OFF and targets:
+            _kind, to_active = _ON_OFF[it.intent]
+            would_change = float(any(a != to_active for a in t_active))
+        elif it.intent == "media_resume":
+            would_change = float(
+                any(
+                    view.states[t].state.get("paused") == "true"
+                    for t in targets
+                    if t in view.states and view.states[t].kind in ("tv", "speaker")
+                )
+            )
+        needs_playing_ok = 1.0
+        if it.intent in _NEEDS_PLAYING:
+            needs_playing_ok = float(any(t in playing_ids for t in targets))
+        if not rows:  # row 0 is the default: its fit to the context is context for every row
+            d_change, d_active = would_change, float(any(t_active))
+        title = args.get("media_title", "")
+        mtype = media_type_of(title) if title else ""
+        needs_screen = mtype in _SCREEN_MEDIA
+        vs = user.value_share(it)
+        t_rooms = _target_rooms(it, view)
+        rows.append(
+            [
+                c.nlu_conf,
+                float(c.nlu_rank),
+                view.top_confidence,
+                view.top_confidence - c.nlu_conf,
+                float(c.nlu_rank < len(view.nbest)),
+                *(float(c.source == s) for s in SOURCES),
+                float(len(it.args)),
+                float(len(cands)),
+                float("device" in args),
+                float("room" in args),
+                float(any(t_active)),
+                float(bool(t_active) and all(t_active)),
+                float(any(view.states[t].room == view.room for t in targets if t in view.states)),
+                float(bool(prev) and any(t in prev.targets for t in targets) if prev else 0.0),
+                float(prev is not None and bool(targets) and set(targets) == set(prev.targets)),
+                float(bool(prev_kinds & kinds)),
+                float(prev is not None and prev.intent == it.intent),
+                math.log1p(prev.seconds_ago) if prev is not None else -1.0,
+                float(n_active_kinds),
+                float(n_active_here),
+                float(len(active_rooms)),
+                would_change,
+                needs_playing_ok,
+                float(any(t in playing_ids for t in targets)),
+                float(len(playing_ids)),
+                d_change,
+                d_active,
+                float(view.has_screen),
+                float(needs_screen) if title else -1.0,
+                float(view.has_screen == needs_screen) if title else -1.0,
+                math.sin(angle),
+                math.cos(angle),
+                math.log1p(user.n),
+                user.intent_share(it.intent),
+                user.intent_hour_share(it.intent, view.hour),
+                vs,
+                user.interp_share(it),
+                user.media_share(view.device_type, mtype) if title else -1.0,
+                float(user.intents[it.intent] > 0),
+                vs - d_value,
+                user.interp_share(it) - d_interp,
+                float(bool(t_rooms & said)) if said else -1.0,
+                float(bool(t_rooms - said)) if said else -1.0,
+            ]
+        )
+    return np.asarray(rows, dtype=np.float64).reshape(len(cands), len(FEATURE_NAMES))

@@ -1,0 +1,91 @@
+"""The nightly context job: from all logs so far, rebuild the per-user histories and retrain the
+context reranker; publish both under one directory (model in ``model/``, ``history.json``).
+
+Reads logs only: defects and corrections come from the log's own feedback signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from selflearn.context.history import HistoryStore
+from selflearn.context.reranker import ContextReranker
+from selflearn.context.training import build_training_set
+from selflearn.feedback.rephrase_baseline import PairScorer
+from selflearn.logs.records import Turn
+
+__all__ = ["ContextModel", "fit_context", "load_context"]
+
+MODEL_DIR = "model"
+HISTORY_FILE = "history.json"
+
+
+@dataclass
+class ContextModel:
+    """A trained reranker (None when the logs held too little to train one) and the histories."""
+
+    model: ContextReranker | None
+    history: HistoryStore
+    labelled_turns: int
+    rows: int
+
+    def save(self, out: str | Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:
+            self.model.save(out / MODEL_DIR)
+        self.history.save(out / HISTORY_FILE)
+        return out
+
+    def component_params(self) -> dict[str, object]:
+        """Parameters for `default_config(context=...)` using these objects."""
+        return {"model": self.model, "history": self.history}
+
+
+def fit_context(
+    turns: list[Turn],
+    detector: PairScorer | None = None,
+    reranker: ContextReranker | None = None,
+    min_rows: int = 50,
+) -> ContextModel:
+    """Histories and a reranker from `turns` (all logged days, any order)."""
+    ts, history = build_training_set(turns, HistoryStore(), detector=detector)
+    model: ContextReranker | None = None
+    if ts.x.shape[0] >= min_rows and len(set(ts.y.tolist())) == 2:
+        model = (reranker or ContextReranker()).fit(ts.x, ts.y, ts.weight, group=ts.group)
+    return ContextModel(model, history, ts.n_turns, int(ts.x.shape[0]))
+
+
+def load_context(path: str | Path) -> ContextModel:
+    path = Path(path)
+    model = ContextReranker.load(path / MODEL_DIR) if (path / MODEL_DIR / "manifest.json").exists() else None
+    history = HistoryStore.load(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else HistoryStore()
+    return ContextModel(model, history, 0, 0)
+
+
+def run_context_night(
+    workspace: str | Path, assistant: object, detector: PairScorer | None = None
+) -> dict[str, object]:
+    """The loop's nightly step: retrain from all logs under WORKSPACE/logs, publish to
+    WORKSPACE/artifacts/context, and hand the new model and histories to the assistant's
+    context component (if it has one). Returns a summary for the day's report."""
+    from selflearn.context.component import ContextRerankResolver
+    from selflearn.logs.io import read_turns
+
+    workspace = Path(workspace)
+    turns = list(read_turns(workspace / "logs"))
+    result = fit_context(turns, detector)
+    result.save(workspace / "artifacts" / "context")
+    comp = getattr(assistant, "component", lambda _s: None)("resolution")
+    changed = None
+    if isinstance(comp, ContextRerankResolver):
+        changed = {"changed": comp.n_changed, "turns": comp.n_turns}
+        comp.n_changed = comp.n_turns = 0
+        comp.set_model(result.model, result.history)
+    return {
+        "context_labelled_turns": result.labelled_turns,
+        "context_rows": result.rows,
+        "context_trained": result.model is not None,
+        "context_changed_today": changed,
+    }

@@ -1,0 +1,77 @@
+"""Rephrase detectors by name, so the miner, the loop and the CLI take one by config.
+
+Names: "lexical" (baseline (a), `LexicalPhoneticRephraseDetector`), "heuristic" (hand-set, no
+training), "span" (the contextual MiniLM span model), "cosine", "pairwise" and "rule" (baselines
+(b)-(d)). Only "lexical", "heuristic", "span" and "rule" persist with save/load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DETECTORS: tuple[str, ...] = ("lexical", "heuristic", "span", "cosine", "pairwise", "rule")
+TRAINED_DETECTORS: tuple[str, ...] = ("lexical", "span", "cosine", "pairwise", "rule")
+
+
+def make_detector(name: str, **kwargs: Any) -> Any:
+    """An unfitted detector of kind `name` (kwargs go to its constructor / config)."""
+    if name == "lexical":
+        from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+
+        return LexicalPhoneticRephraseDetector(**kwargs)
+    if name == "heuristic":
+        from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
+
+        return HeuristicRephraseDetector(**kwargs)
+    if name == "span":
+        from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig
+
+        return ContextualRephraseDetector(SpanConfig(**kwargs))
+    if name == "cosine":
+        from selflearn.feedback.rephrase.baselines import EmbeddingCosineDetector
+
+        return EmbeddingCosineDetector()
+    if name == "pairwise":
+        from selflearn.feedback.rephrase.baselines import PairwiseTextClassifier
+
+        return PairwiseTextClassifier(**kwargs)
+    if name == "rule":
+        from selflearn.feedback.rephrase.baselines import TimeGapBargeInRule
+
+        return TimeGapBargeInRule()
+    raise ValueError(f"unknown rephrase detector {name!r}; choose one of {', '.join(DETECTORS)}")
+
+
+def model_dir_name(name: str) -> str:
+    """Sub-directory of artifacts/models a trained detector of kind `name` is cached in
+    ("rephrase" for the lexical one, as before this registry existed)."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown rephrase detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return "rephrase" if name == "lexical" else f"rephrase_{name}"
+
+
+def load_detector(path: str | Path) -> Any:
+    """Load whichever detector `path` holds (its manifest names the kind)."""
+    path = Path(path)
+    manifest = path / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"no rephrase detector at {path} (missing manifest.json)")
+    kind = json.loads(manifest.read_text()).get("kind")
+    if kind == "LexicalPhoneticRephraseDetector":
+        from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+
+        return LexicalPhoneticRephraseDetector.load(path)
+    if kind == "HeuristicRephraseDetector":
+        from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
+
+        return HeuristicRephraseDetector.load(path)
+    if kind == "ContextualRephraseDetector":
+        from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector
+
+        return ContextualRephraseDetector.load(path)
+    if kind == "TimeGapBargeInRule":
+        from selflearn.feedback.rephrase.baselines import TimeGapBargeInRule
+
+        return TimeGapBargeInRule.load(path)
+    raise ValueError(f"{manifest}: unknown detector kind {kind!r}")

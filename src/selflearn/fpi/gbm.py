@@ -1,0 +1,150 @@
+"""Gradient-boosting fusion: LightGBM over the numeric log features and the MiniLM embeddings of
+the request, response, interpretation and next request, side by side.
+
+Each 384-d text embedding is first reduced to its `text_components` principal directions (fitted
+on the training turns): trees split on single columns, and a handful of well-spread directions
+per text carries what a few thousand turns can teach at a fraction of the cost of 1,536 columns;
+the cosines between texts (request vs next request, request vs interpretation) are numeric
+features already. Classes are weighted to be
+balanced by default: the rare stages (false wake, recognition) are what macro-F1 and a team's
+investment decisions care about.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selflearn.fpi.features import FEATURE_VERSION, FeatureSet
+from selflearn.fpi.neighbours import fit_neighbours, load_neighbours, neighbour_block, save_neighbours
+from selflearn.util.atomic import atomic_path, atomic_write_text
+
+__all__ = ["GbmFpi"]
+
+
+class GbmFpi:
+    """LightGBM failure-point classifier: `fit(features, labels) -> self`, `predict(features)`."""
+
+    kind = "gbm"
+
+    def __init__(
+        self,
+        n_estimators: int = 120,
+        learning_rate: float = 0.1,
+        num_leaves: int = 15,
+        colsample_bytree: float = 0.3,
+        min_child_samples: int = 10,
+        class_weight: str | None = "balanced",
+        text_components: int = 16,
+        neighbours: int = 10,
+        n_jobs: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.colsample_bytree = colsample_bytree
+        self.min_child_samples = min_child_samples
+        self.class_weight = class_weight
+        self.text_components = text_components
+        self.neighbours = neighbours
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, features: FeatureSet, labels: list[str]) -> GbmFpi:
+        import lightgbm as lgb
+
+        if len(features) != len(labels):
+            raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
+        if len(set(labels)) < 2:
+            raise ValueError(f"need at least two failure-point classes to learn from, got {set(labels)}")
+        self.classes_: list[str] = sorted(set(labels))
+        y = np.array([self.classes_.index(s) for s in labels])
+        self.text_mean_, self.text_basis_ = _pca(features.texts, self.text_components)
+        self.neighbours_ = fit_neighbours(features, labels, self.classes_, self.neighbours)
+        clf = lgb.LGBMClassifier(
+            objective="multiclass",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            colsample_bytree=self.colsample_bytree,
+            min_child_samples=self.min_child_samples,
+            class_weight=self.class_weight,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+            verbose=-1,
+        )
+        clf.fit(self._matrix(features, training=True), y)
+        self.booster_: Any = clf.booster_
+        self.numeric_names_ = list(features.numeric_names)
+        return self
+
+    def predict_proba(self, features: FeatureSet) -> np.ndarray:
+        self._check(features)
+        p = np.asarray(self.booster_.predict(self._matrix(features)))
+        return p.reshape(len(features), len(self.classes_))
+
+    def predict(self, features: FeatureSet) -> np.ndarray:
+        return np.array(self.classes_)[self.predict_proba(features).argmax(axis=1)]
+
+    def _matrix(self, features: FeatureSet, training: bool = False) -> np.ndarray:
+        """Numbers, labelled-neighbour votes, then each text on its principal directions."""
+        centred = features.texts - self.text_mean_[None]
+        proj = np.einsum("ntd,tdk->ntk", centred, self.text_basis_)
+        nn = neighbour_block(self.neighbours_, features, training)
+        return np.hstack([features.numeric, nn, proj.reshape(len(features), -1)]).astype(np.float32)
+
+    def _check(self, features: FeatureSet) -> None:
+        if not hasattr(self, "booster_"):
+            raise RuntimeError("GbmFpi is not fitted: call fit() or load() first")
+        if list(features.numeric_names) != self.numeric_names_:
+            raise ValueError("features were built by another feature version than the model's")
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(d / "model.txt", self.booster_.model_to_string())
+        with atomic_path(d / "text_pca.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, mean=self.text_mean_, basis=self.text_basis_)
+        save_neighbours(self.neighbours_, d)
+        manifest = {
+            "kind": self.kind,
+            "feature_version": FEATURE_VERSION,
+            "classes": self.classes_,
+            "numeric_names": self.numeric_names_,
+        }
+        atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=2))
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> GbmFpi:
+        import lightgbm as lgb
+
+        d = Path(directory)
+        manifest = json.loads((d / "manifest.json").read_text())
+        if manifest.get("kind") != cls.kind or manifest.get("feature_version") != FEATURE_VERSION:
+            raise ValueError(f"{d}: not a {cls.kind} FPI model of {FEATURE_VERSION}: {manifest.get('kind')}")
+        model = cls()
+        model.booster_ = lgb.Booster(model_str=(d / "model.txt").read_text())
+        model.classes_ = list(manifest["classes"])
+        model.numeric_names_ = list(manifest["numeric_names"])
+        with np.load(d / "text_pca.npz") as pca:
+            model.text_mean_, model.text_basis_ = pca["mean"], pca["basis"]
+        model.neighbours_ = load_neighbours(d, model.classes_)
+        return model
+
+
+def _pca(texts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per text slot: mean (t, d) and top-k principal directions (t, d, k) of the training texts."""
+    n, t, d = texts.shape
+    k = max(1, min(k, d, n))
+    mean = texts.mean(axis=0)
+    basis = np.zeros((t, d, k), dtype=np.float32)
+    for j in range(t):
+        centred = texts[:, j] - mean[j]
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        basis[j, :, : min(k, vt.shape[0])] = vt[:k].T
+    return mean.astype(np.float32), basis

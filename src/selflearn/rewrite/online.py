@@ -1,0 +1,489 @@
+"""Online rewriting at run time: the precomputed table first, then retrieval + ranking over the
+global and the asking user's personal index.
+
+`OnlineStore` keeps versioned online models (encoder weights if fine-tuned, the global and
+personal candidate indexes, the ranker) under ``artifacts/online`` with an atomically switched
+CURRENT pointer, like the rewrite table store. `OnlineRewriter` is the pipeline component
+``rewrite.online.v1``; its layers are separable (``layers="global"``, ``"personal"`` or
+``"global+personal"``) so each is measured alone and together. A cheap gate skips retrieval when
+the recogniser and the NLU are both confident: most requests are fine and encoding costs ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from selflearn.assistant.component import TurnState, register
+from selflearn.logs.records import RewriteStage, Turn
+from selflearn.rewrite.ranking import Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA, BiEncoder, CandidateIndex, PersonalIndexes
+from selflearn.rewrite.runtime import PrecomputedRewriter
+from selflearn.rewrite.table import RewriteTable
+from selflearn.text.normalize import normalize_request
+from selflearn.util.atomic import atomic_path, atomic_write_text, fsync_dir
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LAYER_CHOICES",
+    "Decision",
+    "OnlineModel",
+    "OnlineRewriter",
+    "OnlineStore",
+    "query_from_turn",
+]
+
+LAYER_CHOICES = ("off", "global", "personal", "global+personal")
+_VERSION = re.compile(r"^v(\d{4,})$")
+GLOBAL_FILE = "global.parquet"
+PERSONAL_FILE = "personal.parquet"
+ENCODER_FILE = "encoder.pt"
+RANKER_DIR = "ranker"
+MANIFEST_FILE = "manifest.json"
+
+
+def parse_layers(layers: str) -> frozenset[str]:
+    """ "global+personal" -> {"global", "personal"}; "off" -> {}; anything else is an error."""
+    if layers not in LAYER_CHOICES:
+        raise ValueError(f"unknown online layers {layers!r}; choose one of {', '.join(LAYER_CHOICES)}")
+    return frozenset() if layers == "off" else frozenset(layers.split("+"))
+
+
+@dataclass
+class OnlineModel:
+    """Everything the online layers need at run time, for one published version."""
+
+    encoder: BiEncoder
+    global_index: CandidateIndex
+    personal: PersonalIndexes
+    ranker: RewriteRanker
+    version: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+class OnlineStore:
+    """Published online models under ``root/artifacts/online`` (single writer assumed).
+
+    A version directory is written under a temporary name and renamed into place complete; CURRENT
+    is replaced by rename after that, so readers see the old model or the new one. Only the newest
+    `keep` versions are kept. `delete_user` scrubs a user from every kept version."""
+
+    def __init__(self, root: str | os.PathLike[str], keep: int = 2) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "artifacts" / "online"
+        self.keep = keep
+
+    @property
+    def current_path(self) -> Path:
+        return self.dir / "CURRENT"
+
+    def versions(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        found = [
+            (int(m.group(1)), p.name)
+            for p in self.dir.iterdir()
+            if (m := _VERSION.match(p.name)) and (p / MANIFEST_FILE).is_file()
+        ]
+        return [n for _, n in sorted(found)]
+
+    def current_version(self) -> str | None:
+        try:
+            return self.current_path.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def publish(
+        self,
+        global_table: pa.Table,
+        personal_table: pa.Table,
+        ranker: RewriteRanker,
+        encoder: BiEncoder | None,
+        manifest: Mapping[str, Any],
+    ) -> str:
+        """Write a new version (encoder weights only if fine-tuned) and make it CURRENT."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
+        try:
+            pq.write_table(global_table.cast(CANDIDATE_SCHEMA), tmp / GLOBAL_FILE)
+            pq.write_table(personal_table.cast(CANDIDATE_SCHEMA), tmp / PERSONAL_FILE)
+            ranker.save(tmp / RANKER_DIR)
+            if encoder is not None and encoder.fine_tuned_:
+                encoder.save(tmp / ENCODER_FILE)
+            numbers = [int(m.group(1)) for p in self.dir.iterdir() if (m := _VERSION.match(p.name))]
+            version = f"v{max(numbers, default=0) + 1:04d}"
+            full = {**manifest, "version": version, "created_at": datetime.now(UTC).isoformat()}
+            (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+            os.rename(tmp, self.dir / version)
+            fsync_dir(self.dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        atomic_write_text(self.current_path, version + "\n")
+        for old in self.versions()[: -self.keep]:
+            shutil.rmtree(self.dir / old, ignore_errors=True)
+        return version
+
+    def load(self, version: str, encoder: BiEncoder | None = None) -> OnlineModel:
+        """A published version. Pass `encoder` to reuse an already loaded shipped encoder when the
+        version has no fine-tuned weights (loading MiniLM costs about a second)."""
+        vdir = self.dir / version
+        manifest = json.loads((vdir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        if (vdir / ENCODER_FILE).exists():
+            enc = BiEncoder.load(vdir / ENCODER_FILE)
+        elif encoder is not None and not encoder.fine_tuned_:
+            enc = encoder
+            enc.clear_cache()  # nothing of an older version (e.g. a since deleted user) stays
+        else:
+            enc = BiEncoder.load(None)
+        model = OnlineModel(
+            encoder=enc,
+            global_index=CandidateIndex.from_arrow("global", pq.read_table(vdir / GLOBAL_FILE)),
+            personal=PersonalIndexes.from_arrow(pq.read_table(vdir / PERSONAL_FILE)),
+            ranker=RewriteRanker.load(vdir / RANKER_DIR),
+            version=version,
+            manifest=manifest,
+        )
+        warm_cache(model)
+        return model
+
+    def delete_user(self, user_id: str, min_users: int | None = None) -> int:
+        """Remove `user_id` from every kept version: their personal index, and their support of
+        global candidates (a candidate left with fewer than `min_users` distinct users, default the
+        version's own k, is dropped). CURRENT is rewritten so running readers reload. Returns the
+        number of versions changed."""
+        changed = 0
+        for version in self.versions():
+            vdir = self.dir / version
+            manifest = json.loads((vdir / MANIFEST_FILE).read_text(encoding="utf-8"))
+            k = min_users if min_users is not None else int(manifest.get("min_users", 1))
+            personal = pq.read_table(vdir / PERSONAL_FILE)
+            keep = pc.invert(pc.fill_null(pc.equal(personal.column("user_id"), user_id), False))
+            new_personal = personal.filter(keep)
+            glob = pq.read_table(vdir / GLOBAL_FILE)
+            rows = glob.to_pylist()
+            new_rows = []
+            for row in rows:
+                users = [u for u in row["users"] or [] if u != user_id]
+                if len(users) != len(row["users"] or []):
+                    if len(users) < k:
+                        continue
+                    row = {**row, "users": users, "distinct_users": len(users)}
+                new_rows.append(row)
+            if new_personal.num_rows == personal.num_rows and len(new_rows) == len(rows):
+                continue
+            with atomic_path(vdir / PERSONAL_FILE) as tmp:
+                pq.write_table(new_personal, tmp)
+            new_glob = pa.Table.from_pylist(new_rows, schema=CANDIDATE_SCHEMA)
+            with atomic_path(vdir / GLOBAL_FILE) as tmp:
+                pq.write_table(new_glob, tmp)
+            manifest.setdefault("redactions", []).append({"at": datetime.now(UTC).isoformat()})
+            atomic_write_text(vdir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            changed += 1
+        current = self.current_version()
+        if changed and current is not None:
+            atomic_write_text(self.current_path, current + "\n")  # a new inode: readers reload
+        return changed
+
+
+def warm_cache(model: OnlineModel) -> int:
+    """Fill the encoder's query cache with every embedding the version ships (candidates and the
+    requests known to have been rephrased into them): requests recur, and a cache hit costs
+    microseconds where encoding costs milliseconds. Returns the number of cached texts."""
+    enc = model.encoder
+    n = enc.warm(model.global_index.texts, model.global_index.embeddings)
+    for user in model.personal.users():
+        idx = model.personal.get(user)
+        if idx is None:
+            continue
+        n += enc.warm(idx.texts, idx.embeddings)
+        for srcs, vecs in zip(idx.sources, idx.source_embeddings, strict=False):
+            if len(srcs) == len(vecs):
+                n += enc.warm(srcs, vecs)
+    return n
+
+
+@dataclass
+class Decision:
+    """What the online layers decided for one request."""
+
+    rewritten: str | None  # None: leave the request as it is
+    score: float  # probability the rewrite is right (calibrated), or of the best candidate
+    layer: str | None  # "precomputed", "global" or "personal"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    gated: bool = False  # retrieval was skipped because the request looked fine
+    candidates: int = 0
+
+
+def query_from_turn(turn: Turn, nlu_confidence: float, nlu_intent: str | None) -> Query:
+    """The ranker's view of a live turn (what a real log holds)."""
+    local = turn.context.local_time
+    hour = local.hour if local is not None else turn.timestamp.hour
+    return Query(
+        text=normalize_request(turn.asr.text),
+        user_id=turn.user_id,
+        asr_confidence=float(turn.asr.confidence),
+        nlu_confidence=float(nlu_confidence),
+        nlu_intent=nlu_intent,
+        device_type=str(turn.device.type),
+        room=turn.context.room,
+        hour=hour,
+        timestamp=turn.timestamp.timestamp(),
+        entity_ids=frozenset(d.entity_id for d in turn.context.device_states),
+    )
+
+
+def _rule_id(layer: str, version: str | None, target: str) -> str:
+    h = hashlib.blake2b(target.encode(), digest_size=6).hexdigest()
+    return f"online:{layer}:{version or 'unpublished'}:{h}"
+
+
+@register("rewrite.online.v1")
+class OnlineRewriter:
+    """Component ``rewrite``: the precomputed table first, then the online layers.
+
+    Give `root` (a workspace: follows both stores as new versions are published) or fixed `table`
+    and `model` (tests, services). `nlu` (a fitted NluModel, optional) gives the original's NLU
+    confidence for the gate and the ranker; without it the gate uses the ASR confidence alone.
+    The gate skips retrieval when NLU confidence >= `gate_nlu` and ASR confidence >= `gate_asr`.
+    """
+
+    name = "rewrite"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        layers: str = "global+personal",
+        nlu: Any = None,
+        table: RewriteTable | None = None,
+        model: OnlineModel | None = None,
+        check_interval_s: float = 5.0,
+        gate_nlu: float = 0.9,
+        gate_asr: float = 0.85,
+        k_dense: int = 8,
+        k_phonetic: int = 4,
+        precomputed: bool = True,
+    ) -> None:
+        self.layers = parse_layers(layers)
+        self.layers_name = layers
+        self.nlu = nlu
+        self.gate_nlu = gate_nlu
+        self.gate_asr = gate_asr
+        self.k_dense = k_dense
+        self.k_phonetic = k_phonetic
+        self.check_interval_s = check_interval_s
+        self.use_precomputed = precomputed
+        if root is not None:
+            self.precomputed = PrecomputedRewriter(root=root, check_interval_s=check_interval_s)
+        else:
+            self.precomputed = PrecomputedRewriter(table=table or RewriteTable.empty())
+        self.store = OnlineStore(root) if root is not None else None
+        self.model: OnlineModel | None = model
+        self._signature: tuple[int, int, int] | None = None
+        self._next_check = 0.0
+        self._targets: dict[str, float] = {}
+        self._targets_version: str | None = None
+        self.stats = {"turns": 0, "precomputed": 0, "gated": 0, "retrieved": 0, "fired": 0}
+        self.last_gated = False  # the last call's gate decision and provenance (for the service)
+        self.last_provenance: dict[str, Any] = {}
+        self._index_targets()
+        if self.store is not None:
+            try:
+                self.reload()
+            except Exception:  # serve the precomputed table rather than nothing; healthz shows it
+                log.exception("online model in %s could not be loaded; online layers are off", root)
+
+    def _index_targets(self) -> None:
+        # The precomputed table's best probability per target: a known good rewrite target.
+        targets: dict[str, float] = {}
+        for rule in self.precomputed.table:
+            targets[rule.target] = max(targets.get(rule.target, 0.0), float(rule.probability))
+        self._targets = targets
+        self._targets_version = self.precomputed.version
+
+    def reload(self) -> bool:
+        """Pick up a newly published rewrite table and online model. True if either changed."""
+        changed = self.precomputed.reload()
+        if changed:
+            self._index_targets()
+        if self.store is None:
+            return changed
+        self._next_check = time.monotonic() + self.check_interval_s
+        try:
+            st = os.stat(self.store.current_path)
+            sig: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except FileNotFoundError:
+            sig = None
+        if sig is None or sig == self._signature:
+            return changed
+        version = self.store.current_version()
+        if version is None:
+            return changed
+        old = self.model.encoder if self.model is not None else None
+        self.model = self.store.load(version, encoder=old)
+        self._signature = sig
+        log.info("online rewrite model %s loaded", version)
+        return True
+
+    def _maybe_reload(self) -> None:
+        if self.store is None or time.monotonic() < self._next_check:
+            return
+        try:
+            self.reload()
+        except Exception:  # a broken publish must not take the assistant down
+            log.exception("online model reload failed; keeping the loaded one")
+
+    def nlu_view(self, text: str) -> tuple[float, str | None]:
+        """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
+        if self.nlu is None or not text:
+            return 0.5, None
+        p = self.nlu.intent_proba(text)
+        i = int(np.argmax(p))
+        return float(p[i]), str(self.nlu.classes_[i])
+
+    def decide(self, q: Query) -> Decision:
+        """Retrieve from the enabled layers, rank with "no rewrite" among the candidates, and fire
+        above the ranker's calibrated threshold. Never looks at another user's personal index."""
+        model = self.model
+        if model is None or not self.layers or not q.text:
+            return Decision(None, 0.0, None)
+        if q.nlu_confidence >= self.gate_nlu and q.asr_confidence >= self.gate_asr:
+            return Decision(None, 0.0, None, gated=True)
+        vec = model.encoder.encode_one(q.text)
+        personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
+        rows = [none_features(q)]
+        found: list[tuple[CandidateIndex, int]] = []
+        seen = {q.text}
+        if personal_idx is not None:
+            for h in personal_idx.search(vec, q.text, self.k_dense, self.k_phonetic):
+                text = personal_idx.texts[h.row]
+                if text in seen:
+                    continue
+                seen.add(text)
+                found.append((personal_idx, h.row))
+                rows.append(
+                    candidate_features(q, personal_idx, h, personal_idx, self._targets.get(text, 0.0))
+                )
+        if "global" in self.layers:
+            own = model.personal.get(q.user_id) if "personal" in self.layers else None
+            for h in model.global_index.search(vec, q.text, self.k_dense, self.k_phonetic):
+                text = model.global_index.texts[h.row]
+                if text in seen:
+                    continue
+                seen.add(text)
+                found.append((model.global_index, h.row))
+                rows.append(candidate_features(q, model.global_index, h, own, self._targets.get(text, 0.0)))
+        if not found:
+            return Decision(None, 0.0, None, candidates=0)
+        chosen, margin, prob = model.ranker.decide(np.vstack(rows))
+        if chosen == 0:
+            return Decision(None, prob, None, provenance={"margin": margin}, candidates=len(found))
+        idx, row = found[chosen - 1]
+        target = idx.texts[row]
+        provenance = {
+            "layer": idx.layer,
+            "candidate": target,
+            "interpretation": idx.interpretations[row],
+            "support_users": int(idx.distinct_users[row]),
+            "count": int(idx.counts[row]),
+            "margin": margin,
+            "model_version": model.version,
+            "rule_id": _rule_id(idx.layer, model.version, target),
+        }
+        return Decision(target, prob, idx.layer, provenance=provenance, candidates=len(found))
+
+    def rewrite(
+        self,
+        text: str,
+        user_id: str,
+        asr_confidence: float = 1.0,
+        device_type: str | None = None,
+        room: str | None = None,
+        hour: int | None = None,
+        timestamp: float = 0.0,
+        entity_ids: frozenset[str] = frozenset(),
+    ) -> Decision:
+        """The service's lean path (no Turn record): precomputed table first, then the online
+        layers. Same decisions as the pipeline component."""
+        self._maybe_reload()
+        self.precomputed._maybe_reload()
+        norm = normalize_request(text)
+        if self.use_precomputed:
+            rule = self.precomputed.table.lookup(norm)
+            if rule is not None and rule.probability >= self.precomputed.min_score:
+                self.stats["precomputed"] += 1
+                prov = {"rule_id": rule.rule_id, "version": self.precomputed.version}
+                return Decision(rule.target, min(1.0, max(0.0, rule.probability)), "precomputed", prov)
+        if not self.layers or self.model is None:
+            return Decision(None, 0.0, None)
+        conf, intent = self.nlu_view(text)
+        q = Query(norm, user_id, asr_confidence, conf, intent, device_type, room, hour, timestamp, entity_ids)
+        decision = self.decide(q)
+        self.stats["gated" if decision.gated else "retrieved"] += 1
+        if decision.rewritten is not None:
+            self.stats["fired"] += 1
+        return decision
+
+    def __call__(self, state: TurnState) -> TurnState:
+        self._maybe_reload()
+        turn = state.turn
+        self.stats["turns"] += 1
+        self.last_gated = False
+        self.last_provenance = {}
+        if turn.rewrite is not None or not turn.asr.text:
+            return state
+        if self.use_precomputed:
+            state = self.precomputed(state)  # follows the table store on its own
+            if self.precomputed.version != self._targets_version:
+                self._index_targets()
+            if turn.rewrite is not None:
+                self.stats["precomputed"] += 1
+                return state
+        if not self.layers or self.model is None:
+            return state
+        conf, intent = self.nlu_view(turn.asr.text)
+        decision = self.decide(query_from_turn(turn, conf, intent))
+        if decision.gated:
+            self.stats["gated"] += 1
+            self.last_gated = True
+            return state
+        self.stats["retrieved"] += 1
+        if decision.rewritten is None or decision.layer is None:
+            return state
+        self.stats["fired"] += 1
+        self.last_provenance = {**decision.provenance, "candidates": decision.candidates}
+        turn.rewrite = RewriteStage(
+            original=turn.asr.text,
+            rewritten=decision.rewritten,
+            rule_id=str(decision.provenance["rule_id"]),
+            source=f"online-{decision.layer}",
+            score=min(1.0, max(0.0, decision.score)),
+            table_version=self.model.version,
+        )
+        return state
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "component": "rewrite.online.v1",
+            "root": str(self.store.root) if self.store else None,
+            "layers": self.layers_name,
+            "gate_nlu": self.gate_nlu,
+            "gate_asr": self.gate_asr,
+        }

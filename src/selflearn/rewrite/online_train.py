@@ -1,0 +1,500 @@
+"""Nightly training of the online rewrite layers, from logs alone.
+
+Inputs are what the nightly job already has: the flat log view and the rephrase chains with their
+implicit-feedback outcomes (defective turns, chain success). From them:
+
+* **candidates**: every non-defective request turn is a success event (what the NLU read, how it
+  was understood, when, where, on which device). The global index keeps texts that succeeded for
+  >= k distinct users; each user's personal index keeps that user's own successes with frequency
+  and recency.
+* **pairs**: a defective turn of a chain that later succeeded -> the chain's successful text.
+  They fine-tune the bi-encoder (in-batch negatives) and are the ranker's positive groups.
+* **labels** come from implicit feedback only: in a positive group the candidate that reads like the
+  chain's eventual success (same text or same interpretation) is relevant and "no rewrite" is not;
+  for requests that succeeded at once, "no rewrite" is relevant. No truth table is read.
+
+The ranker is trained on the distribution it will see at run time: only requests that pass the
+gate, and, for personal candidates, only the user's history *before* the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from selflearn.rewrite.online import OnlineStore, parse_layers
+from selflearn.rewrite.ranking import Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys
+from selflearn.text.encoder import EMBEDDING_DIM
+from selflearn.text.normalize import normalize_request
+
+__all__ = [
+    "OnlineTrainConfig",
+    "OnlineTrainResult",
+    "SuccessEvent",
+    "TrainQuery",
+    "build_index",
+    "household_entities",
+    "mine_training_data",
+    "train_online",
+]
+
+
+@dataclass
+class OnlineTrainConfig:
+    min_users: int = 3  # k: distinct users a global candidate needs (privacy and precision)
+    # The layers the runtime will use: the ranker trains on exactly the candidates they propose.
+    layers: str = "global+personal"
+    fine_tune_steps: int = 100  # 0: keep the shipped encoder
+    batch_size: int = 32
+    gate_nlu: float = 0.9  # must match the runtime component's gate
+    gate_asr: float = 0.85
+    negatives_per_positive: float = 2.0
+    max_queries: int = 6000
+    k_dense: int = 8
+    k_phonetic: int = 4
+    target_precision: float = 0.88
+    heldout_fraction: float = 0.2  # users whose pairs only evaluate the encoder
+    seed: int = 0
+    keep_versions: int = 2
+    publish: bool = True
+    threads: int = 1
+
+
+Pair = tuple[str, str, str, float]  # (user, failing text, successful rephrase, time of the failure)
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessEvent:
+    user_id: str
+    text: str
+    interpretation: str | None
+    intent: str | None
+    nlu_confidence: float
+    timestamp: float
+    context: tuple[str, ...]
+
+
+@dataclass
+class TrainQuery:
+    """One training request: the query as the runtime saw it, and what implicit feedback says."""
+
+    query: Query
+    target_text: str | None  # the chain's eventual success (positives), None for negatives
+    target_interpretation: str | None
+    own_interpretation: str | None  # negatives: how the request itself was understood
+    weight: float = 1.0  # how many real requests it stands for (negatives are subsampled)
+
+
+@dataclass
+class OnlineTrainResult:
+    version: str | None
+    global_candidates: int
+    personal_users: int
+    personal_candidates: int
+    pairs: int
+    positives: int
+    negatives: int
+    groups: int
+    gate_recall: float  # share of positive requests the gate lets through
+    encoder: dict[str, float] = field(default_factory=dict)
+    ranker: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def household_entities(logs_dir: Path) -> dict[str, frozenset[str]]:
+    """Entity ids seen in each household's device-state snapshots (the nested log's context)."""
+    from selflearn.logs.io import list_log_files
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for f in list_log_files(logs_dir):
+        if f.suffix != ".parquet":
+            continue
+        t = pq.read_table(f, columns=["household_id", "context"])
+        states = pc.struct_field(t.column("context"), "device_states")
+        for hh, ds in zip(t.column("household_id").to_pylist(), states.to_pylist(), strict=True):
+            if hh is not None and ds:
+                found[hh].update(d["entity_id"] for d in ds)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+def _hour(ts: float) -> int:
+    return int((ts // 3600) % 24)
+
+
+def mine_training_data(
+    flat: pa.Table,
+    chains: pa.Table,
+    cfg: OnlineTrainConfig,
+    entities: dict[str, frozenset[str]] | None = None,
+) -> tuple[list[SuccessEvent], list[TrainQuery], list[Pair]]:
+    """(success events, training queries, pairs (user, failing text, successful text, time))."""
+    cols = [
+        "turn_id",
+        "user_id",
+        "household_id",
+        "device_type",
+        "room",
+        "timestamp",
+        "asr_text",
+        "asr_confidence",
+        "nlu_text",
+        "nlu_intent",
+        "nlu_confidence",
+        "nlu_interpretation",
+        "rewrite_source",
+    ]
+    missing = [c for c in cols if c not in flat.column_names]
+    if missing:
+        raise ValueError(f"flat log lacks columns {missing}")
+    f = flat.select(cols)
+    ts_col = pc.divide(pc.cast(pc.cast(f.column("timestamp"), pa.timestamp("us", tz="UTC")), pa.int64()), 1e6)
+    f = f.set_column(f.schema.get_field_index("timestamp"), "timestamp", ts_col)
+    rows = {r["turn_id"]: r for r in f.to_pylist()}
+    entities = entities or {}
+    events: list[SuccessEvent] = []
+    positives: list[TrainQuery] = []
+    negatives: list[TrainQuery] = []
+    pairs: list[Pair] = []
+
+    def query_of(r: dict[str, Any]) -> Query:
+        return Query(
+            text=normalize_request(r["asr_text"] or ""),
+            user_id=r["user_id"],
+            asr_confidence=min(1.0, max(0.0, float(r["asr_confidence"] or 0.0))),
+            nlu_confidence=min(1.0, max(0.0, float(r["nlu_confidence"] or 0.0))),
+            nlu_intent=r["nlu_intent"],
+            device_type=r["device_type"],
+            room=r["room"],
+            hour=_hour(r["timestamp"]),
+            timestamp=float(r["timestamp"]),
+            entity_ids=entities.get(r["household_id"] or "", frozenset()),
+        )
+
+    for ch in chains.select(["turn_ids", "defective", "outcome"]).to_pylist():
+        ids, defective = ch["turn_ids"], ch["defective"]
+        turn_rows = [rows.get(t) for t in ids]
+        for r, d in zip(turn_rows, defective, strict=True):
+            if r is not None and not d and r["nlu_text"]:
+                events.append(
+                    SuccessEvent(
+                        user_id=r["user_id"],
+                        text=r["nlu_text"],
+                        interpretation=r["nlu_interpretation"],
+                        intent=r["nlu_intent"],
+                        nlu_confidence=float(r["nlu_confidence"] or 0.0),
+                        timestamp=float(r["timestamp"]),
+                        context=tuple(context_keys(r["device_type"], r["room"], _hour(r["timestamp"]))),
+                    )
+                )
+        last = turn_rows[-1]
+        if ch["outcome"] == "success" and len(ids) >= 2 and last is not None and last["nlu_text"]:
+            for r, d in zip(turn_rows[:-1], defective[:-1], strict=True):
+                if r is None or not d or r["rewrite_source"] is not None or not r["asr_text"]:
+                    continue
+                q = query_of(r)
+                if q.text == last["nlu_text"]:
+                    continue  # saying it again worked: nothing to rewrite
+                pairs.append((r["user_id"], q.text, last["nlu_text"], q.timestamp))
+                positives.append(TrainQuery(q, last["nlu_text"], last["nlu_interpretation"], None))
+        elif len(ids) == 1 and not defective[0] and turn_rows[0] is not None:
+            r = turn_rows[0]
+            if r["rewrite_source"] is None and r["asr_text"]:
+                negatives.append(TrainQuery(query_of(r), None, None, r["nlu_interpretation"]))
+    rng = np.random.default_rng(cfg.seed)
+    n_neg = int(cfg.negatives_per_positive * max(len(positives), 10))
+    gated_neg = [n for n in negatives if _passes(n.query, cfg)]
+    if len(gated_neg) > n_neg:
+        weight = len(gated_neg) / n_neg
+        gated_neg = [gated_neg[i] for i in sorted(rng.choice(len(gated_neg), n_neg, replace=False))]
+        for tq in gated_neg:
+            tq.weight = weight
+    return events, positives + gated_neg, pairs
+
+
+def _passes(q: Query, cfg: OnlineTrainConfig) -> bool:
+    """The runtime gate: retrieval runs unless both recogniser and NLU are confident."""
+    return not (q.nlu_confidence >= cfg.gate_nlu and q.asr_confidence >= cfg.gate_asr)
+
+
+def _aggregate(events: Iterable[SuccessEvent]) -> dict[str, dict[str, Any]]:
+    by: dict[str, dict[str, Any]] = {}
+    for e in events:
+        a = by.get(e.text)
+        if a is None:
+            a = by[e.text] = {
+                "users": set(),
+                "interp": Counter(),
+                "intent": Counter(),
+                "conf": [],
+                "count": 0,
+                "last": 0.0,
+                "ctx": Counter(),
+            }
+        a["users"].add(e.user_id)
+        a["interp"][e.interpretation] += 1
+        a["intent"][e.intent] += 1
+        a["conf"].append(e.nlu_confidence)
+        a["count"] += 1
+        a["last"] = max(a["last"], e.timestamp)
+        a["ctx"].update(e.context)
+    return by
+
+
+def build_index(
+    layer: str,
+    events: Iterable[SuccessEvent],
+    vectors: dict[str, np.ndarray],
+    min_users: int = 1,
+    sources: Iterable[tuple[str, str]] = (),
+) -> CandidateIndex:
+    """A layer's index from success events; `vectors` maps each text to its embedding; `sources`
+    (personal layer only: the owner's own (failing text, successful text) pairs) are attached to
+    their successful text."""
+    agg = {t: a for t, a in _aggregate(events).items() if len(a["users"]) >= min_users}
+    texts = sorted(agg)
+    by_target: dict[str, set[str]] = defaultdict(set)
+    for src, tgt in sources:
+        if tgt in agg:
+            by_target[tgt].add(src)
+    from selflearn.text.encoder import EMBEDDING_DIM
+
+    emb = np.vstack([vectors[t] for t in texts]) if texts else np.zeros((0, EMBEDDING_DIM), np.float32)
+    return CandidateIndex(
+        layer=layer,
+        texts=texts,
+        embeddings=emb,
+        interpretations=[agg[t]["interp"].most_common(1)[0][0] for t in texts],
+        intents=[agg[t]["intent"].most_common(1)[0][0] for t in texts],
+        nlu_confidence=np.array([float(np.mean(agg[t]["conf"])) for t in texts]),
+        counts=np.array([agg[t]["count"] for t in texts], dtype=np.float64),
+        distinct_users=np.array([len(agg[t]["users"]) for t in texts], dtype=np.float64),
+        last_seen=np.array([agg[t]["last"] for t in texts], dtype=np.float64),
+        contexts=[dict(agg[t]["ctx"]) for t in texts],
+        users=[sorted(agg[t]["users"]) for t in texts],
+        sources=[sorted(by_target.get(t, ())) for t in texts],
+    )
+
+
+def _heldout(user_id: str, fraction: float) -> bool:
+    h = int(hashlib.blake2b(user_id.encode(), digest_size=4).hexdigest(), 16)
+    return (h % 1000) < fraction * 1000
+
+
+def retrieval_recall(
+    encoder: BiEncoder, pairs: Sequence[tuple[str, str]], universe: Sequence[str], k: int = 8
+) -> float:
+    """Share of (failing, successful) pairs whose successful text is in the dense top-k of the
+    failing one among `universe` (all successful texts)."""
+    if not pairs or not universe:
+        return float("nan")
+    u = list(universe)
+    pos = {t: i for i, t in enumerate(u)}
+    emb = encoder.encode(u)
+    q = encoder.encode([a for a, _ in pairs])
+    sims = q @ emb.T
+    top = np.argsort(-sims, axis=1)[:, :k]
+    hits = [pos.get(b, -1) in set(row.tolist()) for (_, b), row in zip(pairs, top, strict=True)]
+    return float(np.mean(hits))
+
+
+def _groups(
+    queries: Sequence[TrainQuery],
+    events: Sequence[SuccessEvent],
+    pairs: Sequence[Pair],
+    global_index: CandidateIndex,
+    vectors: dict[str, np.ndarray],
+    encoder: BiEncoder,
+    targets: dict[str, float],
+    cfg: OnlineTrainConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Feature rows, relevance labels and group sizes (row 0 of each group: "no rewrite")."""
+    by_user: dict[str, list[SuccessEvent]] = defaultdict(list)
+    for e in events:
+        by_user[e.user_id].append(e)
+    for evs in by_user.values():
+        evs.sort(key=lambda e: e.timestamp)
+    pairs_by_user: dict[str, list[Pair]] = defaultdict(list)
+    for p in pairs:
+        pairs_by_user[p[0]].append(p)
+    qvecs = encoder.encode([q.query.text for q in queries])
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    sizes: list[int] = []
+    ws: list[float] = []
+    with_target = 0
+    use_personal = "personal" in parse_layers(cfg.layers)
+    use_global = "global" in parse_layers(cfg.layers)
+    for tq, vec in zip(queries, qvecs, strict=True):
+        q = tq.query
+        history = [e for e in by_user.get(q.user_id, []) if e.timestamp < q.timestamp]
+        personal = None
+        if history and use_personal:
+            own_pairs = [(a, b) for _, a, b, t in pairs_by_user.get(q.user_id, []) if t < q.timestamp]
+            personal = build_index("personal", history, vectors, sources=own_pairs)
+        rows = [none_features(q)]
+        labels: list[int] = []
+        seen = {q.text}
+        for idx in (personal, global_index if use_global else None):
+            if idx is None:
+                continue
+            for h in idx.search(vec, q.text, cfg.k_dense, cfg.k_phonetic):
+                text = idx.texts[h.row]
+                if text in seen:
+                    continue
+                seen.add(text)
+                rows.append(candidate_features(q, idx, h, personal, targets.get(text, 0.0)))
+                interp = idx.interpretations[h.row]
+                if tq.target_text is not None:
+                    good = text == tq.target_text or (
+                        interp is not None and interp == tq.target_interpretation
+                    )
+                    labels.append(2 if good else 0)
+                else:
+                    same = interp is not None and interp == tq.own_interpretation
+                    labels.append(1 if same else 0)
+        if len(rows) < 2:
+            continue
+        if tq.target_text is not None:
+            has = 2 in labels
+            with_target += int(has)
+            none_label = 0 if has else 1
+        else:
+            none_label = 2
+        xs.extend(rows)
+        ys.extend([none_label, *labels])
+        sizes.append(len(rows))
+        ws.append(tq.weight)
+    if not xs:
+        from selflearn.rewrite.ranking import FEATURES
+
+        return np.zeros((0, len(FEATURES))), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0
+    return np.vstack(xs), np.asarray(ys, np.int64), np.asarray(sizes, np.int64), np.asarray(ws), with_target
+
+
+def train_online(
+    workspace: Path,
+    chains: pa.Table,
+    cfg: OnlineTrainConfig | None = None,
+    flat: pa.Table | None = None,
+    previous_table: Any = None,
+) -> OnlineTrainResult:
+    """Mine, fine-tune, index, rank, and publish the online layers for `workspace`.
+
+    `flat` defaults to the workspace's logs; `previous_table` (a RewriteTable) supplies the
+    precomputed probabilities of known targets."""
+    from selflearn.logs.io import read_flat
+
+    cfg = cfg or OnlineTrainConfig()
+    t0 = time.perf_counter()
+    workspace = Path(workspace)
+    logs = workspace / "logs"
+    flat = flat if flat is not None else read_flat(logs)
+    entities = household_entities(logs) if logs.exists() else {}
+    events, queries, pairs = mine_training_data(flat, chains, cfg, entities)
+    if len(queries) > cfg.max_queries:
+        rng = np.random.default_rng(cfg.seed + 1)
+        queries = [queries[i] for i in sorted(rng.choice(len(queries), cfg.max_queries, replace=False))]
+    n_pos_all = sum(1 for tq in queries if tq.target_text is not None)
+    gated = [tq for tq in queries if _passes(tq.query, cfg)]
+    gate_recall = (sum(1 for tq in gated if tq.target_text is not None) / n_pos_all) if n_pos_all else 0.0
+
+    # Encoder: fine-tune on pairs of the training users, measure retrieval on held-out users' pairs.
+    encoder = BiEncoder.load(None)
+    universe = sorted({e.text for e in events})
+    train_pairs = [(a, b) for u, a, b, _ in pairs if not _heldout(u, cfg.heldout_fraction)]
+    test_pairs = [(a, b) for u, a, b, _ in pairs if _heldout(u, cfg.heldout_fraction)][:500]
+    enc_report: dict[str, float] = {
+        "train_pairs": float(len(train_pairs)),
+        "test_pairs": float(len(test_pairs)),
+    }
+    if cfg.fine_tune_steps > 0 and len(train_pairs) >= 8:
+        enc_report["recall_at_8_base"] = retrieval_recall(encoder, test_pairs, universe)
+        enc_report.update(
+            encoder.fine_tune(
+                train_pairs,
+                steps=cfg.fine_tune_steps,
+                batch_size=cfg.batch_size,
+                seed=cfg.seed,
+                threads=cfg.threads,
+            )
+        )
+        enc_report["recall_at_8_tuned"] = retrieval_recall(encoder, test_pairs, universe)
+    vecs = encoder.encode(universe)
+    vectors = {t: v for t, v in zip(universe, vecs, strict=True)}
+    global_index = build_index("global", events, vectors, min_users=cfg.min_users)
+    by_user: dict[str, list[SuccessEvent]] = defaultdict(list)
+    for e in events:
+        by_user[e.user_id].append(e)
+    pairs_by_user: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for u, a, b, _ in pairs:
+        pairs_by_user[u].append((a, b))
+    new_sources = sorted({a for _, a, _, _ in pairs} - set(vectors))
+    vectors.update(zip(new_sources, encoder.encode(new_sources), strict=True))
+    personal_tables = []
+    for u, evs in by_user.items():
+        idx = build_index("personal", evs, vectors, sources=pairs_by_user.get(u, ()))
+        idx.source_embeddings = [
+            np.vstack([vectors[src] for src in srcs]) if srcs else np.zeros((0, EMBEDDING_DIM), np.float32)
+            for srcs in idx.sources
+        ]
+        personal_tables.append(idx.to_arrow(user_id=u))
+
+    targets: dict[str, float] = {}
+    if previous_table is not None:
+        for rule in previous_table:
+            targets[rule.target] = max(targets.get(rule.target, 0.0), float(rule.probability))
+    x, y, sizes, weights, with_target = _groups(
+        gated, events, pairs, global_index, vectors, encoder, targets, cfg
+    )
+    ranker = RewriteRanker(target_precision=cfg.target_precision, seed=cfg.seed)
+    if len(sizes) >= 2 and len(set(y.tolist())) > 1:
+        ranker.fit(x, y, sizes, weights)
+    else:  # too little data: a ranker that never fires
+        from selflearn.rewrite.ranking import FEATURES
+
+        dummy = np.vstack([none_features(Query("a", "u")), np.zeros(len(FEATURES))] * 2)
+        ranker.fit(dummy, np.array([1, 0, 0, 1]), np.array([2, 2]))
+        ranker.threshold_ = float("inf")
+    personal = pa.concat_tables(personal_tables) if personal_tables else None
+    from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA
+
+    n_pos = sum(1 for tq in gated if tq.target_text is not None)
+    result = OnlineTrainResult(
+        version=None,
+        global_candidates=len(global_index),
+        personal_users=len(personal_tables),
+        personal_candidates=personal.num_rows if personal is not None else 0,
+        pairs=len(pairs),
+        positives=n_pos,
+        negatives=len(gated) - n_pos,
+        groups=len(sizes),
+        gate_recall=gate_recall,
+        encoder=enc_report,
+        ranker={**asdict(ranker.report_), "groups_with_target": with_target},
+    )
+    if cfg.publish:
+        store = OnlineStore(workspace, keep=cfg.keep_versions)
+        result.version = store.publish(
+            global_index.to_arrow(),
+            personal if personal is not None else CANDIDATE_SCHEMA.empty_table(),
+            ranker,
+            encoder if encoder.fine_tuned_ else None,
+            {
+                "min_users": cfg.min_users,
+                "config": asdict(cfg),
+                "result": {k: v for k, v in asdict(result).items() if k != "version"},
+            },
+        )
+    result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,413 @@
+"""Ranking retrieved rewrite candidates: LightGBM LambdaRank, a "no rewrite" candidate, and a
+firing threshold calibrated for precision.
+
+Retrieval proposes requests that are near the failing one; most are wrong (another value, another
+room, another meaning). The ranker orders, for one request, the candidates *and* "leave it as it
+is", from features a real log holds: similarity (dense, fuzzy, phonetic), the original's ASR and
+NLU confidences, the candidate's NLU confidence, the layer, the user's frequency and recency for
+the candidate, context match (device type, room, time of day, the home's devices) and the
+precomputed table's probability. A rewrite fires only when the best candidate beats "no rewrite"
+by more than `threshold_`, chosen on out-of-fold groups so that wins / (wins + losses) >=
+`target_precision`: a win fixes a request that failed, a loss rewrites one that was fine into
+something else (the expensive mistake); a wrong rewrite of a failing request changes nothing.
+Negative groups are subsampled in training, so `group_weight` scales their losses back up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
+from selflearn.util.atomic import atomic_write_text
+
+__all__ = ["FEATURES", "Query", "RewriteRanker", "candidate_features", "none_features"]
+
+FEATURES: tuple[str, ...] = (
+    "is_none",
+    "dense",
+    "fuzzy",
+    "phonetic",
+    "token_jaccard",
+    "word_edit",
+    "diff_phonetic",
+    "number_match",
+    "len_ratio",
+    "asr_confidence",
+    "nlu_confidence",
+    "cand_nlu_confidence",
+    "nlu_gain",
+    "same_intent",
+    "is_personal",
+    "source_match",
+    "user_count",
+    "user_recency_days",
+    "global_users",
+    "ctx_device",
+    "ctx_room",
+    "ctx_time",
+    "entity_match",
+    "precomputed_probability",
+)
+_F = {name: i for i, name in enumerate(FEATURES)}
+_NUM = re.compile(r"\d")
+_NEVER_DAYS = 365.0
+
+
+@dataclass
+class Query:
+    """What the runtime knows about a request when it decides whether to rewrite it."""
+
+    text: str  # normalized ASR 1-best
+    user_id: str
+    asr_confidence: float = 1.0
+    nlu_confidence: float = 0.5
+    nlu_intent: str | None = None
+    device_type: str | None = None
+    room: str | None = None
+    hour: int | None = None
+    timestamp: float = 0.0  # epoch seconds
+    entity_ids: frozenset[str] = frozenset()  # entities of the home (context.device_states)
+
+    def __post_init__(self) -> None:
+        for name in ("asr_confidence", "nlu_confidence"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0.0 <= float(v) <= 1.0):
+                raise ValueError(f"query {self.text!r}: field {name} must be in [0, 1], got {v!r}")
+
+
+def _numbers(words: Sequence[str]) -> frozenset[str]:
+    return frozenset(w for w in words if _NUM.search(w))
+
+
+def _entity_ids(interpretation: str | None) -> list[str]:
+    if not interpretation:
+        return []
+    out = []
+    for part in interpretation.split("|")[1:]:
+        _, _, value = part.partition("=")
+        if "." in value and " " not in value:
+            out.append(value)
+    return out
+
+
+def none_features(q: Query) -> np.ndarray:
+    """The "no rewrite" candidate: the original itself."""
+    f = np.zeros(len(FEATURES), dtype=np.float64)
+    f[_F["is_none"]] = 1.0
+    for name in ("dense", "fuzzy", "phonetic", "token_jaccard", "word_edit", "diff_phonetic", "number_match"):
+        f[_F[name]] = 1.0
+    for name in ("len_ratio", "same_intent"):
+        f[_F[name]] = 1.0
+    f[_F["asr_confidence"]] = q.asr_confidence
+    f[_F["nlu_confidence"]] = q.nlu_confidence
+    f[_F["cand_nlu_confidence"]] = q.nlu_confidence
+    f[_F["user_recency_days"]] = _NEVER_DAYS
+    f[_F["entity_match"]] = -1.0
+    return f
+
+
+def candidate_features(
+    q: Query,
+    idx: CandidateIndex,
+    hit: Hit,
+    personal: CandidateIndex | None = None,
+    precomputed_probability: float = 0.0,
+) -> np.ndarray:
+    """Features of one retrieved candidate for query `q` (`personal`: the user's own index, used to
+    look up their frequency and recency for a global candidate too)."""
+    text = idx.texts[hit.row]
+    qw, cw = q.text.split(), text.split()
+    f = np.zeros(len(FEATURES), dtype=np.float64)
+    f[_F["dense"]] = hit.dense
+    f[_F["fuzzy"]] = fuzz.token_sort_ratio(q.text, text) / 100.0
+    f[_F["phonetic"]] = hit.phonetic
+    sq, sc = set(qw), set(cw)
+    f[_F["token_jaccard"]] = len(sq & sc) / len(sq | sc) if sq | sc else 1.0
+    f[_F["word_edit"]] = 1.0 - Levenshtein.normalized_distance(qw, cw)
+    # Do the words that differ sound alike ("chicken" / "kitchen": a recognition error)?
+    dq = " ".join(w for w in qw if w not in sc)
+    dc = " ".join(w for w in cw if w not in sq)
+    f[_F["diff_phonetic"]] = (
+        1.0 if not dq and not dc else fuzz.ratio(phonetic_key(dq), phonetic_key(dc)) / 100.0
+    )
+    nq, nc = _numbers(qw), _numbers(cw)
+    f[_F["number_match"]] = (len(nq & nc) / len(nq | nc)) if nq | nc else 1.0
+    f[_F["len_ratio"]] = len(cw) / max(1, len(qw))
+    f[_F["asr_confidence"]] = q.asr_confidence
+    f[_F["nlu_confidence"]] = q.nlu_confidence
+    cand_conf = float(idx.nlu_confidence[hit.row])
+    f[_F["cand_nlu_confidence"]] = cand_conf
+    f[_F["nlu_gain"]] = cand_conf - q.nlu_confidence
+    f[_F["same_intent"]] = float(q.nlu_intent is not None and idx.intents[hit.row] == q.nlu_intent)
+    f[_F["is_personal"]] = float(idx.layer == "personal")
+    f[_F["source_match"]] = idx.source_match(hit.row, q.text)
+    # The user's own history with this candidate (a global candidate may be in it too).
+    own, own_row = (idx, hit.row) if idx.layer == "personal" else (personal, None)
+    if own is not None and own_row is None:
+        own_row = own.row_of(text)
+    if own is not None and own_row is not None:
+        f[_F["user_count"]] = math.log1p(float(own.counts[own_row]))
+        days = (q.timestamp - float(own.last_seen[own_row])) / 86400.0 if q.timestamp else 0.0
+        f[_F["user_recency_days"]] = min(_NEVER_DAYS, max(0.0, days))
+    else:
+        f[_F["user_recency_days"]] = _NEVER_DAYS
+    f[_F["global_users"]] = math.log1p(float(idx.distinct_users[hit.row]))
+    ctx = idx.contexts[hit.row]
+    total = float(idx.counts[hit.row]) or 1.0
+    keys = context_keys(q.device_type, q.room, q.hour)
+    for key in keys:
+        name = {"dt": "ctx_device", "room": "ctx_room", "tod": "ctx_time"}[key.split(":", 1)[0]]
+        f[_F[name]] = ctx.get(key, 0) / total
+    ents = _entity_ids(idx.interpretations[hit.row])
+    f[_F["entity_match"]] = (sum(e in q.entity_ids for e in ents) / len(ents)) if ents else -1.0
+    f[_F["precomputed_probability"]] = precomputed_probability
+    return f
+
+
+@dataclass
+class RankerReport:
+    groups: int = 0
+    fit_groups_with_target: int = 0
+    oof_fired: int = 0
+    oof_correct: int = 0
+    oof_losses: float = 0.0  # weighted
+    oof_positive_groups: int = 0
+    threshold: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RewriteRanker:
+    """LambdaRank over candidate groups; group row 0 is always "no rewrite".
+
+    fit(x, labels, groups): `x` (n, len(FEATURES)); `labels` relevance (2: the rewrite the user
+    reached, 1: harmless, 0: wrong); `groups` the size of each consecutive group. The threshold on
+    (best candidate score - "no rewrite" score) is calibrated on out-of-fold predictions.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 120,
+        num_leaves: int = 15,
+        learning_rate: float = 0.08,
+        min_child_samples: int = 10,
+        target_precision: float = 0.92,
+        folds: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.num_leaves = num_leaves
+        self.learning_rate = learning_rate
+        self.min_child_samples = min_child_samples
+        self.target_precision = target_precision
+        self.folds = folds
+        self.seed = seed
+
+    def _model(self) -> Any:
+        import lightgbm as lgb
+
+        return lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            num_leaves=self.num_leaves,
+            learning_rate=self.learning_rate,
+            min_child_samples=self.min_child_samples,
+            random_state=self.seed,
+            n_jobs=1,
+            verbose=-1,
+        )
+
+    @staticmethod
+    def _check(x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
+        if x.ndim != 2 or x.shape[1] != len(FEATURES):
+            raise ValueError(f"features must have shape (n, {len(FEATURES)}), got {x.shape}")
+        if len(labels) != len(x) or int(groups.sum()) != len(x):
+            raise ValueError(f"{len(x)} rows, {len(labels)} labels, groups summing to {int(groups.sum())}")
+        starts = np.r_[0, np.cumsum(groups)[:-1]]
+        if len(x) and not np.all(x[starts, _F["is_none"]] == 1.0):
+            raise ValueError("every group must start with the 'no rewrite' candidate")
+
+    def fit(
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        groups: np.ndarray,
+        group_weight: np.ndarray | None = None,
+    ) -> RewriteRanker:
+        """`group_weight`: how many real requests each group stands for (for the calibration)."""
+        x = np.asarray(x, dtype=np.float64)
+        labels = np.asarray(labels, dtype=np.int64)
+        groups = np.asarray(groups, dtype=np.int64)
+        self._check(x, labels, groups)
+        starts = np.r_[0, np.cumsum(groups)[:-1]]
+        report = RankerReport(groups=len(groups))
+        # Out-of-fold margins (best candidate minus "no rewrite") and whether that candidate was right.
+        margins = np.full(len(groups), -np.inf)
+        correct = np.zeros(len(groups), dtype=bool)
+        loss = np.zeros(len(groups), dtype=np.float64)
+        weight = np.ones(len(groups)) if group_weight is None else np.asarray(group_weight, np.float64)
+        positive = np.array(
+            [labels[s + 1 : s + g].max(initial=0) == 2 for s, g in zip(starts, groups, strict=True)]
+        )
+        report.oof_positive_groups = int(positive.sum())
+        rng = np.random.default_rng(self.seed)
+        fold = rng.integers(0, self.folds, size=len(groups))
+        if len(groups) >= 4 * self.folds and positive.sum() >= self.folds:
+            for k in range(self.folds):
+                tr = np.flatnonzero(fold != k)
+                te = np.flatnonzero(fold == k)
+                rows_tr = np.concatenate([np.arange(starts[g], starts[g] + groups[g]) for g in tr])
+                m = self._model().fit(x[rows_tr], labels[rows_tr], group=groups[tr])
+                for g in te:
+                    s, n = starts[g], groups[g]
+                    if n < 2:
+                        continue
+                    sc = m.predict(x[s : s + n])
+                    best = 1 + int(np.argmax(sc[1:]))
+                    margins[g] = sc[best] - sc[0]
+                    correct[g] = positive[g] and labels[s + best] == 2
+                    # rewriting a request that was fine into another meaning
+                    loss[g] = weight[g] if (labels[s] == 2 and labels[s + best] == 0) else 0.0
+        self.threshold_ = self._calibrate(margins, correct, loss, report)
+        # Map a margin to a probability of being right (isotonic on the out-of-fold groups).
+        finite = np.isfinite(margins)
+        from sklearn.isotonic import IsotonicRegression
+
+        self.calibration_: Any = None
+        if finite.sum() >= 10 and correct[finite].any() and (~correct[finite]).any():
+            self.calibration_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+                margins[finite], correct[finite].astype(float)
+            )
+        if not len(groups):
+            raise ValueError("no candidate groups to fit the ranker on")
+        self.model_: Any = self._model().fit(x, labels, group=groups)
+        report.threshold = self.threshold_
+        self.report_ = report
+        return self
+
+    def _calibrate(
+        self, margins: np.ndarray, correct: np.ndarray, loss: np.ndarray, report: RankerReport
+    ) -> float:
+        """Lowest margin at which wins / (wins + losses) >= target_precision (never: +inf)."""
+        finite = np.isfinite(margins)
+        order = np.argsort(-margins[finite])
+        m, c, lo = margins[finite][order], correct[finite][order], loss[finite][order]
+        if len(m) == 0:
+            return math.inf
+        wins, losses = np.cumsum(c), np.cumsum(lo)
+        prec = wins / np.maximum(wins + losses, 1e-9)
+        ok = np.flatnonzero((prec >= self.target_precision) & (m > 0) & (wins >= 3))
+        if len(ok) == 0:
+            return math.inf
+        i = int(ok.max())
+        report.oof_fired = i + 1
+        report.oof_correct = int(wins[i])
+        report.oof_losses = float(losses[i])
+        return float(m[i] - 1e-9)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """Ranker scores of one group's rows (row 0: "no rewrite")."""
+        if getattr(self, "model_", None) is None:
+            raise RuntimeError("RewriteRanker is not fitted")
+        return np.asarray(self.model_.predict(np.asarray(x, dtype=np.float64), num_threads=1))
+
+    def decide(self, x: np.ndarray) -> tuple[int, float, float]:
+        """(chosen row, margin over "no rewrite", probability the rewrite is right); row 0 means
+        leave the request as it is."""
+        if len(x) < 2:
+            return 0, 0.0, 0.0
+        sc = self.scores(x)
+        best = 1 + int(np.argmax(sc[1:]))
+        margin = float(sc[best] - sc[0])
+        prob = self.probability(margin)
+        return (best if margin > self.threshold_ else 0), margin, prob
+
+    def probability(self, margin: float) -> float:
+        if self.calibration_ is None:
+            return 1.0 / (1.0 + math.exp(-margin))
+        return float(self.calibration_.predict([margin])[0])
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """A directory with the booster (text), the threshold and the calibration points."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if getattr(self, "model_", None) is None:
+            raise RuntimeError("RewriteRanker is not fitted")
+        atomic_write_text(path / "booster.txt", self.model_.booster_.model_to_string())
+        cal = self.calibration_
+        meta = {
+            "features": list(FEATURES),
+            "threshold": None if math.isinf(self.threshold_) else self.threshold_,
+            "calibration": None
+            if cal is None
+            else {"x": list(map(float, cal.X_thresholds_)), "y": list(map(float, cal.y_thresholds_))},
+            "params": {
+                "n_estimators": self.n_estimators,
+                "num_leaves": self.num_leaves,
+                "learning_rate": self.learning_rate,
+                "target_precision": self.target_precision,
+            },
+            "report": self.report_.__dict__,
+        }
+        atomic_write_text(path / "ranker.json", json.dumps(meta, indent=2, default=float))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RewriteRanker:
+        import lightgbm as lgb
+
+        path = Path(path)
+        meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
+        if meta["features"] != list(FEATURES):
+            raise ValueError(f"{path}: ranker was trained on other features: {meta['features']}")
+        self = cls(**{k: v for k, v in meta["params"].items() if k != "learning_rate"})
+        self.model_ = _Booster(lgb.Booster(model_str=(path / "booster.txt").read_text(encoding="utf-8")))
+        self.threshold_ = math.inf if meta["threshold"] is None else float(meta["threshold"])
+        self.calibration_ = None
+        if meta["calibration"]:
+            self.calibration_ = _Interp(meta["calibration"]["x"], meta["calibration"]["y"])
+        self.report_ = RankerReport(**{k: v for k, v in meta["report"].items()})
+        return self
+
+
+class _Booster:
+    """A loaded booster behind the fitted estimator's predict signature."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster_ = booster
+
+    def predict(self, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
+        return np.asarray(self.booster_.predict(x, num_threads=num_threads))
+
+
+class _Interp:
+    """Isotonic calibration restored from its points (a step-wise linear interpolation)."""
+
+    def __init__(self, xs: Sequence[float], ys: Sequence[float]) -> None:
+        self.X_thresholds_ = np.asarray(xs, dtype=np.float64)
+        self.y_thresholds_ = np.asarray(ys, dtype=np.float64)
+
+    def predict(self, v: Sequence[float]) -> np.ndarray:
+        return np.interp(np.asarray(v, dtype=np.float64), self.X_thresholds_, self.y_thresholds_)
+
+
+def hour_of(ts: float) -> int:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).hour
+
+
+def describe(features: np.ndarray) -> Mapping[str, float]:
+    """A feature row by name (for logs and the service's provenance)."""
+    return {name: float(features[i]) for i, name in enumerate(FEATURES)}

@@ -1,0 +1,479 @@
+"""Candidate retrieval for online rewriting: a MiniLM bi-encoder, FAISS indexes in two layers
+(global and per-user personal) and phonetic retrieval.
+
+Precomputed rewrites fix only requests that recur verbatim. Online rewriting instead looks for a
+*successful* request near the failing one: near in meaning (the dense bi-encoder, optionally
+fine-tuned contrastively on mined pairs failing request -> successful rephrase) or near in sound
+(recognition errors are phonetic, so metaphone strings are a second retrieval signal).
+
+Two layers keep personal data personal:
+
+* the **global** index holds only successful requests supported by >= k distinct users;
+* a **personal** index per user holds that user's own successful requests with their frequency
+  and recency, and is only ever searched for that user (`PersonalIndexes.search` takes the user).
+
+Indexes are small (thousands of rows), so they are exact inner-product indexes (`IndexFlatIP`)
+over unit vectors: cosine similarity without training or recall loss.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jellyfish
+import numpy as np
+import pyarrow as pa
+from rapidfuzz import fuzz, process
+
+from selflearn.text.encoder import EMBEDDING_DIM
+from selflearn.util.atomic import atomic_path
+
+__all__ = [
+    "CANDIDATE_SCHEMA",
+    "LAYERS",
+    "BiEncoder",
+    "CandidateIndex",
+    "Hit",
+    "PersonalIndexes",
+    "context_keys",
+    "phonetic_key",
+]
+
+LAYERS = ("global", "personal")
+
+#: One row per candidate (a successful normalized request). Global rows list their supporting users
+#: (so a deleted user's support can be removed); personal rows belong to `user_id`.
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("layer", pa.string()),
+        ("user_id", pa.string()),  # personal: the owner; global: null
+        ("text", pa.string()),
+        ("interpretation", pa.string()),  # the most common NLU interpretation of its successes
+        ("intent", pa.string()),
+        ("nlu_confidence", pa.float64()),  # mean logged NLU confidence of its successful turns
+        ("count", pa.int64()),  # successful turns
+        ("distinct_users", pa.int64()),
+        ("users", pa.list_(pa.string())),  # supporting users (global) or [owner] (personal)
+        ("first_seen", pa.float64()),  # epoch seconds
+        ("last_seen", pa.float64()),
+        ("context_keys", pa.list_(pa.string())),  # "dt:speaker", "room:kitchen", "tod:evening"
+        ("context_counts", pa.list_(pa.int64())),
+        ("embedding", pa.list_(pa.float32(), EMBEDDING_DIM)),
+        # personal only: the owner's own earlier requests that failed and were then rephrased into
+        # this one (what makes a habitual failing phrasing find its fix)
+        ("sources", pa.list_(pa.string())),
+        # their embeddings (parallel to `sources`): warm the query cache, since habits recur
+        ("source_embeddings", pa.list_(pa.list_(pa.float32(), EMBEDDING_DIM))),
+    ]
+)
+
+
+@lru_cache(maxsize=65536)
+def _metaphone(tok: str) -> str:
+    # Numbers and symbols have no metaphone code; keep them literally so "10" != "12".
+    return (jellyfish.metaphone(tok) or tok) if tok[:1].isalpha() else tok
+
+
+@lru_cache(maxsize=65536)
+def phonetic_key(text: str) -> str:
+    """Metaphone code of every token, space-joined: "turn of the lites" ~ "turn off the lights"."""
+    return " ".join(_metaphone(t) for t in text.split())
+
+
+def time_of_day(hour: int) -> str:
+    return ("night", "morning", "afternoon", "evening")[(hour % 24) // 6]
+
+
+def context_keys(device_type: str | None, room: str | None, hour: int | None) -> list[str]:
+    """The context a request was made in, as keys counted per candidate (device type, room, time
+    of day): a candidate used mostly in the kitchen in the morning fits such a request better."""
+    keys = []
+    if device_type:
+        keys.append(f"dt:{device_type}")
+    if room:
+        keys.append(f"room:{room}")
+    if hour is not None:
+        keys.append(f"tod:{time_of_day(hour)}")
+    return keys
+
+
+# -- the bi-encoder ------------------------------------------------------------------------------------
+class BiEncoder:
+    """MiniLM (mean pooling, unit norm) as a bi-encoder, with an LRU cache of query embeddings.
+
+    Starts from the shipped weights (`selflearn.text.encoder.load_bert`); `fine_tune` adapts it
+    contrastively on (failing request, successful rephrase) pairs with in-batch negatives
+    (MultipleNegativesRankingLoss written as a plain torch loop, bounded in steps and threads).
+    Encoding one query costs a few ms on CPU, and requests recur, so `encode_one` is cached.
+    """
+
+    def __init__(self, cache_size: int = 65536) -> None:
+        self.cache_size = cache_size
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.fine_tuned_ = False
+        self.hits_ = 0
+        self.misses_ = 0
+
+    def _ensure(self) -> None:
+        if self._model is None:
+            from selflearn.text.encoder import load_bert, load_tokenizer
+
+            self._tokenizer = load_tokenizer()
+            self._model = load_bert()
+            self._model.eval()
+
+    def _forward(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        batch = self._tokenizer(
+            list(texts), padding=True, truncation=True, max_length=48, return_tensors="pt"
+        )
+        out = self._model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
+        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Unit-normalised float32 embeddings, shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        import torch
+
+        self._ensure()
+        parts = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                parts.append(self._forward(texts[i : i + batch_size]).numpy())
+        return np.ascontiguousarray(np.concatenate(parts).astype(np.float32))
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def warm(self, texts: Sequence[str], vectors: np.ndarray) -> int:
+        """Put known embeddings into the query cache (texts the nightly job already encoded: the
+        candidates and the requests that were rephrased into them). Returns how many were added."""
+        added = 0
+        for text, vec in zip(texts, vectors, strict=True):
+            if text not in self._cache and len(self._cache) < self.cache_size:
+                self._cache[text] = np.ascontiguousarray(vec.reshape(1, -1), dtype=np.float32)
+                added += 1
+        return added
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One query's embedding (1, 384), from the LRU cache when the text was seen recently."""
+        vec = self._cache.get(text)
+        if vec is not None:
+            self._cache.move_to_end(text)
+            self.hits_ += 1
+            return vec
+        self.misses_ += 1
+        vec = self.encode([text])
+        self._cache[text] = vec
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return vec
+
+    def fine_tune(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        steps: int = 200,
+        batch_size: int = 32,
+        lr: float = 2e-5,
+        scale: float = 20.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> dict[str, float]:
+        """Contrastive fine-tuning: each source should be nearer its own target than every other
+        target in the batch (in-batch negatives; pairs sharing a target are not used as each
+        other's negatives). Returns {"steps", "first_loss", "last_loss"}."""
+        pairs = [(a, b) for a, b in pairs if a and b and a != b]
+        if len(pairs) < 2 or steps <= 0:
+            return {"steps": 0.0, "first_loss": float("nan"), "last_loss": float("nan")}
+        import torch
+
+        self._ensure()
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads))
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        model = self._model
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=lr)
+        losses: list[float] = []
+        try:
+            for _ in range(steps):
+                idx = rng.choice(len(pairs), size=min(batch_size, len(pairs)), replace=False)
+                src = [pairs[i][0] for i in idx]
+                tgt = [pairs[i][1] for i in idx]
+                a, b = self._forward(src), self._forward(tgt)
+                logits = scale * a @ b.T
+                same = torch.tensor([[x == y for y in tgt] for x in tgt])
+                logits = logits.masked_fill(same & ~torch.eye(len(tgt), dtype=torch.bool), -1e4)
+                loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(tgt)))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+        finally:
+            model.eval()
+            torch.set_num_threads(prev_threads)
+        self._cache.clear()
+        self.fine_tuned_ = True
+        k = max(1, len(losses) // 10)
+        return {
+            "steps": float(len(losses)),
+            "first_loss": float(np.mean(losses[:k])),
+            "last_loss": float(np.mean(losses[-k:])),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fine-tuned weights (fp16, atomically); an un-tuned encoder needs no file."""
+        import torch
+
+        self._ensure()
+        path = Path(path)
+        state = {k: v.half() for k, v in self._model.state_dict().items()}
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None, cache_size: int = 65536) -> BiEncoder:
+        """The shipped encoder (path None) or one saved by `save`."""
+        enc = cls(cache_size=cache_size)
+        enc._ensure()
+        if path is not None:
+            import torch
+
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+            enc._model.load_state_dict({k: v.float() for k, v in state.items()})
+            enc._model.eval()
+            enc.fine_tuned_ = True
+        return enc
+
+
+# -- indexes -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved candidate: its row in the index and how it was found."""
+
+    row: int
+    dense: float  # cosine similarity of the query to the candidate
+    phonetic: float  # metaphone-string similarity in [0, 1]
+
+
+@dataclass
+class CandidateIndex:
+    """One layer's candidates: metadata rows (CANDIDATE_SCHEMA minus embedding), an exact FAISS
+    inner-product index over their embeddings, and their phonetic keys for fuzzy phonetic search."""
+
+    layer: str
+    texts: list[str]
+    embeddings: np.ndarray
+    interpretations: list[str | None]
+    intents: list[str | None]
+    nlu_confidence: np.ndarray
+    counts: np.ndarray
+    distinct_users: np.ndarray
+    last_seen: np.ndarray
+    contexts: list[dict[str, int]]
+    users: list[list[str]] = field(default_factory=list)
+    sources: list[list[str]] = field(default_factory=list)
+    source_embeddings: list[np.ndarray] = field(default_factory=list)  # (len(sources[i]), 384) each
+    _faiss: Any = None
+    _phon: list[str] = field(default_factory=list)
+    _by_text: dict[str, int] = field(default_factory=dict)
+    _by_source: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"unknown layer {self.layer!r}; expected one of {LAYERS}")
+        n = len(self.texts)
+        if self.embeddings.shape != (n, EMBEDDING_DIM):
+            raise ValueError(f"{self.layer} index: embeddings {self.embeddings.shape} for {n} texts")
+        import faiss
+
+        self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        self._faiss = faiss.IndexFlatIP(EMBEDDING_DIM)
+        if n:
+            self._faiss.add(self.embeddings)
+        self._phon = [phonetic_key(t) for t in self.texts]
+        self._by_text = {t: i for i, t in enumerate(self.texts)}
+        if self.sources and len(self.sources) != n:
+            raise ValueError(f"{self.layer} index: {len(self.sources)} source lists for {n} texts")
+        self._by_source = {}
+        for i, srcs in enumerate(self.sources):
+            for src in srcs:
+                for key in (src, "~" + phonetic_key(src)):
+                    self._by_source.setdefault(key, []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def row_of(self, text: str) -> int | None:
+        return self._by_text.get(text)
+
+    def source_match(self, row: int, query_text: str) -> float:
+        """1.0 if `query_text` was rephrased into this candidate before; else the best fuzzy
+        similarity to such a request; 0.0 when none is known."""
+        srcs = self.sources[row] if self.sources else []
+        if not srcs:
+            return 0.0
+        if query_text in srcs:
+            return 1.0
+        return max(fuzz.ratio(query_text, src) for src in srcs) / 100.0
+
+    def search(
+        self, query_vec: np.ndarray, query_text: str, k_dense: int = 8, k_phonetic: int = 4
+    ) -> list[Hit]:
+        """Union of the dense top-k and the phonetic top-k, each hit with both similarities."""
+        n = len(self.texts)
+        if n == 0:
+            return []
+        q = np.ascontiguousarray(query_vec.reshape(1, -1), dtype=np.float32)
+        sims, rows = self._faiss.search(q, min(k_dense, n))
+        found: dict[int, float] = {int(r): float(s) for r, s in zip(rows[0], sims[0], strict=True) if r >= 0}
+        qp = phonetic_key(query_text)
+        for _key, _score, r in process.extract(qp, self._phon, scorer=fuzz.ratio, limit=min(k_phonetic, n)):
+            found.setdefault(int(r), float("nan"))
+        # candidates this very request (or one sounding the same) was rephrased into before
+        for r in self._by_source.get(query_text, []) + self._by_source.get("~" + qp, []):
+            found.setdefault(r, float("nan"))
+        hits = []
+        for r, dense in found.items():
+            if math.isnan(dense):
+                dense = float(self.embeddings[r] @ q[0])
+            hits.append(Hit(row=r, dense=dense, phonetic=fuzz.ratio(qp, self._phon[r]) / 100.0))
+        hits.sort(key=lambda h: -h.dense)
+        return hits
+
+    # -- Arrow round trip ----------------------------------------------------------------------------
+    def to_arrow(self, user_id: str | None = None) -> pa.Table:
+        n = len(self.texts)
+        ctx_keys = [sorted(c) for c in self.contexts]
+        emb = pa.FixedSizeListArray.from_arrays(
+            pa.array(self.embeddings.reshape(-1), pa.float32()), EMBEDDING_DIM
+        )
+        return pa.table(
+            {
+                "layer": [self.layer] * n,
+                "user_id": [user_id] * n,
+                "text": self.texts,
+                "interpretation": self.interpretations,
+                "intent": self.intents,
+                "nlu_confidence": self.nlu_confidence.astype(np.float64),
+                "count": self.counts.astype(np.int64),
+                "distinct_users": self.distinct_users.astype(np.int64),
+                "users": self.users if self.users else [[] for _ in range(n)],
+                "first_seen": np.zeros(n),
+                "last_seen": self.last_seen.astype(np.float64),
+                "context_keys": ctx_keys,
+                "context_counts": [[c[k] for k in ks] for c, ks in zip(self.contexts, ctx_keys, strict=True)],
+                "embedding": emb,
+                "sources": self.sources if self.sources else [[] for _ in range(n)],
+                "source_embeddings": [[v.tolist() for v in e] for e in self.source_embeddings]
+                if self.source_embeddings
+                else [[] for _ in range(n)],
+            },
+            schema=CANDIDATE_SCHEMA,
+        )
+
+    @classmethod
+    def from_arrow(cls, layer: str, data: pa.Table) -> CandidateIndex:
+        n = data.num_rows
+        emb = data.column("embedding").combine_chunks() if n else None
+        vecs = (
+            np.asarray(emb.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
+                n, EMBEDDING_DIM
+            )
+            if emb is not None
+            else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        )
+        keys = data.column("context_keys").to_pylist()
+        counts = data.column("context_counts").to_pylist()
+        return cls(
+            layer=layer,
+            texts=data.column("text").to_pylist(),
+            embeddings=vecs,
+            interpretations=data.column("interpretation").to_pylist(),
+            intents=data.column("intent").to_pylist(),
+            nlu_confidence=np.asarray(
+                data.column("nlu_confidence").to_numpy(zero_copy_only=False), dtype=np.float64
+            ),
+            counts=np.asarray(data.column("count").to_numpy(zero_copy_only=False), dtype=np.float64),
+            distinct_users=np.asarray(
+                data.column("distinct_users").to_numpy(zero_copy_only=False), dtype=np.float64
+            ),
+            last_seen=np.asarray(data.column("last_seen").to_numpy(zero_copy_only=False), dtype=np.float64),
+            contexts=[dict(zip(k or [], c or [], strict=True)) for k, c in zip(keys, counts, strict=True)],
+            users=[list(u or []) for u in data.column("users").to_pylist()],
+            sources=[list(u or []) for u in data.column("sources").to_pylist()]
+            if "sources" in data.column_names
+            else [],
+            source_embeddings=[
+                np.asarray(e or [], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+                for e in data.column("source_embeddings").to_pylist()
+            ]
+            if "source_embeddings" in data.column_names
+            else [],
+        )
+
+
+class PersonalIndexes:
+    """One `CandidateIndex` per user. `search` only ever looks in the asking user's own index, so
+    one person's requests can never be proposed to another."""
+
+    def __init__(self, by_user: Mapping[str, CandidateIndex] | None = None) -> None:
+        self._by_user: dict[str, CandidateIndex] = dict(by_user or {})
+        for uid, idx in self._by_user.items():
+            if idx.layer != "personal":
+                raise ValueError(f"personal index of {uid!r} has layer {idx.layer!r}")
+
+    def __len__(self) -> int:
+        return len(self._by_user)
+
+    def users(self) -> list[str]:
+        return sorted(self._by_user)
+
+    def get(self, user_id: str) -> CandidateIndex | None:
+        return self._by_user.get(user_id)
+
+    def search(
+        self, user_id: str, query_vec: np.ndarray, query_text: str, k_dense: int = 8, k_phonetic: int = 4
+    ) -> tuple[CandidateIndex | None, list[Hit]]:
+        idx = self._by_user.get(user_id)
+        if idx is None:
+            return None, []
+        return idx, idx.search(query_vec, query_text, k_dense, k_phonetic)
+
+    def without(self, user_ids: Iterable[str]) -> PersonalIndexes:
+        drop = set(user_ids)
+        return PersonalIndexes({u: i for u, i in self._by_user.items() if u not in drop})
+
+    def to_arrow(self) -> pa.Table:
+        parts = [self._by_user[u].to_arrow(user_id=u) for u in self.users()]
+        return pa.concat_tables(parts) if parts else CANDIDATE_SCHEMA.empty_table()
+
+    @classmethod
+    def from_arrow(cls, data: pa.Table) -> PersonalIndexes:
+        if data.num_rows == 0:
+            return cls()
+        import pyarrow.compute as pc
+
+        out = {}
+        for uid in pc.unique(data.column("user_id")).to_pylist():
+            if uid is None:
+                raise ValueError("personal candidate row without user_id")
+            out[uid] = CandidateIndex.from_arrow(
+                "personal", data.filter(pc.equal(data.column("user_id"), uid))
+            )
+        return cls(out)

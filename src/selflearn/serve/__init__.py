@@ -1,0 +1,1 @@
+"""The HTTP service: online rewrites and assistant turns behind `selflearn serve`."""

@@ -1,0 +1,91 @@
+"""`selflearn serve`: run the rewrite service on a workspace (uvicorn, one worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `serve` command to the CLI."""
+
+    @app.command()
+    def serve(
+        workspace: Annotated[
+            Path, typer.Option(help="Workspace with published rewrites and online model.")
+        ] = Path("workspace/demo"),
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port.")] = 8080,
+        layers: Annotated[
+            str, typer.Option(help="Online layers: off, global, personal or global+personal.")
+        ] = "global+personal",
+        gate_nlu: Annotated[
+            float, typer.Option(help="Skip retrieval at or above this NLU confidence...")
+        ] = 0.9,
+        gate_asr: Annotated[float, typer.Option(help="...when the ASR confidence is at least this.")] = 0.85,
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    ) -> None:
+        """Serve POST /v1/rewrite, /v1/interpret, /v1/feedback and GET /healthz (OpenAPI at /docs)."""
+        import uvicorn
+
+        from selflearn.serve.app import ServeConfig, create_app
+        from selflearn.text.encoder import set_torch_threads
+
+        set_torch_threads(1)
+        if not workspace.is_dir():
+            raise typer.BadParameter(f"no workspace at {workspace}", param_hint="--workspace")
+        cfg = ServeConfig(workspace=workspace, layers=layers, gate_nlu=gate_nlu, gate_asr=gate_asr)
+        uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
+
+    online = typer.Typer(help="Online rewrite layers: train from logs, forget a user.", no_args_is_help=True)
+    app.add_typer(online, name="online")
+
+    @online.command("train")
+    def train(
+        workspace: Annotated[Path, typer.Option(help="Workspace with logs/.")] = Path("workspace/demo"),
+        layers: Annotated[str, typer.Option(help="global, personal or global+personal.")] = "global+personal",
+        steps: Annotated[int, typer.Option(help="Bi-encoder fine-tuning steps (0: shipped encoder).")] = 100,
+        min_users: Annotated[int, typer.Option(help="Distinct users a global candidate needs.")] = 3,
+    ) -> None:
+        """The nightly job with the online layers: mine rewrites, then train and publish the online model."""
+        from rich.console import Console
+
+        from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+        console = Console()
+        if not (workspace / "logs").is_dir():
+            raise typer.BadParameter(f"no logs under {workspace}", param_hint="--workspace")
+        det = None
+        model_dir = workspace / "artifacts" / "models" / "rephrase"
+        if (model_dir / "manifest.json").exists():
+            from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+
+            det = LexicalPhoneticRephraseDetector.load(model_dir)
+        cfg = NightlyConfig(min_users=min_users, online={"layers": layers, "fine_tune_steps": steps})
+        with console.status("mining and training the online layers"):
+            res = run_nightly(workspace, cfg, detector=det)
+        o = res.online or {}
+        console.print(
+            f"rewrite table {res.version} ({res.rules} rules); online model {o.get('version')}: "
+            f"{o.get('global_candidates')} global candidates, {o.get('personal_users')} personal indexes, "
+            f"{o.get('pairs')} mined pairs, gate recall {o.get('gate_recall', 0):.1%}"
+        )
+
+    @online.command("forget")
+    def forget(
+        user: Annotated[str, typer.Argument(help="User id.")],
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace/demo"),
+    ) -> None:
+        """Delete USER from the rewrite tables and from every kept online model version."""
+        from rich.console import Console
+
+        from selflearn.rewrite.online import OnlineStore
+        from selflearn.rewrite.store import RewriteStore
+
+        table_version = RewriteStore(workspace).delete_user(user)
+        n = OnlineStore(workspace).delete_user(user)
+        Console().print(
+            f"forgot {user}: rewrite table {table_version or 'unchanged'}, {n} online versions scrubbed"
+        )

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from selflearn.assistant.component import Component, TurnState, Utterance
+from selflearn.logs.records import AsrHypothesis, AsrStage, DeviceInfo, DeviceType, Turn
+from selflearn.rewrite.online import OnlineModel, OnlineRewriter, OnlineStore, parse_layers
+from selflearn.rewrite.ranking import FEATURES, RewriteRanker
+from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, PersonalIndexes
+from selflearn.rewrite.store import RewriteStore
+
+from .chains import rule_row, table_of
+
+PERSONAL_TEXT = "turn on my reading lamp"
+GLOBAL_TEXT = "turn off the kitchen lights"
+
+
+class AlwaysFire(RewriteRanker):
+    """Fires the best-ranked candidate whatever it is: isolates retrieval and the layers' privacy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threshold_ = 0.0
+        self.calibration_ = None
+
+    def decide(self, x: np.ndarray) -> tuple[int, float, float]:
+        if len(x) < 2:
+            return 0, 0.0, 0.0
+        best = 1 + int(np.argmax(x[1:, 1]))  # highest dense similarity
+        return best, 1.0, 0.9
+
+
+@pytest.fixture(scope="module")
+def encoder() -> BiEncoder:
+    return BiEncoder.load(None)
+
+
+def _index(layer: str, texts: list[str], enc: BiEncoder, users: list[list[str]]) -> CandidateIndex:
+    n = len(texts)
+    return CandidateIndex(
+        layer=layer,
+        texts=texts,
+        embeddings=enc.encode(texts),
+        interpretations=[None] * n,
+        intents=[None] * n,
+        nlu_confidence=np.full(n, 0.95),
+        counts=np.full(n, 3.0),
+        distinct_users=np.array([float(len(u)) for u in users]),
+        last_seen=np.zeros(n),
+        contexts=[{} for _ in range(n)],
+        users=users,
+    )
+
+
+@pytest.fixture(scope="module")
+def model(encoder: BiEncoder) -> OnlineModel:
+    glob = _index("global", [GLOBAL_TEXT], encoder, [["u3", "u4", "u5"]])
+    personal = PersonalIndexes({"u1": _index("personal", [PERSONAL_TEXT], encoder, [["u1"]])})
+    return OnlineModel(
+        encoder=encoder, global_index=glob, personal=personal, ranker=AlwaysFire(), version="v0001"
+    )
+
+
+def state(text: str, user: str = "u1", asr_conf: float = 0.5) -> TurnState:
+    turn = Turn(
+        turn_id="t1",
+        session_id="s1",
+        user_id=user,
+        timestamp=datetime(2024, 1, 1, 8, tzinfo=UTC),
+        device=DeviceInfo(device_id="d1", type=DeviceType.SPEAKER),
+        asr=AsrStage(engine="test", nbest=[AsrHypothesis(text=text, confidence=asr_conf)]),
+    )
+    return TurnState(turn=turn, utterance=Utterance(text=text))
+
+
+def test_parse_layers() -> None:
+    assert parse_layers("global+personal") == {"global", "personal"}
+    assert parse_layers("off") == frozenset()
+    with pytest.raises(ValueError, match="unknown online layers"):
+        parse_layers("everyone")
+
+
+def test_personal_rewrite_fires_for_its_owner_only(model: OnlineModel) -> None:
+    rw = OnlineRewriter(model=model, layers="personal")
+    assert isinstance(rw, Component) and rw.name == "rewrite"
+    out = rw(state("turn on my reading lump", user="u1")).turn
+    assert out.rewrite is not None and out.rewrite.rewritten == PERSONAL_TEXT
+    assert out.rewrite.source == "online-personal" and out.rewrite.rule_id.startswith("online:personal:v0001")
+    assert out.rewrite.table_version == "v0001"
+    # Another user asking the very same thing never receives u1's request, whatever the layers.
+    for layers in ("personal", "global+personal"):
+        other = OnlineRewriter(model=model, layers=layers)(state("turn on my reading lump", user="u2")).turn
+        assert other.rewrite is None or other.rewrite.rewritten != PERSONAL_TEXT
+
+
+def test_layers_are_separable(model: OnlineModel) -> None:
+    q = "turn of the kitchen lites"
+    assert OnlineRewriter(model=model, layers="personal")(state(q, user="u2")).turn.rewrite is None
+    glob = OnlineRewriter(model=model, layers="global")(state(q, user="u2")).turn.rewrite
+    assert glob is not None and glob.rewritten == GLOBAL_TEXT and glob.source == "online-global"
+    # the global layer alone never proposes a personal request, even to its owner
+    only_global = OnlineRewriter(model=model, layers="global")(state("turn on my reading lump")).turn.rewrite
+    assert only_global is None or only_global.rewritten != PERSONAL_TEXT
+    assert OnlineRewriter(model=model, layers="off")(state(q)).turn.rewrite is None
+
+
+def test_precomputed_table_is_consulted_first(model: OnlineModel) -> None:
+    table = table_of(rule_row("turn of the kitchen lites", "switch off kitchen lights", probability=0.8))
+    rw = OnlineRewriter(model=model, layers="global+personal", table=table)
+    out = rw(state("turn of the kitchen lites")).turn
+    assert out.rewrite is not None and out.rewrite.source == "precomputed"
+    assert out.rewrite.rewritten == "switch off kitchen lights"
+    assert rw.stats["precomputed"] == 1
+
+
+def test_gate_skips_confident_requests(model: OnlineModel, small_nlu: Any) -> None:
+    rw = OnlineRewriter(model=model, layers="global", nlu=small_nlu, gate_nlu=0.5, gate_asr=0.5)
+    conf, _ = rw.nlu_view("turn off the kitchen lights")
+    assert conf >= 0.5
+    out = rw(state("turn off the kitchen lights", user="u2", asr_conf=0.95)).turn
+    assert out.rewrite is None and rw.stats["gated"] == 1
+    rw(state("turn off the kitchen lights", user="u2", asr_conf=0.2))  # the recogniser was unsure
+    assert rw.stats["retrieved"] == 1
+
+
+def _publish(root: Path, model: OnlineModel) -> str:
+    store = OnlineStore(root)
+    ranker = RewriteRanker(n_estimators=5)
+    x = np.zeros((4, len(FEATURES)))
+    x[[0, 2], 0] = 1.0
+    ranker.fit(x, np.array([2, 0, 2, 0]), np.array([2, 2]))
+    return store.publish(
+        model.global_index.to_arrow(), model.personal.to_arrow(), ranker, None, {"min_users": 3}
+    )
+
+
+def test_store_publishes_and_deletes_a_user(tmp_path: Path, model: OnlineModel) -> None:
+    version = _publish(tmp_path, model)
+    store = OnlineStore(tmp_path)
+    assert store.current_version() == version == "v0001"
+    rw = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0)
+    assert rw.model is not None and rw.model.personal.users() == ["u1"]
+    assert len(rw.model.global_index) == 1
+    # Deleting u1 removes their personal index; deleting u3 drops a global candidate below k=3.
+    assert store.delete_user("u1") == 1
+    assert store.delete_user("u3") == 1
+    assert rw.reload()
+    assert rw.model.personal.users() == [] and len(rw.model.global_index) == 0
+    loaded = store.load(version)
+    assert loaded.personal.get("u1") is None
+    manifest = json.loads((store.dir / version / "manifest.json").read_text())
+    assert len(manifest["redactions"]) == 2 and "u1" not in json.dumps(manifest["redactions"])
+    out = rw(state("turn on my reading lump", user="u1")).turn
+    assert out.rewrite is None  # nothing of u1 is left to propose
+
+
+def test_store_keeps_only_recent_versions(tmp_path: Path, model: OnlineModel) -> None:
+    for _ in range(3):
+        _publish(tmp_path, model)
+    assert OnlineStore(tmp_path).versions() == ["v0002", "v0003"]
+
+
+def test_follows_both_stores(tmp_path: Path, model: OnlineModel) -> None:
+    rw = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0)
+    assert rw.model is None and rw(state("turn of the kitchen lites")).turn.rewrite is None
+    RewriteStore(tmp_path).publish(table_of(rule_row("turn of the kitchen lites", GLOBAL_TEXT)))
+    _publish(tmp_path, model)
+    assert rw.reload()
+    out = rw(state("turn of the kitchen lites")).turn
+    assert out.rewrite is not None and out.rewrite.source == "precomputed"

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from selflearn.eval.loop import LoopConfig, run_loop
+from selflearn.rewrite.online import OnlineStore
+
+pytestmark = pytest.mark.slow  # a small closed loop: still run in CI
+
+
+@pytest.fixture(scope="module")
+def loop_ws(tmp_path_factory: pytest.TempPathFactory, small_nlu: Any) -> tuple[Path, dict[str, Any]]:
+    """A tiny closed loop with both online layers: two days, trained each night from logs."""
+    ws = tmp_path_factory.mktemp("online-loop")
+    small_nlu.save(ws / "artifacts" / "models" / "nlu")
+    report = run_loop(
+        LoopConfig(
+            users=30,
+            days=2,
+            seed=1,
+            calibration_users=20,
+            calibration_days=1,
+            min_users=2,
+            online="global+personal",
+            online_train={"fine_tune_steps": 2, "batch_size": 8, "heldout_fraction": 0.0},
+        ),
+        ws,
+    )
+    return ws, report
+
+
+def test_nightly_training_publishes_an_online_model(loop_ws: tuple[Path, dict[str, Any]]) -> None:
+    ws, report = loop_ws
+    store = OnlineStore(ws)
+    assert store.versions() == ["v0001", "v0002"] and store.current_version() == "v0002"
+    manifest = json.loads((store.dir / "v0002" / "manifest.json").read_text())
+    assert manifest["min_users"] == 2 and manifest["result"]["personal_users"] > 0
+    assert (store.dir / "v0002" / "encoder.pt").exists()  # fine-tuned weights travel with the version
+    model = store.load("v0002")
+    assert model.encoder.fine_tuned_
+    # The global layer only holds requests that succeeded for >= k distinct users.
+    assert all(u >= 2 for u in model.global_index.distinct_users)
+    assert all(len(set(us)) >= 2 for us in model.global_index.users)
+    # Each personal index holds only its owner's requests.
+    for user in model.personal.users():
+        idx = model.personal.get(user)
+        assert idx is not None and all(us == [user] for us in idx.users)
+    day2 = report["days"][1]
+    assert day2["online_stats"]["turns"] > 0  # the online rewriter ran on day 2
+    assert "online_training" in day2 and 0.0 <= day2["online_training"]["gate_recall"] <= 1.0
+
+
+def test_fired_online_rewrites_are_logged_with_provenance(loop_ws: tuple[Path, dict[str, Any]]) -> None:
+    from selflearn.logs.io import read_flat
+
+    ws, report = loop_ws
+    flat = read_flat(ws / "logs")
+    sources = [s for s in flat.column("rewrite_source").to_pylist() if s]
+    rules = [r for r in flat.column("rewrite_rule_id").to_pylist() if r and r.startswith("online:")]
+    fired = sum(d["online_stats"]["fired"] for d in report["days"])
+    assert len(rules) == fired
+    assert all(s in ("precomputed", "online-global", "online-personal") for s in sources)
+
+
+def test_deleting_a_user_removes_their_personal_index(loop_ws: tuple[Path, dict[str, Any]]) -> None:
+    ws, _ = loop_ws
+    store = OnlineStore(ws)
+    user = store.load("v0002").personal.users()[0]
+    assert store.delete_user(user) == 2  # every kept version
+    for version in store.versions():
+        model = store.load(version)
+        assert model.personal.get(user) is None
+        assert all(user not in us for us in model.global_index.users)

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selflearn.rewrite.ranking import FEATURES, Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.retrieval import CandidateIndex, Hit
+from selflearn.text.encoder import EMBEDDING_DIM
+
+F = {n: i for i, n in enumerate(FEATURES)}
+
+
+def _groups(n_groups: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half the groups: a request that failed, one candidate (high dense + NLU gain) is the fix.
+    The other half: a request that was fine; "no rewrite" is right."""
+    rng = np.random.default_rng(seed)
+    xs, ys, sizes = [], [], []
+    for g in range(n_groups):
+        fix = g % 2 == 0
+        q = Query("q", "u", asr_confidence=0.6, nlu_confidence=0.3 if fix else 0.85)
+        rows = [none_features(q)]
+        labels = [0 if fix else 2]
+        good = int(rng.integers(0, 4)) if fix else -1
+        for c in range(4):
+            f = np.zeros(len(FEATURES))
+            f[F["nlu_confidence"]] = q.nlu_confidence
+            f[F["dense"]] = 0.9 + 0.05 * rng.random() if c == good else 0.4 + 0.3 * rng.random()
+            f[F["cand_nlu_confidence"]] = 0.97 if c == good else 0.5 + 0.4 * rng.random()
+            f[F["nlu_gain"]] = f[F["cand_nlu_confidence"]] - q.nlu_confidence
+            rows.append(f)
+            labels.append(2 if c == good else 0)
+        xs.extend(rows)
+        ys.extend(labels)
+        sizes.append(len(rows))
+    return np.vstack(xs), np.array(ys), np.array(sizes)
+
+
+@pytest.fixture(scope="module")
+def ranker() -> RewriteRanker:
+    x, y, g = _groups(120)
+    return RewriteRanker(n_estimators=40, min_child_samples=5).fit(x, y, g)
+
+
+def test_fires_on_fixable_requests_and_leaves_good_ones(ranker: RewriteRanker) -> None:
+    x, y, g = _groups(40, seed=1)
+    starts = np.r_[0, np.cumsum(g)[:-1]]
+    right = fired_wrong = 0
+    for s, n in zip(starts, g, strict=True):
+        chosen, _margin, prob = ranker.decide(x[s : s + n])
+        assert 0.0 <= prob <= 1.0
+        if chosen:
+            right += int(y[s + chosen] == 2)
+            fired_wrong += int(y[s + chosen] != 2)
+    assert right >= 15 and fired_wrong <= 1
+    assert math.isfinite(ranker.threshold_) and ranker.report_.oof_fired > 0
+    rep = ranker.report_
+    assert rep.oof_correct / (rep.oof_correct + rep.oof_losses) >= ranker.target_precision
+
+
+def test_never_fires_when_nothing_is_precise_enough() -> None:
+    rng = np.random.default_rng(3)
+    x, y, g = _groups(60)
+    starts = np.r_[0, np.cumsum(g)[:-1]]
+    # labels unrelated to the features: a random half of the requests were fine ("no rewrite" is
+    # right, any rewrite a loss), the other half has a random right candidate
+    y[:] = 0
+    for s, n in zip(starts, g, strict=True):
+        if rng.random() < 0.5:
+            y[s] = 2
+        else:
+            y[s + int(rng.integers(1, n))] = 2
+    r = RewriteRanker(n_estimators=20, target_precision=0.99).fit(x, y, g)
+    assert math.isinf(r.threshold_)
+    assert r.decide(x[: g[0]])[0] == 0
+
+
+def test_save_load_round_trip(ranker: RewriteRanker, tmp_path: Path) -> None:
+    x, _, g = _groups(4, seed=2)
+    again = RewriteRanker.load(ranker.save(tmp_path / "ranker"))
+    assert again.threshold_ == pytest.approx(ranker.threshold_)
+    assert np.allclose(again.scores(x[: g[0]]), ranker.scores(x[: g[0]]))
+    assert again.decide(x[: g[0]])[:2] == pytest.approx(ranker.decide(x[: g[0]])[:2])
+
+
+def test_rejects_bad_training_input() -> None:
+    x, y, g = _groups(4)
+    with pytest.raises(ValueError, match="start with"):
+        RewriteRanker().fit(x[1:], y[1:], np.r_[g[0] - 1, g[1:]])
+    with pytest.raises(ValueError, match="groups summing"):
+        RewriteRanker().fit(x, y, g + 1)
+
+
+def test_query_validation_names_the_field() -> None:
+    with pytest.raises(ValueError, match="asr_confidence"):
+        Query("turn on", "u1", asr_confidence=1.5)
+
+
+def test_candidate_features_from_an_index() -> None:
+    idx = CandidateIndex(
+        layer="global",
+        texts=["turn off the kitchen lights"],
+        embeddings=np.eye(1, EMBEDDING_DIM, dtype=np.float32),
+        interpretations=["lights_off|device=light.kitchen"],
+        intents=["lights_off"],
+        nlu_confidence=np.array([0.97]),
+        counts=np.array([4.0]),
+        distinct_users=np.array([3.0]),
+        last_seen=np.array([0.0]),
+        contexts=[{"dt:speaker": 3, "room:kitchen": 4}],
+    )
+    q = Query(
+        "turn of the kitchen lites",
+        "u1",
+        nlu_confidence=0.4,
+        nlu_intent="lights_off",
+        device_type="speaker",
+        room="kitchen",
+        entity_ids=frozenset({"light.kitchen"}),
+    )
+    f = candidate_features(q, idx, Hit(row=0, dense=0.8, phonetic=0.9), precomputed_probability=0.7)
+    assert f[F["is_none"]] == 0 and f[F["is_personal"]] == 0
+    assert f[F["nlu_gain"]] == pytest.approx(0.57)
+    assert f[F["ctx_room"]] == 1.0 and f[F["ctx_device"]] == pytest.approx(0.75)
+    assert f[F["entity_match"]] == 1.0 and f[F["same_intent"]] == 1.0
+    assert f[F["precomputed_probability"]] == 0.7
+    assert f[F["user_recency_days"]] == 365.0  # the user never used it
+    assert none_features(q)[F["is_none"]] == 1.0
