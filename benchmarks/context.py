@@ -225,7 +225,7 @@ def _run_seed(
     t1 = time.perf_counter()
     outcomes = turn_outcomes(logs)
     ts, history = build_training_set(logs, HistoryStore(), outcomes=outcomes)
-    model = ContextReranker(seed=seed).fit(ts.x, ts.y, ts.weight, group=ts.group)
+    model = ContextReranker(seed=seed).fit(ts.x, ts.y, ts.weight, group=ts.group, observed=ts.observed)
     t_train = time.perf_counter() - t1
 
     # 2. held-out days, twice from the same start: context-free vs context reranker

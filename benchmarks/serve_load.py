@@ -178,6 +178,91 @@ async def _load(url: str, reqs: list[dict[str, Any]], rate: float, duration: flo
     }
 
 
+def _parse_wrk(out: str) -> dict[str, Any]:
+    """Latency percentiles, req/s and errors from `wrk --latency` output."""
+    import re
+
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+    res: dict[str, Any] = {"errors": 0}
+    for pct, val, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        res[f"p{pct}_ms"] = float(val) * unit[u]
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["throughput_rps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["errors"] += int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["errors"] += sum(map(int, m.groups())) if m else 0
+    return res
+
+
+def wrk_load(
+    ws: Path, layers: str, reqs: list[dict[str, Any]], conns: int, duration: float
+) -> dict[str, Any]:
+    """Closed-loop load with wrk (C, so the client costs little CPU): `conns` connections, each
+    sending the next logged request as soon as the previous one is answered."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    bodies = ",".join(json.dumps(json.dumps(r)) for r in reqs[:500])
+    lua = (
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"bodies = {{{bodies}}}\ni = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        '  return wrk.format(nil, "/v1/rewrite", nil, bodies[i])\nend\n'
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+    with _Server(ws, layers) as url:
+        cmd = [wrk, "-t1", f"-c{conns}", f"-d{int(duration)}s", "--latency", "-s", fh.name, url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    os.unlink(fh.name)
+    return {"layers": layers, "connections": conns, "duration_s": duration, **_parse_wrk(out)}
+
+
+class _Server:
+    """`selflearn serve` in a child process on a free loopback port, for the length of a block."""
+
+    def __init__(self, ws: Path, layers: str) -> None:
+        self.ws, self.layers = ws, layers
+
+    def __enter__(self) -> str:
+        import httpx
+
+        port = _free_port()
+        env = {**os.environ, "SELFLEARN_TORCH_THREADS": "1"}
+        cmd = [
+            sys.executable, "-m", "selflearn.cli", "serve",
+            "--workspace", str(self.ws), "--port", str(port), "--layers", self.layers,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"server exited: {err}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("server did not come up in 180 s")
+            time.sleep(0.5)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def serve_and_load(
     ws: Path, layers: str, reqs: list[dict[str, Any]], rate: float, duration: float
 ) -> dict[str, Any]:
@@ -226,6 +311,8 @@ def main() -> None:
     ap.add_argument("--layers", default="global+personal")
     ap.add_argument("--users", type=int, default=150, help="for the workspace made without --workspace")
     ap.add_argument("--days", type=int, default=2)
+    ap.add_argument("--in-process", type=int, default=1000, help="requests for the in-process timing")
+    ap.add_argument("--wrk-connections", type=int, default=2, help="wrk's closed-loop connections")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -246,12 +333,21 @@ def main() -> None:
             "errors": 0,
             "precomputed_p99_ms": 1.0,
         },
-        "in_process": [in_process(ws, reqs[:2000], "off"), in_process(ws, reqs[:2000], args.layers)],
+        "in_process": [],
         "http": [],
     }
+    for layers in ("off", args.layers):
+        result["in_process"].append(in_process(ws, reqs[: args.in_process], layers))
+        print(f"in-process {layers}: {json.dumps(result['in_process'][-1], default=str)}", flush=True)
+    result["wrk"] = []
+    for layers in (args.layers, "off"):
+        w = wrk_load(ws, layers, reqs, args.wrk_connections, args.duration)
+        result["wrk"].append(w)
+        print(f"wrk {layers}: {json.dumps(w, default=str)}", flush=True)
     for layers in (args.layers, "off"):
         r = serve_and_load(ws, layers, reqs, args.rate, args.duration)
         result["http"].append(r)
+        print(f"HTTP {layers}: {json.dumps(r, default=str)}", flush=True)
     print()
     print(f"{'path':<40}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'req/s':>8}{'errors':>8}")
     for r in result["in_process"]:
@@ -263,6 +359,15 @@ def main() -> None:
         )
         print(
             f"{name:<40}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}"
+            f"{r['throughput_rps']:>8.0f}{r['errors']:>8}"
+        )
+    for r in result["wrk"]:
+        if "p50_ms" not in r:
+            print(f"wrk: {r.get('skipped')}")
+            continue
+        name = f"wrk c={r['connections']} " + ("precomputed only" if r["layers"] == "off" else r["layers"])
+        print(
+            f"{name:<40}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}{r['p99_ms']:>9.2f}{'':>9}"
             f"{r['throughput_rps']:>8.0f}{r['errors']:>8}"
         )
     for r in result["in_process"]:

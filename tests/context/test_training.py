@@ -85,3 +85,28 @@ def test_prev_turn_only_within_the_session(turn_factory: Any) -> None:
     p = prev_turn(b, a)
     assert p is not None and p.targets == ("tv.living_room",) and p.intent == "tv_on"
     assert prev_turn(c, a) is None and prev_turn(a, a) is None
+
+
+def test_the_same_words_again_right_away_mark_the_answer_wrong(turn_factory: Any) -> None:
+    a = turn_factory(1, "switch it off", [("lights_off", 0.9, {})], action=("lights_off", {}))
+    b = turn_factory(2, "switch it off", [("lights_off", 0.9, {})], action=("lights_off", {}),
+                     at=a.timestamp + timedelta(seconds=5))  # fmt: skip
+    later = turn_factory(3, "switch it off", [("lights_off", 0.9, {})], action=("lights_off", {}),
+                         at=b.timestamp + timedelta(minutes=5))  # fmt: skip
+    outs = turn_outcomes([a, b, later])
+    assert outs[a.turn_id].defective
+    assert not outs[b.turn_id].defective  # five minutes later is a new request, not a repeat
+
+
+def test_a_silent_session_end_is_not_evidence_of_success(turn_factory: Any) -> None:
+    turns = _oven_episode(turn_factory, 1, "u1")
+    last = turn_factory(99, "what's the temperature", [("temperature_query", 0.9, {})],
+                        action=("temperature_query", {}), session="alone",
+                        at=T0 + timedelta(hours=5))  # fmt: skip
+    outs = turn_outcomes([*turns, last])
+    assert outs[turns[0].turn_id].observed  # defective: the barge-in shows it
+    assert not outs[turns[1].turn_id].observed and not outs[last.turn_id].observed
+    ts, _ = build_training_set([*turns, last], outcomes=outs)
+    assert ts.observed.shape == ts.y.shape
+    first = ts.group == ts.turn_ids.index(turns[0].turn_id)
+    assert ts.observed[first].all() and not ts.observed[~first].any()

@@ -109,3 +109,56 @@ def test_ordinary_goals_follow_the_listeners_profile() -> None:
             assert not isinstance(out[0], AmbiguousGoal)  # said by name: not ambiguous
             return
     raise AssertionError("no one-genre listener with music goals")
+
+
+def test_anaphora_sessions_match_the_other_kinds_share() -> None:
+    from selflearn.simulate.ambiguity import plan_session
+
+    sim = Simulator(SimConfig(users=5, seed=0, ambiguity_share=0.35))
+    user = sim.users[0]
+    rates = {}
+    for n in (1, 3):
+        planned = 0
+        for i in range(4000):
+            goals = plan_session(sim, user, n, random.Random(i))
+            if user.user_id in _planned(sim):
+                planned += 1
+                assert goals >= 2  # the pair needs two goals
+            _planned(sim).discard(user.user_id)
+        rates[n] = planned / 4000
+    # each of the other seven kinds gets about share/7 of the goal picks: so does anaphora
+    assert abs(rates[1] - 0.35 / 7) < 0.015 and abs(rates[3] - 3 * 0.35 / 7) < 0.03
+
+
+def _planned(sim: Simulator) -> set[str]:
+    from selflearn.simulate.ambiguity import _state
+
+    return _state(sim).planned
+
+
+def test_a_coffee_drinker_means_coffee_in_the_coffee_hour_once_a_day() -> None:
+    from datetime import datetime
+
+    from selflearn.home.devices import Kind
+
+    sim = Simulator(SimConfig(users=40, seed=3, ambiguity_share=1.0))
+    for hh in sim.households:
+        if not hh.home.devices_of(Kind.COFFEE_MAKER):
+            continue
+        for user in hh.users:
+            prof = profile(3, user)
+            if prof.coffee_hour is None:
+                continue
+            ep = hh.endpoints[0]
+            sim.session_now = datetime(2026, 1, 5, prof.coffee_hour, 10)
+            first = pick_ambiguous(sim, hh, user, ep, random.Random(0))
+            assert first is not None and isinstance(first[0], AmbiguousGoal)
+            assert first[0].kind == "coffee_habit"
+            later = [pick_ambiguous(sim, hh, user, ep, random.Random(i)) for i in range(1, 30)]
+            kinds = Counter(p[0].kind for p in later if p is not None and isinstance(p[0], AmbiguousGoal))
+            assert kinds["coffee_habit"] < len(later)  # once a day first, then one kind among many
+            sim.session_now = datetime(2026, 1, 6, prof.coffee_hour, 5)
+            nxt = pick_ambiguous(sim, hh, user, ep, random.Random(99))
+            assert nxt is not None and isinstance(nxt[0], AmbiguousGoal) and nxt[0].kind == "coffee_habit"
+            return
+    raise AssertionError("no coffee drinker with a coffee maker")

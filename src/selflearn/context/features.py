@@ -39,6 +39,7 @@ _SWAP_TYPES = frozenset(
 )
 _SCREEN_MEDIA = frozenset({"movie", "tv", "show", "series"})
 _MAX_FILLS = 6
+_ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "both"})
 _TITLE_MATCH = 0.85
 _ON_OFF: dict[str, tuple[str, bool]] = {  # intent -> (what it makes true/false, to "active"?)
     "lights_on": ("light", True),
@@ -112,7 +113,10 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
             ss = spec.slot(slot) if spec is not None else None
             if ss is None or ss.type not in _SWAP_TYPES or args.get(slot) != chosen:
                 continue
-            for alt in alts[:3]:
+            # the resolver's first runner-ups, plus any later one this user has settled on before
+            # (the family's Springfield may be the resolver's fifth)
+            known = set(user.top_values(view.default.intent, slot, k=8))
+            for alt in [a for i, a in enumerate(alts) if i < 3 or a in known]:
                 new = {k: v for k, v in args.items() if not (slot == "media_title" and k == "media_type")}
                 new[slot] = alt
                 add(Interpretation.make(view.default.intent, new), "entity")
@@ -147,15 +151,18 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
                     else:
                         add(Interpretation.make(intent, {}), "prev")
     # intents this user habitually has at this hour ("start brewing" after the alarm)
+    # (the most hour-specific first: an intent had at every hour says little about this one)
     proposed = {c.interp.intent for c in out}
-    for intent in user.habits(view.hour)[:2]:
-        spec = BY_NAME.get(intent)
-        if intent in proposed:
-            continue
-        if spec is not None and not any(s.required for s in spec.slots):
-            interp = Interpretation.make(intent, {})
-            add(interp, "habit")
-            bases.append(interp)
+    habits = [
+        i
+        for i in user.habits(view.hour)
+        if i not in proposed and i in BY_NAME and not any(s.required for s in BY_NAME[i].slots)
+    ]
+    habits.sort(key=lambda i: -user.intent_hour_share(i, view.hour) / max(user.intent_share(i), 1e-9))
+    for intent in habits[:2]:
+        interp = Interpretation.make(intent, {})
+        add(interp, "habit")
+        bases.append(interp)
     # context fills of unsaid slots
     prev_targets = set(view.prev.targets) if view.prev is not None else set()
     for base in bases:
@@ -208,9 +215,9 @@ def _target_rooms(interp: Interpretation, view: TurnView) -> set[str]:
 def respects_words(cand: Candidate, view: TurnView) -> bool:
     """Whether an alternative keeps what the user explicitly said: context may fill what was left
     unsaid and pick among the resolver's readings of the same words (source "entity"), but never
-    replaces a slot value the NLU tagged, drops a spoken room or device, or acts in another room
+    replaces a slot value the NLU tagged, drops a spoken room or device, acts in another room
     than the one the transcript names (an NLU that dropped "bedroom" is no licence to pick the
-    lit kitchen)."""
+    lit kitchen), or narrows "all the ..." down to one device."""
     if cand.source == "entity":
         return True
     args = cand.interp.arg_dict
@@ -223,6 +230,13 @@ def respects_words(cand: Candidate, view: TurnView) -> bool:
     if said:
         rooms = _target_rooms(cand.interp, view)
         if rooms and not rooms & said:
+            return False
+    if view.default is not None and _ALL_WORDS & set(view.transcript.split()):
+        # "lock all the doors": a single device out of the default's several is not what was said
+        if "device" in cand.interp.arg_dict and "device" not in view.default.arg_dict:
+            return False
+        mine, default = set(_targets(cand.interp, view)), set(_targets(view.default, view))
+        if mine and mine < default:
             return False
     return True
 
@@ -304,6 +318,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hist_interp_lift",
     "said_room_match",
     "said_room_other",
+    "n_targets_log",
+    "narrows_default",
 )
 
 
@@ -316,6 +332,7 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
     active_ids = {d.entity_id for d in view.active()}
     playing_ids = {d.entity_id for d in view.states.values() if _playing(d)}
     d_change, d_active = 0.0, 0.0
+    d_targets: set[str] = set()
     d_value = user.value_share(cands[0].interp) if cands else 0.0
     d_interp = user.interp_share(cands[0].interp) if cands else 0.0
     said = view.said_rooms()
@@ -350,6 +367,7 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
             needs_playing_ok = float(any(t in playing_ids for t in targets))
         if not rows:  # row 0 is the default: its fit to the context is context for every row
             d_change, d_active = would_change, float(any(t_active))
+            d_targets = set(targets)
         title = args.get("media_title", "")
         mtype = media_type_of(title) if title else ""
         needs_screen = mtype in _SCREEN_MEDIA
@@ -400,6 +418,8 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
                 user.interp_share(it) - d_interp,
                 float(bool(t_rooms & said)) if said else -1.0,
                 float(bool(t_rooms - said)) if said else -1.0,
+                math.log1p(len(targets)),
+                float(len(d_targets) > 1 and bool(targets) and set(targets) < d_targets),
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(cands), len(FEATURE_NAMES))

@@ -53,7 +53,9 @@ def fit_context(
     ts, history = build_training_set(turns, HistoryStore(), detector=detector)
     model: ContextReranker | None = None
     if ts.x.shape[0] >= min_rows and len(set(ts.y.tolist())) == 2:
-        model = (reranker or ContextReranker()).fit(ts.x, ts.y, ts.weight, group=ts.group)
+        model = (reranker or ContextReranker()).fit(
+            ts.x, ts.y, ts.weight, group=ts.group, observed=ts.observed
+        )
     return ContextModel(model, history, ts.n_turns, int(ts.x.shape[0]))
 
 

@@ -8,8 +8,11 @@ on `selflearn.context.training.build_training_set` rows, i.e. from logs and impl
 The margin is not a hand-set constant: given the turn groups, `fit` holds out the latest turns,
 trains on the earlier ones, and picks the override margin and minimum score that maximise the
 net gain on the held-out logs (turns whose logged outcome says the default was wrong and a chosen
-alternative right, minus turns where a successful default would be replaced by an alternative
-the log marks as unwanted), then refits on everything. The choice is recorded in `calibration_`.
+alternative right, minus `harm_cost` times the turns where a successful default would be replaced
+by an alternative the log marks as unwanted), then refits on everything. `harm_cost` 1 counts
+successful turns: a product that weighs breaking a working request above fixing a failed one
+raises it (2 roughly doubles the chosen margin and gives up a share of the fixes). Only turns
+whose outcome the log shows count (see `fit`). The choice is recorded in `calibration_`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class ContextReranker:
         seed: int = 0,
         calibrate: bool = True,
         holdout: float = 0.25,
+        harm_cost: float = 1.0,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -63,6 +67,7 @@ class ContextReranker:
         self.seed = seed
         self.calibrate = calibrate
         self.holdout = holdout
+        self.harm_cost = harm_cost
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -77,6 +82,7 @@ class ContextReranker:
             "seed": self.seed,
             "calibrate": self.calibrate,
             "holdout": self.holdout,
+            "harm_cost": self.harm_cost,
         }
 
     def fit(
@@ -85,10 +91,14 @@ class ContextReranker:
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
         group: np.ndarray | None = None,
+        observed: np.ndarray | None = None,
     ) -> ContextReranker:
         """Train on candidate rows. `group` (row -> turn index, turns in time order, each turn's
         first row its default, as `TrainingSet.group`) enables the held-out margin calibration;
-        without it the constructor's `margin` and `min_prob` are used."""
+        without it the constructor's `margin` and `min_prob` are used. `observed` (per row, as
+        `TrainingSet.observed`) restricts the calibration to turns whose outcome the log shows:
+        a silent session end is success or abandonment, and counting it as success would make
+        every override of it look like harm."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
@@ -106,7 +116,9 @@ class ContextReranker:
             group = np.asarray(group)
             if group.shape[0] != x.shape[0]:
                 raise ValueError(f"group has {group.shape[0]} rows but x has {x.shape[0]}")
-            self.calibration_ = self._calibrate(x, y, sample_weight, group)
+            if observed is not None and np.asarray(observed).shape[0] != x.shape[0]:
+                raise ValueError(f"observed has {np.asarray(observed).shape[0]} rows but x has {x.shape[0]}")
+            self.calibration_ = self._calibrate(x, y, sample_weight, group, observed)
             if self.calibration_ is not None:
                 self.margin_ = float(self.calibration_["margin"])
                 self.min_prob_ = float(self.calibration_["min_prob"])
@@ -116,7 +128,12 @@ class ContextReranker:
         return self
 
     def _calibrate(
-        self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, group: np.ndarray
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray | None,
+        group: np.ndarray,
+        observed: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
         """Held-out choice of (margin, min_prob); None when the split leaves too little data."""
         turns = np.unique(group)
@@ -129,12 +146,13 @@ class ContextReranker:
         booster = self._train(x[tr], y[tr], None if w is None else np.asarray(w)[tr])
         p = np.asarray(booster.predict(x[te]), dtype=np.float64)
         yt, gt = y[te], group[te]
+        ot = np.ones(len(gt), dtype=bool) if observed is None else np.asarray(observed, dtype=bool)[te]
         # per held-out turn with alternatives: default score/label, best alternative score/label
         starts = np.flatnonzero(np.r_[True, gt[1:] != gt[:-1]])
         ends = np.r_[starts[1:], len(gt)]
         rows = []
         for a, b in zip(starts, ends, strict=True):
-            if b - a < 2:
+            if b - a < 2 or not ot[a]:
                 continue
             j = a + 1 + int(np.argmax(p[a + 1 : b]))
             rows.append((p[a], yt[a], p[j], yt[j]))
@@ -148,11 +166,11 @@ class ContextReranker:
                 over = (pj >= mp) & (pj - p0 >= mg)
                 fixed = int(np.sum(over & (y0 == 0) & (yj == 1)))
                 harmed = int(np.sum(over & (y0 == 1) & (yj == 0)))
-                net = fixed - harmed
+                net = fixed - self.harm_cost * harmed
                 # ties: the more conservative setting (fewer overrides of unseen turns)
                 key = (net, mg + mp)
                 if best is None or key > (best[0], best[1] + best[2]):
-                    best = (float(net), mg, mp, fixed, harmed)
+                    best = (net, mg, mp, fixed, harmed)
         assert best is not None
         return {
             "margin": best[1],

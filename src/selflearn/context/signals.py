@@ -148,7 +148,10 @@ class TurnView:
         the user said outranks any room context would suggest, even when the NLU dropped it."""
         words = f" {' '.join(self.transcript.split())} "
         rooms = {d.room for d in self.states.values() if d.room}
-        return frozenset(r for r in rooms if f" {r.replace('_', ' ').lower()} " in words)
+        said = {r for r in rooms if f" {r.replace('_', ' ').lower()} " in words}
+        if self.room and (" in here " in words or words.endswith(" here ")):
+            said.add(self.room)  # "more light in here": the room the device is in
+        return frozenset(said)
 
     def active(self) -> list[DeviceState]:
         return [d for d in self.states.values() if is_active(d)]

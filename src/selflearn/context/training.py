@@ -53,6 +53,10 @@ REFINE_GAP_S = 10.0  # the same intent asked again this soon after the answer: a
 class TurnOutcome:
     defective: bool
     correction: str | None  # turn id of the successful later attempt, if any
+    # Whether the log shows how the turn went: defective, or followed by another request in its
+    # session. A turn that ends its session without an alarm may be a success or an abandonment
+    # (the user gave up in silence): its "success" is not evidence.
+    observed: bool = True
 
 
 @dataclass
@@ -63,6 +67,7 @@ class TrainingSet:
     turn_ids: list[str] = field(default_factory=list)
     candidates: list[list[Candidate]] = field(default_factory=list)
     weight: np.ndarray = field(default_factory=lambda: np.zeros(0))  # corrected turns weigh more
+    observed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # row's turn observed
 
     @property
     def n_turns(self) -> int:
@@ -117,6 +122,14 @@ def turn_outcomes(
     # with other arguments ("kill the lights" -> "switch off the bedroom lights"). The first
     # interpretation did something, just not the wanted thing: the follow-up is its correction.
     refined: set[str] = set()
+    # A repeat: the same words again right after the answer, with no alarm raised in between (the
+    # rephrase detector can miss an exact repeat of a short command) means the answer was wrong.
+    for ts in by_session.values():
+        for a, b in itertools.pairwise(ts):
+            if defective.get(a.turn_id) or not a.asr.text or a.asr.text != b.asr.text:
+                continue
+            if (b.timestamp - a.timestamp).total_seconds() - a.response.duration_ms / 1000.0 <= REFINE_GAP_S:
+                refined.add(a.turn_id)
     for ts in by_session.values():
         for a, b in itertools.pairwise(ts):
             if defective.get(a.turn_id) or defective.get(b.turn_id, True) or a.turn_id in correction:
@@ -127,12 +140,13 @@ def turn_outcomes(
             if (b.timestamp - a.timestamp).total_seconds() - a.response.duration_ms / 1000.0 <= REFINE_GAP_S:
                 correction[a.turn_id] = b.turn_id
                 refined.add(a.turn_id)
-    return {
-        t.turn_id: TurnOutcome(
-            bool(defective.get(t.turn_id, False)) or t.turn_id in refined, correction.get(t.turn_id)
-        )
-        for t in reqs
-    }
+    followed = {a.turn_id for ts in by_session.values() for a, _b in itertools.pairwise(ts)}
+    out: dict[str, TurnOutcome] = {}
+    for t in reqs:
+        bad = bool(defective.get(t.turn_id, False)) or t.turn_id in refined
+        seen = bad or t.turn_id in followed or t.feedback.explicit is not None
+        out[t.turn_id] = TurnOutcome(bad, correction.get(t.turn_id), seen)
+    return out
 
 
 def prev_turn(turn: Turn, previous: Turn | None) -> PrevTurn | None:
@@ -184,6 +198,7 @@ def build_training_set(
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     ws: list[np.ndarray] = []
+    obs: list[np.ndarray] = []
     groups: list[np.ndarray] = []
     ids: list[str] = []
     all_cands: list[list[Candidate]] = []
@@ -232,13 +247,20 @@ def build_training_set(
             xs.append(x[keep])
             ys.append(labels[keep])
             ws.append(weights[keep])
+            obs.append(np.full(int(keep.sum()), o.observed))
             groups.append(np.full(int(keep.sum()), len(ids)))
             ids.append(t.turn_id)
             all_cands.append([c for c, k in zip(cands, keep, strict=True) if k])
         update_history(store, day_turns, outs)
     if xs:
         ts = TrainingSet(
-            np.vstack(xs), np.concatenate(ys), np.concatenate(groups), ids, all_cands, np.concatenate(ws)
+            np.vstack(xs),
+            np.concatenate(ys),
+            np.concatenate(groups),
+            ids,
+            all_cands,
+            np.concatenate(ws),
+            np.concatenate(obs),
         )
     else:
         ts = TrainingSet(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0, dtype=np.int64), [], [])

@@ -332,7 +332,7 @@ def threshold_sweep(
     gold: Sequence[GoldTurn],
     labels: pa.Table,
     heads: Sequence[str] = ("defect", "goal_success"),
-    thresholds: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99),
+    thresholds: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.998, 0.999),
 ) -> list[dict[str, float]]:
     """Precision against the share of turns labelled automatically: a turn is auto-labelled at
     threshold t when every head in `heads` has confidence >= t; precision = share of those turns

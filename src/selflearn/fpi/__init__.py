@@ -5,6 +5,9 @@
   n-best margin, NLU confidence and margin, resolution score, error codes, action status,
   barge-in and explicit feedback, and the session around the turn (retries and their similarity).
 * `neighbours`: how similar requests turned out in the labelled training log (out-of-fold votes).
+* `nbest`: recognition evidence from the logged ASR n-best list (slot-word posterior mass, the
+  deployed NLU's reading of the alternatives, the next request matching an alternative);
+  `nbest.log_features` is the one entry point for every FPI input of a log folder.
 * `rules` (baseline), `gbm` (LightGBM fusion), `mixer` (small transformer mixing encoder).
 * `labels`: the label set and reading (turn_id, failed_stage) tables as plain data. Labels are the
   counterfactual-replay truth of the simulators: correct, false_wake, asr, nlu, entity_resolution,

@@ -40,8 +40,10 @@ class GbmFpi:
         class_weight: str | None = "balanced",
         text_components: int = 16,
         neighbours: int = 10,
+        neighbour_classes: tuple[str, ...] | None = None,
         n_jobs: int = 2,
         random_state: int = 0,
+        calibrate_fraction: float = 0.0,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -51,8 +53,16 @@ class GbmFpi:
         self.class_weight = class_weight
         self.text_components = text_components
         self.neighbours = neighbours
+        # Which classes' neighbour columns the trees see (None: all). "How did similar requests
+        # turn out" is about the training request pool and misleads on requests never seen;
+        # "does this sound like the chatter that woke devices before" (false_wake) carries over.
+        self.neighbour_classes = neighbour_classes
         self.n_jobs = n_jobs
         self.random_state = random_state
+        # > 0: hold out this share of the training sessions, fit, choose per-class decision
+        # offsets that maximise macro-F1 there, then refit on everything (offsets kept). The
+        # offsets come from the training worlds only, never from the data the model is judged on.
+        self.calibrate_fraction = calibrate_fraction
 
     def fit(self, features: FeatureSet, labels: list[str]) -> GbmFpi:
         import lightgbm as lgb
@@ -61,6 +71,9 @@ class GbmFpi:
             raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
         if len(set(labels)) < 2:
             raise ValueError(f"need at least two failure-point classes to learn from, got {set(labels)}")
+        self.bias_ = np.zeros(len(set(labels)), dtype=np.float64)
+        if self.calibrate_fraction > 0:
+            self.bias_ = self._calibration_offsets(features, labels)
         self.classes_: list[str] = sorted(set(labels))
         y = np.array([self.classes_.index(s) for s in labels])
         self.text_mean_, self.text_basis_ = _pca(features.texts, self.text_components)
@@ -88,13 +101,52 @@ class GbmFpi:
         return p.reshape(len(features), len(self.classes_))
 
     def predict(self, features: FeatureSet) -> np.ndarray:
-        return np.array(self.classes_)[self.predict_proba(features).argmax(axis=1)]
+        score = np.log(np.clip(self.predict_proba(features), 1e-9, 1.0)) + self.bias_[None]
+        return np.array(self.classes_)[score.argmax(axis=1)]
+
+    def _calibration_offsets(self, features: FeatureSet, labels: list[str]) -> np.ndarray:
+        """Per-class log-probability offsets chosen on held-out training sessions (macro-F1)."""
+        from selflearn.fpi.metrics import evaluate
+        from selflearn.fpi.neighbours import _fold
+
+        classes = sorted(set(labels))
+        groups = [str(g) for g in (features.meta.get("session_id") or features.turn_ids)]
+        folds = max(2, round(1 / self.calibrate_fraction))
+        held = np.array([_fold(g, folds) == 0 for g in groups])
+        y = np.asarray(labels)
+        if held.all() or not held.any() or set(y[~held]) != set(classes):
+            return np.zeros(len(classes))
+        inner = GbmFpi(**{k: v for k, v in vars(self).items() if not k.endswith("_")})
+        inner.calibrate_fraction = 0.0
+        inner.fit(features.subset(np.flatnonzero(~held)), [str(v) for v in y[~held]])
+        logp = np.log(np.clip(inner.predict_proba(features.subset(np.flatnonzero(held))), 1e-9, 1.0))
+        truth = [str(v) for v in y[held]]
+        bias = np.zeros(len(classes))
+
+        def score(b: np.ndarray) -> float:
+            pred = np.array(classes)[(logp + b[None]).argmax(axis=1)]
+            return evaluate(truth, [str(p) for p in pred]).macro_f1
+
+        best = score(bias)
+        for _ in range(2):  # coordinate ascent over a small grid
+            for c in range(len(classes)):
+                for step in np.linspace(-2.0, 2.0, 17):
+                    trial = bias.copy()
+                    trial[c] = step
+                    s = score(trial)
+                    if s > best + 1e-9:
+                        best, bias = s, trial
+        return bias
 
     def _matrix(self, features: FeatureSet, training: bool = False) -> np.ndarray:
         """Numbers, labelled-neighbour votes, then each text on its principal directions."""
         centred = features.texts - self.text_mean_[None]
         proj = np.einsum("ntd,tdk->ntk", centred, self.text_basis_)
         nn = neighbour_block(self.neighbours_, features, training)
+        if self.neighbour_classes is not None and nn.shape[1]:
+            c = len(self.classes_)
+            keep = [i for i, k in enumerate(self.classes_) if k in self.neighbour_classes]
+            nn = nn[:, keep + [c + i for i in keep]]
         return np.hstack([features.numeric, nn, proj.reshape(len(features), -1)]).astype(np.float32)
 
     def _check(self, features: FeatureSet) -> None:
@@ -115,6 +167,8 @@ class GbmFpi:
             "feature_version": FEATURE_VERSION,
             "classes": self.classes_,
             "numeric_names": self.numeric_names_,
+            "neighbour_classes": self.neighbour_classes,
+            "bias": self.bias_.tolist(),
         }
         atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=2))
         return d
@@ -127,9 +181,11 @@ class GbmFpi:
         manifest = json.loads((d / "manifest.json").read_text())
         if manifest.get("kind") != cls.kind or manifest.get("feature_version") != FEATURE_VERSION:
             raise ValueError(f"{d}: not a {cls.kind} FPI model of {FEATURE_VERSION}: {manifest.get('kind')}")
-        model = cls()
+        nc = manifest.get("neighbour_classes")
+        model = cls(neighbour_classes=tuple(nc) if nc is not None else None)
         model.booster_ = lgb.Booster(model_str=(d / "model.txt").read_text())
         model.classes_ = list(manifest["classes"])
+        model.bias_ = np.asarray(manifest.get("bias", [0.0] * len(model.classes_)), dtype=np.float64)
         model.numeric_names_ = list(manifest["numeric_names"])
         with np.load(d / "text_pca.npz") as pca:
             model.text_mean_, model.text_basis_ = pca["mean"], pca["basis"]

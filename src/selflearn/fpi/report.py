@@ -21,10 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from selflearn.fpi.features import Encoder, build_features
+from selflearn.fpi.features import Encoder
 from selflearn.fpi.gbm import GbmFpi
 from selflearn.fpi.labels import STAGES
 from selflearn.fpi.mixer import MixerFpi
+from selflearn.fpi.nbest import log_features
 from selflearn.util.atomic import atomic_path, atomic_write_text
 
 __all__ = ["GROUPS", "FpiReport", "load_model", "predict_workspace", "write_report"]
@@ -60,14 +61,13 @@ def predict_workspace(
 ) -> pa.Table:
     """One row per logged turn: turn_id, day, intent, device, room, request, response, the
     predicted failure point and the model's probability for it."""
-    from selflearn.logs.io import read_flat
-
     logs = Path(workspace) / "logs"
     if not logs.exists():
         raise FileNotFoundError(f"no logs in {logs}")
-    feats = build_features(read_flat(logs), encoder=encoder)
+    feats = log_features(logs, encoder=encoder)
     proba = model.predict_proba(feats)
-    best = proba.argmax(axis=1) if len(feats) else np.zeros(0, dtype=int)
+    # the model's own decision (a calibrated GBM shifts it from the plain argmax)
+    best = np.array([model.classes_.index(str(s)) for s in model.predict(feats)], dtype=int)
     cols: dict[str, Any] = {k: feats.meta[k] for k in ("turn_id", *GROUPS, "request", "response")}
     cols["stage"] = [model.classes_[i] for i in best]
     cols["probability"] = [float(proba[i, j]) for i, j in enumerate(best)]

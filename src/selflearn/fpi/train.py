@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from selflearn.fpi.features import Encoder, FeatureSet, build_features
+from selflearn.fpi.features import Encoder, FeatureSet
 from selflearn.fpi.gbm import GbmFpi
 from selflearn.fpi.labels import read_labels
 from selflearn.fpi.mixer import MixerFpi
+from selflearn.fpi.nbest import log_features
 
 __all__ = ["MODEL_KINDS", "concat_features", "labelled_workspace", "make_model", "train_model"]
 
@@ -23,10 +24,8 @@ def labelled_workspace(
 ) -> tuple[FeatureSet, list[str]]:
     """(features of every logged turn, its label). Inputs come from workspace/logs only; every
     logged turn must have a label, else the error names the first one without."""
-    from selflearn.logs.io import read_flat
-
     ws = Path(workspace)
-    feats = build_features(read_flat(ws / "logs"), encoder=encoder)
+    feats = log_features(ws / "logs", encoder=encoder)
     table = read_labels(labels if labels is not None else ws)
     missing = [t for t in feats.turn_ids if t not in table]
     if missing:
@@ -42,6 +41,7 @@ def concat_features(parts: Sequence[tuple[FeatureSet, list[str]]]) -> tuple[Feat
         turn_ids=[t for f, _ in parts for t in f.turn_ids],
         numeric=np.vstack([f.numeric for f, _ in parts]),
         texts=np.vstack([f.texts for f, _ in parts]),
+        numeric_names=parts[0][0].numeric_names,
         meta={k: [v for f, _ in parts for v in f.meta.get(k, [])] for k in parts[0][0].meta},
     )
     return feats, [y for _, ys in parts for y in ys]
@@ -49,7 +49,8 @@ def concat_features(parts: Sequence[tuple[FeatureSet, list[str]]]) -> tuple[Feat
 
 def make_model(kind: str) -> GbmFpi | MixerFpi:
     if kind == "gbm":
-        return GbmFpi()
+        # the configuration that transfers to requests never seen (see benchmarks/fpi.py)
+        return GbmFpi(n_jobs=1, neighbour_classes=("false_wake",), text_components=2, calibrate_fraction=0.2)
     if kind == "mixer":
         return MixerFpi()
     raise ValueError(f"unknown FPI model kind {kind!r}; choose one of {MODEL_KINDS}")

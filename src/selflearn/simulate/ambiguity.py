@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from selflearn.home.devices import Kind, StateValue
@@ -93,6 +93,7 @@ class _State:
     restore: dict[str, list[tuple[str, str, StateValue]]] = field(default_factory=dict)
     pending: dict[str, tuple[datetime, tuple[Goal, Command]]] = field(default_factory=dict)
     planned: set[str] = field(default_factory=set)  # users whose session opens with an anaphora pair
+    coffee_days: dict[str, date] = field(default_factory=dict)  # user -> last day of a coffee scenario
 
 
 _STATES: weakref.WeakKeyDictionary[object, _State] = weakref.WeakKeyDictionary()
@@ -408,6 +409,15 @@ def pick_ambiguous(
         prof = st.profiles[user.user_id] = profile(seed, user)
     order = [k for k in KINDS if k != "anaphora"]
     rng.shuffle(order)
+    if (
+        prof.coffee_hour is not None
+        and now.hour in (prof.coffee_hour, prof.coffee_hour + 1)
+        and st.coffee_days.get(user.user_id) != now.date()
+    ):
+        # a habit is daily: in their coffee hour, a habitual coffee drinker's ambiguous request
+        # is the coffee one (once a day), not one drawn among eight kinds like any other hour's
+        order.remove("coffee_habit")
+        order.insert(0, "coffee_habit")
     if planned:
         order.insert(0, "anaphora")
     for kind in order:
@@ -426,6 +436,8 @@ def pick_ambiguous(
             continue
         cmd = built.command(home, endpoint.room)
         if home.copy().apply(cmd).ok:
+            if kind == "coffee_habit":
+                st.coffee_days[user.user_id] = now.date()
             return built, cmd
         _undo(st, home)
     return None
@@ -433,9 +445,12 @@ def pick_ambiguous(
 
 def plan_session(sim: Simulator, user: User, n_goals: int, rng: random.Random) -> int:
     """The simulator's session hook: "turn it off" needs an earlier request in the same session,
-    so a share of sessions (like any other kind's) is planned to open with an anaphora pair and
-    gets at least two goals. Returns the session's number of goals."""
-    if rng.random() >= sim.config.ambiguity_share / len(KINDS):
+    so a share of sessions is planned to open with an anaphora pair and gets at least two goals.
+    The share matches the other kinds' share of goal picks (each of the other seven gets about
+    `ambiguity_share / 7` of the session's `n_goals` picks), so anaphora is not under-sampled.
+    Returns the session's number of goals."""
+    p = sim.config.ambiguity_share * n_goals / (len(KINDS) - 1)
+    if rng.random() >= p:
         return n_goals
     _state(sim).planned.add(user.user_id)
     return max(n_goals, 2)
