@@ -4,9 +4,13 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 * ``POST /v1/rewrite``: text, user, device, context -> the rewrite or none, with score, layer
   (precomputed, global, personal) and provenance. The precomputed table is consulted first.
-* ``POST /v1/interpret``: a whole assistant turn on a text request (rewrite, NLU, response).
-* ``POST /v1/feedback``: what the user did about a turn (explicit answer, barge-in), appended to
-  ``<workspace>/serve/feedback.jsonl`` for the nightly learners.
+* ``POST /v1/interpret``: a whole assistant turn on a text request (rewrite, NLU, response). The
+  turn is logged to ``<workspace>/logs/day=NNNN/`` (buffered, see `serve.turnlog`), so the nightly
+  job (`selflearn mine`, `selflearn online train`) learns from served traffic.
+* ``POST /v1/feedback``: what the user did about a turn (explicit answer, barge-in). Attached to
+  the logged turn while it is still buffered; always appended to ``<workspace>/serve/feedback.jsonl``
+  as an audit trail (``attached`` says whether the turn carries it; the nightly job does not read
+  the file, so feedback on an already-flushed turn is kept there only).
 * ``DELETE /v1/users/{user_id}``: forget a user in the rewrite table and the online indexes.
 * ``GET /healthz``: versions loaded and the rewriter's counters.
 
@@ -17,11 +21,14 @@ serves requests one at a time without thread hand-offs, which keeps the tail lat
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter
+from selflearn.serve.turnlog import TurnLog
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -94,17 +102,23 @@ class ServeConfig:
     gate_asr: float = 0.85
     check_interval_s: float = 5.0
     nlu_dir: Path | None = None  # default: <workspace>/artifacts/models/nlu when it exists
+    log_turns: bool = True  # write /v1/interpret turns to <workspace>/logs
+    log_day: int | None = None  # day partition for served turns (default: the next new day)
+    log_flush_turns: int = 500  # flush the turn buffer at this many turns...
+    log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
+    session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
 
 
-def _turn(req: RewriteIn, turn_id: str) -> Any:
+def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
     from selflearn.logs.records import AsrHypothesis, AsrStage, Context, DeviceInfo, DeviceState, Turn
 
     now = datetime.now(UTC)
     states = [DeviceState(entity_id=e, kind=e.split(".")[0]) for e in req.context.entity_ids if e]
     return Turn(
         turn_id=turn_id,
-        session_id=turn_id,
+        session_id=session_id or turn_id,
         user_id=req.user,
+        turn_index=turn_index,
         timestamp=now,
         device=DeviceInfo(device_id=req.device.id, type=req.device.type),  # type: ignore[arg-type]
         context=Context(room=req.context.room, local_time=req.context.local_time, device_states=states),
@@ -147,12 +161,55 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     lock = threading.Lock()  # components keep counters and caches: one request at a time
     feedback_path = cfg.workspace / "serve" / "feedback.jsonl"
     recent: OrderedDict[str, str] = OrderedDict()  # turn id -> user, for feedback validation
+    turn_log = (
+        TurnLog(cfg.workspace, cfg.log_day, cfg.log_flush_turns, cfg.log_flush_s) if cfg.log_turns else None
+    )
+    # (user, device) -> (session id, last turn time, next turn index): rephrase mining pairs turns
+    # within a session, so consecutive requests of one user on one device must share one.
+    sessions: OrderedDict[tuple[str, str], tuple[str, float, int]] = OrderedDict()
+
+    def session_for(user: str, device: str, turn_id: str) -> tuple[str, int]:
+        now = time.monotonic()
+        prev = sessions.pop((user, device), None)
+        if prev is not None and now - prev[1] < cfg.session_gap_s:
+            sid, index = prev[0], prev[2]
+        else:
+            sid, index = "s-" + turn_id[3:], 0
+        sessions[(user, device)] = (sid, now, index + 1)
+        if len(sessions) > 10000:
+            sessions.popitem(last=False)
+        return sid, index
+
+    def flush_log() -> None:
+        if turn_log is not None:
+            turn_log.flush()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async def ticker() -> None:  # the age threshold also holds when no request comes
+            assert turn_log is not None
+            while True:
+                await asyncio.sleep(max(0.05, min(1.0, turn_log.flush_s / 2)))
+                if turn_log.due():
+                    flush_log()
+
+        task = asyncio.create_task(ticker()) if turn_log is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            flush_log()  # shutdown: nothing buffered is lost
 
     app = FastAPI(
         title="selflearn",
         version="1",
         description="Self-learning rewrites for a smart-home voice assistant.",
+        lifespan=lifespan,
     )
+    app.state.turn_log = turn_log
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -201,11 +258,18 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         t0 = time.perf_counter()
         turn_id = "it-" + uuid.uuid4().hex[:16]
         with lock:
-            state = back(TurnState(turn=_turn(req, turn_id), utterance=Utterance(text=req.text)))
+            sid, index = session_for(req.user, req.device.id, turn_id)
+            turn = _turn(req, turn_id, sid, index)
+            state = back(TurnState(turn=turn, utterance=Utterance(text=req.text)))
             recent[turn_id] = req.user
             if len(recent) > 10000:
                 recent.popitem(last=False)
         t = state.turn
+        if turn_log is not None:
+            t = t.model_copy(update={"latency_ms": (time.perf_counter() - t0) * 1000})
+            turn_log.add(t)
+            if turn_log.due():
+                flush_log()
         top = t.nlu.top
         return InterpretOut(
             turn_id=turn_id,
@@ -225,15 +289,26 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             raise HTTPException(status_code=403, detail=f"turn {req.turn_id} belongs to another user")
         if req.explicit is None and not req.barge_in:
             raise HTTPException(status_code=422, detail="feedback needs 'explicit' or 'barge_in'")
+        attached = (
+            owner is not None
+            and turn_log is not None
+            and turn_log.attach(
+                req.turn_id,
+                explicit=req.explicit,
+                barge_in=req.barge_in,
+                barge_in_offset_ms=req.barge_in_offset_ms,
+            )
+        )
         feedback_path.parent.mkdir(parents=True, exist_ok=True)
         line = {
             **req.model_dump(mode="json"),
             "at": datetime.now(UTC).isoformat(),
             "known_turn": owner is not None,
+            "attached": attached,
         }
         with lock, open(feedback_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
-        return {"stored": True, "known_turn": owner is not None}
+        return {"stored": True, "known_turn": owner is not None, "attached": attached}
 
     @app.delete("/v1/users/{user_id}")
     async def delete_user(user_id: str) -> dict[str, Any]:

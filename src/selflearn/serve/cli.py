@@ -26,6 +26,12 @@ def register(app: typer.Typer) -> None:
         ] = 0.9,
         gate_asr: Annotated[float, typer.Option(help="...when the ASR confidence is at least this.")] = 0.85,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        log_turns: Annotated[
+            bool, typer.Option(help="Log /v1/interpret turns to WORKSPACE/logs for the nightly job.")
+        ] = True,
+        log_flush_s: Annotated[
+            float, typer.Option(help="Flush logged turns at least this often (also at 500 and on exit).")
+        ] = 60.0,
     ) -> None:
         """Serve POST /v1/rewrite, /v1/interpret, /v1/feedback and GET /healthz (OpenAPI at /docs)."""
         import uvicorn
@@ -36,7 +42,14 @@ def register(app: typer.Typer) -> None:
         set_torch_threads(1)
         if not workspace.is_dir():
             raise typer.BadParameter(f"no workspace at {workspace}", param_hint="--workspace")
-        cfg = ServeConfig(workspace=workspace, layers=layers, gate_nlu=gate_nlu, gate_asr=gate_asr)
+        cfg = ServeConfig(
+            workspace=workspace,
+            layers=layers,
+            gate_nlu=gate_nlu,
+            gate_asr=gate_asr,
+            log_turns=log_turns,
+            log_flush_s=log_flush_s,
+        )
         uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
 
     online = typer.Typer(help="Online rewrite layers: train from logs, forget a user.", no_args_is_help=True)
