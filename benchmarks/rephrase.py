@@ -67,7 +67,13 @@ def simulate(sim: Any, assistant: Any, days: int) -> tuple[pa.Table, pa.Table, n
     return flat, pairs, rephrase_labels(pairs, truth_table(truth))
 
 
-def slurp_split(users: int, days: int, seed: int) -> tuple[pa.Table, pa.Table, np.ndarray] | None:
+def slurp_splits(
+    users: int, days: int, seed: int, realistic: bool = True, train_users: int = 0, train_days: int = 1
+) -> dict[str, tuple[pa.Table, pa.Table, np.ndarray]]:
+    """Sessions of SLURP requests, by slurp_id three ways: the NLU's training requests (60%),
+    requests whose simulated sessions may train the rephrase detectors (20%, "slurp_train", only
+    when `train_users` > 0) and the test requests (20%, "slurp": the same part the other SLURP
+    benchmarks hold out). No test request is ever trained on, by the NLU or by a detector."""
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.corpora.slurp import read_slurp, split_by_id, to_examples
     from selflearn.eval.bench import BenchConfig, _asr_entry, bench_pipeline
@@ -77,15 +83,24 @@ def slurp_split(users: int, days: int, seed: int) -> tuple[pa.Table, pa.Table, n
 
     if not SLURP.exists():
         print(f"no SLURP file at {SLURP}; skipping the real-request split", flush=True)
-        return None
-    train, goal = split_by_id(read_slurp(SLURP).records, seed=0)
-    nlu = NluModel().fit(to_examples(train))
+        return {}
+    rest, test = split_by_id(read_slurp(SLURP).records, seed=0)
+    nlu_part, reph_part = split_by_id(rest, seed=1, valid_fraction=0.25)
+    nlu = NluModel().fit(to_examples(nlu_part))
     asr = _asr_entry(BenchConfig(goals=SLURP, train=SLURP, seed=seed), [])
-    assistant = build_assistant(bench_pipeline(nlu, asr, seed=seed))
-    sim = SlurpSimulator(
-        SimConfig(users=users, seed=seed), SlurpGoals.from_records(goal, seed=seed), voice_seed=seed
-    )
-    return simulate(sim, assistant, days)
+    out: dict[str, tuple[pa.Table, pa.Table, np.ndarray]] = {}
+    parts = [("slurp", test, users, days, seed)]
+    if train_users > 0:
+        parts.insert(0, ("slurp_train", reph_part, train_users, train_days, seed + 1))
+    for name, records, n_users, n_days, s in parts:
+        assistant = build_assistant(bench_pipeline(nlu, asr, seed=s))
+        sim = SlurpSimulator(
+            SimConfig(users=n_users, seed=s, realistic_sessions=realistic),
+            SlurpGoals.from_records(records, seed=s),
+            voice_seed=s,
+        )
+        out[name] = simulate(sim, assistant, n_days)
+    return out
 
 
 def scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict[str, float]:
@@ -156,6 +171,7 @@ def run_loops(
             calibration_users=args.train_users,
             calibration_days=args.train_days,
             detector=kind,
+            realistic_sessions=args.sessions == "realistic",
         )
         t0 = time.perf_counter()
         print(f"loop with the {kind} detector ({args.loop_users} users x {args.loop_days} days)", flush=True)
@@ -191,6 +207,12 @@ def main() -> None:
     ap.add_argument("--test-days", type=int, default=2)
     ap.add_argument("--slurp-users", type=int, default=150)
     ap.add_argument("--slurp-days", type=int, default=2)
+    ap.add_argument(
+        "--slurp-train-users",
+        type=int,
+        default=150,
+        help="people whose sessions of held-apart SLURP requests join every detector's training (0: none)",
+    )
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--train-layers", type=int, default=3, help="top encoder layers fine-tuned")
@@ -203,12 +225,18 @@ def main() -> None:
     ap.add_argument("--loop-users", type=int, default=300)
     ap.add_argument("--loop-days", type=int, default=5)
     ap.add_argument("--skip-loop", action="store_true")
+    ap.add_argument(
+        "--sessions",
+        choices=("realistic", "classic"),
+        default="realistic",
+        help="people's pacing and chaining of requests (SimConfig.realistic_sessions) or the classic traffic",
+    )
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--max-steps", type=int, default=None, help="cap on the span model's steps")
     args = ap.parse_args()
     if args.quick:
-        args.train_users, args.test_users, args.slurp_users = 80, 40, 40
+        args.train_users, args.test_users, args.slurp_users, args.slurp_train_users = 80, 40, 40, 40
         args.train_days = args.test_days = args.slurp_days = 1
         args.epochs = 1
         args.max_steps = 8
@@ -219,25 +247,37 @@ def main() -> None:
 
     from selflearn.simulate.traffic import SimConfig, Simulator
 
-    print("simulating the training, sim-test and SLURP populations", flush=True)
+    realistic = args.sessions == "realistic"
+    print(f"simulating the training, sim-test and SLURP populations ({args.sessions} sessions)", flush=True)
     nlu_dir = work / "nlu"
     nlu = load_or_train_nlu(nlu_dir, seed=args.seed)
     cal_seed = args.seed + 7919  # eval.loop's calibration population
     splits: dict[str, tuple[pa.Table, pa.Table, np.ndarray]] = {}
     splits["train"] = simulate(
-        Simulator(SimConfig(users=args.train_users, seed=cal_seed)),
+        Simulator(SimConfig(users=args.train_users, seed=cal_seed, realistic_sessions=realistic)),
         build_assistant(default_config(seed=cal_seed, nlu=nlu)),
         args.train_days,
     )
     splits["sim_test"] = simulate(
-        Simulator(SimConfig(users=args.test_users, seed=4242)),
+        Simulator(SimConfig(users=args.test_users, seed=4242, realistic_sessions=realistic)),
         build_assistant(default_config(seed=4242, nlu=nlu)),
         args.test_days,
     )
-    sl = slurp_split(args.slurp_users, args.slurp_days, seed=303)
-    if sl is not None:
-        splits["slurp"] = sl
+    splits.update(
+        slurp_splits(
+            args.slurp_users,
+            args.slurp_days,
+            seed=303,
+            realistic=realistic,
+            train_users=args.slurp_train_users,
+            train_days=args.train_days,
+        )
+    )
     _flat, train_pairs, y_train = splits["train"]
+    if "slurp_train" in splits:  # every detector trains on both worlds' sessions
+        _f, sp, sy = splits.pop("slurp_train")
+        train_pairs = pa.concat_tables([train_pairs, sp.cast(train_pairs.schema)])
+        y_train = np.r_[y_train, sy]
 
     fitted: dict[str, Any] = {}
     fit_s: dict[str, float] = {}

@@ -173,6 +173,13 @@ def demo(
     online: Annotated[
         str, typer.Option(help="Online rewrite layers: off, global, personal or global+personal.")
     ] = "off",
+    sessions: Annotated[
+        str,
+        typer.Option(
+            help="Simulated sessions: classic, or realistic (people chain related requests quickly, "
+            "so time gaps no longer tell a retry from a new request)."
+        ),
+    ] = "classic",
 ) -> None:
     """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
     them; print the defect rate day by day and write report.json and defect_rate.png."""
@@ -215,6 +222,7 @@ def demo(
                 min_users=min_users,
                 detector=detector,
                 online=online,
+                realistic_sessions=_sessions_flag(sessions),
             ),
             out,
             on_day=on_day,
@@ -227,6 +235,12 @@ def demo(
         f"(relative reduction {s['relative_reduction']:.1%}); win/loss {s['win_loss_ratio']:.1f} "
         f"({s['wins']} wins, {s['losses']} losses); wrote {out / 'report.json'} and {out / 'defect_rate.png'}"
     )
+
+
+def _sessions_flag(sessions: str) -> bool:
+    if sessions not in ("classic", "realistic"):
+        raise typer.BadParameter(f"--sessions must be classic or realistic, not {sessions!r}")
+    return sessions == "realistic"
 
 
 @app.command()

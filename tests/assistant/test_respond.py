@@ -105,3 +105,13 @@ def test_visual_when_the_device_has_a_screen() -> None:
     # the device spoken to is the home's TV
     assert PIPE(make_state("time_query", device_id="tv.living_room")).turn.response.has_visual
     assert not PIPE(make_state("time_query")).turn.response.has_visual
+
+
+def test_without_an_executor_it_says_back_what_it_understood() -> None:
+    """Intents nobody executes (a SLURP-format assistant's) are answered with the interpretation,
+    so people and log readers can tell what was understood."""
+    st = Responder()(make_state("calendar_remove", {"event_name": "eric's bday", "date": "friday"}))
+    assert st.turn.response.text == "OK, calendar remove: eric's bday, friday."
+    st = Responder()(make_state("weather_query"))
+    assert st.turn.response.text == "OK, weather query."
+    assert st.turn.response.duration_ms == speech_ms("OK, weather query.")

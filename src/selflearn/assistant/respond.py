@@ -12,7 +12,7 @@ from selflearn.assistant.component import TurnState, register
 from selflearn.home.home import Outcome
 from selflearn.logs.records import DeviceType, ResponseStage, StageError
 
-__all__ = ["FAILURE_TEXT", "Responder", "speech_ms"]
+__all__ = ["FAILURE_TEXT", "Responder", "speech_ms", "verbalize"]
 
 FAILURE_TEXT: dict[str, str] = {
     StageError.WAKE_FALSE: "",
@@ -76,6 +76,17 @@ class Responder:
                 )
                 return tmpl.format(value=miss.get("value", "that"))
             return FAILURE_TEXT.get(str(failure), _FALLBACK)
-        if state.turn.nlu.top is None:
+        top = state.turn.nlu.top
+        if top is None:
             return FAILURE_TEXT[StageError.NLU_NO_INTENT]
-        return "OK."
+        return verbalize(top.intent, [(s.name, s.value) for s in top.slots])
+
+
+def verbalize(intent: str, slots: list[tuple[str, str]]) -> str:
+    """Say back what was understood when no executor answered (intents the home does not carry
+    out, e.g. a SLURP-format assistant's questions and lists). Real assistants answer with what
+    they understood ("Here's the weather for Boston"), never a bare "OK": people hear from it
+    whether they were understood, and so does anything that reads the log afterwards."""
+    words = intent.replace("_", " ").strip() or "that"
+    values = [v for _n, v in slots if v]
+    return f"OK, {words}: {', '.join(values)}." if values else f"OK, {words}."

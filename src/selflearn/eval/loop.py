@@ -44,10 +44,21 @@ class LoopConfig:
     # takes resolution's place; `ambiguity_share` mixes ambiguity scenarios into the traffic.
     context: bool = False
     ambiguity_share: float = 0.0
+    # Simulator personal patterns (SimConfig.personal_share, simulate/personal.py); 0: off.
+    personal_share: float = 0.0
+    # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the loop's
+    # traffic and the detector's calibration population alike.
+    realistic_sessions: bool = False
 
 
 def train_rephrase_detector(
-    out: Path, seed: int, users: int, days: int, nlu: Any, kind: str = "lexical"
+    out: Path,
+    seed: int,
+    users: int,
+    days: int,
+    nlu: Any,
+    kind: str = "lexical",
+    realistic_sessions: bool = False,
 ) -> Any:
     """Fit the rephrase detector of kind `kind` (default: lexical/phonetic) on a separate simulated
     population whose truth labels serve as synthetic supervision (allowed for rephrase
@@ -59,7 +70,8 @@ def train_rephrase_detector(
         return load_detector(model_dir)
     cal_seed = seed + 7919  # a different world: other households, other days
     assistant = build_assistant(default_config(seed=cal_seed, nlu=nlu))
-    det = fit_rephrase_detector(Simulator(SimConfig(users=users, seed=cal_seed)), assistant, days, kind=kind)
+    sim = Simulator(SimConfig(users=users, seed=cal_seed, realistic_sessions=realistic_sessions))
+    det = fit_rephrase_detector(sim, assistant, days, kind=kind)
     det.save(model_dir)
     return det
 
@@ -123,7 +135,13 @@ def run_loop(
     nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=cfg.seed)
     say("fitting the rephrase detector on a separate simulated population")
     detector = train_rephrase_detector(
-        out, cfg.seed, cfg.calibration_users, cfg.calibration_days, nlu, kind=cfg.detector
+        out,
+        cfg.seed,
+        cfg.calibration_users,
+        cfg.calibration_days,
+        nlu,
+        kind=cfg.detector,
+        realistic_sessions=cfg.realistic_sessions,
     )
     store = RewriteStore(out)
     assistant = build_assistant(
@@ -140,7 +158,19 @@ def run_loop(
     nightly_online = None if cfg.online == "off" else {"layers": cfg.online, **cfg.online_train}
     rewriter = assistant.component("rewrite")
     say("building the population")
-    sim = Simulator(SimConfig(users=cfg.users, seed=cfg.seed, ambiguity_share=cfg.ambiguity_share))
+    sim = Simulator(
+        SimConfig(
+            users=cfg.users,
+            seed=cfg.seed,
+            ambiguity_share=cfg.ambiguity_share,
+            realistic_sessions=cfg.realistic_sessions,
+            personal_share=cfg.personal_share,
+        )
+    )
+    if cfg.personal_share:
+        from selflearn.simulate.personal import attach
+
+        attach(sim)
     days: list[DayMetrics] = []
     timings: list[dict[str, float]] = []
     for day in range(1, cfg.days + 1):
@@ -191,6 +221,8 @@ def run_loop(
         "detector": cfg.detector,
         "context": cfg.context,
         "ambiguity_share": cfg.ambiguity_share,
+        "personal_share": cfg.personal_share,
+        "realistic_sessions": cfg.realistic_sessions,
         **cfg.extra,
     }
     return write_report(out, days, config, extra_summary={"seconds": round(time.perf_counter() - t_start, 1)})

@@ -201,6 +201,33 @@ class SlurpSimulator(Simulator):
         assert isinstance(previous, SlurpPhrasing)
         return self.slurp_phrasing.retry(picked, previous, attempt, rng)
 
+    def _goal_followup(
+        self, hh: Household, user: User, endpoint: Endpoint, previous: Any, rng: random.Random
+    ) -> Any:
+        """Another real request with the same intent, or failing that the same scenario (the part
+        of SLURP's label before the first underscore), weighted by popularity; None if none."""
+        if not isinstance(previous, SlurpGoal):
+            return None
+        if not hasattr(self, "_by_intent"):
+            self._by_intent: dict[str, list[SlurpGoal]] = {}
+            self._by_scenario: dict[str, list[SlurpGoal]] = {}
+            for g in self.goals.goals:
+                self._by_intent.setdefault(g.intent, []).append(g)
+                self._by_scenario.setdefault(g.intent.split("_", 1)[0], []).append(g)
+        pools = [
+            [g for g in self._by_intent.get(previous.intent, []) if g.goal_key != previous.goal_key],
+            [
+                g
+                for g in self._by_scenario.get(previous.intent.split("_", 1)[0], [])
+                if g.intent != previous.intent
+            ],
+        ]
+        pools = [p for p in pools if p]
+        if not pools:
+            return None
+        pool = rng.choice(pools)
+        return rng.choices(pool, weights=[g.weight for g in pool], k=1)[0]
+
     def _goal_judge(
         self,
         state: TurnState,

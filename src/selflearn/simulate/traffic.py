@@ -19,6 +19,7 @@ from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
 from selflearn.home.home import Command, Home, Outcome
 from selflearn.logs.records import Context, NluHypothesis, NluStage, Slot, Turn
+from selflearn.simulate import sessions
 from selflearn.simulate.ambiguity import KINDS as AMBIGUITY_KINDS
 from selflearn.simulate.ambiguity import AmbiguousGoal, adapt_goal, pick_ambiguous, plan_session
 from selflearn.simulate.ambiguity import first_phrasing as ambiguous_first_phrasing
@@ -47,6 +48,14 @@ class SimConfig:
     # Share of goal picks that are context-ambiguity scenarios (simulate/ambiguity.py). 0 keeps
     # ordinary traffic exactly as before; benchmarks/context.py and LoopConfig.ambiguity_share raise it.
     ambiguity_share: float = 0.0
+    # Pacing and chaining of requests as real people do it (simulate/sessions.py): overlapping think
+    # times for retries and new goals, related follow-up goals, barge-ins to move on. False keeps
+    # the classic traffic exactly as before.
+    realistic_sessions: bool = False
+    # Share of people with personal patterns (private names for their things, simulate/personal.py)
+    # that too few people share for the global rewrite layer to learn. 0 keeps ordinary traffic
+    # exactly as before; applied by simulate.personal.attach (LoopConfig.personal_share calls it).
+    personal_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,9 @@ class Simulator:
     ) -> None:
         """One sitting: a few goals, each tried until it works or the person gives up. Subclasses
         change what is wanted and how it is judged through the `_goal_*` hooks."""
+        if self.config.realistic_sessions:
+            self._session_realistic(hh, user, ts, day, rng, assistant, result)
+            return
         endpoint = rng.choice(hh.endpoints)
         session_id = make_ulid(ts, rng)
         self.session_now = ts.replace(tzinfo=None)
@@ -201,6 +213,98 @@ class Simulator:
                     break  # done, or gives up
                 phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
+
+    def _session_realistic(
+        self,
+        hh: Household,
+        user: User,
+        ts: datetime,
+        day: int,
+        rng: random.Random,
+        assistant: Assistant,
+        result: DayResult,
+    ) -> None:
+        """`_session` with people's pacing and chaining (see `simulate.sessions`)."""
+        endpoint = rng.choice(hh.endpoints)
+        session_id = make_ulid(ts, rng)
+        self.session_now = ts.replace(tzinfo=None)
+        turn_index = 0
+        n_goals = sessions.session_goals(rng)
+        if self.config.ambiguity_share > 0:
+            n_goals = plan_session(self, user, n_goals, rng)
+        previous: Any = None
+        for g in range(n_goals):
+            picked = None
+            related = previous is not None and rng.random() < sessions.FOLLOWUP_SHARE
+            if related:
+                picked = self._goal_followup(hh, user, endpoint, previous, rng)
+            if picked is None:
+                related = False
+                picked = self._goal_pick(hh, user, endpoint, rng)
+            if picked is None:
+                continue
+            if g > 0:
+                ts = ts + timedelta(seconds=sessions.next_goal_think_s(rng, related))
+            goal_id = make_ulid(ts, rng)
+            phrasing = self._goal_first_phrasing(user, picked, rng)
+            for attempt in range(1, user.patience + 1):
+                state, before, outcome = self._turn(
+                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
+                )
+                if not state.turn.wake.detected:
+                    ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
+                    continue
+                turn_index += 1
+                turn = state.turn
+                success, truth = self._goal_judge(
+                    state,
+                    before,
+                    outcome,
+                    picked,
+                    Attempt(hh, user, day, session_id, goal_id, attempt),
+                    phrasing,
+                    assistant,
+                )
+                self._react(turn, success, user, rng)
+                dur = turn.response.duration_ms
+                if (
+                    success
+                    and g < n_goals - 1
+                    and not turn.feedback.barge_in
+                    and dur > 1200
+                    and rng.random() < sessions.BARGE_TO_MOVE_ON
+                ):
+                    turn.feedback.barge_in = True
+                    turn.feedback.barge_in_offset_ms = int(dur * rng.uniform(0.2, 0.8))
+                result.turns.append(turn)
+                result.truth.append(truth)
+                spoken = (turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else dur) or 0
+                ts = ts + timedelta(milliseconds=spoken)
+                if success or attempt == user.patience or rng.random() < 0.12 * attempt:
+                    break
+                ts = ts + timedelta(seconds=sessions.retry_think_s(rng))
+                phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
+            previous = picked
+
+    def _goal_followup(
+        self, hh: Household, user: User, endpoint: Endpoint, previous: Any, rng: random.Random
+    ) -> Any:
+        """A goal related to `previous` (same intent, or the same thing), or None."""
+        goal, _gold = previous
+        if isinstance(goal, AmbiguousGoal):
+            return None
+        menu = self.menus[hh.household_id]
+        for _ in range(4):
+            other = sessions.related_menu_goal(menu.goals, goal, rng)
+            if other is None:
+                return None
+            cmd = other.command(hh.home, endpoint.room)
+            if hh.home.copy().apply(cmd).ok:
+                picked = (other, cmd)
+                if self.config.ambiguity_share > 0:
+                    return adapt_goal(self, hh, user, endpoint, picked)
+                return picked
+        return None
 
     # -- goal hooks: the home simulator's goals (a SLURP simulator overrides these) ------------------
     def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> Any:

@@ -8,9 +8,14 @@ from selflearn.feedback.rephrase.context import (
     CLS_ID,
     ERR,
     NO_BARGE,
+    ASR_CONF_BASE,
+    LOWCONF,
+    NLU_CONF_BASE,
     RSP,
+    ContextConfig,
     TextPieces,
     build_contexts,
+    conf_token,
     gap_token,
     pad_batch,
 )
@@ -62,3 +67,21 @@ def test_missing_column_is_named(toy: tuple[pa.Table, list[bool]], pieces: TextP
 def test_pad_batch_masks_padding() -> None:
     ids, mask = pad_batch([pa.array([1, 2, 3]).to_numpy(), pa.array([4]).to_numpy()])
     assert ids.shape == (2, 3) and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_confidences_are_bucketed_tokens(toy: tuple[pa.Table, list[bool]], pieces: TextPieces) -> None:
+    """a's NLU and ASR confidences follow its signals; each b's NLU confidence follows its text."""
+    pairs, _ = toy
+    ctx = build_contexts(pairs, pieces)
+    seq = ctx.input_ids[ctx.pair_context[0]].tolist()
+    nlu_a = pairs.column("nlu_confidence_a")[0].as_py()
+    asr_a = pairs.column("asr_confidence_a")[0].as_py()
+    assert conf_token(NLU_CONF_BASE, nlu_a) in seq and conf_token(ASR_CONF_BASE, asr_a) in seq
+    nlu_b = pairs.column("nlu_confidence_b")[0].as_py()
+    assert seq[ctx.last[0] + 1] == conf_token(NLU_CONF_BASE, nlu_b)
+    toks = [conf_token(NLU_CONF_BASE, c) for c in (0.1, 0.4, 0.6, 0.8, 0.95)]
+    assert toks == list(range(NLU_CONF_BASE, NLU_CONF_BASE + 5))
+    assert conf_token(ASR_CONF_BASE, None) == ASR_CONF_BASE + 4  # unknown reads as confident
+    old = build_contexts(pairs, pieces, ContextConfig(confidence_tokens=False))
+    assert not any(NLU_CONF_BASE <= t < ASR_CONF_BASE + 5 for s in old.input_ids for t in s.tolist())
+    assert LOWCONF not in seq

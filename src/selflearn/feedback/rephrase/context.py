@@ -5,10 +5,10 @@ one token sequence holds a's text, the assistant's response to a and a's log sig
 following request b_k in the window with a time-gap token before it (and b_k's own response and
 signals when the log has them):
 
-    [CLS] a [SEP] [RSP] response(a) [INT] intent(a) <barge> <err> <conf> [SEP]
-          <gap_1> b_1 [SEP] [RSP] response(b_1) ... [SEP]  <gap_2> b_2 [SEP] ...
+    [CLS] a [SEP] [RSP] response(a) [INT] intent(a) <barge> <err> <nlu conf> <asr conf> [SEP]
+          <gap_1> b_1 <nlu conf b_1> [SEP] [RSP] response(b_1) ... [SEP]  <gap_2> b_2 ... [SEP] ...
 
-Gaps, barge-ins, errors and low confidence are single marker tokens (BERT's `[unusedN]` vocabulary
+Gaps, barge-ins, errors and bucketed confidences are single marker tokens (BERT's `[unusedN]` vocabulary
 slots, so the pretrained embedding matrix keeps its shape and the saved weights stay loadable by
 `selflearn.text.encoder.load_bert`). A span model predicts, per token, whether it starts or ends
 the rephrase of a; the answer for pair (a, b_k) is read at the first and last token of b_k's text,
@@ -33,6 +33,11 @@ RSP, INT, BARGE_EARLY, BARGE_LATE, NO_BARGE, ERR, LOWCONF, NOINTENT, UNKNOWN = r
 GAP_EDGES_S: tuple[float, ...] = (1.5, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 45.0)
 """Bucket edges (seconds since the previous request started) of the gap tokens."""
 GAP_BASE = 20  # gap bucket k is token id GAP_BASE + k
+CONF_EDGES: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)
+"""Bucket edges of the confidence tokens: the recognizer's and the NLU's confidence are what a log
+says about a silent failure (no barge-in, no error code), so the model reads them, bucketed."""
+NLU_CONF_BASE = 10  # NLU confidence bucket k is token id NLU_CONF_BASE + k (10..14)
+ASR_CONF_BASE = 15  # ASR confidence bucket k is token id ASR_CONF_BASE + k (15..19)
 CLS_ID, SEP_ID, PAD_ID = 101, 102, 0
 
 _NEEDED = (
@@ -57,9 +62,12 @@ class ContextConfig:
     """Truncation limits (in word pieces) that bound the sequence length, hence the cost."""
 
     max_text_tokens: int = 24
-    max_response_tokens: int = 10
+    max_response_tokens: int = 16
     max_intent_tokens: int = 4
     low_confidence: float = 0.5
+    # Bucketed NLU/ASR confidence tokens instead of one low-confidence mark (models saved before
+    # they existed set this False in their manifest's context overrides).
+    confidence_tokens: bool = True
 
 
 @dataclass
@@ -77,6 +85,12 @@ class Contexts:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+def conf_token(base: int, confidence: float | None) -> int:
+    """The marker id of a confidence (None, e.g. a log without it, reads as the top bucket)."""
+    c = 1.0 if confidence is None or confidence != confidence else float(confidence)
+    return base + int(np.searchsorted(CONF_EDGES, c, side="right"))
 
 
 def gap_token(gap_s: float) -> int:
@@ -105,6 +119,13 @@ def _col(pairs: pa.Table, name: str, fill: Any) -> list[Any]:
     return list(pc.fill_null(col, fill).to_pylist()) if col.null_count else list(col.to_pylist())
 
 
+def _optional(pairs: pa.Table, name: str) -> list[Any]:
+    """A column that older pair tables may lack, as a list (None where missing)."""
+    if name not in pairs.column_names:
+        return [None] * pairs.num_rows
+    return list(pairs.column(name).to_pylist())
+
+
 def _signals(
     row: int,
     cols: dict[str, list[Any]],
@@ -127,7 +148,10 @@ def _signals(
         out.append(NO_BARGE)
     if cols["has_error_a"][row]:
         out.append(ERR)
-    if cols["nlu_confidence_a"][row] < cfg.low_confidence:
+    if cfg.confidence_tokens:
+        out.append(conf_token(NLU_CONF_BASE, cols["nlu_confidence_a"][row]))
+        out.append(conf_token(ASR_CONF_BASE, cols["asr_confidence_a"][row]))
+    elif cols["nlu_confidence_a"][row] < cfg.low_confidence:
         out.append(LOWCONF)
     return out
 
@@ -159,6 +183,8 @@ def build_contexts(pairs: pa.Table, pieces: TextPieces, cfg: ContextConfig | Non
         "response_text_a": (
             _col(pairs, "response_text_a", "") if "response_text_a" in pairs.column_names else [""] * n
         ),
+        "asr_confidence_a": _optional(pairs, "asr_confidence_a"),
+        "nlu_confidence_b": _optional(pairs, "nlu_confidence_b"),
     }
     intents = [i.replace("_", " ") for i in cols["nlu_intent_a"] if i]
     all_texts = cols["text_a"] + cols["text_b"] + cols["response_text_a"] + intents
@@ -194,6 +220,8 @@ def build_contexts(pairs: pa.Table, pieces: TextPieces, cfg: ContextConfig | Non
             start = len(ids)
             ids += text if text else [UNKNOWN]
             first[i], last[i] = start, len(ids) - 1
+            if cfg.confidence_tokens:
+                ids.append(conf_token(NLU_CONF_BASE, cols["nlu_confidence_b"][i]))
             ids.append(SEP_ID)
             own = rows_of.get(cols["turn_id_b"][i])
             if own is not None and i != rows[-1]:
