@@ -37,7 +37,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 
 from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
 from selflearn.feedback.pairs import candidate_pairs
-from selflearn.feedback.rephrase.registry import make_detector, model_dir_name
+from selflearn.feedback.rephrase.registry import load_detector, make_detector, model_dir_name
 from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig
 from selflearn.logs.flat import flatten_turns
 from selflearn.simulate.labels import rephrase_labels
@@ -100,6 +100,30 @@ def slurp_splits(
             voice_seed=s,
         )
         out[name] = simulate(sim, assistant, n_days)
+    return out
+
+
+def save_splits(folder: Path, splits: dict[str, tuple[pa.Table, pa.Table, np.ndarray]]) -> None:
+    """Keep the simulated splits (flat log, pairs, labels) for --reuse runs."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (flat, pairs, y) in splits.items():
+        pq.write_table(flat, folder / f"{name}.flat.parquet")
+        pq.write_table(pairs.append_column("label", pa.array(y)), folder / f"{name}.pairs.parquet")
+
+
+def load_splits(folder: Path) -> dict[str, tuple[pa.Table, pa.Table, np.ndarray]]:
+    import pyarrow.parquet as pq
+
+    out: dict[str, tuple[pa.Table, pa.Table, np.ndarray]] = {}
+    for f in sorted(folder.glob("*.pairs.parquet")) if folder.exists() else []:
+        name = f.name.removesuffix(".pairs.parquet")
+        t = pq.read_table(f)
+        y = t.column("label").to_numpy(zero_copy_only=False).astype(bool)
+        out[name] = (pq.read_table(folder / f"{name}.flat.parquet"), t.drop_columns(["label"]), y)
+    if out:
+        print(f"reusing the simulated splits in {folder}", flush=True)
     return out
 
 
@@ -225,6 +249,7 @@ def main() -> None:
     ap.add_argument("--loop-users", type=int, default=300)
     ap.add_argument("--loop-days", type=int, default=5)
     ap.add_argument("--skip-loop", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse simulated splits kept in --work")
     ap.add_argument(
         "--sessions",
         choices=("realistic", "classic"),
@@ -252,27 +277,33 @@ def main() -> None:
     nlu_dir = work / "nlu"
     nlu = load_or_train_nlu(nlu_dir, seed=args.seed)
     cal_seed = args.seed + 7919  # eval.loop's calibration population
-    splits: dict[str, tuple[pa.Table, pa.Table, np.ndarray]] = {}
-    splits["train"] = simulate(
-        Simulator(SimConfig(users=args.train_users, seed=cal_seed, realistic_sessions=realistic)),
-        build_assistant(default_config(seed=cal_seed, nlu=nlu)),
-        args.train_days,
+    cache = work / "splits" / f"{args.sessions}-{args.train_users}x{args.train_days}-{args.test_users}x"
+    cache = cache.with_name(
+        cache.name + f"{args.test_days}-{args.slurp_users}x{args.slurp_days}-{args.slurp_train_users}"
     )
-    splits["sim_test"] = simulate(
-        Simulator(SimConfig(users=args.test_users, seed=4242, realistic_sessions=realistic)),
-        build_assistant(default_config(seed=4242, nlu=nlu)),
-        args.test_days,
-    )
-    splits.update(
-        slurp_splits(
-            args.slurp_users,
-            args.slurp_days,
-            seed=303,
-            realistic=realistic,
-            train_users=args.slurp_train_users,
-            train_days=args.train_days,
+    splits = load_splits(cache) if args.reuse else {}
+    if not splits:
+        splits["train"] = simulate(
+            Simulator(SimConfig(users=args.train_users, seed=cal_seed, realistic_sessions=realistic)),
+            build_assistant(default_config(seed=cal_seed, nlu=nlu)),
+            args.train_days,
         )
-    )
+        splits["sim_test"] = simulate(
+            Simulator(SimConfig(users=args.test_users, seed=4242, realistic_sessions=realistic)),
+            build_assistant(default_config(seed=4242, nlu=nlu)),
+            args.test_days,
+        )
+        splits.update(
+            slurp_splits(
+                args.slurp_users,
+                args.slurp_days,
+                seed=303,
+                realistic=realistic,
+                train_users=args.slurp_train_users,
+                train_days=args.train_days,
+            )
+        )
+        save_splits(cache, splits)
     _flat, train_pairs, y_train = splits["train"]
     if "slurp_train" in splits:  # every detector trains on both worlds' sessions
         _f, sp, sy = splits.pop("slurp_train")
@@ -280,10 +311,17 @@ def main() -> None:
         y_train = np.r_[y_train, sy]
 
     fitted: dict[str, Any] = {}
-    fit_s: dict[str, float] = {}
+    fit_s: dict[str, float | None] = {}
+    saved = cache / "detectors"
     for kind in ("lexical", "cosine", "pairwise", "rule", "span"):
-        print(f"fitting {NAMES[kind]}", flush=True)
         t0 = time.perf_counter()
+        kept = saved / model_dir_name(kind)
+        if args.reuse and (kept / "manifest.json").exists():
+            print(f"reusing {NAMES[kind]} from {kept}", flush=True)
+            fitted[kind] = load_detector(kept)
+            fit_s[kind] = None
+            continue
+        print(f"fitting {NAMES[kind]}", flush=True)
         if kind == "span":
             det = ContextualRephraseDetector(
                 SpanConfig(
@@ -309,6 +347,7 @@ def main() -> None:
         else:
             fitted[kind] = det.fit(train_pairs, y_train)
         fit_s[kind] = time.perf_counter() - t0
+        fitted[kind].save(kept)
 
     results: dict[str, Any] = {}
     for split in [s for s in splits if s != "train"]:

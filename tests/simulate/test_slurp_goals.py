@@ -170,3 +170,25 @@ def test_devel_goals_and_templates() -> None:
         for text in goals.paraphrases(g):
             for _t, v in g.slots:
                 assert v.lower() in text  # every gold value is said in the paraphrase
+
+
+def test_slurp_followups_are_other_requests_of_the_same_intent_or_scenario(tmp_path: Path) -> None:
+    from selflearn.simulate.slurp_traffic import SlurpSimulator
+    from selflearn.simulate.traffic import SimConfig
+
+    goals = SlurpGoals.from_file(write_jsonl(tmp_path / "g.jsonl", RECORDS))
+    sim = SlurpSimulator(SimConfig(users=2, seed=0, realistic_sessions=True), goals)
+    hh = sim.households[0]
+    user, endpoint = hh.users[0], hh.endpoints[0]
+    rng = random.Random(0)
+    by_id = {g.slurp_id: g for g in goals.goals}
+    seen = Counter()
+    for _ in range(200):
+        prev = by_id[1]  # alarm_set: three other alarm_set requests, no other alarm intent
+        nxt = sim._goal_followup(hh, user, endpoint, prev, rng)
+        assert nxt is not None and nxt.slurp_id != 1 and nxt.intent == "alarm_set"
+        seen[nxt.slurp_id] += 1
+    assert set(seen) == {2, 3, 4}
+    # weather_query has one other request of its intent; a lone intent falls back to its scenario.
+    assert sim._goal_followup(hh, user, endpoint, by_id[5], rng).slurp_id == 6
+    assert sim._goal_followup(hh, user, endpoint, by_id[9], rng) is None  # nothing related

@@ -107,3 +107,14 @@ def test_nightly_step_takes_the_span_model_on_any_partition(
     assert whole.equals(split)
     ids = [t for row in whole.column("turn_ids").to_pylist() for t in row]
     assert sorted(ids) == sorted(flat.column("turn_id").to_pylist())  # every request in one chain
+
+
+def test_models_saved_before_confidence_tokens_read_their_old_context() -> None:
+    from dataclasses import asdict
+
+    from selflearn.feedback.rephrase.span_model import FORMAT, SpanConfig, _config_of
+
+    old = {"format": 1, "config": asdict(SpanConfig())}
+    cfg = _config_of(old)
+    assert cfg.context == {"confidence_tokens": False, "max_response_tokens": 10}
+    assert _config_of({"format": FORMAT, "config": asdict(SpanConfig())}).context == {}

@@ -48,6 +48,7 @@ from selflearn.feedback.rephrase_baseline import best_f1_threshold
 from selflearn.util.atomic import atomic_write_bytes, atomic_write_text
 
 KIND = "ContextualRephraseDetector"
+FORMAT = 2  # 2: confidence tokens and 16-piece responses in the context (format 1 read as before)
 _CORRECTION_PREFIXES: tuple[str, ...] = ("no", "actually", "and now", "also", "then")
 _INTERJECTIONS: tuple[str, ...] = ("stop", "cancel", "never mind", "thank you", "what time is it")
 # Built models per process, by weight digest: a Spark executor that unpickles the detector for
@@ -441,7 +442,7 @@ class ContextualRephraseDetector:
     def _manifest(self) -> dict[str, Any]:
         return {
             "kind": KIND,
-            "format": 1,
+            "format": FORMAT,
             "config": asdict(self.config),
             "threshold": self.threshold_,
             "valid_f1": self.valid_f1_,
@@ -473,7 +474,7 @@ class ContextualRephraseDetector:
         m = json.loads((path / "manifest.json").read_text())
         if m.get("kind") != KIND:
             raise ValueError(f"{path} holds a {m.get('kind')!r}, not a {KIND}")
-        det = cls(SpanConfig(**m["config"]))
+        det = cls(_config_of(m))
         det._restore(m, torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
         return det
 
@@ -501,9 +502,17 @@ class ContextualRephraseDetector:
     def __setstate__(self, st: dict[str, Any]) -> None:
         torch = _torch()
         m = st["manifest"]
-        self.config = SpanConfig(**m["config"])
+        self.config = _config_of(m)
         self.__dict__.pop("_pieces_", None)
         self._restore(m, torch.load(io.BytesIO(st["weights"]), map_location="cpu", weights_only=True))
+
+
+def _config_of(manifest: dict[str, Any]) -> SpanConfig:
+    """The saved config; a format-1 model reads its context exactly as it was trained to."""
+    cfg = SpanConfig(**manifest["config"])
+    if int(manifest.get("format", 1)) < 2:
+        cfg.context = {"confidence_tokens": False, "max_response_tokens": 10, **cfg.context}
+    return cfg
 
 
 def _digest(state: dict[str, Any]) -> str:
