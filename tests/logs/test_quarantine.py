@@ -111,7 +111,7 @@ def test_nothing_is_silently_dropped(turns: list, damage: list[str | None]) -> N
     kept = []
     for t, how in zip(turns, damage, strict=False):
         if how == "junk":
-            lines.append("{" + t.turn_id)
+            lines.append("{" + json.dumps(t.turn_id)[1:-1])  # escaped: one line, however odd the id
         elif how == "confidence":
             d = t.to_json_dict()
             d["wake"]["score"] = 1.5

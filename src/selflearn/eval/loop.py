@@ -78,19 +78,28 @@ def train_rephrase_detector(
 
 def fit_rephrase_detector(sim: Any, assistant: Any, days: int, kind: str = "lexical") -> Any:
     """Simulate `days` days of `sim` against `assistant` and fit the lexical/phonetic detector on
-    the candidate pairs, labelled from the simulation's truth (handed over as plain data)."""
+    the candidate pairs, labelled from the simulation's truth (handed over as plain data).
+
+    A small population can go a day without a single retry (or without a new request after one);
+    then further days are simulated, up to four times `days`, until both kinds of pair occur."""
     from selflearn.feedback.pairs import candidate_pairs
     from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
     from selflearn.logs.flat import flatten_turns
     from selflearn.simulate.labels import rephrase_labels
 
     turns, truth = [], []
-    for d in range(1, days + 1):
+    d = 0
+    while True:
+        d += 1
         res = sim.run_day(d, assistant)
         turns += res.turns
         truth += res.truth
-    pairs = candidate_pairs(flatten_turns(turns))
-    labels = rephrase_labels(pairs, truth_table(truth))
+        if d < days:
+            continue
+        pairs = candidate_pairs(flatten_turns(turns))
+        labels = rephrase_labels(pairs, truth_table(truth))
+        if (labels.any() and not labels.all()) or d >= 4 * max(1, days):
+            break
     if kind != "lexical":
         from selflearn.feedback.rephrase.registry import make_detector
 
