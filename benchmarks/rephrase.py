@@ -287,17 +287,20 @@ def main() -> None:
         cache.name + f"{args.test_days}-{args.slurp_users}x{args.slurp_days}-{args.slurp_train_users}"
     )
     splits = load_splits(cache) if args.reuse else {}
-    if not splits:
+    missing = {"train", "sim_test", "slurp"} - set(splits)
+    if "train" in missing:
         splits["train"] = simulate(
             Simulator(SimConfig(users=args.train_users, seed=cal_seed, realistic_sessions=realistic)),
             build_assistant(default_config(seed=cal_seed, nlu=nlu)),
             args.train_days,
         )
+    if "sim_test" in missing:
         splits["sim_test"] = simulate(
             Simulator(SimConfig(users=args.test_users, seed=4242, realistic_sessions=realistic)),
             build_assistant(default_config(seed=4242, nlu=nlu)),
             args.test_days,
         )
+    if "slurp" in missing:
         splits.update(
             slurp_splits(
                 args.slurp_users,
@@ -308,6 +311,7 @@ def main() -> None:
                 train_days=args.train_days,
             )
         )
+    if missing:
         save_splits(cache, splits)
     _flat, train_pairs, y_train = splits["train"]
     if "slurp_train" in splits:  # every detector trains on both worlds' sessions

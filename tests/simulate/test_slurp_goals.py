@@ -192,3 +192,19 @@ def test_slurp_followups_are_other_requests_of_the_same_intent_or_scenario(tmp_p
     # weather_query has one other request of its intent; a lone intent falls back to its scenario.
     assert sim._goal_followup(hh, user, endpoint, by_id[5], rng).slurp_id == 6
     assert sim._goal_followup(hh, user, endpoint, by_id[9], rng) is None  # nothing related
+
+
+def test_same_meaning_paraphrases_of_slotless_goals_share_a_content_word(tmp_path: Path) -> None:
+    rows = [
+        *RECORDS,
+        record(20, "where is stonehenge", "qa", "factoid"),
+        record(21, "when was the statue of liberty made", "qa", "factoid"),
+    ]
+    goals = SlurpGoals.from_file(write_jsonl(tmp_path / "g.jsonl", rows))
+    by_id = {g.slurp_id: g for g in goals.goals}
+    # Any slot-less request of a broad intent fits; only same_meaning tells the questions apart.
+    assert goals.paraphrases(by_id[20]) == ["when was the statue of liberty made"]
+    assert goals.paraphrases(by_id[20], same_meaning=True) == []
+    assert goals.paraphrases(by_id[8], same_meaning=True) == ["turn the lights off"]
+    # Goals with slots keep every fitting template: their values carry the meaning.
+    assert goals.paraphrases(by_id[2], same_meaning=True) == goals.paraphrases(by_id[2])

@@ -111,6 +111,76 @@ def template_from_annotation(annotation: str, intent: str, source_id: int = -1) 
     return SlotTemplate(intent, tuple(p for p in parts if p[1] or p[0] == "slot"), source_id)
 
 
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "me",
+        "my",
+        "i",
+        "you",
+        "your",
+        "it",
+        "its",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "please",
+        "what",
+        "whats",
+        "what's",
+        "when",
+        "where",
+        "who",
+        "how",
+        "which",
+        "that",
+        "this",
+        "there",
+        "any",
+        "some",
+        "and",
+        "or",
+        "tell",
+        "give",
+        "show",
+        "set",
+        "get",
+        "find",
+        "let",
+        "lets",
+        "let's",
+        "hey",
+        "ok",
+        "okay",
+    ]
+)
+
+
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in text.split() if w not in _FUNCTION_WORDS and len(w) > 1)
+
+
 @dataclass(frozen=True)
 class SlurpGoal:
     """One real request as a goal: gold intent and slot values, the sentence, its recordings."""
@@ -192,17 +262,27 @@ class SlurpGoals:
     def sample(self, rng: random.Random) -> SlurpGoal:
         return rng.choices(self.goals, weights=[g.weight for g in self.goals], k=1)[0]
 
-    def paraphrases(self, goal: SlurpGoal) -> list[str]:
+    def paraphrases(self, goal: SlurpGoal, same_meaning: bool = False) -> list[str]:
         """Other real phrasings of the goal's intent with the goal's slot values filled in
-        (distinct, never the goal's own sentence), in a stable order."""
+        (distinct, never the goal's own sentence), in a stable order.
+
+        A goal without slots is fitted by every slot-less request of its intent, and a broad
+        intent ("where is stonehenge", "when was the statue of liberty made": both questions of
+        one intent) holds requests that mean different things. With `same_meaning`, a slot-less
+        goal keeps only phrasings sharing a content word with its own sentence ("turn the lights
+        off" / "switch off the lights please")."""
         own = normalize_request(goal.sentence)
+        own_words = _content_words(own)
         out: dict[str, None] = {}
         for tpl in self.templates.get(goal.intent, []):
             if tpl.source_id == goal.slurp_id or not tpl.fits(goal.slots):
                 continue
             text = tpl.fill(goal.slots)
-            if normalize_request(text) != own and text:
-                out.setdefault(text, None)
+            if not text or normalize_request(text) == own:
+                continue
+            if same_meaning and not goal.slots and not own_words & _content_words(normalize_request(text)):
+                continue
+            out.setdefault(text, None)
         return list(out)
 
     def recording_for(self, user_id: str, goal: SlurpGoal) -> str | None:

@@ -82,8 +82,9 @@ class SlurpPhrasingModel:
     bound to); on a retry, the same sentence again (perhaps in another recording), slowly and
     clearly, or another real phrasing of the intent with their values filled in."""
 
-    def __init__(self, goals: SlurpGoals) -> None:
+    def __init__(self, goals: SlurpGoals, same_meaning: bool = False) -> None:
         self.goals = goals
+        self.same_meaning = same_meaning  # retries of slot-less goals keep the meaning (see paraphrases)
 
     def first(self, user: User, goal: SlurpGoal) -> SlurpPhrasing:
         rec = self.goals.recording_for(user.user_id, goal)
@@ -93,7 +94,7 @@ class SlurpPhrasingModel:
         self, goal: SlurpGoal, previous: SlurpPhrasing, attempt: int, rng: random.Random
     ) -> SlurpPhrasing:
         """`attempt` is the number of the attempt about to be made (2 = first retry)."""
-        paras = self.goals.paraphrases(goal)
+        paras = self.goals.paraphrases(goal, same_meaning=self.same_meaning)
         # After repeated failure people stop repeating and start rephrasing.
         w_repeat, w_careful, w_para = (0.35, 0.25, 0.4) if attempt == 2 else (0.15, 0.25, 0.6)
         choice = rng.choices(
@@ -149,7 +150,7 @@ class SlurpSimulator(Simulator):
         self.households = make_population(config.users, config.seed)
         self.goals = goals
         self.voice_seed = voice_seed
-        self.slurp_phrasing = SlurpPhrasingModel(goals)
+        self.slurp_phrasing = SlurpPhrasingModel(goals, same_meaning=config.realistic_sessions)
         self.favourites: dict[str, list[SlurpGoal]] = {}
         for u in self.users:
             frng = random.Random(f"favourites:{config.seed}:{u.user_id}")
