@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,9 +68,12 @@ def model(encoder: BiEncoder) -> OnlineModel:
     )
 
 
-def state(text: str, user: str = "u1", asr_conf: float = 0.5) -> TurnState:
+_TURN_IDS = itertools.count(1)
+
+
+def state(text: str, user: str = "u1", asr_conf: float = 0.5, turn_id: str | None = None) -> TurnState:
     turn = Turn(
-        turn_id="t1",
+        turn_id=turn_id or f"t{next(_TURN_IDS)}",
         session_id="s1",
         user_id=user,
         timestamp=datetime(2024, 1, 1, 8, tzinfo=UTC),
@@ -174,3 +178,52 @@ def test_follows_both_stores(tmp_path: Path, model: OnlineModel) -> None:
     assert rw.reload()
     out = rw(state("turn of the kitchen lites")).turn
     assert out.rewrite is not None and out.rewrite.source == "precomputed"
+
+
+def test_replays_of_a_turn_are_not_counted_again(model: OnlineModel, tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    rw = OnlineRewriter(model=model, layers="global", trace=trace)
+    rw(state("turn of the kitchen lites", user="u2", turn_id="live-1"))
+    # the simulator's counterfactual replay runs the same turn id through the component again
+    replayed = rw(state("turn of the kitchen lites", user="u2", turn_id="live-1")).turn
+    assert replayed.rewrite is not None  # decided again, the same way
+    assert rw.stats["turns"] == 1 and rw.stats["retrieved"] == 1 and rw.stats["fired"] == 1
+    # the decision trace holds the live turn once, with what was retrieved
+    lines = [json.loads(ln) for ln in trace.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["fired"] == GLOBAL_TEXT
+    assert [c["text"] for c in lines[0]["candidates"]] == [GLOBAL_TEXT]
+
+
+def test_gate_lets_a_users_own_habitual_failure_through(encoder: BiEncoder, small_nlu: Any) -> None:
+    # u1 said "switch on old betsy" before, it failed, and they rephrased it into PERSONAL_TEXT
+    idx = _index("personal", [PERSONAL_TEXT], encoder, [["u1"]])
+    idx = CandidateIndex(
+        **{k: getattr(idx, k) for k in ("layer", "texts", "embeddings", "interpretations", "intents")},
+        nlu_confidence=idx.nlu_confidence,
+        counts=idx.counts,
+        distinct_users=idx.distinct_users,
+        last_seen=idx.last_seen,
+        contexts=idx.contexts,
+        users=idx.users,
+        sources=[["switch on old betsy"]],
+    )
+    assert idx.has_source("switch on old betsy") and not idx.has_source("switch on the radio")
+    m = OnlineModel(
+        encoder=encoder,
+        global_index=_index("global", [GLOBAL_TEXT], encoder, [["u3", "u4", "u5"]]),
+        personal=PersonalIndexes({"u1": idx}),
+        ranker=AlwaysFire(),
+        version="v0001",
+    )
+    # a gate that trusts everything: only the user's own history can open it
+    rw = OnlineRewriter(model=m, layers="global+personal", nlu=small_nlu, gate_nlu=0.0, gate_asr=0.0)
+    out = rw(state("switch on old betsy", user="u1", asr_conf=0.99)).turn
+    assert out.rewrite is not None and out.rewrite.rewritten == PERSONAL_TEXT
+    assert out.rewrite.source == "online-personal"
+    # another user saying the same words is gated as usual: u1's history is u1's alone
+    other = OnlineRewriter(model=m, layers="global+personal", nlu=small_nlu, gate_nlu=0.0, gate_asr=0.0)
+    assert other(state("switch on old betsy", user="u2", asr_conf=0.99)).turn.rewrite is None
+    assert other.stats["gated"] == 1
+    # the global layer alone does not look at personal history
+    only_global = OnlineRewriter(model=m, layers="global", nlu=small_nlu, gate_nlu=0.0, gate_asr=0.0)
+    assert only_global(state("switch on old betsy", user="u1", asr_conf=0.99)).turn.rewrite is None

@@ -75,3 +75,33 @@ def test_deleting_a_user_removes_their_personal_index(loop_ws: tuple[Path, dict[
         model = store.load(version)
         assert model.personal.get(user) is None
         assert all(user not in us for us in model.global_index.users)
+
+
+def test_late_feedback_from_the_service_overrides_defective_flags(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from selflearn.feedback.chains import CHAIN_SCHEMA
+    from selflearn.rewrite.online_train import apply_late_feedback, late_feedback
+
+    flat = pa.table({"turn_id": ["a1", "a2", "b1"], "user_id": ["u1", "u1", "u2"]})
+    (tmp_path / "serve").mkdir()
+    lines = [
+        {"turn_id": "a2", "user": "u1", "explicit": "negative"},  # the chain's last turn was wrong
+        {"turn_id": "b1", "user": "u1", "explicit": "negative"},  # someone else's turn: ignored
+        {"turn_id": "a1", "user": "u1", "barge_in": True},
+        {"turn_id": "zz", "user": "u1", "explicit": "negative"},  # unknown turn: ignored
+    ]
+    text = "\n".join(json.dumps(x) for x in lines) + "\n{torn"
+    (tmp_path / "serve" / "feedback.jsonl").write_text(text)
+    fb = late_feedback(tmp_path, flat)
+    assert fb == {"a2": True, "a1": True}
+    rows = [
+        {"chain_id": "c1", "turn_ids": ["a1", "a2"], "defective": [False, False], "outcome": "success"},
+        {"chain_id": "c2", "turn_ids": ["b1"], "defective": [False], "outcome": "success"},
+    ]
+    chains = pa.Table.from_pylist(rows, schema=CHAIN_SCHEMA)
+    out = apply_late_feedback(chains, fb)
+    assert out.schema == chains.schema
+    assert out.column("defective").to_pylist() == [[True, True], [False]]
+    assert out.column("outcome").to_pylist() == ["failure", "success"]
+    assert apply_late_feedback(chains, {}) is chains

@@ -6,7 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selflearn.rewrite.ranking import FEATURES, Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.ranking import (
+    FEATURES,
+    Query,
+    RankerReport,
+    RewriteRanker,
+    candidate_features,
+    none_features,
+)
 from selflearn.rewrite.retrieval import CandidateIndex, Hit
 from selflearn.text.encoder import EMBEDDING_DIM
 
@@ -128,3 +135,37 @@ def test_candidate_features_from_an_index() -> None:
     assert f[F["precomputed_probability"]] == 0.7
     assert f[F["user_recency_days"]] == 365.0  # the user never used it
     assert none_features(q)[F["is_none"]] == 1.0
+
+
+def test_threshold_maximises_net_wins_under_the_precision_floor() -> None:
+    r = RewriteRanker(target_precision=0.9, loss_cost=1.0)
+    rep = RankerReport()
+    # out-of-fold groups by margin: the top ones are right, a loss at -0.1, then mostly neutral
+    margins = np.array([2.0, 1.5, 1.0, 0.5, -0.05, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -2.0])
+    correct = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0], dtype=bool)
+    loss = np.array([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1], dtype=float)
+    t = r._calibrate(margins, correct, loss, rep)
+    # firing down to -0.5 gives 9 wins, 1 loss (precision 0.9, net 8): negative margins are allowed
+    assert t < -0.49 and t > -0.6
+    assert rep.oof_correct == 9 and rep.oof_losses == 1.0
+    # a stricter floor stops before the first loss
+    strict = RewriteRanker(target_precision=0.95)._calibrate(margins, correct, loss, RankerReport())
+    assert -0.1 < strict <= -0.05
+    # a loss that costs more than a win is worth moves the line up
+    costly = RewriteRanker(target_precision=0.5, loss_cost=10.0)._calibrate(
+        margins, correct, loss, RankerReport()
+    )
+    assert -0.1 < costly <= -0.05
+
+
+def test_unexplained_words_separate_misheard_from_other_meanings() -> None:
+    from selflearn.rewrite.ranking import _unexplained
+
+    def both(q: str, c: str) -> tuple[float, float]:
+        return _unexplained(q.split(), c.split()), _unexplained(c.split(), q.split())
+
+    assert both("turn of the kitchen lites", "turn off the kitchen lights") == (0.0, 0.0)  # misheard
+    room = both("switch of the lights in the living room", "switch off the lights in the kitchen")
+    assert room[0] > 0.2 and room[1] > 0.1  # another room: words on both sides unexplained
+    assert both("please play jazz", "play jazz") == (0.0, 0.0)  # politeness changes nothing
+    assert both("what is the weather", "set an alarm for six")[0] >= 0.5

@@ -176,10 +176,6 @@ def run_loop(
             personal_share=cfg.personal_share,
         )
     )
-    if cfg.personal_share:
-        from selflearn.simulate.personal import attach
-
-        attach(sim)
     days: list[DayMetrics] = []
     timings: list[dict[str, float]] = []
     for day in range(1, cfg.days + 1):

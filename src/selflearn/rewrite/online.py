@@ -262,7 +262,9 @@ class OnlineRewriter:
     Give `root` (a workspace: follows both stores as new versions are published) or fixed `table`
     and `model` (tests, services). `nlu` (a fitted NluModel, optional) gives the original's NLU
     confidence for the gate and the ranker; without it the gate uses the ASR confidence alone.
-    The gate skips retrieval when NLU confidence >= `gate_nlu` and ASR confidence >= `gate_asr`.
+    The gate skips retrieval when NLU confidence >= `gate_nlu` and ASR confidence >= `gate_asr`;
+    left None, they are those the loaded model's ranker was trained with (its manifest), else
+    0.9 / 0.85: a ranker only knows the requests its gate let through.
     """
 
     name = "rewrite"
@@ -275,13 +277,18 @@ class OnlineRewriter:
         table: RewriteTable | None = None,
         model: OnlineModel | None = None,
         check_interval_s: float = 5.0,
-        gate_nlu: float = 0.9,
-        gate_asr: float = 0.85,
+        gate_nlu: float | None = None,
+        gate_asr: float | None = None,
         k_dense: int = 8,
         k_phonetic: int = 4,
         precomputed: bool = True,
+        trace: str | os.PathLike[str] | None = None,
     ) -> None:
         self.layers = parse_layers(layers)
+        # Diagnostics: one JSON line per decided turn (what was retrieved, the ranker's margin, what
+        # fired), for offline analysis of why failures were not fixed. Off by default.
+        self.trace_path = Path(trace) if trace is not None else None
+        self._last_turn_id: str | None = None
         self.layers_name = layers
         self.nlu = nlu
         self.gate_nlu = gate_nlu
@@ -301,6 +308,7 @@ class OnlineRewriter:
         self._targets: dict[str, float] = {}
         self._targets_version: str | None = None
         self.stats = {"turns": 0, "precomputed": 0, "gated": 0, "retrieved": 0, "fired": 0}
+        self.last_candidates: list[dict[str, Any]] = []  # filled only when tracing
         self.last_gated = False  # the last call's gate decision and provenance (for the service)
         self.last_provenance: dict[str, Any] = {}
         self._index_targets()
@@ -350,6 +358,13 @@ class OnlineRewriter:
         except Exception:  # a broken publish must not take the assistant down
             log.exception("online model reload failed; keeping the loaded one")
 
+    def gates(self) -> tuple[float, float]:
+        """(NLU, ASR) confidence gate in force: explicit, else the loaded model's training gate."""
+        trained = (self.model.manifest.get("config") or {}) if self.model is not None else {}
+        nlu = self.gate_nlu if self.gate_nlu is not None else float(trained.get("gate_nlu", 0.9))
+        asr = self.gate_asr if self.gate_asr is not None else float(trained.get("gate_asr", 0.85))
+        return nlu, asr
+
     def nlu_view(self, text: str) -> tuple[float, str | None]:
         """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
         if self.nlu is None or not text:
@@ -364,10 +379,18 @@ class OnlineRewriter:
         model = self.model
         if model is None or not self.layers or not q.text:
             return Decision(None, 0.0, None)
-        if q.nlu_confidence >= self.gate_nlu and q.asr_confidence >= self.gate_asr:
+        self.last_candidates = []
+        personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
+        gate_nlu, gate_asr = self.gates()
+        # The gate trusts a confident NLU, except for a request this user has had to rephrase
+        # before (a private name reads as a confident intent with a slot nobody can resolve).
+        if (
+            q.nlu_confidence >= gate_nlu
+            and q.asr_confidence >= gate_asr
+            and not (personal_idx is not None and personal_idx.has_source(q.text))
+        ):
             return Decision(None, 0.0, None, gated=True)
         vec = model.encoder.encode_one(q.text)
-        personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
         rows = [none_features(q)]
         found: list[tuple[CandidateIndex, int]] = []
         seen = {q.text}
@@ -390,6 +413,11 @@ class OnlineRewriter:
                 seen.add(text)
                 found.append((model.global_index, h.row))
                 rows.append(candidate_features(q, model.global_index, h, own, self._targets.get(text, 0.0)))
+        if self.trace_path is not None:
+            self.last_candidates = [
+                {"text": i.texts[r], "interpretation": i.interpretations[r], "layer": i.layer}
+                for i, r in found
+            ]
         if not found:
             return Decision(None, 0.0, None, candidates=0)
         chosen, margin, prob = model.ranker.decide(np.vstack(rows))
@@ -444,7 +472,12 @@ class OnlineRewriter:
     def __call__(self, state: TurnState) -> TurnState:
         self._maybe_reload()
         turn = state.turn
-        self.stats["turns"] += 1
+        # A turn seen again (a counterfactual replay of the same turn id) is decided again but not
+        # counted again: the counters describe live traffic.
+        live = turn.turn_id != self._last_turn_id
+        self._last_turn_id = turn.turn_id
+        count = self.stats if live else dict.fromkeys(self.stats, 0)
+        count["turns"] += 1
         self.last_gated = False
         self.last_provenance = {}
         if turn.rewrite is not None or not turn.asr.text:
@@ -454,20 +487,22 @@ class OnlineRewriter:
             if self.precomputed.version != self._targets_version:
                 self._index_targets()
             if turn.rewrite is not None:
-                self.stats["precomputed"] += 1
+                count["precomputed"] += 1
                 return state
         if not self.layers or self.model is None:
             return state
         conf, intent = self.nlu_view(turn.asr.text)
         decision = self.decide(query_from_turn(turn, conf, intent))
+        if live and self.trace_path is not None:
+            self._trace(turn, conf, intent, decision)
         if decision.gated:
-            self.stats["gated"] += 1
+            count["gated"] += 1
             self.last_gated = True
             return state
-        self.stats["retrieved"] += 1
+        count["retrieved"] += 1
         if decision.rewritten is None or decision.layer is None:
             return state
-        self.stats["fired"] += 1
+        count["fired"] += 1
         self.last_provenance = {**decision.provenance, "candidates": decision.candidates}
         turn.rewrite = RewriteStage(
             original=turn.asr.text,
@@ -479,11 +514,29 @@ class OnlineRewriter:
         )
         return state
 
+    def _trace(self, turn: Turn, conf: float, intent: str | None, decision: Decision) -> None:
+        assert self.trace_path is not None
+        rec = {
+            "turn_id": turn.turn_id,
+            "user_id": turn.user_id,
+            "text": normalize_request(turn.asr.text),
+            "asr_confidence": float(turn.asr.confidence),
+            "nlu_confidence": conf,
+            "nlu_intent": intent,
+            "gated": decision.gated,
+            "fired": decision.rewritten,
+            "layer": decision.layer,
+            "margin": decision.provenance.get("margin"),
+            "candidates": self.last_candidates,
+        }
+        with open(self.trace_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec, default=str) + "\n")
+
     def config(self) -> dict[str, Any]:
         return {
             "component": "rewrite.online.v1",
             "root": str(self.store.root) if self.store else None,
             "layers": self.layers_name,
-            "gate_nlu": self.gate_nlu,
-            "gate_asr": self.gate_asr,
+            "gate_nlu": self.gates()[0],
+            "gate_asr": self.gates()[1],
         }

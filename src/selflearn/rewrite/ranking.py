@@ -58,9 +58,36 @@ FEATURES: tuple[str, ...] = (
     "ctx_time",
     "entity_match",
     "precomputed_probability",
+    "unexplained_query",
+    "unexplained_candidate",
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 _NUM = re.compile(r"\d")
+# Words whose presence or absence rarely changes what a request means (politeness, articles).
+_FILLER = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "please",
+        "could",
+        "would",
+        "can",
+        "you",
+        "i",
+        "me",
+        "my",
+        "for",
+        "to",
+        "hey",
+        "will",
+        "want",
+        "like",
+        "do",
+        "just",
+        "some",
+    ]
+)
 _NEVER_DAYS = 365.0
 
 
@@ -99,6 +126,26 @@ def _entity_ids(interpretation: str | None) -> list[str]:
         if "." in value and " " not in value:
             out.append(value)
     return out
+
+
+def _unexplained(words: Sequence[str], others: Sequence[str]) -> float:
+    """Share of the content words of `words` that no word of `others` explains, by spelling or by
+    sound ("lites" is explained by "lights", "living" is not explained by "kitchen"). A rewrite
+    that swaps a room, a device or "on" for "off" leaves words unexplained on both sides."""
+    content = [w for w in words if w not in _FILLER]
+    if not content:
+        return 0.0
+    pool = set(others)
+    keys = [phonetic_key(o) for o in pool]
+    missing = 0
+    for w in content:
+        if w in pool:
+            continue
+        pk = phonetic_key(w)
+        if any(fuzz.ratio(w, o) >= 75 for o in pool) or any(fuzz.ratio(pk, k) >= 80 for k in keys):
+            continue
+        missing += 1
+    return missing / len(content)
 
 
 def none_features(q: Query) -> np.ndarray:
@@ -172,6 +219,8 @@ def candidate_features(
     ents = _entity_ids(idx.interpretations[hit.row])
     f[_F["entity_match"]] = (sum(e in q.entity_ids for e in ents) / len(ents)) if ents else -1.0
     f[_F["precomputed_probability"]] = precomputed_probability
+    f[_F["unexplained_query"]] = _unexplained(qw, cw)
+    f[_F["unexplained_candidate"]] = _unexplained(cw, qw)
     return f
 
 
@@ -204,12 +253,14 @@ class RewriteRanker:
         target_precision: float = 0.92,
         folds: int = 3,
         seed: int = 0,
+        loss_cost: float = 1.0,
     ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
         self.learning_rate = learning_rate
         self.min_child_samples = min_child_samples
         self.target_precision = target_precision
+        self.loss_cost = loss_cost
         self.folds = folds
         self.seed = seed
 
@@ -298,7 +349,12 @@ class RewriteRanker:
     def _calibrate(
         self, margins: np.ndarray, correct: np.ndarray, loss: np.ndarray, report: RankerReport
     ) -> float:
-        """Lowest margin at which wins / (wins + losses) >= target_precision (never: +inf)."""
+        """The margin that maximises out-of-fold net wins (wins - `loss_cost` x losses) among those
+        at which wins / (wins + losses) >= target_precision (never: +inf).
+
+        The margin may be negative: LambdaRank orders candidates within a group, so the "no
+        rewrite" row outscoring a candidate by a little still leaves rewrites that are usually
+        right; where the line lies is a matter of calibration, not of sign."""
         finite = np.isfinite(margins)
         order = np.argsort(-margins[finite])
         m, c, lo = margins[finite][order], correct[finite][order], loss[finite][order]
@@ -306,10 +362,13 @@ class RewriteRanker:
             return math.inf
         wins, losses = np.cumsum(c), np.cumsum(lo)
         prec = wins / np.maximum(wins + losses, 1e-9)
-        ok = np.flatnonzero((prec >= self.target_precision) & (m > 0) & (wins >= 3))
+        # only cut between distinct margins (ties fire together)
+        last_of_tie = np.r_[m[1:] < m[:-1], True]
+        ok = np.flatnonzero((prec >= self.target_precision) & (wins >= 3) & last_of_tie)
         if len(ok) == 0:
             return math.inf
-        i = int(ok.max())
+        net = wins[ok] - self.loss_cost * losses[ok]
+        i = int(ok[int(np.argmax(net))])
         report.oof_fired = i + 1
         report.oof_correct = int(wins[i])
         report.oof_losses = float(losses[i])
@@ -357,6 +416,7 @@ class RewriteRanker:
                 "num_leaves": self.num_leaves,
                 "learning_rate": self.learning_rate,
                 "target_precision": self.target_precision,
+                "loss_cost": self.loss_cost,
             },
             "report": self.report_.__dict__,
         }

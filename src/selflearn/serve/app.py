@@ -9,8 +9,8 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   job (`selflearn mine`, `selflearn online train`) learns from served traffic.
 * ``POST /v1/feedback``: what the user did about a turn (explicit answer, barge-in). Attached to
   the logged turn while it is still buffered; always appended to ``<workspace>/serve/feedback.jsonl``
-  as an audit trail (``attached`` says whether the turn carries it; the nightly job does not read
-  the file, so feedback on an already-flushed turn is kept there only).
+  as an audit trail (``attached`` says whether the turn carries it). Feedback on an already-flushed
+  turn is read from there by the nightly online training (`rewrite.online_train.late_feedback`).
 * ``DELETE /v1/users/{user_id}``: forget a user in the rewrite table and the online indexes.
 * ``GET /healthz``: versions loaded and the rewriter's counters.
 
@@ -98,8 +98,8 @@ class FeedbackIn(_In):
 class ServeConfig:
     workspace: Path
     layers: str = "global+personal"
-    gate_nlu: float = 0.9
-    gate_asr: float = 0.85
+    gate_nlu: float | None = None  # None: the gate the online model was trained with
+    gate_asr: float | None = None
     check_interval_s: float = 5.0
     nlu_dir: Path | None = None  # default: <workspace>/artifacts/models/nlu when it exists
     log_turns: bool = True  # write /v1/interpret turns to <workspace>/logs

@@ -22,9 +22,12 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="Online layers: off, global, personal or global+personal.")
         ] = "global+personal",
         gate_nlu: Annotated[
-            float, typer.Option(help="Skip retrieval at or above this NLU confidence...")
-        ] = 0.9,
-        gate_asr: Annotated[float, typer.Option(help="...when the ASR confidence is at least this.")] = 0.85,
+            float | None,
+            typer.Option(help="Skip retrieval at or above this NLU confidence (default: the model's)..."),
+        ] = None,
+        gate_asr: Annotated[
+            float | None, typer.Option(help="...when the ASR confidence is at least this.")
+        ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
         log_turns: Annotated[
             bool, typer.Option(help="Log /v1/interpret turns to WORKSPACE/logs for the nightly job.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from selflearn.grammar import Template, render, templates_for
 from selflearn.grammar.templates import TEMPLATES
@@ -49,6 +50,9 @@ class PhrasingModel:
     habits: dict[tuple[str, str], str] = field(default_factory=dict)
     _templates: dict[tuple[str, frozenset[str]], list[Template]] = field(default_factory=dict)
     _popularity: dict[str, float] = field(default_factory=dict)
+    # Opt-in personal patterns (simulate.personal.PersonalPatterns, set by simulate.personal.attach):
+    # private names in habitual first attempts. None: ordinary traffic, unchanged.
+    personal: Any = None
 
     def popularity(self, template: Template) -> float:
         if not self._popularity:
@@ -71,8 +75,11 @@ class PhrasingModel:
             ]
         return self._templates[key]
 
-    def _say(self, goal: Goal, template: Template, plain: bool = False) -> str:
-        values = dict(goal.plain) if plain and goal.plain else dict(goal.surface)
+    def _say(
+        self, goal: Goal, template: Template, plain: bool = False, values: dict[str, str] | None = None
+    ) -> str:
+        if values is None:
+            values = dict(goal.plain) if plain and goal.plain else dict(goal.surface)
         return render(template.id, values).text
 
     def first(self, user: User, goal: Goal, rng: random.Random) -> Phrasing:
@@ -89,7 +96,8 @@ class PhrasingModel:
             weights = [user.style_weights.get(t.style, 0.5) * self.popularity(t) for t in cands]
             tpl = rng.choices(cands, weights=weights, k=1)[0]
             self.habits[key] = tpl.id
-        return Phrasing(self._say(goal, tpl), tpl.id, Strategy.FIRST)
+        values = self.personal.surface(user, goal) if self.personal is not None else None
+        return Phrasing(self._say(goal, tpl, values=values), tpl.id, Strategy.FIRST)
 
     def retry(self, user: User, goal: Goal, previous: Phrasing, attempt: int, rng: random.Random) -> Phrasing:
         """`attempt` is the number of the attempt about to be made (2 = first retry)."""

@@ -106,6 +106,10 @@ class Simulator:
                 picks = {menu.sample(mrng).goal_key for _ in range(config.n_favourites * 2)}
                 keys = [g.goal_key for g in menu.goals]
                 u.favourite_goals = sorted(keys.index(k) for k in picks)[: config.n_favourites]
+        if config.personal_share > 0:
+            from selflearn.simulate.personal import attach
+
+            attach(self)
 
     @property
     def users(self) -> list[User]:
