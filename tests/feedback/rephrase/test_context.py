@@ -4,13 +4,13 @@ import pyarrow as pa
 import pytest
 
 from selflearn.feedback.rephrase.context import (
+    ASR_CONF_BASE,
     BARGE_EARLY,
     CLS_ID,
     ERR,
-    NO_BARGE,
-    ASR_CONF_BASE,
     LOWCONF,
     NLU_CONF_BASE,
+    NO_BARGE,
     RSP,
     ContextConfig,
     TextPieces,
