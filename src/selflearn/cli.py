@@ -341,6 +341,10 @@ def bench(
     online: Annotated[
         str, typer.Option(help="Online rewrite layers: off, global, personal or global+personal.")
     ] = "off",
+    sessions: Annotated[
+        str,
+        typer.Option(help="Simulated sessions: classic, or realistic (related requests chained quickly)."),
+    ] = "classic",
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
     writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
@@ -380,6 +384,7 @@ def bench(
         min_users=min_users,
         detector=detector,
         online=online,
+        realistic_sessions=_sessions_flag(sessions),
     )
     try:
         report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))

@@ -166,3 +166,15 @@ def test_cli_bench(tmp_path: Path, files: dict[str, Path]) -> None:
     assert bad.exit_code == 2
     missing = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "y"), "--asr", "replay"])
     assert missing.exit_code == 2 and "recognitions" in missing.output
+
+
+@pytest.mark.slow
+def test_cli_bench_realistic_sessions(tmp_path: Path, files: dict[str, Path]) -> None:
+    args = ["bench", "--goals", str(files["goals"]), "--train", str(files["train"]), "--users", "10"]
+    run = [*args, "--days", "1", "--detector", "heuristic", "--sessions", "realistic", "--out", str(tmp_path)]
+    res = CliRunner().invoke(app, run)
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["config"]["realistic_sessions"] is True
+    bad = CliRunner().invoke(app, [*args, "--sessions", "tidy", "--out", str(tmp_path / "z")])
+    assert bad.exit_code == 2 and "classic or realistic" in bad.output

@@ -70,6 +70,9 @@ class BenchConfig:
     online: str = "off"
     online_train: dict[str, Any] = field(default_factory=dict)
     online_options: dict[str, Any] = field(default_factory=dict)
+    # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the traffic and
+    # the rephrase detector's calibration population alike.
+    realistic_sessions: bool = False
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
@@ -173,7 +176,10 @@ def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: Slurp
         BenchConfig(cfg.goals, cfg.train, asr_error_rate=cfg.asr_error_rate, seed=cal_seed), []
     )
     assistant = build_assistant(bench_pipeline(nlu, noisy, seed=cal_seed))
-    sim = SlurpSimulator(SimConfig(users=cfg.calibration_users, seed=cal_seed), train_goals)
+    sim = SlurpSimulator(
+        SimConfig(users=cfg.calibration_users, seed=cal_seed, realistic_sessions=cfg.realistic_sessions),
+        train_goals,
+    )
     det = fit_rephrase_detector(sim, assistant, cfg.calibration_days, kind=kind)
     det.save(model_dir)
     return det
@@ -229,7 +235,11 @@ def run_bench(
     detector = _rephrase_detector(cfg, out, nlu, SlurpGoals.from_records(train, seed=cfg.seed))
     store = RewriteStore(out)
     rewriter = assistant.component("rewrite")
-    sim = SlurpSimulator(SimConfig(users=cfg.users, seed=cfg.seed), goals, voice_seed=cfg.seed)
+    sim = SlurpSimulator(
+        SimConfig(users=cfg.users, seed=cfg.seed, realistic_sessions=cfg.realistic_sessions),
+        goals,
+        voice_seed=cfg.seed,
+    )
     days: list[DayMetrics] = []
     for day in range(1, cfg.days + 1):
         table = store.current()
@@ -273,6 +283,7 @@ def run_bench(
         "min_users": cfg.min_users,
         "detector": cfg.detector,
         "online": cfg.online,
+        "realistic_sessions": cfg.realistic_sessions,
         "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
         "goal_requests": len(goals),
         "train_requests": len(train),
