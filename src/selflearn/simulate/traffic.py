@@ -188,27 +188,14 @@ class Simulator:
             goal_id = make_ulid(ts, rng)
             phrasing = self._goal_first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
-                state, before, outcome = self._turn(
-                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
-                )
-                if not state.turn.wake.detected:
+                at = Attempt(hh, user, day, session_id, goal_id, attempt)
+                tried = self._try(endpoint, turn_index, ts, phrasing, picked, at, rng, assistant, result)
+                if tried is None:
                     # The device did not hear the wake word: nothing is logged; the person tries again.
                     ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
                     continue
                 turn_index += 1
-                turn = state.turn
-                success, truth = self._goal_judge(
-                    state,
-                    before,
-                    outcome,
-                    picked,
-                    Attempt(hh, user, day, session_id, goal_id, attempt),
-                    phrasing,
-                    assistant,
-                )
-                self._react(turn, success, user, rng)
-                result.turns.append(turn)
-                result.truth.append(truth)
+                turn, success = tried
                 gap = (
                     turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else turn.response.duration_ms
                 ) or 0
@@ -217,6 +204,31 @@ class Simulator:
                     break  # done, or gives up
                 phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
+
+    def _try(
+        self,
+        endpoint: Endpoint,
+        turn_index: int,
+        ts: datetime,
+        phrasing: Phrasing,
+        picked: Any,
+        at: Attempt,
+        rng: random.Random,
+        assistant: Assistant,
+        result: DayResult,
+    ) -> tuple[Turn, bool] | None:
+        """One attempt at a goal: the turn, judged, reacted to and logged with its truth row, as
+        (turn, success); None when the device missed the wake word (nothing is logged then)."""
+        state, before, outcome = self._turn(
+            at.household, at.user, endpoint, at.session_id, turn_index, ts, phrasing, True, rng, assistant
+        )
+        if not state.turn.wake.detected:
+            return None
+        success, truth = self._goal_judge(state, before, outcome, picked, at, phrasing, assistant)
+        self._react(state.turn, success, at.user, rng)
+        result.turns.append(state.turn)
+        result.truth.append(truth)
+        return state.turn, success
 
     def _session_realistic(
         self,
@@ -252,24 +264,13 @@ class Simulator:
             goal_id = make_ulid(ts, rng)
             phrasing = self._goal_first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
-                state, before, outcome = self._turn(
-                    hh, user, endpoint, session_id, turn_index, ts, phrasing, True, rng, assistant
-                )
-                if not state.turn.wake.detected:
+                at = Attempt(hh, user, day, session_id, goal_id, attempt)
+                tried = self._try(endpoint, turn_index, ts, phrasing, picked, at, rng, assistant, result)
+                if tried is None:
                     ts = ts + timedelta(seconds=rng.uniform(2.0, 5.0))
                     continue
                 turn_index += 1
-                turn = state.turn
-                success, truth = self._goal_judge(
-                    state,
-                    before,
-                    outcome,
-                    picked,
-                    Attempt(hh, user, day, session_id, goal_id, attempt),
-                    phrasing,
-                    assistant,
-                )
-                self._react(turn, success, user, rng)
+                turn, success = tried
                 dur = turn.response.duration_ms
                 if (
                     success
@@ -280,8 +281,6 @@ class Simulator:
                 ):
                     turn.feedback.barge_in = True
                     turn.feedback.barge_in_offset_ms = int(dur * rng.uniform(0.2, 0.8))
-                result.turns.append(turn)
-                result.truth.append(truth)
                 spoken = (turn.feedback.barge_in_offset_ms if turn.feedback.barge_in else dur) or 0
                 ts = ts + timedelta(milliseconds=spoken)
                 if success or attempt == user.patience or rng.random() < 0.12 * attempt:
