@@ -282,10 +282,11 @@ def main() -> None:
     nlu_dir = work / "nlu"
     nlu = load_or_train_nlu(nlu_dir, seed=args.seed)
     cal_seed = args.seed + 7919  # eval.loop's calibration population
-    cache = work / "splits" / f"{args.sessions}-{args.train_users}x{args.train_days}-{args.test_users}x"
-    cache = cache.with_name(
-        cache.name + f"{args.test_days}-{args.slurp_users}x{args.slurp_days}-{args.slurp_train_users}"
+    sizes = (
+        f"{args.train_users}x{args.train_days}-{args.test_users}x{args.test_days}"
+        f"-{args.slurp_users}x{args.slurp_days}-{args.slurp_train_users}"
     )
+    cache = work / "splits" / f"{args.sessions}-{sizes}"
     splits = load_splits(cache) if args.reuse else {}
     missing = {"train", "sim_test", "slurp"} - set(splits)
     if "train" in missing:

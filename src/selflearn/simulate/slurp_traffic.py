@@ -158,6 +158,12 @@ class SlurpSimulator(Simulator):
             by_key = {g.goal_key: g for g in goals.goals}
             self.favourites[u.user_id] = [by_key[k] for k in list(picks)[: config.n_favourites]]
         self._scores: list[TurnScore] = []
+        # Goals by intent and by scenario, for related follow-ups (realistic sessions).
+        self._by_intent: dict[str, list[SlurpGoal]] = {}
+        self._by_scenario: dict[str, list[SlurpGoal]] = {}
+        for g in goals.goals:
+            self._by_intent.setdefault(g.intent, []).append(g)
+            self._by_scenario.setdefault(g.intent.split("_", 1)[0], []).append(g)
 
     def run_day(
         self, day: int, assistant: Assistant, progress: Callable[[int], None] | None = None
@@ -209,12 +215,6 @@ class SlurpSimulator(Simulator):
         of SLURP's label before the first underscore), weighted by popularity; None if none."""
         if not isinstance(previous, SlurpGoal):
             return None
-        if not hasattr(self, "_by_intent"):
-            self._by_intent: dict[str, list[SlurpGoal]] = {}
-            self._by_scenario: dict[str, list[SlurpGoal]] = {}
-            for g in self.goals.goals:
-                self._by_intent.setdefault(g.intent, []).append(g)
-                self._by_scenario.setdefault(g.intent.split("_", 1)[0], []).append(g)
         pools = [
             [g for g in self._by_intent.get(previous.intent, []) if g.goal_key != previous.goal_key],
             [
