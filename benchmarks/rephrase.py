@@ -38,7 +38,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
 from selflearn.feedback.pairs import candidate_pairs
 from selflearn.feedback.rephrase.registry import load_detector, make_detector, model_dir_name
-from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig
+from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig, native_bf16
 from selflearn.logs.flat import flatten_turns
 from selflearn.simulate.labels import rephrase_labels
 from selflearn.simulate.truth import truth_table
@@ -68,12 +68,23 @@ def simulate(sim: Any, assistant: Any, days: int) -> tuple[pa.Table, pa.Table, n
 
 
 def slurp_splits(
-    users: int, days: int, seed: int, realistic: bool = True, train_users: int = 0, train_days: int = 1
+    users: int,
+    days: int,
+    seed: int,
+    realistic: bool = True,
+    train_users: int = 0,
+    train_days: int = 1,
+    recognitions: Path | None = None,
+    only: set[str] | None = None,
 ) -> dict[str, tuple[pa.Table, pa.Table, np.ndarray]]:
     """Sessions of SLURP requests, by slurp_id three ways: the NLU's training requests (60%),
     requests whose simulated sessions may train the rephrase detectors (20%, "slurp_train", only
     when `train_users` > 0) and the test requests (20%, "slurp": the same part the other SLURP
-    benchmarks hold out). No test request is ever trained on, by the NLU or by a detector."""
+    benchmarks hold out). No test request is ever trained on, by the NLU or by a detector.
+    With `recognitions` (a recognition-results file of the test requests' recordings, e.g. from
+    `selflearn recognize`), the same test people also ask through replayed real recognition
+    ("slurp_real"); a paraphrase nobody recorded falls back to the noisy channel. `only` limits
+    which of the three parts are simulated."""
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.corpora.slurp import read_slurp, split_by_id, to_examples
     from selflearn.eval.bench import BenchConfig, _asr_entry, bench_pipeline
@@ -89,11 +100,16 @@ def slurp_splits(
     nlu = NluModel().fit(to_examples(nlu_part))
     asr = _asr_entry(BenchConfig(goals=SLURP, train=SLURP, seed=seed), [])
     out: dict[str, tuple[pa.Table, pa.Table, np.ndarray]] = {}
-    parts = [("slurp", test, users, days, seed)]
+    parts = [("slurp", test, users, days, seed, asr)]
     if train_users > 0:
-        parts.insert(0, ("slurp_train", reph_part, train_users, train_days, seed + 1))
-    for name, records, n_users, n_days, s in parts:
-        assistant = build_assistant(bench_pipeline(nlu, asr, seed=s))
+        parts.insert(0, ("slurp_train", reph_part, train_users, train_days, seed + 1, asr))
+    if recognitions is not None:
+        replay = {"component": "asr.replay.v1", "file": str(recognitions), "fallback": asr}
+        parts.append(("slurp_real", test, users, days, seed, replay))
+    for name, records, n_users, n_days, s, asr_entry in parts:
+        if only is not None and name not in only:
+            continue
+        assistant = build_assistant(bench_pipeline(nlu, asr_entry, seed=s))
         sim = SlurpSimulator(
             SimConfig(users=n_users, seed=s, realistic_sessions=realistic),
             SlurpGoals.from_records(records, seed=s),
@@ -140,14 +156,18 @@ def scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict[str, float]:
 
 
 def throughput(
-    det: ContextualRephraseDetector, flat: pa.Table, pairs: pa.Table, threads: int, quantize: bool
+    det: ContextualRephraseDetector, flat: pa.Table, pairs: pa.Table, threads: int, precision: str
 ) -> dict[str, Any]:
     """Turns per second of batch scoring from scratch (cache cleared): all turns of the log count,
-    requests without a follow-up in the window included (they are scored 'none' without the model)."""
+    requests without a follow-up in the window included (they are scored 'none' without the model).
+    `precision`: "fp32", "bf16" (CPU autocast) or "int8" (dynamic quantisation)."""
     from selflearn.text.encoder import set_torch_threads
 
     det.config.threads = threads
-    det.config.quantize = quantize
+    det.config.quantize = precision == "int8"
+    det.config.precision = "fp32" if precision == "int8" else precision
+    # A saved model keeps the batch size it was trained with; scoring uses today's default.
+    det.config.infer_batch_size = SpanConfig().infer_batch_size
     set_torch_threads(threads)
     det.predict_proba(pairs.slice(0, min(64, pairs.num_rows)))  # build the network first
     det.clear_cache()
@@ -173,6 +193,9 @@ def throughput(
         "load_avg_1m": os.getloadavg()[0],
         "turns_per_s_cached": flat.num_rows / max(cached, 1e-9),
         "quantized": det.config.quantize,
+        "precision": precision,
+        "native_bf16": native_bf16(),
+        "infer_batch_size": det.config.infer_batch_size,
     }
 
 
@@ -240,11 +263,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--train-layers", type=int, default=3, help="top encoder layers fine-tuned")
+    ap.add_argument("--train-threads", type=int, default=1, help="torch threads of span training")
     ap.add_argument(
         "--threads",
         type=int,
         default=int(os.environ.get("SELFLEARN_TORCH_THREADS", "1")),
-        help="torch threads of the loops' nightly scoring (training uses 1; throughput is timed at 1 and 2)",
+        help="torch threads of the loops' nightly scoring (throughput is timed at 1 and 2 threads)",
     )
     ap.add_argument("--loop-users", type=int, default=300)
     ap.add_argument("--loop-days", type=int, default=5)
@@ -260,6 +284,13 @@ def main() -> None:
         choices=("realistic", "classic"),
         default="realistic",
         help="people's pacing and chaining of requests (SimConfig.realistic_sessions) or the classic traffic",
+    )
+    ap.add_argument(
+        "--recognitions",
+        type=Path,
+        default=None,
+        help="recognition-results file of the SLURP test requests' recordings (selflearn recognize): "
+        "adds a split of the same test people heard through a real recogniser",
     )
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -288,7 +319,8 @@ def main() -> None:
     )
     cache = work / "splits" / f"{args.sessions}-{sizes}"
     splits = load_splits(cache) if args.reuse else {}
-    missing = {"train", "sim_test", "slurp"} - set(splits)
+    wanted = {"train", "sim_test", "slurp"} | ({"slurp_real"} if args.recognitions else set())
+    missing = wanted - set(splits)
     if "train" in missing:
         splits["train"] = simulate(
             Simulator(SimConfig(users=args.train_users, seed=cal_seed, realistic_sessions=realistic)),
@@ -301,7 +333,7 @@ def main() -> None:
             build_assistant(default_config(seed=4242, nlu=nlu)),
             args.test_days,
         )
-    if "slurp" in missing:
+    if missing & {"slurp", "slurp_real"}:
         splits.update(
             slurp_splits(
                 args.slurp_users,
@@ -310,6 +342,8 @@ def main() -> None:
                 realistic=realistic,
                 train_users=args.slurp_train_users,
                 train_days=args.train_days,
+                recognitions=args.recognitions,
+                only=(missing & {"slurp", "slurp_real"}) | ({"slurp_train"} if "slurp" in missing else set()),
             )
         )
     if missing:
@@ -336,7 +370,7 @@ def main() -> None:
             det = ContextualRephraseDetector(
                 SpanConfig(
                     epochs=args.epochs,
-                    threads=1,
+                    threads=args.train_threads,
                     lr=args.lr,
                     train_layers=args.train_layers,
                     max_steps=args.max_steps,
@@ -362,6 +396,7 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     results: dict[str, Any] = {}
+    by_prec: dict[str, Any] = {}
     for split in [s for s in splits if s != "train" and not args.only_throughput]:
         _f, pairs, y = splits[split]
         results[split] = {}
@@ -369,11 +404,20 @@ def main() -> None:
             if kind == "span":
                 det.clear_cache()
             results[split][kind] = scores(y, det.predict_proba(pairs), float(det.threshold_))
+        span_det = fitted["span"]
+        by_prec[split] = {"default": span_det.inference_precision()}
+        for prec in ("fp32", "bf16", "int8"):  # what each scoring arithmetic costs in quality
+            span_det.config.quantize = prec == "int8"
+            span_det.config.precision = "fp32" if prec == "int8" else prec
+            span_det.clear_cache()
+            by_prec[split][prec] = scores(y, span_det.predict_proba(pairs), float(span_det.threshold_))
+        span_det.config.quantize, span_det.config.precision = False, SpanConfig().precision
+        span_det.clear_cache()
     span = fitted["span"]
     tp_split = "slurp" if "slurp" in splits else "sim_test"
     tput = [
-        throughput(span, splits[tp_split][0], splits[tp_split][1], t, q)
-        for q in (False, True)
+        throughput(span, splits[tp_split][0], splits[tp_split][1], t, prec)
+        for prec in ("fp32", "bf16", "int8")
         for t in sorted({1, 2, args.threads})
     ]
     if args.only_throughput:  # re-time scoring (e.g. on a quiet machine) into the existing report
@@ -384,10 +428,10 @@ def main() -> None:
         old["throughput_load_avg_before"] = load_before
         atomic_write_text(args.out, json.dumps(old, indent=2))
         for t in tput:
-            kind = "int8" if t["quantized"] else "fp32"
-            print(f"{kind} {t['threads']} thread(s): {t['turns_per_s']:.0f} turns/s")
+            print(f"{t['precision']} {t['threads']} thread(s): {t['turns_per_s']:.0f} turns/s")
         return
     span.config.quantize = False
+    span.config.precision = SpanConfig().precision
     span.config.threads = args.threads  # what the loops' nightly scoring uses
 
     loops = [] if args.skip_loop else run_loops(args, nlu_dir, fitted, work)
@@ -405,6 +449,7 @@ def main() -> None:
         },
         "fit_seconds": fit_s,
         "detection": results,
+        "span_by_precision": by_prec,
         "throughput": tput,
         "loops": loops,
         "seconds": time.perf_counter() - t_start,
@@ -431,9 +476,14 @@ def main() -> None:
         print(
             f"  span - best baseline ({b['best_baseline']}): {b['span_minus_best_f1_points']:+.1f} F1 points"
         )
+        bp = by_prec[split]
+        print(
+            f"  span F1 by scoring arithmetic (default {bp['default']}): "
+            + ", ".join(f"{k} {bp[k]['f1']:.3f}" for k in ("fp32", "bf16", "int8"))
+        )
     for t in tput:
         print(
-            f"span scoring, {'int8' if t['quantized'] else 'fp32'}, {t['threads']} thread(s): "
+            f"span scoring, {t['precision']}, {t['threads']} thread(s): "
             f"{t['turns_per_s']:.0f} turns/s wall from scratch "
             f"({t['turns_per_cpu_s']:.0f} turns per CPU-s, load {t['load_avg_1m']:.1f}), "
             f"{t['turns_per_s_cached']:.0f} turns/s cached ({t['turns']} turns, {t['pairs']} pairs)"

@@ -20,7 +20,7 @@ from selflearn.logs.records import Turn
 def fitted(toy: tuple[pa.Table, list[bool]]) -> ContextualRephraseDetector:
     pairs, labels = toy
     cfg = SpanConfig(
-        epochs=4, batch_size=8, lr=3e-4, head_lr=5e-3, valid_fraction=0.25, threads=1, quantize=False
+        epochs=4, batch_size=8, lr=3e-4, head_lr=5e-3, valid_fraction=0.25, threads=1, precision="fp32"
     )
     return ContextualRephraseDetector(cfg).fit(pairs, labels)
 
@@ -118,3 +118,26 @@ def test_models_saved_before_confidence_tokens_read_their_old_context() -> None:
     cfg = _config_of(old)
     assert cfg.context == {"confidence_tokens": False, "max_response_tokens": 10}
     assert _config_of({"format": FORMAT, "config": asdict(SpanConfig())}).context == {}
+
+
+def test_bfloat16_scoring_stays_close_to_float32_and_bad_precision_fails_clearly(
+    fitted: ContextualRephraseDetector, toy: tuple[pa.Table, list[bool]]
+) -> None:
+    from selflearn.feedback.rephrase.span_model import native_bf16
+
+    pairs, labels = toy
+    p32 = fitted.predict_proba(pairs)
+    bf = pickle.loads(pickle.dumps(fitted))
+    bf.config.precision = "bf16"
+    assert bf.inference_precision() == "bf16"
+    p16 = bf.predict_proba(pairs)
+    assert np.abs(p16 - p32).max() < 0.05  # bfloat16 keeps ~3 significant digits
+    y = np.asarray(labels)
+    assert p16[y].min() > p16[~y].max()  # the same separation as in float32
+    bf.config.precision = "auto"
+    assert bf.inference_precision() == ("bf16" if native_bf16() else "fp32")
+    bf.config.quantize = True
+    assert bf.inference_precision() == "int8"
+    bf.config.quantize, bf.config.precision = False, "fp64"
+    with pytest.raises(ValueError, match="precision"):
+        bf.predict_proba(pairs)
