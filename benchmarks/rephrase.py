@@ -6,15 +6,22 @@ model's batch-scoring throughput, and the closed loop with the lexical vs the sp
 
 Splits (every detector sees the same ones):
 * train: the loop's calibration population (grammar world, seed loop_seed + 7919, --train-users
-  people x --train-days days), labelled from the simulator's truth (synthetic supervision);
+  people x --train-days days), labelled from the simulator's truth (synthetic supervision), plus
+  sessions of SLURP requests held apart from the test requests (slurp_train, see slurp_splits);
 * sim-test: another grammar-world population (seed 4242), never trained on;
 * slurp: SlurpSimulator people asking the goal part of selflearn.corpora.slurp.split_by_id(devel)
-  through an NLU trained on the other part, noisy-channel ASR (no recognition file ships with the
-  test bed), truth from the SLURP simulator. Out of domain for every detector that trains.
+  through an NLU trained on a third part, noisy-channel ASR (no recognition file ships with the
+  test bed), truth from the SLURP simulator. Out of domain for every detector that trains;
+* slurp_real (with --recognitions FILE, or 'make'): the same test people, but every recorded
+  request is heard as a real recogniser heard it (espeak-ng + pocketsphinx replay; a paraphrase
+  nobody recorded falls back to the noisy channel).
 Each detector's decision threshold is tuned on training data only (its own out-of-fold or
 held-out-session scores), never on a test split.
 
-The loop runs eval.loop.run_loop twice at the same size and seed, once per detector; both loops
+Span scoring is timed and scored in each arithmetic (fp32, bf16 autocast, int8 dynamic
+quantisation); the detection table uses the model's default (`SpanConfig.precision`, "auto").
+
+The loop runs eval.loop.run_loop twice per --loop-seeds seed, once per detector; both loops
 get the detectors fitted here (identical to what the loop would fit: same population, same seed).
 Prints a table and writes benchmarks/results/rephrase.json.
 """
@@ -119,6 +126,32 @@ def slurp_splits(
     return out
 
 
+def make_test_recognitions(work: Path) -> Path:
+    """Recognition results of the SLURP test requests' recordings (espeak-ng + pocketsphinx, as
+    `selflearn recognize` makes them), kept under `work`: the language model reads the other
+    requests and SLURP's LM text, never the test requests."""
+    from selflearn.corpora.slurp import read_slurp, split_by_id
+    from selflearn.speech.recognize_slurp import make_recognitions
+
+    out = work / "recognitions" / "slurp_test.jsonl"
+    if out.exists():
+        return out
+    rest, test = split_by_id(read_slurp(SLURP).records, seed=0)
+    ids = {str(r.slurp_id) for r in test}
+    lines = [ln for ln in SLURP.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    goals = out.parent / "slurp_test.goals.jsonl"
+    kept = [ln for ln in lines if str(json.loads(ln).get("slurp_id")).strip() in ids]
+    goals.write_text("\n".join(kept) + "\n")
+    lm = [r.sentence for r in rest]
+    lm_txt = SLURP.parent / "lm.txt"
+    if lm_txt.exists():
+        lm += [ln.strip() for ln in lm_txt.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    summary = make_recognitions(goals, out, lm)
+    print(f"recognised {summary.recordings} test recordings: WER {summary.wer:.1%}", flush=True)
+    return out
+
+
 def save_splits(folder: Path, splits: dict[str, tuple[pa.Table, pa.Table, np.ndarray]]) -> None:
     """Keep the simulated splits (flat log, pairs, labels) for --reuse runs."""
     import pyarrow.parquet as pq
@@ -205,8 +238,9 @@ def run_loops(
     from selflearn.eval.loop import LoopConfig, run_loop
 
     out = []
-    for kind in ("lexical", "span"):
-        ws = work / f"loop-{kind}"
+    seeds = [int(x) for x in str(args.loop_seeds).split(",") if x.strip()] or [args.seed]
+    for seed, kind in ((sd, k) for sd in seeds for k in ("lexical", "span")):
+        ws = work / f"loop-{kind}-{seed}"
         shutil.rmtree(ws, ignore_errors=True)
         (ws / "artifacts" / "models").mkdir(parents=True)
         shutil.copytree(nlu_dir, ws / "artifacts" / "models" / "nlu")
@@ -214,21 +248,21 @@ def run_loops(
         cfg = LoopConfig(
             users=args.loop_users,
             days=args.loop_days,
-            seed=args.seed,
+            seed=seed,
             calibration_users=args.train_users,
             calibration_days=args.train_days,
             detector=kind,
             realistic_sessions=args.sessions == "realistic",
         )
         t0 = time.perf_counter()
-        print(f"loop with the {kind} detector ({args.loop_users} users x {args.loop_days} days)", flush=True)
+        print(f"loop, seed {seed}, {kind} detector ({args.loop_users}x{args.loop_days} days)", flush=True)
         s = run_loop(cfg, ws)["summary"]
         out.append(
             {
                 "detector": kind,
                 "users": args.loop_users,
                 "days": args.loop_days,
-                "seed": args.seed,
+                "seed": seed,
                 "first_day_defect_rate": s["first_day_defect_rate"],
                 "last_day_defect_rate": s["last_day_defect_rate"],
                 "relative_reduction": s["relative_reduction"],
@@ -272,6 +306,11 @@ def main() -> None:
     )
     ap.add_argument("--loop-users", type=int, default=300)
     ap.add_argument("--loop-days", type=int, default=5)
+    ap.add_argument(
+        "--loop-seeds",
+        default="0",
+        help="comma-separated seeds of the loop populations (the detectors stay the ones fitted here)",
+    )
     ap.add_argument("--skip-loop", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse simulated splits kept in --work")
     ap.add_argument(
@@ -289,8 +328,9 @@ def main() -> None:
         "--recognitions",
         type=Path,
         default=None,
-        help="recognition-results file of the SLURP test requests' recordings (selflearn recognize): "
-        "adds a split of the same test people heard through a real recogniser",
+        help="recognition-results file of the SLURP test requests' recordings (selflearn recognize), "
+        "or 'make' to recognise them now (espeak-ng + pocketsphinx, kept under --work): adds a split "
+        "of the same test people heard through a real recogniser",
     )
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -319,6 +359,8 @@ def main() -> None:
     )
     cache = work / "splits" / f"{args.sessions}-{sizes}"
     splits = load_splits(cache) if args.reuse else {}
+    if args.recognitions is not None and str(args.recognitions) == "make":
+        args.recognitions = make_test_recognitions(work)
     wanted = {"train", "sim_test", "slurp"} | ({"slurp_real"} if args.recognitions else set())
     missing = wanted - set(splits)
     if "train" in missing:
@@ -446,6 +488,8 @@ def main() -> None:
             "threshold": span.threshold_,
             "valid_f1": span.valid_f1_,
             "final_loss": span.final_loss_,
+            "train_seconds": span.train_seconds_,
+            "train_layers": span.config.train_layers,
         },
         "fit_seconds": fit_s,
         "detection": results,
@@ -489,11 +533,11 @@ def main() -> None:
             f"{t['turns_per_s_cached']:.0f} turns/s cached ({t['turns']} turns, {t['pairs']} pairs)"
         )
     if loops:
-        head = f"{'loop':<12}{'defect d1':>10}{'defect dN':>10}{'reduction':>11}"
+        head = f"{'loop':<12}{'seed':>5}{'defect d1':>10}{'defect dN':>10}{'reduction':>11}"
         print(f"\n{head}{'wins':>7}{'losses':>8}{'W/L':>8}")
         for lp in loops:
             print(
-                f"{lp['detector']:<12}{lp['first_day_defect_rate']:>10.3f}{lp['last_day_defect_rate']:>10.3f}"
+                f"{lp['detector']:<12}{lp['seed']:>5}{lp['first_day_defect_rate']:>10.3f}{lp['last_day_defect_rate']:>10.3f}"
                 f"{lp['relative_reduction']:>11.1%}{lp['wins']:>7}{lp['losses']:>8}{lp['win_loss_ratio']:>8.1f}"
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
