@@ -59,7 +59,9 @@ NAMES = {
     "pairwise": "(c) pairwise, no context",
     "rule": "(d) time gap + barge-in",
     "span": "contextual span (MiniLM)",
+    "span_alone": "  span score alone (no head)",
 }
+BASELINES = ("lexical", "cosine", "pairwise", "rule")
 
 
 def simulate(sim: Any, assistant: Any, days: int) -> tuple[pa.Table, pa.Table, np.ndarray]:
@@ -406,6 +408,12 @@ def main() -> None:
             print(f"reusing {NAMES[kind]} from {kept}", flush=True)
             fitted[kind] = load_detector(kept)
             fit_s[kind] = None
+            det = fitted[kind]
+            if kind == "span" and det.config.fuse_lexical and getattr(det, "fusion_", None) is None:
+                # saved before the fused head: learn it from the sessions its training held out
+                print("  learning its fused decision head from its held-out sessions", flush=True)
+                det.refit_fusion(train_pairs, y_train)
+                det.save(kept)
             continue
         print(f"fitting {NAMES[kind]}", flush=True)
         if kind == "span":
@@ -446,6 +454,8 @@ def main() -> None:
             if kind == "span":
                 det.clear_cache()
             results[split][kind] = scores(y, det.predict_proba(pairs), float(det.threshold_))
+            if kind == "span":  # what the fused head adds over the span network's own score
+                results[split]["span_alone"] = scores(y, det.span_proba(pairs), float(det.span_threshold_))
         span_det = fitted["span"]
         by_prec[split] = {"default": span_det.inference_precision()}
         for prec in ("fp32", "bf16", "int8"):  # what each scoring arithmetic costs in quality
@@ -487,6 +497,9 @@ def main() -> None:
             "hard_negatives": span.n_hard_negatives_,
             "threshold": span.threshold_,
             "valid_f1": span.valid_f1_,
+            "span_threshold": span.span_threshold_,
+            "span_valid_f1": span.span_valid_f1_,
+            "fusion": None if span.fusion_ is None else span.fusion_.summary(),
             "final_loss": span.final_loss_,
             "train_seconds": span.train_seconds_,
             "train_layers": span.config.train_layers,
@@ -500,7 +513,7 @@ def main() -> None:
     }
     best_base: dict[str, Any] = {}
     for split, res in results.items():
-        base = max((k for k in res if k != "span"), key=lambda k: res[k]["f1"])
+        base = max((k for k in res if k in BASELINES), key=lambda k: res[k]["f1"])
         best_base[split] = {
             "best_baseline": base,
             "span_minus_best_f1_points": 100 * (res["span"]["f1"] - res[base]["f1"]),

@@ -8,6 +8,10 @@ probability of pair (a, b_k) is read at b_k's first (start) and last (end) token
 start/end targets are independent per token (a sigmoid, not a softmax over positions), two tries
 in the window (A, A', A'') can both be rephrases of A, as the truth table says.
 
+The decision: with `fuse_lexical` (default), a small head (`fusion.FusionHead`) learned on the
+sessions held out of training reads the span logit beside the lexical/phonetic pair features and
+gives the final probability; `span_proba` keeps the network's own score.
+
 The detector exposes the `PairScorer` interface (`predict_proba(pairs)` over `PAIRS_SCHEMA`), so
 the nightly job, the miner and the benchmarks take it like the lexical baseline. Cost control:
 requests without a follow-up in the window are never encoded (they have no candidate pair), each
@@ -33,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +50,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from selflearn.feedback.rephrase.context import ContextConfig, Contexts, TextPieces, build_contexts, pad_batch
-from selflearn.feedback.rephrase_baseline import best_f1_threshold
+from selflearn.feedback.rephrase.fusion import FusionHead
+from selflearn.feedback.rephrase_baseline import best_f1_threshold, pair_features
 from selflearn.util.atomic import atomic_write_bytes, atomic_write_text
 
 KIND = "ContextualRephraseDetector"
@@ -89,6 +95,9 @@ class SpanConfig:
     # sensitive to the lower layers' quantisation error) and its per-batch activation ranges make
     # a score depend on which other contexts share its batch.
     quantize: bool = False
+    # Decide with a fused head over [span logit, lexical/phonetic pair features] learned on the
+    # held-out validation sessions (`fusion.FusionHead`); off: the span score alone decides.
+    fuse_lexical: bool = True
     threads: int | None = None  # torch intra-op threads (None: SELFLEARN_TORCH_THREADS or 2)
     cache_size: int = 2_000_000  # remembered context scores
     seed: int = 0
@@ -296,12 +305,10 @@ class ContextualRephraseDetector:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         t0 = time.perf_counter()
-        sessions = _session_of(pairs)
-        uniq = sorted(set(sessions))
-        held = set(rng.permutation(uniq)[: round(cfg.valid_fraction * len(uniq))].tolist())
-        is_val = np.array([s in held for s in sessions], dtype=bool)
-        if is_val.all() or not y[is_val].any() or y[is_val].all():
-            is_val = np.zeros(len(y), dtype=bool)
+        is_val = self._held_out(pairs, y)
+        # _held_out drew one permutation of the sessions from a generator like `rng`; draw it here
+        # too, so batches come in the order they did when fit drew the hold-out itself.
+        rng.permutation(len(set(_session_of(pairs))))
         train_pairs = pairs.filter(pa.array(~is_val))
         y_train = y[~is_val]
         neg = hard_negatives(train_pairs, y_train, cfg.hard_negative_rate, seed=cfg.seed)
@@ -386,12 +393,54 @@ class ContextualRephraseDetector:
         self.n_train_ = len(y_train)
         self.n_hard_negatives_ = int(neg.num_rows)
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
-        if is_val.any():
-            p_val = self.predict_proba(pairs.filter(pa.array(is_val)))
-            self.threshold_, self.valid_f1_ = best_f1_threshold(y[is_val], p_val)
-        else:
-            self.threshold_, self.valid_f1_ = 0.5, float("nan")
+        self._decide(pairs, y, is_val)
         self._cache = {}
+        return self
+
+    def _held_out(self, pairs: pa.Table, y: np.ndarray) -> np.ndarray:
+        """Rows of the sessions held out of training (to tune the decision on), reproducibly:
+        the same pairs and seed always hold out the same sessions."""
+        rng = np.random.default_rng(self.config.seed)
+        sessions = _session_of(pairs)
+        uniq = sorted(set(sessions))
+        held = set(rng.permutation(uniq)[: round(self.config.valid_fraction * len(uniq))].tolist())
+        is_val = np.array([s in held for s in sessions], dtype=bool)
+        if is_val.all() or not y[is_val].any() or y[is_val].all():
+            is_val = np.zeros(len(y), dtype=bool)
+        return is_val
+
+    def _decide(self, pairs: pa.Table, y: np.ndarray, is_val: np.ndarray) -> None:
+        """Threshold (and, with `fuse_lexical`, the fused head) from the held-out sessions."""
+        self.fusion_: FusionHead | None = None
+        if not is_val.any():
+            self.threshold_, self.valid_f1_ = 0.5, float("nan")
+            self.span_threshold_, self.span_valid_f1_ = self.threshold_, self.valid_f1_
+            return
+        val = pairs.filter(pa.array(is_val))
+        p_val = self.span_proba(val)
+        self.span_threshold_, self.span_valid_f1_ = best_f1_threshold(y[is_val], p_val)
+        self.threshold_, self.valid_f1_ = self.span_threshold_, self.span_valid_f1_
+        if not self.config.fuse_lexical:
+            return
+        try:
+            head = FusionHead().fit(p_val, pair_features(val), y[is_val], np.array(_session_of(val)))
+        except ValueError:  # too few held-out sessions to learn a head: the span score decides
+            return
+        self.fusion_ = head
+        self.threshold_, self.valid_f1_ = float(head.threshold_), float(head.oof_f1_)
+
+    def refit_fusion(
+        self, pairs: pa.Table, labels: np.ndarray | Sequence[bool]
+    ) -> ContextualRephraseDetector:
+        """(Re)learn the decision from the sessions `fit` held out of the same training pairs,
+        without retraining the network (e.g. a model saved before fusion existed). Pass the
+        pairs and labels the model was fitted on: other pairs would hold out other sessions, on
+        which the network may have trained."""
+        self._check()
+        y = np.asarray(labels, dtype=bool)
+        if y.shape != (pairs.num_rows,):
+            raise ValueError(f"labels has shape {y.shape}, expected ({pairs.num_rows},)")
+        self._decide(pairs, y, self._held_out(pairs, y))
         return self
 
     @staticmethod
@@ -411,8 +460,17 @@ class ContextualRephraseDetector:
 
     # -------------------------------------------------------------------------------- inference
     def predict_proba(self, pairs: pa.Table) -> np.ndarray:
-        """P(b is a rephrase of a) per row, shape (n,): sigmoid of the mean of b's first-token
-        start logit and last-token end logit in a's context."""
+        """P(b is a rephrase of a) per row, shape (n,): the fused head's probability over the span
+        score and the pair's lexical/phonetic features, or the span score alone (no head)."""
+        p = self.span_proba(pairs)
+        head = getattr(self, "fusion_", None)
+        if head is None or len(p) == 0:
+            return p
+        return head.predict_proba(p, pair_features(pairs))
+
+    def span_proba(self, pairs: pa.Table) -> np.ndarray:
+        """The span network's own P(b rephrases a) per row: sigmoid of the mean of b's
+        first-token start logit and last-token end logit in a's context."""
         self._check()
         self.inference_precision()  # a bad setting fails here, not only when the cache misses
         n = pairs.num_rows
@@ -480,6 +538,9 @@ class ContextualRephraseDetector:
             "config": asdict(self.config),
             "threshold": self.threshold_,
             "valid_f1": self.valid_f1_,
+            "span_threshold": self.span_threshold_,
+            "span_valid_f1": self.span_valid_f1_,
+            "fusion": None if self.fusion_ is None else self.fusion_.summary(),
             "n_train": self.n_train_,
             "n_hard_negatives": self.n_hard_negatives_,
             "steps": self.steps_,
@@ -497,26 +558,34 @@ class ContextualRephraseDetector:
         buf = io.BytesIO()
         torch.save(self.state_, buf)
         atomic_write_bytes(path / "weights.pt", buf.getvalue())
+        if self.fusion_ is not None:
+            atomic_write_bytes(path / "fusion.pkl", pickle.dumps(self.fusion_))
         atomic_write_text(path / "manifest.json", json.dumps(self._manifest(), indent=2, sort_keys=True))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> ContextualRephraseDetector:
-        """Inverse of `save`; refuses another kind of artifact."""
+        """Inverse of `save`; refuses another kind of artifact. The fusion pickle is trusted:
+        load only artifacts this system wrote."""
         torch = _torch()
         path = Path(path)
         m = json.loads((path / "manifest.json").read_text())
         if m.get("kind") != KIND:
             raise ValueError(f"{path} holds a {m.get('kind')!r}, not a {KIND}")
         det = cls(_config_of(m))
-        det._restore(m, torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
+        fusion = (path / "fusion.pkl").read_bytes() if m.get("fusion") is not None else None
+        det._restore(m, torch.load(path / "weights.pt", map_location="cpu", weights_only=True), fusion)
         return det
 
-    def _restore(self, m: dict[str, Any], state: dict[str, Any]) -> None:
+    def _restore(self, m: dict[str, Any], state: dict[str, Any], fusion: bytes | None = None) -> None:
         self.state_ = state
         self.digest_ = str(m["digest"])
         self.threshold_ = float(m["threshold"])
         self.valid_f1_ = float(m["valid_f1"])
+        # Models saved before the fused head decide by the span score alone.
+        self.span_threshold_ = float(m.get("span_threshold", self.threshold_))
+        self.span_valid_f1_ = float(m.get("span_valid_f1", self.valid_f1_))
+        self.fusion_ = pickle.loads(fusion) if fusion is not None else None
         self.n_train_ = int(m["n_train"])
         self.n_hard_negatives_ = int(m["n_hard_negatives"])
         self.steps_ = int(m["steps"])
@@ -531,14 +600,16 @@ class ContextualRephraseDetector:
         torch = _torch()
         buf = io.BytesIO()
         torch.save(self.state_, buf)
-        return {"manifest": self._manifest(), "weights": buf.getvalue()}
+        fusion = None if self.fusion_ is None else pickle.dumps(self.fusion_)
+        return {"manifest": self._manifest(), "weights": buf.getvalue(), "fusion": fusion}
 
     def __setstate__(self, st: dict[str, Any]) -> None:
         torch = _torch()
         m = st["manifest"]
         self.config = _config_of(m)
         self.__dict__.pop("_pieces_", None)
-        self._restore(m, torch.load(io.BytesIO(st["weights"]), map_location="cpu", weights_only=True))
+        weights = torch.load(io.BytesIO(st["weights"]), map_location="cpu", weights_only=True)
+        self._restore(m, weights, st.get("fusion"))
 
 
 def _config_of(manifest: dict[str, Any]) -> SpanConfig:
