@@ -305,14 +305,15 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     for bed in beds:
         t_bed = time.perf_counter()
         per_seed: dict[int, dict[str, Any]] = {}
-        models: Path | None = None
+        models: Path | None = args.models
         for seed in seeds:
             if bed == "simulator":
                 per_seed[seed], models = run_sim(args, work, seed, models)
             elif bed == "simulator_personal":
                 per_seed[seed], models = run_sim(args, work, seed, models, share=args.personal_share)
             else:
-                per_seed[seed], models = run_slurp(args, work, seed, models, seeds[0])
+                split = seeds[0] if args.slurp_split_seed is None else args.slurp_split_seed
+                per_seed[seed], models = run_slurp(args, work, seed, models, split)
         result[bed] = {"seeds": {str(x): r for x, r in per_seed.items()}, **_aggregate(per_seed, robust_key)}
         result[bed]["seconds"] = round(time.perf_counter() - t_bed, 1)
         if bed == "simulator_personal":
@@ -329,12 +330,24 @@ def _merge(files: list[Path]) -> dict[str, Any]:
     out["merged_from"] = [str(f) for f in files]
     out["seconds_per_file"] = [p.get("seconds") for p in parts]
     out["seconds"] = max(float(p.get("seconds") or 0.0) for p in parts)  # they ran in parallel
+    seed_runs: dict[str, dict[int, dict[str, Any]]] = {}
     for p in parts:
         for bed in BEDS:
-            if bed in p:
-                if bed in out:
-                    raise SystemExit(f"bed {bed} appears in more than one file")
-                out[bed] = p[bed]
+            if bed not in p:
+                continue
+            runs = seed_runs.setdefault(bed, {})
+            for seed, r in p[bed]["seeds"].items():  # one bed's seeds may come from several files
+                if int(seed) in runs:
+                    raise SystemExit(f"bed {bed} seed {seed} appears in more than one file")
+                runs[int(seed)] = r
+            out[bed] = {**out.get(bed, {}), **{k: v for k, v in p[bed].items() if k != "seeds"}}
+    for bed, runs in seed_runs.items():
+        out[bed].update(
+            {"seeds": {str(x): r for x, r in sorted(runs.items())}, **_aggregate(runs, out["robust_key"])}
+        )
+        if len({id(p) for p in parts if bed in p}) > 1:
+            out[bed]["seconds"] = max(float(p[bed].get("seconds") or 0.0) for p in parts if bed in p)
+    out["seeds"] = sorted({x for runs in seed_runs.values() for x in runs})
     return out
 
 
@@ -389,6 +402,20 @@ def main() -> None:
     ap.add_argument("--slurp-users", type=int, default=200)
     ap.add_argument("--slurp-days", type=int, default=4)
     ap.add_argument("--seeds", type=str, default="0,1", help="comma-separated population seeds")
+    ap.add_argument(
+        "--slurp-split-seed",
+        type=int,
+        default=None,
+        help="SLURP goal/train split seed (default: the first of --seeds); fix it to 0 to run seed 1 "
+        "alone comparably with a --seeds 0,1 run",
+    )
+    ap.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="a workspace whose artifacts/models (NLU, rephrase detector) every arm reuses, e.g. the "
+        "first seed's 'off' arm of another run: runs one seed alone with the models of a --seeds 0,1 run",
+    )
     ap.add_argument("--from-day", type=int, default=3, help="robust metric: mean defect rate of days >= this")
     ap.add_argument("--steps", type=int, default=60, help="bi-encoder fine-tuning steps per night")
     ap.add_argument("--gate", type=float, default=0.95, help="skip retrieval above this NLU confidence")

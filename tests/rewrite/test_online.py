@@ -227,3 +227,19 @@ def test_gate_lets_a_users_own_habitual_failure_through(encoder: BiEncoder, smal
     # the global layer alone does not look at personal history
     only_global = OnlineRewriter(model=m, layers="global", nlu=small_nlu, gate_nlu=0.0, gate_asr=0.0)
     assert only_global(state("switch on old betsy", user="u1", asr_conf=0.99)).turn.rewrite is None
+
+
+def test_rewrites_users_kept_retrying_after_are_suppressed(model: OnlineModel) -> None:
+    q = "turn of the kitchen lites"
+    sup = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=AlwaysFire(),
+        version="v0002",
+        manifest={"suppressed": {q: [GLOBAL_TEXT]}},
+    )
+    assert sup.suppressed == {q: frozenset([GLOBAL_TEXT])}
+    assert OnlineRewriter(model=sup, layers="global")(state(q, user="u2")).turn.rewrite is None
+    other = OnlineRewriter(model=sup, layers="global")(state("turn off the kitchen lites", user="u2"))
+    assert other.turn.rewrite is not None and other.turn.rewrite.rewritten == GLOBAL_TEXT

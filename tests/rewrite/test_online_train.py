@@ -105,3 +105,71 @@ def test_late_feedback_from_the_service_overrides_defective_flags(tmp_path: Path
     assert out.column("defective").to_pylist() == [[True, True], [False]]
     assert out.column("outcome").to_pylist() == ["failure", "success"]
     assert apply_late_feedback(chains, {}) is chains
+
+
+def test_retry_feedback_marks_unreliable_texts_and_suppresses_rewrites() -> None:
+    from selflearn.rewrite.online_train import (
+        OnlineTrainConfig,
+        retry_stats,
+        suppressed_rewrites,
+        unreliable_texts,
+    )
+
+    from .chains import build_chains
+
+    specs: list[dict[str, Any]] = []
+    for i in range(5):
+        # "does it deliver" reads as a success, but the user asks again in the same session.
+        specs.append({"user": f"u{i}", "texts": ["does it deliver"], "session": f"s{i}", "start": 10 * i})
+        specs.append({"user": f"u{i}", "texts": ["what time is it"], "session": f"s{i}", "start": 10 * i + 1})
+        specs.append({"user": f"v{i}", "texts": ["lights on"], "session": f"w{i}", "start": 10 * i})
+    for i in range(3):  # an online rewrite that users kept retrying after
+        specs.append(
+            {
+                "user": f"x{i}",
+                "texts": ["does it deliver"],
+                "asr": ["does it delivers"],
+                "rules": ["online:global:v0001:abc"],
+                "session": f"x{i}",
+                "start": 100 + 10 * i,
+            }
+        )
+        specs.append({"user": f"x{i}", "texts": ["order food"], "session": f"x{i}", "start": 101 + 10 * i})
+    chains = build_chains(specs)
+    stats = retry_stats(chains, "session")
+    assert stats["does it deliver"] == (8, 8) and stats["lights on"] == (5, 0)
+    assert stats["what time is it"] == (5, 0)
+    cfg = OnlineTrainConfig(retry_signal="session")
+    assert unreliable_texts(stats, cfg) == {"does it deliver"}
+    assert unreliable_texts(stats, OnlineTrainConfig(retry_share_max=None)) == set()
+    assert suppressed_rewrites(chains, cfg) == {"does it delivers": ["does it deliver"]}
+    strict = OnlineTrainConfig(retry_signal="session", suppress_min_retried=4)
+    assert suppressed_rewrites(chains, strict) == {}
+    # By rephrase chain, a session's next, unrelated request is no retry: nothing is unreliable.
+    by_chain = retry_stats(chains, "chain")
+    assert by_chain["does it deliver"] == (8, 0)
+    assert unreliable_texts(by_chain, cfg) == set()
+    assert suppressed_rewrites(chains, OnlineTrainConfig(retry_signal="chain")) == {}
+    with pytest.raises(ValueError, match="retry signal"):
+        retry_stats(chains, "turn")
+
+
+def test_personal_rewrites_are_never_published_as_suppressed() -> None:
+    from selflearn.rewrite.online_train import OnlineTrainConfig, suppressed_rewrites
+
+    from .chains import build_chains
+
+    specs: list[dict[str, Any]] = []
+    for i in range(3):
+        specs.append(
+            {
+                "user": "u1",
+                "texts": ["my den lamp"],
+                "asr": ["my then lamp"],
+                "rules": ["online:personal:v0001:abc"],
+                "session": f"p{i}",
+                "start": 10 * i,
+            }
+        )
+        specs.append({"user": "u1", "texts": ["lights on"], "session": f"p{i}", "start": 10 * i + 1})
+    assert suppressed_rewrites(build_chains(specs), OnlineTrainConfig(retry_signal="session")) == {}

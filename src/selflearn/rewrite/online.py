@@ -76,6 +76,13 @@ class OnlineModel:
     ranker: RewriteRanker
     version: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    # Log feedback on the layer's own rewrites: request text -> rewrites users kept retrying after.
+    suppressed: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.suppressed:
+            raw = self.manifest.get("suppressed") or {}
+            self.suppressed = {str(k): frozenset(map(str, v)) for k, v in raw.items()}
 
 
 class OnlineStore:
@@ -393,7 +400,7 @@ class OnlineRewriter:
         vec = model.encoder.encode_one(q.text)
         rows = [none_features(q)]
         found: list[tuple[CandidateIndex, int]] = []
-        seen = {q.text}
+        seen = {q.text} | model.suppressed.get(q.text, frozenset())
         if personal_idx is not None:
             for h in personal_idx.search(vec, q.text, self.k_dense, self.k_phonetic):
                 text = personal_idx.texts[h.row]

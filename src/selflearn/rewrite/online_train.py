@@ -13,6 +13,11 @@ implicit-feedback outcomes (defective turns, chain success). From them:
   chain's eventual success (same text or same interpretation) is relevant and "no rewrite" is not;
   for requests that succeeded at once, "no rewrite" is relevant. No truth table is read.
 
+* **retry feedback**: a text usually followed by another request of the same session (the user
+  tried again) did not really work, whatever its turn's flag says: it is left out of the global
+  index. A (request, online rewrite) pair that users kept retrying after is published as
+  suppressed (manifest ``suppressed``) and the runtime no longer proposes it for that request.
+
 The ranker is trained on the distribution it will see at run time: only requests that pass the
 gate, and, for personal candidates, only the user's history *before* the request.
 """
@@ -50,7 +55,10 @@ __all__ = [
     "household_entities",
     "late_feedback",
     "mine_training_data",
+    "retry_stats",
+    "suppressed_rewrites",
     "train_online",
+    "unreliable_texts",
 ]
 
 
@@ -76,6 +84,21 @@ class OnlineTrainConfig:
     target_precision: float = 0.85
     loss_cost: float = 1.0  # a loss (a fine request broken) counts this many wins in the net
     heldout_fraction: float = 0.2  # users whose pairs only evaluate the encoder
+    # Log feedback on candidates: a text that is usually followed by another request of the same
+    # session (the user tried again) did not really work, whatever its turn's defective flag says
+    # (on SLURP such texts were a quarter of the global candidates and almost never truly right).
+    # Global candidates whose smoothed share of followed occurrences exceeds this are left out, and
+    # so are ranker positives that point at them. None: keep every candidate.
+    retry_share_max: float | None = 0.65
+    # What counts as "followed": "session" (any later request of the session) or "chain" (a later
+    # request of the turn's own rephrase chain, as the rephrase detector linked them).
+    retry_signal: str = "session"
+    retry_min_count: int = 4  # occurrences a text needs before its retry share is trusted
+    retry_filter_positives: bool = True  # also drop ranker positives whose target is unreliable
+    # Log feedback on the learner's own online rewrites: a (request, rewrite) pair that fired at
+    # least this many times followed by another request, at this share or more, is suppressed.
+    suppress_min_retried: int = 2
+    suppress_share: float = 0.6
     seed: int = 0
     keep_versions: int = 2
     publish: bool = True
@@ -122,6 +145,8 @@ class OnlineTrainResult:
     ranker: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     late_feedback: int = 0  # turns whose defective flag came from serve/feedback.jsonl
+    unreliable_texts: int = 0  # texts left out of the global index: usually followed by a retry
+    suppressed_rewrites: int = 0  # (request, rewrite) pairs of this layer that users kept retrying
 
 
 def household_entities(logs_dir: Path) -> dict[str, frozenset[str]]:
@@ -233,6 +258,84 @@ def mine_training_data(
         for tq in gated_neg:
             tq.weight = weight
     return events, positives + gated_neg, pairs
+
+
+def _session_turns(
+    chains: pa.Table, signal: str = "session"
+) -> list[tuple[str, str | None, str | None, str | None, bool]]:
+    """(turn id, ASR text, NLU text, rule id, followed) for every request turn of the chains, where
+    `followed` says another request came after it: with `signal` "session", any later request of
+    the same session; with "chain", a later request of its own rephrase chain (a detected retry of
+    the same goal, so a session's next, unrelated goal does not count)."""
+    if chains.num_rows == 0:
+        return []
+    if signal not in RETRY_SIGNALS:
+        raise ValueError(f"retry signal {signal!r}; use one of {', '.join(RETRY_SIGNALS)}")
+    if signal == "chain":
+        out_c = []
+        for ch in chains.select(["turn_ids", "asr_texts", "nlu_texts", "rule_ids"]).to_pylist():
+            n = len(ch["turn_ids"])
+            for i, (tid, asr, nlu, rule) in enumerate(
+                zip(ch["turn_ids"], ch["asr_texts"], ch["nlu_texts"], ch["rule_ids"], strict=True)
+            ):
+                out_c.append((tid, asr, nlu, rule, i < n - 1))
+        return out_c
+    cols = ["session_id", "turn_ids", "timestamps", "asr_texts", "nlu_texts", "rule_ids"]
+    by_session: dict[str, list[tuple[Any, str, str | None, str | None, str | None]]] = defaultdict(list)
+    for ch in chains.select(cols).to_pylist():
+        for tid, ts, asr, nlu, rule in zip(
+            ch["turn_ids"], ch["timestamps"], ch["asr_texts"], ch["nlu_texts"], ch["rule_ids"], strict=True
+        ):
+            by_session[ch["session_id"]].append((ts, tid, asr, nlu, rule))
+    out = []
+    for turns in by_session.values():
+        turns.sort(key=lambda t: (t[0], t[1]))
+        for i, (_ts, tid, asr, nlu, rule) in enumerate(turns):
+            out.append((tid, asr, nlu, rule, i < len(turns) - 1))
+    return out
+
+
+def retry_stats(chains: pa.Table, signal: str = "session") -> dict[str, tuple[int, int]]:
+    """Per text the NLU read: (occurrences, occurrences followed by another request; see
+    `_session_turns` for `signal`)."""
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for _tid, _asr, nlu, _rule, followed in _session_turns(chains, signal):
+        if nlu:
+            s = stats[nlu]
+            s[0] += 1
+            s[1] += int(followed)
+    return {t: (n, f) for t, (n, f) in stats.items()}
+
+
+def unreliable_texts(stats: Mapping[str, tuple[int, int]], cfg: OnlineTrainConfig) -> set[str]:
+    """Texts usually followed by another request (smoothed share > cfg.retry_share_max)."""
+    if cfg.retry_share_max is None:
+        return set()
+    return {
+        t
+        for t, (n, f) in stats.items()
+        if n >= cfg.retry_min_count and (f + 0.5) / (n + 1.0) > cfg.retry_share_max
+    }
+
+
+def suppressed_rewrites(chains: pa.Table, cfg: OnlineTrainConfig) -> dict[str, list[str]]:
+    """The learner's own online rewrites that users kept retrying after: original -> targets."""
+    hist: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for _tid, asr, nlu, rule, followed in _session_turns(chains, cfg.retry_signal):
+        # Only the global layer's rewrites: the manifest is shared by every user, and a personal
+        # rewrite's target is one user's own text, which must not leave that user's data.
+        if rule and rule.startswith("online:global:") and asr and nlu and asr != nlu:
+            h = hist[(asr, nlu)]
+            h[0] += 1
+            h[1] += int(followed)
+    out: dict[str, list[str]] = defaultdict(list)
+    for (src, tgt), (n, f) in sorted(hist.items()):
+        if f >= cfg.suppress_min_retried and f / n >= cfg.suppress_share:
+            out[src].append(tgt)
+    return dict(out)
+
+
+RETRY_SIGNALS: tuple[str, ...] = ("session", "chain")
 
 
 def late_feedback(workspace: Path, flat: pa.Table) -> dict[str, bool]:
@@ -506,6 +609,10 @@ def train_online(
     late = late_feedback(workspace, flat)
     chains = apply_late_feedback(chains, late)
     events, queries, pairs = mine_training_data(flat, chains, cfg, entities)
+    unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
+    suppressed = suppressed_rewrites(chains, cfg)
+    if unreliable and cfg.retry_filter_positives:
+        queries = [tq for tq in queries if tq.target_text not in unreliable]
     if len(queries) > cfg.max_queries:
         rng = np.random.default_rng(cfg.seed + 1)
         queries = [queries[i] for i in sorted(rng.choice(len(queries), cfg.max_queries, replace=False))]
@@ -537,7 +644,9 @@ def train_online(
         enc_report["recall_at_8_tuned"] = retrieval_recall(encoder, test_pairs, universe)
     vecs = encoder.encode(universe)
     vectors = {t: v for t, v in zip(universe, vecs, strict=True)}
-    global_index = build_index("global", events, vectors, min_users=cfg.min_users)
+    global_index = build_index(
+        "global", [e for e in events if e.text not in unreliable], vectors, min_users=cfg.min_users
+    )
     by_user: dict[str, list[SuccessEvent]] = defaultdict(list)
     for e in events:
         by_user[e.user_id].append(e)
@@ -588,6 +697,8 @@ def train_online(
         encoder=enc_report,
         ranker={**asdict(ranker.report_), "groups_with_target": with_target},
         late_feedback=len(late),
+        unreliable_texts=len(unreliable),
+        suppressed_rewrites=sum(len(v) for v in suppressed.values()),
     )
     if cfg.publish:
         store = OnlineStore(workspace, keep=cfg.keep_versions)
@@ -598,6 +709,7 @@ def train_online(
             encoder if encoder.fine_tuned_ else None,
             {
                 "min_users": cfg.min_users,
+                "suppressed": suppressed,
                 "config": asdict(cfg),
                 "result": {k: v for k, v in asdict(result).items() if k != "version"},
             },
