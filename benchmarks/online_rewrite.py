@@ -12,6 +12,10 @@ on three test beds, at the same seeds and sizes for every arm:
         [--steps 60] [--gate 0.95] [--personal-share 0.3] [--quick] [--out FILE]
     .venv/bin/python benchmarks/online_rewrite.py --merge A.json B.json C.json   # parallel runs
 
+Arms see paired traffic (SimConfig.paired_streams, off with `--unpaired`): every session and every
+goal in it draws from its own random stream, so a rewrite that changes one goal's outcome leaves
+everything else people do unchanged, and arm differences measure the rewriter, not reshuffled dice.
+
 Per arm and seed: the defect rate of every day, wins and losses of fired rewrites (truth:
 counterfactual replay without the rewrite), and the online layers' own counters. The day-to-day
 noise of one seed's last day is about +-1.5 points, so targets are judged on the **mean defect rate
@@ -179,6 +183,7 @@ def run_sim(
             seed=seed,
             online=arm,
             personal_share=share,
+            paired_streams=not args.unpaired,
             **_online_kwargs(args, ws),
         )
         report = run_loop(cfg, ws)
@@ -225,6 +230,7 @@ def run_slurp(
             seed=seed,
             progress=False,
             online=arm,
+            paired_streams=not args.unpaired,
             **_online_kwargs(args, ws),
         )
         report = run_bench(cfg, ws)
@@ -427,6 +433,12 @@ def main() -> None:
         type=float,
         default=0.3,
         help="the simulator_personal bed's SimConfig.personal_share (people with private names)",
+    )
+    ap.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="arms draw from household-day streams (the old way) instead of common random numbers "
+        "per session and goal (SimConfig.paired_streams), which pairs the arms' traffic",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")

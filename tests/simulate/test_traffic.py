@@ -75,3 +75,35 @@ def test_rephrase_strategies_seen(small_assistant: Any) -> None:
     strategies = {r.strategy for r in res.truth}
     assert "first" in strategies
     assert strategies & {"repeat", "careful", "paraphrase", "explicit"}
+
+
+def _goal_sequences(day: Any) -> dict[str, list[tuple[str | None, str | None]]]:
+    """Per session, the goals people pursued, in order (a goal once however often it was tried)."""
+    seqs: dict[str, list[tuple[str | None, str | None]]] = {}
+    seen: set[str | None] = set()
+    for r in day.truth:
+        if r.is_request and r.goal_id not in seen:
+            seen.add(r.goal_id)
+            seqs.setdefault(r.session_id, []).append((r.goal_intent, r.goal_args))
+    return seqs
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_paired_streams_keep_goals_fixed_when_outcomes_change(
+    small_assistant: Any, small_nlu: Any, paired: bool
+) -> None:
+    """Under paired streams an assistant that hears better changes how often people retry and
+    nothing else they want that day; without them the household's dice reshuffle."""
+    from selflearn.assistant.factory import build_assistant, default_config
+
+    clear = build_assistant(default_config(seed=0, nlu=small_nlu, asr_error_rate=0.0))
+    cfg = SimConfig(users=40, seed=3, paired_streams=paired)
+    a = Simulator(cfg).run_day(1, small_assistant)
+    b = Simulator(cfg).run_day(1, clear)
+    sa, sb = _goal_sequences(a), _goal_sequences(b)
+    assert sum(not r.success for r in b.truth) < sum(not r.success for r in a.truth)
+    same = sum(sa[k] == sb.get(k) for k in sa) / len(sa)
+    if paired:
+        assert same > 0.97
+    else:
+        assert same < 0.9

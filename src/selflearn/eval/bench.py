@@ -73,6 +73,8 @@ class BenchConfig:
     # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the traffic and
     # the rephrase detector's calibration population alike.
     realistic_sessions: bool = False
+    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons.
+    paired_streams: bool = False
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
@@ -236,7 +238,12 @@ def run_bench(
     store = RewriteStore(out)
     rewriter = assistant.component("rewrite")
     sim = SlurpSimulator(
-        SimConfig(users=cfg.users, seed=cfg.seed, realistic_sessions=cfg.realistic_sessions),
+        SimConfig(
+            users=cfg.users,
+            seed=cfg.seed,
+            realistic_sessions=cfg.realistic_sessions,
+            paired_streams=cfg.paired_streams,
+        ),
         goals,
         voice_seed=cfg.seed,
     )
@@ -284,6 +291,7 @@ def run_bench(
         "detector": cfg.detector,
         "online": cfg.online,
         "realistic_sessions": cfg.realistic_sessions,
+        "paired_streams": cfg.paired_streams,
         "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
         "goal_requests": len(goals),
         "train_requests": len(train),

@@ -49,6 +49,8 @@ class LoopConfig:
     # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the loop's
     # traffic and the detector's calibration population alike.
     realistic_sessions: bool = False
+    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons.
+    paired_streams: bool = False
 
 
 def train_rephrase_detector(
@@ -174,6 +176,7 @@ def run_loop(
             ambiguity_share=cfg.ambiguity_share,
             realistic_sessions=cfg.realistic_sessions,
             personal_share=cfg.personal_share,
+            paired_streams=cfg.paired_streams,
         )
     )
     days: list[DayMetrics] = []
@@ -228,6 +231,7 @@ def run_loop(
         "ambiguity_share": cfg.ambiguity_share,
         "personal_share": cfg.personal_share,
         "realistic_sessions": cfg.realistic_sessions,
+        "paired_streams": cfg.paired_streams,
         **cfg.extra,
     }
     return write_report(out, days, config, extra_summary={"seconds": round(time.perf_counter() - t_start, 1)})

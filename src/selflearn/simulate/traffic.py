@@ -56,6 +56,12 @@ class SimConfig:
     # that too few people share for the global rewrite layer to learn. 0 keeps ordinary traffic
     # exactly as before; applied by simulate.personal.attach (LoopConfig.personal_share calls it).
     personal_share: float = 0.0
+    # Common random numbers for A/B arms: every session draws from its own stream and every goal
+    # within it from a stream of its own, so a rewrite that changes one goal's outcome changes
+    # nothing else people do that day. Two arms then differ by what the assistant did, not by
+    # reshuffled dice (the household-day stream diverges at the first changed outcome). False keeps
+    # the classic traffic exactly as before.
+    paired_streams: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,11 +138,14 @@ class Simulator:
                 ts = day_start + timedelta(hours=rng.uniform(8, 23))
                 events.append((ts, "background", None))
             events.sort(key=lambda e: (e[0], e[1], e[2].user_id if e[2] else ""))
-            for ts, kind, user in events:
+            for i, (ts, kind, user) in enumerate(events):
+                erng = rng
+                if self.config.paired_streams:
+                    erng = random.Random(f"event:{self.config.seed}:{hh.household_id}:{day}:{i}")
                 if kind == "session" and user is not None:
-                    self._session(hh, user, ts, day, rng, assistant, result)
+                    self._session(hh, user, ts, day, erng, assistant, result)
                 else:
-                    self._background(hh, ts, day, rng, assistant, result)
+                    self._background(hh, ts, day, erng, assistant, result)
             if progress is not None:
                 progress(len(hh.users))
         return result
@@ -186,6 +195,7 @@ class Simulator:
             if picked is None:
                 continue
             goal_id = make_ulid(ts, rng)
+            session_rng, rng = rng, self._goal_stream(rng)
             phrasing = self._goal_first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
                 at = Attempt(hh, user, day, session_id, goal_id, attempt)
@@ -203,7 +213,15 @@ class Simulator:
                 if success or attempt == user.patience or rng.random() < 0.12 * attempt:
                     break  # done, or gives up
                 phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
+            rng = session_rng
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
+
+    def _goal_stream(self, rng: random.Random) -> random.Random:
+        """The stream one goal's attempts draw from: its own under `paired_streams` (seeded from
+        the session's stream, which the goal's outcome then cannot shift), else the session's."""
+        if not self.config.paired_streams:
+            return rng
+        return random.Random(rng.getrandbits(64))
 
     def _try(
         self,
@@ -262,6 +280,7 @@ class Simulator:
             if g > 0:
                 ts = ts + timedelta(seconds=sessions.next_goal_think_s(rng, related))
             goal_id = make_ulid(ts, rng)
+            session_rng, rng = rng, self._goal_stream(rng)
             phrasing = self._goal_first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
                 at = Attempt(hh, user, day, session_id, goal_id, attempt)
@@ -287,6 +306,7 @@ class Simulator:
                     break
                 ts = ts + timedelta(seconds=sessions.retry_think_s(rng))
                 phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
+            rng = session_rng
             previous = picked
 
     def _goal_followup(
