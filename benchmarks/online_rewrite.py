@@ -231,6 +231,7 @@ def run_slurp(
             progress=False,
             online=arm,
             paired_streams=not args.unpaired,
+            online_catalog=not args.no_catalog,
             **_online_kwargs(args, ws),
         )
         report = run_bench(cfg, ws)
@@ -439,6 +440,12 @@ def main() -> None:
         action="store_true",
         help="arms draw from household-day streams (the old way) instead of common random numbers "
         "per session and goal (SimConfig.paired_streams), which pairs the arms' traffic",
+    )
+    ap.add_argument(
+        "--no-catalog",
+        action="store_true",
+        help="SLURP: the global layer holds logged successes only, not also the training file's "
+        "requests (BenchConfig.online_catalog)",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")

@@ -173,3 +173,41 @@ def test_personal_rewrites_are_never_published_as_suppressed() -> None:
         )
         specs.append({"user": "u1", "texts": ["lights on"], "session": f"p{i}", "start": 10 * i + 1})
     assert suppressed_rewrites(build_chains(specs), OnlineTrainConfig(retry_signal="session")) == {}
+
+
+def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
+    loop_ws: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import shutil
+
+    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
+    from selflearn.jobs.engine import make_engine
+    from selflearn.jobs.nightly import NightlyConfig, mine_chains
+    from selflearn.rewrite.online_train import OnlineTrainConfig, train_online
+
+    src, _ = loop_ws
+    ws = tmp_path / "ws"
+    shutil.copytree(src / "logs", ws / "logs")
+    shutil.copytree(src / "artifacts" / "models" / "nlu", ws / "artifacts" / "models" / "nlu")
+    catalog = tmp_path / "catalog.txt"
+    catalog.write_text("set an alarm for seven am\nwhat is the weather like tomorrow\n")
+    engine = make_engine("embedded")
+    try:
+        chains, _ = mine_chains(engine, ws / "logs", HeuristicRephraseDetector(), NightlyConfig())
+    finally:
+        engine.close()
+    cfg = OnlineTrainConfig(min_users=2, fine_tune_steps=0, heldout_fraction=0.0, catalog=str(catalog))
+    result = train_online(ws, chains, cfg)
+    assert result.catalog_candidates == 2
+    model = OnlineStore(ws).load(str(result.version))
+    rows = {t: i for i, t in enumerate(model.global_index.texts)}
+    for text in ("set an alarm for seven am", "what is the weather like tomorrow"):
+        i = rows[text]
+        assert model.global_index.users[i] == [] and model.global_index.distinct_users[i] == 0
+        assert model.global_index.interpretations[i] is not None
+    # Logged candidates still need k distinct users: the catalog opens no door to private data.
+    logged = [i for i in range(len(model.global_index)) if model.global_index.distinct_users[i] > 0]
+    assert logged and all(model.global_index.distinct_users[i] >= 2 for i in logged)
+    missing = OnlineTrainConfig(catalog=str(catalog), catalog_nlu=str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="no NLU model"):
+        train_online(ws, chains, missing)

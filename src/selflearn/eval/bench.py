@@ -75,6 +75,9 @@ class BenchConfig:
     realistic_sessions: bool = False
     # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons.
     paired_streams: bool = False
+    # The online global layer also draws candidates from the training file's requests (the
+    # catalog, rewrite/catalog.py), unless online_train names another catalog (or None).
+    online_catalog: bool = True
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
@@ -228,6 +231,8 @@ def run_bench(
         )
     )
     nightly_online = None if cfg.online == "off" else {"layers": cfg.online, **cfg.online_train}
+    if nightly_online is not None and cfg.online_catalog:
+        nightly_online.setdefault("catalog", str(cfg.train))
     t0 = time.perf_counter()
     if cfg.asr == "pocketsphinx":
         say("decoding the goals' recordings (pocketsphinx, all cores)")
@@ -292,6 +297,7 @@ def run_bench(
         "online": cfg.online,
         "realistic_sessions": cfg.realistic_sessions,
         "paired_streams": cfg.paired_streams,
+        "online_catalog": nightly_online.get("catalog") if nightly_online else None,
         "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
         "goal_requests": len(goals),
         "train_requests": len(train),

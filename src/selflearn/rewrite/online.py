@@ -438,6 +438,8 @@ class OnlineRewriter:
             "interpretation": idx.interpretations[row],
             "support_users": int(idx.distinct_users[row]),
             "count": int(idx.counts[row]),
+            # A global candidate nobody has said yet comes from the catalog (rewrite/catalog.py).
+            "source": "catalog" if idx.layer == "global" and idx.distinct_users[row] == 0 else "logs",
             "margin": margin,
             "model_version": model.version,
             "rule_id": _rule_id(idx.layer, model.version, target),

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.online import OnlineStore, parse_layers
 from selflearn.rewrite.ranking import Query, RewriteRanker, candidate_features, none_features
 from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys, phonetic_key
@@ -52,6 +53,7 @@ __all__ = [
     "TrainQuery",
     "apply_late_feedback",
     "build_index",
+    "catalog_entries",
     "household_entities",
     "late_feedback",
     "mine_training_data",
@@ -99,6 +101,11 @@ class OnlineTrainConfig:
     # least this many times followed by another request, at this share or more, is suppressed.
     suppress_min_retried: int = 2
     suppress_share: float = 0.6
+    # Known-good phrasings (rewrite/catalog.py: the assistant's NLU training requests) that join
+    # the global index as candidates without users; None: logged successes only. `catalog_nlu` is
+    # the NLU directory that reads them (default: the workspace's artifacts/models/nlu).
+    catalog: str | None = None
+    catalog_nlu: str | None = None
     seed: int = 0
     keep_versions: int = 2
     publish: bool = True
@@ -147,6 +154,7 @@ class OnlineTrainResult:
     late_feedback: int = 0  # turns whose defective flag came from serve/feedback.jsonl
     unreliable_texts: int = 0  # texts left out of the global index: usually followed by a retry
     suppressed_rewrites: int = 0  # (request, rewrite) pairs of this layer that users kept retrying
+    catalog_candidates: int = 0  # catalog phrasings added to the global index
 
 
 def household_entities(logs_dir: Path) -> dict[str, frozenset[str]]:
@@ -481,6 +489,17 @@ def build_index(
     )
 
 
+def catalog_entries(workspace: Path, cfg: OnlineTrainConfig) -> list[CatalogEntry]:
+    """The configured catalog as the workspace's (or `cfg.catalog_nlu`'s) NLU reads it."""
+    from selflearn.assistant.nlu.model import NluModel
+
+    assert cfg.catalog is not None
+    nlu_dir = Path(cfg.catalog_nlu) if cfg.catalog_nlu else workspace / "artifacts" / "models" / "nlu"
+    if not nlu_dir.is_dir():
+        raise FileNotFoundError(f"online catalog: no NLU model at {nlu_dir} to read {cfg.catalog} with")
+    return interpret_catalog(read_catalog(cfg.catalog), NluModel.load(nlu_dir))
+
+
 def _heldout(user_id: str, fraction: float) -> bool:
     h = int(hashlib.blake2b(user_id.encode(), digest_size=4).hexdigest(), 16)
     return (h % 1000) < fraction * 1000
@@ -647,6 +666,13 @@ def train_online(
     global_index = build_index(
         "global", [e for e in events if e.text not in unreliable], vectors, min_users=cfg.min_users
     )
+    n_catalog = 0
+    if cfg.catalog:
+        entries = [e for e in catalog_entries(workspace, cfg) if e.text not in unreliable]
+        fresh = sorted({e.text for e in entries} - set(vectors))
+        if fresh:
+            vectors.update(zip(fresh, encoder.encode(fresh), strict=True))
+        global_index, n_catalog = with_catalog(global_index, entries, vectors)
     by_user: dict[str, list[SuccessEvent]] = defaultdict(list)
     for e in events:
         by_user[e.user_id].append(e)
@@ -699,6 +725,7 @@ def train_online(
         late_feedback=len(late),
         unreliable_texts=len(unreliable),
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
+        catalog_candidates=n_catalog,
     )
     if cfg.publish:
         store = OnlineStore(workspace, keep=cfg.keep_versions)
