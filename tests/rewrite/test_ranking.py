@@ -169,3 +169,22 @@ def test_unexplained_words_separate_misheard_from_other_meanings() -> None:
     assert room[0] > 0.2 and room[1] > 0.1  # another room: words on both sides unexplained
     assert both("please play jazz", "play jazz") == (0.0, 0.0)  # politeness changes nothing
     assert both("what is the weather", "set an alarm for six")[0] >= 0.5
+
+
+def test_unknown_words_counts_content_words_no_allowed_index_holds() -> None:
+    from selflearn.rewrite.ranking import unknown_words
+
+    from .test_online import _index
+
+    class _NoEncoder:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((len(texts), 384), np.float32)
+
+    glob = _index("global", ["turn off the kitchen lights"], _NoEncoder(), [["u3", "u4", "u5"]])  # type: ignore[arg-type]
+    mine = _index("personal", ["lights out in the sleepy biscuit"], _NoEncoder(), [["u1"]])  # type: ignore[arg-type]
+    assert unknown_words("turn off the kitchen lights", [glob]) == 0.0
+    assert unknown_words("turn off the kitten lights", [glob]) == 0.25  # fillers ("the") do not count
+    # A private name is known only through its owner's own index.
+    assert unknown_words("sleepy biscuit lights off", [glob]) == 0.5
+    assert unknown_words("sleepy biscuit lights off", [glob, mine]) == 0.0
+    assert unknown_words("please", [glob]) == 0.0 and unknown_words("anything", [None]) == 1.0

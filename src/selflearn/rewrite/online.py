@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,13 @@ import pyarrow.parquet as pq
 
 from selflearn.assistant.component import TurnState, register
 from selflearn.logs.records import RewriteStage, Turn
-from selflearn.rewrite.ranking import Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.ranking import (
+    Query,
+    RewriteRanker,
+    candidate_features,
+    none_features,
+    unknown_words,
+)
 from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA, BiEncoder, CandidateIndex, PersonalIndexes
 from selflearn.rewrite.runtime import PrecomputedRewriter
 from selflearn.rewrite.table import RewriteTable
@@ -398,6 +404,8 @@ class OnlineRewriter:
         ):
             return Decision(None, 0.0, None, gated=True)
         vec = model.encoder.encode_one(q.text)
+        glob = model.global_index if "global" in self.layers else None
+        q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
         rows = [none_features(q)]
         found: list[tuple[CandidateIndex, int]] = []
         seen = {q.text} | model.suppressed.get(q.text, frozenset())

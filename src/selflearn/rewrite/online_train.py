@@ -30,7 +30,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,13 @@ import pyarrow.parquet as pq
 
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.online import OnlineStore, parse_layers
-from selflearn.rewrite.ranking import Query, RewriteRanker, candidate_features, none_features
+from selflearn.rewrite.ranking import (
+    Query,
+    RewriteRanker,
+    candidate_features,
+    none_features,
+    unknown_words,
+)
 from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys, phonetic_key
 from selflearn.text.encoder import EMBEDDING_DIM
 from selflearn.text.normalize import normalize_request
@@ -566,6 +572,7 @@ def _groups(
             if n_ev and key not in cache:
                 cache[key] = build_index("personal", evs[:n_ev], vectors, sources=own_pairs)
             personal = cache.get(key)
+        q = replace(q, unknown_words=unknown_words(q.text, [personal, global_index if use_global else None]))
         rows = [none_features(q)]
         labels: list[int] = []
         seen = {q.text}

@@ -31,7 +31,7 @@ from rapidfuzz.distance import Levenshtein
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
 from selflearn.util.atomic import atomic_write_text
 
-__all__ = ["FEATURES", "Query", "RewriteRanker", "candidate_features", "none_features"]
+__all__ = ["FEATURES", "Query", "RewriteRanker", "candidate_features", "none_features", "unknown_words"]
 
 FEATURES: tuple[str, ...] = (
     "is_none",
@@ -60,6 +60,7 @@ FEATURES: tuple[str, ...] = (
     "precomputed_probability",
     "unexplained_query",
     "unexplained_candidate",
+    "unknown_words",
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 _NUM = re.compile(r"\d")
@@ -105,6 +106,9 @@ class Query:
     hour: int | None = None
     timestamp: float = 0.0  # epoch seconds
     entity_ids: frozenset[str] = frozenset()  # entities of the home (context.device_states)
+    # Share of the request's content words no successful request in the enabled layers' indexes
+    # holds (see `unknown_words`): "kitten lights off" has one, a correct request usually none.
+    unknown_words: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("asr_confidence", "nlu_confidence"):
@@ -148,6 +152,18 @@ def _unexplained(words: Sequence[str], others: Sequence[str]) -> float:
     return missing / len(content)
 
 
+def unknown_words(text: str, indexes: Sequence[CandidateIndex | None]) -> float:
+    """Share of the content words of `text` that appear in no text of `indexes`. A recognition
+    error ("kitten" for "kitchen") or a private name usually makes a word nobody succeeded with;
+    the NLU can still be confident about the rest, so the gate and the confidences miss it. Only
+    indexes the request may draw from count: the global one (k users) and the asker's own."""
+    content = [w for w in text.split() if w not in _FILLER]
+    if not content:
+        return 0.0
+    vocabs = [idx.vocab() for idx in indexes if idx is not None]
+    return sum(1 for w in content if not any(w in v for v in vocabs)) / len(content)
+
+
 def none_features(q: Query) -> np.ndarray:
     """The "no rewrite" candidate: the original itself."""
     f = np.zeros(len(FEATURES), dtype=np.float64)
@@ -161,6 +177,7 @@ def none_features(q: Query) -> np.ndarray:
     f[_F["cand_nlu_confidence"]] = q.nlu_confidence
     f[_F["user_recency_days"]] = _NEVER_DAYS
     f[_F["entity_match"]] = -1.0
+    f[_F["unknown_words"]] = q.unknown_words
     return f
 
 
@@ -221,6 +238,7 @@ def candidate_features(
     f[_F["precomputed_probability"]] = precomputed_probability
     f[_F["unexplained_query"]] = _unexplained(qw, cw)
     f[_F["unexplained_candidate"]] = _unexplained(cw, qw)
+    f[_F["unknown_words"]] = q.unknown_words
     return f
 
 

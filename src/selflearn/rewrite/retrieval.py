@@ -326,6 +326,7 @@ class CandidateIndex:
     _phon: list[str] = field(default_factory=list)
     _by_text: dict[str, int] = field(default_factory=dict)
     _by_source: dict[str, list[int]] = field(default_factory=dict)
+    _vocab: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -351,6 +352,12 @@ class CandidateIndex:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def vocab(self) -> frozenset[str]:
+        """Every word of the candidates' texts (built once: the index does not change)."""
+        if self._vocab is None:
+            self._vocab = frozenset(w for t in self.texts for w in t.split())
+        return self._vocab
 
     def row_of(self, text: str) -> int | None:
         return self._by_text.get(text)
