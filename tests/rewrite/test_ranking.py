@@ -188,3 +188,25 @@ def test_unknown_words_counts_content_words_no_allowed_index_holds() -> None:
     assert unknown_words("sleepy biscuit lights off", [glob]) == 0.5
     assert unknown_words("sleepy biscuit lights off", [glob, mine]) == 0.0
     assert unknown_words("please", [glob]) == 0.0 and unknown_words("anything", [None]) == 1.0
+
+
+def test_numbers_in_words_must_match_too() -> None:
+    idx = CandidateIndex(
+        layer="global",
+        texts=["set an alarm for five", "set an alarm for 6"],
+        embeddings=np.zeros((2, EMBEDDING_DIM), dtype=np.float32),
+        interpretations=["alarm_set|time=five", "alarm_set|time=6"],
+        intents=["alarm_set", "alarm_set"],
+        nlu_confidence=np.array([0.9, 0.9]),
+        counts=np.array([3.0, 3.0]),
+        distinct_users=np.array([3.0, 3.0]),
+        last_seen=np.zeros(2),
+        contexts=[{}, {}],
+    )
+    q = Query("set alarm tomorrow at six am", "u1")
+    five = candidate_features(q, idx, Hit(row=0, dense=0.9, phonetic=0.9))
+    assert five[F["number_match"]] == 0.0  # "six" against "five"
+    same = candidate_features(
+        Query("set an alarm for five please", "u1"), idx, Hit(row=0, dense=0.9, phonetic=0.9)
+    )
+    assert same[F["number_match"]] == 1.0
