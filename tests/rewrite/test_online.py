@@ -243,3 +243,24 @@ def test_rewrites_users_kept_retrying_after_are_suppressed(model: OnlineModel) -
     assert OnlineRewriter(model=sup, layers="global")(state(q, user="u2")).turn.rewrite is None
     other = OnlineRewriter(model=sup, layers="global")(state("turn off the kitchen lites", user="u2"))
     assert other.turn.rewrite is not None and other.turn.rewrite.rewritten == GLOBAL_TEXT
+
+
+def test_gate_opens_for_a_word_nobody_succeeded_with(model: OnlineModel, small_nlu: Any) -> None:
+    trained = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=model.ranker,
+        manifest={"config": {"gate_unknown": True, "gate_nlu": 0.5, "gate_asr": 0.5}},
+    )
+    rw = OnlineRewriter(model=trained, layers="global", nlu=small_nlu)
+    assert rw.nlu_view("turn off the kitten lights")[0] >= 0.5
+    rw(state("turn off the kitchen lights", user="u2", asr_conf=0.95))
+    assert rw.stats["gated"] == 1  # every word is one people succeeded with
+    out = rw(state("turn off the kitten lights", user="u2", asr_conf=0.95)).turn
+    assert rw.stats["gated"] == 1 and rw.stats["retrieved"] == 1
+    assert out.rewrite is not None and out.rewrite.rewritten == GLOBAL_TEXT
+    # A model trained before the rule keeps the plain gate: its ranker never saw such requests.
+    old = OnlineRewriter(model=model, layers="global", nlu=small_nlu, gate_nlu=0.5, gate_asr=0.5)
+    old(state("turn off the kitten lights", user="u2", asr_conf=0.95))
+    assert old.stats["gated"] == 1

@@ -211,3 +211,31 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     missing = OnlineTrainConfig(catalog=str(catalog), catalog_nlu=str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="no NLU model"):
         train_online(ws, chains, missing)
+
+
+def test_training_gate_knows_only_words_succeeded_with_before() -> None:
+    from selflearn.rewrite.online_train import OnlineTrainConfig, SuccessEvent, TrainQuery, VocabAsOf, _passes
+    from selflearn.rewrite.ranking import Query
+
+    def ev(user: str, text: str, t: float) -> SuccessEvent:
+        return SuccessEvent(user, text, None, None, 0.99, t, ())
+
+    events = [ev(u, "turn off the kitchen lights", 1.0) for u in ("a", "b", "c")]
+    events.append(ev("a", "lights out in the sleepy biscuit", 5.0))  # a's private name, said at t=5
+    cfg = OnlineTrainConfig(min_users=3)
+    vocab = VocabAsOf(events, cfg)
+
+    def q(text: str, user: str, t: float) -> Query:
+        return vocab.mark(TrainQuery(Query(text, user, 0.99, 0.99, timestamp=t), None, None, None)).query
+
+    assert q("turn off the kitchen lights", "b", 2.0).unknown_words == 0.0
+    assert q("turn off the kitten lights", "b", 2.0).unknown_words == 0.25
+    # The private name is known to its owner only, and only after they first succeeded with it.
+    assert q("sleepy biscuit lights off", "a", 4.0).unknown_words == 0.5
+    assert q("sleepy biscuit lights off", "a", 6.0).unknown_words == 0.0
+    assert q("sleepy biscuit lights off", "b", 6.0).unknown_words == 0.5
+    # Confident recognition and NLU: only the unknown word lets the request through the gate.
+    assert _passes(q("turn off the kitten lights", "b", 2.0), cfg)
+    assert not _passes(q("turn off the kitchen lights", "b", 2.0), cfg)
+    plain = OnlineTrainConfig(min_users=3, gate_unknown=False)
+    assert not _passes(q("turn off the kitten lights", "b", 2.0), plain)

@@ -378,6 +378,12 @@ class OnlineRewriter:
         asr = self.gate_asr if self.gate_asr is not None else float(trained.get("gate_asr", 0.85))
         return nlu, asr
 
+    def gate_unknown(self) -> bool:
+        """Whether unknown words open the gate: as the loaded model's ranker was trained (a model
+        from before the rule was not, and keeps the plain gate)."""
+        trained = (self.model.manifest.get("config") or {}) if self.model is not None else {}
+        return bool(trained.get("gate_unknown", False))
+
     def nlu_view(self, text: str) -> tuple[float, str | None]:
         """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
         if self.nlu is None or not text:
@@ -395,17 +401,19 @@ class OnlineRewriter:
         self.last_candidates = []
         personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
         gate_nlu, gate_asr = self.gates()
+        glob = model.global_index if "global" in self.layers else None
+        q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
         # The gate trusts a confident NLU, except for a request this user has had to rephrase
-        # before (a private name reads as a confident intent with a slot nobody can resolve).
+        # before (a private name reads as a confident intent with a slot nobody can resolve) and
+        # (when the model was trained so) one holding a word no successful request holds.
         if (
             q.nlu_confidence >= gate_nlu
             and q.asr_confidence >= gate_asr
             and not (personal_idx is not None and personal_idx.has_source(q.text))
+            and not (self.gate_unknown() and q.unknown_words > 0)
         ):
             return Decision(None, 0.0, None, gated=True)
         vec = model.encoder.encode_one(q.text)
-        glob = model.global_index if "global" in self.layers else None
-        q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
         rows = [none_features(q)]
         found: list[tuple[CandidateIndex, int]] = []
         seen = {q.text} | model.suppressed.get(q.text, frozenset())

@@ -46,6 +46,7 @@ from selflearn.rewrite.ranking import (
     RewriteRanker,
     candidate_features,
     none_features,
+    unknown_share,
     unknown_words,
 )
 from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys, phonetic_key
@@ -82,6 +83,9 @@ class OnlineTrainConfig:
     # the ranker see the confidently misread requests too; precision comes from the ranker.
     gate_nlu: float = 0.95
     gate_asr: float = 0.85
+    # ... but a confident request holding a word no successful request of the enabled layers holds
+    # (a misheard "kitten", a private name) goes to the ranker all the same.
+    gate_unknown: bool = True
     negatives_per_positive: float = 4.0  # more negatives: a steadier estimate of losses
     max_queries: int = 6000
     k_dense: int = 8
@@ -188,8 +192,13 @@ def mine_training_data(
     chains: pa.Table,
     cfg: OnlineTrainConfig,
     entities: dict[str, frozenset[str]] | None = None,
+    catalog_texts: Sequence[str] = (),
 ) -> tuple[list[SuccessEvent], list[TrainQuery], list[Pair]]:
-    """(success events, training queries, pairs (user, failing text, successful text, time))."""
+    """(success events, training queries, pairs (user, failing text, successful text, time)).
+
+    Each query's `unknown_words` is measured against what the runtime would have known then: the
+    words of requests k users succeeded with (and of the catalog), and the user's own earlier
+    successes, so the gate decides in training as it will at run time."""
     cols = [
         "turn_id",
         "user_id",
@@ -262,6 +271,9 @@ def mine_training_data(
             r = turn_rows[0]
             if r["rewrite_source"] is None and r["asr_text"]:
                 negatives.append(TrainQuery(query_of(r), None, None, r["nlu_interpretation"]))
+    vocab = VocabAsOf(events, cfg, catalog_texts)
+    positives = [vocab.mark(tq) for tq in positives]
+    negatives = [vocab.mark(tq) for tq in negatives]
     rng = np.random.default_rng(cfg.seed)
     n_neg = int(cfg.negatives_per_positive * max(len(positives), 10))
     known = known_sources(pairs)
@@ -408,10 +420,45 @@ def apply_late_feedback(chains: pa.Table, feedback: Mapping[str, bool]) -> pa.Ta
     )
 
 
+class VocabAsOf:
+    """The words the runtime's indexes held at a request's time: the global layer's (texts at
+    least k users succeeded with, and the catalog) and the user's own earlier successes."""
+
+    def __init__(self, events: Sequence[SuccessEvent], cfg: OnlineTrainConfig, catalog: Sequence[str] = ()):
+        layers = parse_layers(cfg.layers)
+        self.use_personal = "personal" in layers
+        words: set[str] = set()
+        if "global" in layers:
+            for text, agg in _aggregate(events).items():
+                if len(agg["users"]) >= cfg.min_users:
+                    words.update(text.split())
+            for text in catalog:
+                words.update(text.split())
+        self.global_words = frozenset(words)
+        self.by_user: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        for e in events:
+            self.by_user[e.user_id].append((e.timestamp, e.text))
+        for evs in self.by_user.values():
+            evs.sort()
+
+    def unknown(self, q: Query) -> float:
+        vocabs: list[set[str] | frozenset[str]] = [self.global_words]
+        if self.use_personal:
+            earlier = (text for t, text in self.by_user.get(q.user_id, ()) if t < q.timestamp)
+            vocabs.append({w for text in earlier for w in text.split()})
+        return unknown_share(q.text, vocabs)
+
+    def mark(self, tq: TrainQuery) -> TrainQuery:
+        return replace(tq, query=replace(tq.query, unknown_words=self.unknown(tq.query)))
+
+
 def _passes(q: Query, cfg: OnlineTrainConfig, known: Mapping[str, Mapping[str, float]] | None = None) -> bool:
-    """The runtime gate: retrieval runs unless both recogniser and NLU are confident, or (personal
-    layer on) the user had rephrased this very request (or one sounding the same) before."""
+    """The runtime gate: retrieval runs unless both recogniser and NLU are confident, or the
+    request holds a word nobody succeeded with (`gate_unknown`), or (personal layer on) the user
+    had rephrased this very request (or one sounding the same) before."""
     if not (q.nlu_confidence >= cfg.gate_nlu and q.asr_confidence >= cfg.gate_asr):
+        return True
+    if cfg.gate_unknown and q.unknown_words > 0:
         return True
     if known is None or "personal" not in parse_layers(cfg.layers):
         return False
@@ -634,7 +681,8 @@ def train_online(
     entities = household_entities(logs) if logs.exists() else {}
     late = late_feedback(workspace, flat)
     chains = apply_late_feedback(chains, late)
-    events, queries, pairs = mine_training_data(flat, chains, cfg, entities)
+    catalog_texts = read_catalog(cfg.catalog) if cfg.catalog else []
+    events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts)
     unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
     suppressed = suppressed_rewrites(chains, cfg)
     if unreliable and cfg.retry_filter_positives:

@@ -20,6 +20,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,15 @@ from rapidfuzz.distance import Levenshtein
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
 from selflearn.util.atomic import atomic_write_text
 
-__all__ = ["FEATURES", "Query", "RewriteRanker", "candidate_features", "none_features", "unknown_words"]
+__all__ = [
+    "FEATURES",
+    "Query",
+    "RewriteRanker",
+    "candidate_features",
+    "none_features",
+    "unknown_share",
+    "unknown_words",
+]
 
 FEATURES: tuple[str, ...] = (
     "is_none",
@@ -216,16 +225,20 @@ def _unexplained(words: Sequence[str], others: Sequence[str]) -> float:
     return missing / len(content)
 
 
+def unknown_share(text: str, vocabs: Sequence[AbstractSet[str]]) -> float:
+    """Share of the content words of `text` in none of `vocabs`."""
+    content = [w for w in text.split() if w not in _FILLER]
+    if not content:
+        return 0.0
+    return sum(1 for w in content if not any(w in v for v in vocabs)) / len(content)
+
+
 def unknown_words(text: str, indexes: Sequence[CandidateIndex | None]) -> float:
     """Share of the content words of `text` that appear in no text of `indexes`. A recognition
     error ("kitten" for "kitchen") or a private name usually makes a word nobody succeeded with;
     the NLU can still be confident about the rest, so the gate and the confidences miss it. Only
     indexes the request may draw from count: the global one (k users) and the asker's own."""
-    content = [w for w in text.split() if w not in _FILLER]
-    if not content:
-        return 0.0
-    vocabs = [idx.vocab() for idx in indexes if idx is not None]
-    return sum(1 for w in content if not any(w in v for v in vocabs)) / len(content)
+    return unknown_share(text, [idx.vocab() for idx in indexes if idx is not None])
 
 
 def none_features(q: Query) -> np.ndarray:
