@@ -210,3 +210,40 @@ def test_numbers_in_words_must_match_too() -> None:
         Query("set an alarm for five please", "u1"), idx, Hit(row=0, dense=0.9, phonetic=0.9)
     )
     assert same[F["number_match"]] == 1.0
+
+
+def test_each_layer_fires_at_its_own_threshold(tmp_path: Path) -> None:
+    """Personal candidates (the user's own earlier success) are always right here; global ones
+    only when they are very close. One shared line would let the global layer set it for both."""
+    rng = np.random.default_rng(0)
+    xs, ys, sizes = [], [], []
+    for g in range(300):
+        personal = g % 2 == 0
+        q = Query("q", "u", asr_confidence=0.6, nlu_confidence=0.4)
+        rows, labels = [none_features(q)], [0]
+        f = np.zeros(len(FEATURES))
+        f[F["is_personal"]] = float(personal)
+        f[F["dense"]] = 0.6 + 0.4 * rng.random()
+        right = personal or f[F["dense"]] > 0.85
+        labels[0] = 0 if right else 2
+        rows.append(f)
+        labels.append(2 if right else 0)
+        xs.extend(rows)
+        ys.extend(labels)
+        sizes.append(2)
+    r = RewriteRanker(n_estimators=40, min_child_samples=5, target_precision=0.9)
+    r.fit(np.vstack(xs), np.array(ys), np.array(sizes))
+    lines = r.layer_thresholds()
+    assert set(lines) == {"personal", "global"}
+    assert "threshold_personal" in r.report_.extra
+    again = RewriteRanker.load(r.save(tmp_path / "ranker"))
+    assert again.layer_thresholds() == pytest.approx(lines)
+    # A personal candidate fires where a global one with the same similarity does not.
+    q = Query("q", "u", asr_confidence=0.6, nlu_confidence=0.4)
+    cand = np.zeros(len(FEATURES))
+    cand[F["dense"]] = 0.7
+    glob = np.vstack([none_features(q), cand])
+    cand_p = cand.copy()
+    cand_p[F["is_personal"]] = 1.0
+    mine = np.vstack([none_features(q), cand_p])
+    assert again.decide(mine)[0] == 1 and again.decide(glob)[0] == 0

@@ -761,6 +761,7 @@ def train_online(
         dummy = np.vstack([none_features(Query("a", "u")), np.zeros(len(FEATURES))] * 2)
         ranker.fit(dummy, np.array([1, 0, 0, 1]), np.array([2, 2]))
         ranker.threshold_ = float("inf")
+        ranker.layer_thresholds_ = {}
     personal = pa.concat_tables(personal_tables) if personal_tables else None
     from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA
 

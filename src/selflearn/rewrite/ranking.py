@@ -349,6 +349,7 @@ class RewriteRanker:
         folds: int = 3,
         seed: int = 0,
         loss_cost: float = 1.0,
+        min_layer_wins: int = 10,
     ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
@@ -356,6 +357,7 @@ class RewriteRanker:
         self.min_child_samples = min_child_samples
         self.target_precision = target_precision
         self.loss_cost = loss_cost
+        self.min_layer_wins = min_layer_wins  # out-of-fold wins a layer needs for its own threshold
         self.folds = folds
         self.seed = seed
 
@@ -401,6 +403,7 @@ class RewriteRanker:
         margins = np.full(len(groups), -np.inf)
         correct = np.zeros(len(groups), dtype=bool)
         loss = np.zeros(len(groups), dtype=np.float64)
+        personal_best = np.zeros(len(groups), dtype=bool)  # the group's best candidate is personal
         weight = np.ones(len(groups)) if group_weight is None else np.asarray(group_weight, np.float64)
         positive = np.array(
             [labels[s + 1 : s + g].max(initial=0) == 2 for s, g in zip(starts, groups, strict=True)]
@@ -421,10 +424,22 @@ class RewriteRanker:
                     sc = m.predict(x[s : s + n])
                     best = 1 + int(np.argmax(sc[1:]))
                     margins[g] = sc[best] - sc[0]
+                    personal_best[g] = x[s + best, _F["is_personal"]] == 1.0
                     correct[g] = positive[g] and labels[s + best] == 2
                     # rewriting a request that was fine into another meaning
                     loss[g] = weight[g] if (labels[s] == 2 and labels[s + best] == 0) else 0.0
         self.threshold_ = self._calibrate(margins, correct, loss, report)
+        # Each layer's rewrites fire at their own line where there is enough evidence to draw it:
+        # a user's own earlier success and a crowd's are right at different margins, and one
+        # shared line lets the larger layer decide for both.
+        self.layer_thresholds_: dict[str, float] = {}
+        for layer, mask in (("personal", personal_best), ("global", ~personal_best)):
+            if int((correct & mask).sum()) >= self.min_layer_wins:
+                sub = RankerReport()
+                self.layer_thresholds_[layer] = self._calibrate(margins[mask], correct[mask], loss[mask], sub)
+                report.extra[f"threshold_{layer}"] = self.layer_thresholds_[layer]
+                report.extra[f"oof_fired_{layer}"] = sub.oof_fired
+                report.extra[f"oof_losses_{layer}"] = sub.oof_losses
         # Map a margin to a probability of being right (isotonic on the out-of-fold groups).
         finite = np.isfinite(margins)
         from sklearn.isotonic import IsotonicRegression
@@ -484,7 +499,13 @@ class RewriteRanker:
         best = 1 + int(np.argmax(sc[1:]))
         margin = float(sc[best] - sc[0])
         prob = self.probability(margin)
-        return (best if margin > self.threshold_ else 0), margin, prob
+        layer = "personal" if x[best, _F["is_personal"]] == 1.0 else "global"
+        line = self.layer_thresholds().get(layer, self.threshold_)
+        return (best if margin > line else 0), margin, prob
+
+    def layer_thresholds(self) -> dict[str, float]:
+        """Per-layer firing thresholds (a layer without one uses `threshold_`)."""
+        return getattr(self, "layer_thresholds_", {})
 
     def probability(self, margin: float) -> float:
         if self.calibration_ is None:
@@ -503,6 +524,7 @@ class RewriteRanker:
         meta = {
             "features": list(FEATURES),
             "threshold": None if math.isinf(self.threshold_) else self.threshold_,
+            "layer_thresholds": {k: None if math.isinf(v) else v for k, v in self.layer_thresholds().items()},
             "calibration": None
             if cal is None
             else {"x": list(map(float, cal.X_thresholds_)), "y": list(map(float, cal.y_thresholds_))},
@@ -529,6 +551,9 @@ class RewriteRanker:
         self = cls(**{k: v for k, v in meta["params"].items() if k != "learning_rate"})
         self.model_ = _Booster(lgb.Booster(model_str=(path / "booster.txt").read_text(encoding="utf-8")))
         self.threshold_ = math.inf if meta["threshold"] is None else float(meta["threshold"])
+        self.layer_thresholds_ = {
+            k: math.inf if v is None else float(v) for k, v in (meta.get("layer_thresholds") or {}).items()
+        }
         self.calibration_ = None
         if meta["calibration"]:
             self.calibration_ = _Interp(meta["calibration"]["x"], meta["calibration"]["y"])
