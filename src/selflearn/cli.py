@@ -345,6 +345,10 @@ def bench(
         str,
         typer.Option(help="Simulated sessions: classic, or realistic (related requests chained quickly)."),
     ] = "classic",
+    catalog: Annotated[
+        bool,
+        typer.Option(help="Online global layer: also offer the --train requests as rewrite candidates."),
+    ] = True,
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
     writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
@@ -385,6 +389,7 @@ def bench(
         detector=detector,
         online=online,
         realistic_sessions=_sessions_flag(sessions),
+        online_catalog=catalog,
     )
     try:
         report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))
