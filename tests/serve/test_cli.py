@@ -51,3 +51,11 @@ def test_online_forget_and_serve_help(tmp_path: Path) -> None:
     assert pq.read_table(OnlineStore(tmp_path).dir / "v0001" / "global.parquet").num_rows == 0  # below k
     help_text = runner.invoke(app, ["serve", "--help"]).output
     assert "--layers" in help_text and "--workspace" in help_text
+
+
+def test_online_train_refuses_a_missing_catalog(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    r = CliRunner().invoke(
+        app, ["online", "train", "--workspace", str(tmp_path), "--catalog", str(tmp_path / "nope.txt")]
+    )
+    assert r.exit_code == 2 and "no such file" in r.output

@@ -64,6 +64,13 @@ def register(app: typer.Typer) -> None:
         layers: Annotated[str, typer.Option(help="global, personal or global+personal.")] = "global+personal",
         steps: Annotated[int, typer.Option(help="Bi-encoder fine-tuning steps (0: shipped encoder).")] = 100,
         min_users: Annotated[int, typer.Option(help="Distinct users a global candidate needs.")] = 3,
+        catalog: Annotated[
+            Path | None,
+            typer.Option(
+                help="Known-good requests (text lines, or JSONL with text/sentence) offered as global "
+                "candidates, read by the workspace's NLU."
+            ),
+        ] = None,
     ) -> None:
         """The nightly job with the online layers: mine rewrites, then train and publish the online model."""
         from rich.console import Console
@@ -79,13 +86,19 @@ def register(app: typer.Typer) -> None:
             from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
 
             det = LexicalPhoneticRephraseDetector.load(model_dir)
-        cfg = NightlyConfig(min_users=min_users, online={"layers": layers, "fine_tune_steps": steps})
+        if catalog is not None and not catalog.is_file():
+            raise typer.BadParameter(f"no such file: {catalog}", param_hint="--catalog")
+        online_cfg: dict[str, object] = {"layers": layers, "fine_tune_steps": steps}
+        if catalog is not None:
+            online_cfg["catalog"] = str(catalog)
+        cfg = NightlyConfig(min_users=min_users, online=online_cfg)
         with console.status("mining and training the online layers"):
             res = run_nightly(workspace, cfg, detector=det)
         o = res.online or {}
         console.print(
             f"rewrite table {res.version} ({res.rules} rules); online model {o.get('version')}: "
-            f"{o.get('global_candidates')} global candidates, {o.get('personal_users')} personal indexes, "
+            f"{o.get('global_candidates')} global candidates ({o.get('catalog_candidates', 0)} from the "
+            f"catalog), {o.get('personal_users')} personal indexes, "
             f"{o.get('pairs')} mined pairs, gate recall {o.get('gate_recall', 0):.1%}"
         )
 
