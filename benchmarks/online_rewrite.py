@@ -359,7 +359,7 @@ def _merge(files: list[Path]) -> dict[str, Any]:
 
 
 def _table(result: dict[str, Any]) -> None:
-    key, seeds = result["robust_key"], result["seeds"]
+    key = result["robust_key"]
     print()
     robust = "mean d" + key.rsplit("day", 1)[-1] + "+"
     print(
@@ -369,8 +369,9 @@ def _table(result: dict[str, Any]) -> None:
     for bed in BEDS:
         if bed not in result:
             continue
+        bed_seeds = sorted(int(x) for x in result[bed]["seeds"])  # beds may run different seeds
         for arm in ARMS:
-            for x in seeds:
+            for x in bed_seeds:
                 r = result[bed]["seeds"][str(x)][arm]
                 print(
                     f"{bed + ' ' + ARM_NAMES[arm]:<40}{x:>5}{r['first_day_defect_rate']:>10.1%}"
@@ -393,10 +394,10 @@ def _table(result: dict[str, Any]) -> None:
             f"(target >= 15%; last day {gl['online_global_vs_precomputed']:.1%}), "
             f"personal adds {g['personal_vs_global']:.1%} "
             f"(target >= 5%; last day {gl['personal_vs_global']:.1%}), lowest online W/L {wl:.1f} "
-            f"[robust: mean defect rate {key}, over seeds {seeds}]"
+            f"[robust: mean defect rate {key}, over seeds {sorted(int(x) for x in result[bed]['seeds'])}]"
         )
     for bed in BEDS:
-        for x in seeds if bed in result else []:
+        for x in sorted(int(s) for s in result[bed]["seeds"]) if bed in result else []:
             for arm in ARMS[1:]:
                 d = result[bed]["seeds"][str(x)][arm]["diagnosis"]
                 print(f"  diagnosis {bed} s{x} {ARM_NAMES[arm]}: {d['buckets']}")
