@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
@@ -212,14 +212,17 @@ def _unexplained(words: Sequence[str], others: Sequence[str]) -> float:
     content = [w for w in words if w not in _FILLER]
     if not content:
         return 0.0
-    pool = set(others)
+    pool = list(set(others))
     keys = [phonetic_key(o) for o in pool]
+    known = set(pool)
     missing = 0
     for w in content:
-        if w in pool:
+        if w in known:
             continue
-        pk = phonetic_key(w)
-        if any(fuzz.ratio(w, o) >= 75 for o in pool) or any(fuzz.ratio(pk, k) >= 80 for k in keys):
+        # (rapidfuzz's C loop: the same test as any(fuzz.ratio(...) >= cutoff), on the serving path)
+        if process.extractOne(w, pool, scorer=fuzz.ratio, score_cutoff=75) is not None:
+            continue
+        if process.extractOne(phonetic_key(w), keys, scorer=fuzz.ratio, score_cutoff=80) is not None:
             continue
         missing += 1
     return missing / len(content)
