@@ -184,6 +184,8 @@ def run_sim(
             online=arm,
             personal_share=share,
             paired_streams=not args.unpaired,
+            realistic_sessions=args.sessions == "realistic",
+            asr_error_rate=args.asr_error_rate,
             **_online_kwargs(args, ws),
         )
         report = run_loop(cfg, ws)
@@ -447,6 +449,18 @@ def main() -> None:
         action="store_true",
         help="SLURP: the global layer holds logged successes only, not also the training file's "
         "requests (BenchConfig.online_catalog)",
+    )
+    ap.add_argument(
+        "--sessions",
+        choices=("classic", "realistic"),
+        default="classic",
+        help="simulator beds: classic sessions, or realistic pacing and chaining (SimConfig.realistic_sessions)",
+    )
+    ap.add_argument(
+        "--asr-error-rate",
+        type=float,
+        default=None,
+        help="simulator beds: the noisy channel's error rate (default: the assistant's, 0.06)",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")
