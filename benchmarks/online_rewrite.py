@@ -454,7 +454,7 @@ def main() -> None:
         "--sessions",
         choices=("classic", "realistic"),
         default="classic",
-        help="simulator beds: classic sessions, or realistic pacing and chaining (SimConfig.realistic_sessions)",
+        help="simulator beds: classic sessions, or realistic pacing and chaining (realistic_sessions)",
     )
     ap.add_argument(
         "--asr-error-rate",
