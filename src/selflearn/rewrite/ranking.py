@@ -30,6 +30,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
+from selflearn.text.numbers import NUMBER_TOKENS
 from selflearn.util.atomic import atomic_write_text
 
 __all__ = [
@@ -126,72 +127,9 @@ class Query:
                 raise ValueError(f"query {self.text!r}: field {name} must be in [0, 1], got {v!r}")
 
 
-# Numbers as recognisers often write them: "set an alarm for six" must not become "... for five".
-_NUMBER_WORDS = frozenset(
-    [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "million",
-        "half",
-        "quarter",
-        "first",
-        "second",
-        "third",
-        "fourth",
-        "fifth",
-        "sixth",
-        "seventh",
-        "eighth",
-        "ninth",
-        "tenth",
-        "eleventh",
-        "twelfth",
-        "thirteenth",
-        "fourteenth",
-        "fifteenth",
-        "sixteenth",
-        "seventeenth",
-        "eighteenth",
-        "nineteenth",
-        "twentieth",
-        "thirtieth",
-        "noon",
-        "midnight",
-    ]
-)
-
-
 def _numbers(words: Sequence[str]) -> frozenset[str]:
     """The number tokens of a request, in digits or in words."""
-    return frozenset(w for w in words if _NUM.search(w) or w in _NUMBER_WORDS)
+    return frozenset(w for w in words if _NUM.search(w) or w in NUMBER_TOKENS)
 
 
 def _entity_ids(interpretation: str | None) -> list[str]:

@@ -15,6 +15,8 @@ from datetime import date, timedelta
 from typing import Literal
 
 __all__ = [
+    "NUMBER_TOKENS",
+    "NUMBER_WORDS",
     "WEEKDAYS",
     "normalize_spoken",
     "parse_date",
@@ -50,6 +52,20 @@ _UNIT_SUFFIXES = frozenset(
     {"percent", "per", "cent", "degrees", "degree", "deg", "f", "fahrenheit", "celsius", "c", "points"}
 )
 _LEADING_FILLERS = frozenset({"to", "at", "for", "by", "about", "around", "level", "number"})
+
+# Words that are (part of) a number as a recogniser writes it: cardinals, the common fractions
+# and the first ten ordinals.
+_ORDINALS = (
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+    "eighteenth", "nineteenth", "twentieth", "thirtieth",
+)  # fmt: skip
+NUMBER_WORDS = frozenset(
+    [*_UNITS, *_TEENS, *_TENS[2:], "hundred", "thousand", "million", "half", "quarter", *_ORDINALS[:10]]
+)
+# ... and the other ordinals of a month's days and the named times: every token that carries a
+# quantity in a request ("the twenty first at noon").
+NUMBER_TOKENS = NUMBER_WORDS | frozenset([*_ORDINALS[10:], "noon", "midnight"])
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

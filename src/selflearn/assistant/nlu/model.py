@@ -58,6 +58,7 @@ from sklearn.svm import LinearSVC
 import selflearn
 from selflearn.assistant.nlu.data import ExampleLike
 from selflearn.logs.records import NluHypothesis, Slot
+from selflearn.text.numbers import NUMBER_WORDS
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -70,53 +71,6 @@ _CRF = "slots.crfsuite"
 _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]")
 _WORD_PATTERN = r"(?u)\b\w+\b"  # keep one-letter words ("i", "a"): they carry intent in requests
 
-_NUMBER_WORDS = frozenset(
-    [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "million",
-        "half",
-        "quarter",
-        "first",
-        "second",
-        "third",
-        "fourth",
-        "fifth",
-        "sixth",
-        "seventh",
-        "eighth",
-        "ninth",
-        "tenth",
-    ]
-)
 
 _SlotTuple = tuple[str, str, int, int]
 _HypTuple = tuple[str, float, tuple[_SlotTuple, ...]]
@@ -163,7 +117,7 @@ def _base_features(words: Sequence[str]) -> list[list[str]]:
             "ww+1=" + w + "|" + next1,
             "w-1w+1=" + prev1 + "|" + next1,
         ]
-        if w in _NUMBER_WORDS or w.isdigit():
+        if w in NUMBER_WORDS or w.isdigit():
             f.append("num")
         if i == 0:
             f.append("BOS")
