@@ -42,6 +42,14 @@ def test_read_catalog_names_the_bad_line(tmp_path: Path, line: str, why: str) ->
         read_catalog(f)
 
 
+def test_read_catalog_keeps_good_lines_and_reports_bad_ones(tmp_path: Path) -> None:
+    f = tmp_path / "catalog.jsonl"
+    f.write_text("play some jazz\n{not json\n" + json.dumps({"text": 7}) + "\nstop the music\n")
+    errors: list[str] = []
+    assert read_catalog(f, errors=errors) == ["play some jazz", "stop the music"]
+    assert len(errors) == 2 and "catalog.jsonl:2" in errors[0] and "catalog.jsonl:3" in errors[1]
+
+
 def test_interpretations_use_the_logs_format(small_nlu: Any) -> None:
     from selflearn.logs.flat import interpretation
 
@@ -82,3 +90,13 @@ def test_a_catalog_rewrite_says_where_it_came_from(encoder: BiEncoder) -> None:
     assert rw.last_provenance["source"] == "catalog" and rw.last_provenance["support_users"] == 0
     rw(state("turn of the kitchen lites", user="u9"))
     assert rw.last_provenance["source"] == "logs"
+
+
+def test_configured_catalog_is_capped_and_reports_bad_lines(tmp_path: Path) -> None:
+    from selflearn.rewrite.online_train import OnlineTrainConfig, read_configured_catalog
+
+    f = tmp_path / "catalog.txt"
+    f.write_text("play some jazz\n{oops\nstop the music\npause\n")
+    texts, rejected = read_configured_catalog(OnlineTrainConfig(catalog=str(f), catalog_max=2))
+    assert texts == ["play some jazz", "stop the music"] and len(rejected) == 1
+    assert read_configured_catalog(OnlineTrainConfig()) == ([], [])

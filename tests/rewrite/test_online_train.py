@@ -190,7 +190,7 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     shutil.copytree(src / "logs", ws / "logs")
     shutil.copytree(src / "artifacts" / "models" / "nlu", ws / "artifacts" / "models" / "nlu")
     catalog = tmp_path / "catalog.txt"
-    catalog.write_text("set an alarm for seven am\nwhat is the weather like tomorrow\n")
+    catalog.write_text("set an alarm for seven am\n{broken\nwhat is the weather like tomorrow\n")
     engine = make_engine("embedded")
     try:
         chains, _ = mine_chains(engine, ws / "logs", HeuristicRephraseDetector(), NightlyConfig())
@@ -199,6 +199,7 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     cfg = OnlineTrainConfig(min_users=2, fine_tune_steps=0, heldout_fraction=0.0, catalog=str(catalog))
     result = train_online(ws, chains, cfg)
     assert result.catalog_candidates == 2
+    assert len(result.catalog_rejected) == 1 and "catalog.txt:2" in result.catalog_rejected[0]
     model = OnlineStore(ws).load(str(result.version))
     rows = {t: i for i, t in enumerate(model.global_index.texts)}
     for text in ("set an alarm for seven am", "what is the weather like tomorrow"):

@@ -41,11 +41,12 @@ class CatalogEntry:
     nlu_confidence: float
 
 
-def read_catalog(path: str | Path) -> list[str]:
+def read_catalog(path: str | Path, errors: list[str] | None = None) -> list[str]:
     """Normalised, de-duplicated request texts of a catalog file, in first-seen order.
 
-    A record that is not usable raises a ValueError naming its line and field: a catalog is
-    configuration, and a silently shortened one would quietly weaken the rewriter."""
+    Without `errors`, an unusable line raises a ValueError naming its line and field; with it,
+    the message is appended there and reading goes on, so the good lines are kept and the bad
+    ones are reported, never silently dropped."""
     path = Path(path)
     texts: dict[str, None] = {}
     with open(path, encoding="utf-8") as fh:
@@ -54,13 +55,21 @@ def read_catalog(path: str | Path) -> list[str]:
             if not raw:
                 continue
             if raw.startswith("{"):
+                problem, value = None, None
                 try:
                     rec = json.loads(raw)
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from e
-                value = next((rec[f] for f in _TEXT_FIELDS if isinstance(rec.get(f), str)), None)
-                if value is None:
-                    raise ValueError(f"{path}:{n}: record has no string field 'text' or 'sentence'")
+                    problem = f"{path}:{n}: not valid JSON ({e.msg})"
+                else:
+                    value = next((rec[f] for f in _TEXT_FIELDS if isinstance(rec.get(f), str)), None)
+                    if value is None:
+                        problem = f"{path}:{n}: record has no string field 'text' or 'sentence'"
+                if problem is not None or value is None:
+                    problem = problem or f"{path}:{n}: no request text"
+                    if errors is None:
+                        raise ValueError(problem)
+                    errors.append(problem)
+                    continue
                 raw = value
             text = normalize_request(raw)
             if text:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -53,6 +54,8 @@ from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys,
 from selflearn.text.encoder import EMBEDDING_DIM
 from selflearn.text.normalize import normalize_request
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "OnlineTrainConfig",
     "OnlineTrainResult",
@@ -64,6 +67,7 @@ __all__ = [
     "household_entities",
     "late_feedback",
     "mine_training_data",
+    "read_configured_catalog",
     "retry_stats",
     "suppressed_rewrites",
     "train_online",
@@ -116,6 +120,9 @@ class OnlineTrainConfig:
     # the NLU directory that reads them (default: the workspace's artifacts/models/nlu).
     catalog: str | None = None
     catalog_nlu: str | None = None
+    # At most this many catalog texts (the first ones): every candidate costs a phonetic match
+    # per request on the serving path.
+    catalog_max: int = 20000
     seed: int = 0
     keep_versions: int = 2
     publish: bool = True
@@ -165,6 +172,7 @@ class OnlineTrainResult:
     unreliable_texts: int = 0  # texts left out of the global index: usually followed by a retry
     suppressed_rewrites: int = 0  # (request, rewrite) pairs of this layer that users kept retrying
     catalog_candidates: int = 0  # catalog phrasings added to the global index
+    catalog_rejected: list[str] = field(default_factory=list)  # unusable catalog lines, and why
 
 
 def household_entities(logs_dir: Path) -> dict[str, frozenset[str]]:
@@ -542,15 +550,31 @@ def build_index(
     )
 
 
-def catalog_entries(workspace: Path, cfg: OnlineTrainConfig) -> list[CatalogEntry]:
-    """The configured catalog as the workspace's (or `cfg.catalog_nlu`'s) NLU reads it."""
+def read_configured_catalog(cfg: OnlineTrainConfig) -> tuple[list[str], list[str]]:
+    """(the catalog's texts, capped at `catalog_max`; its unusable lines, each with the reason)."""
+    if not cfg.catalog:
+        return [], []
+    errors: list[str] = []
+    texts = read_catalog(cfg.catalog, errors=errors)
+    if errors:
+        log.warning("online catalog %s: %d unusable lines, e.g. %s", cfg.catalog, len(errors), errors[0])
+    if len(texts) > cfg.catalog_max:
+        log.warning(
+            "online catalog %s: %d texts, using the first %d", cfg.catalog, len(texts), cfg.catalog_max
+        )
+        texts = texts[: cfg.catalog_max]
+    return texts, errors
+
+
+def catalog_entries(workspace: Path, cfg: OnlineTrainConfig, texts: Sequence[str]) -> list[CatalogEntry]:
+    """The catalog's `texts` as the workspace's (or `cfg.catalog_nlu`'s) NLU reads them."""
     from selflearn.assistant.nlu.model import NluModel
 
     assert cfg.catalog is not None
     nlu_dir = Path(cfg.catalog_nlu) if cfg.catalog_nlu else workspace / "artifacts" / "models" / "nlu"
     if not nlu_dir.is_dir():
         raise FileNotFoundError(f"online catalog: no NLU model at {nlu_dir} to read {cfg.catalog} with")
-    return interpret_catalog(read_catalog(cfg.catalog), NluModel.load(nlu_dir))
+    return interpret_catalog(texts, NluModel.load(nlu_dir))
 
 
 def _heldout(user_id: str, fraction: float) -> bool:
@@ -681,7 +705,7 @@ def train_online(
     entities = household_entities(logs) if logs.exists() else {}
     late = late_feedback(workspace, flat)
     chains = apply_late_feedback(chains, late)
-    catalog_texts = read_catalog(cfg.catalog) if cfg.catalog else []
+    catalog_texts, catalog_rejected = read_configured_catalog(cfg)
     events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts)
     unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
     suppressed = suppressed_rewrites(chains, cfg)
@@ -723,7 +747,7 @@ def train_online(
     )
     n_catalog = 0
     if cfg.catalog:
-        entries = [e for e in catalog_entries(workspace, cfg) if e.text not in unreliable]
+        entries = [e for e in catalog_entries(workspace, cfg, catalog_texts) if e.text not in unreliable]
         fresh = sorted({e.text for e in entries} - set(vectors))
         if fresh:
             vectors.update(zip(fresh, encoder.encode(fresh), strict=True))
@@ -782,6 +806,7 @@ def train_online(
         unreliable_texts=len(unreliable),
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
         catalog_candidates=n_catalog,
+        catalog_rejected=catalog_rejected,
     )
     if cfg.publish:
         store = OnlineStore(workspace, keep=cfg.keep_versions)

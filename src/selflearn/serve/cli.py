@@ -95,6 +95,8 @@ def register(app: typer.Typer) -> None:
         with console.status("mining and training the online layers"):
             res = run_nightly(workspace, cfg, detector=det)
         o = res.online or {}
+        for problem in (o.get("catalog_rejected") or [])[:5]:
+            console.print(f"[yellow]catalog line skipped: {problem}[/yellow]")
         console.print(
             f"rewrite table {res.version} ({res.rules} rules); online model {o.get('version')}: "
             f"{o.get('global_candidates')} global candidates ({o.get('catalog_candidates', 0)} from the "
