@@ -247,3 +247,34 @@ def test_each_layer_fires_at_its_own_threshold(tmp_path: Path) -> None:
     cand_p[F["is_personal"]] = 1.0
     mine = np.vstack([none_features(q), cand_p])
     assert again.decide(mine)[0] == 1 and again.decide(glob)[0] == 0
+
+
+def test_a_number_facing_its_sound_alike_is_a_recognition_error() -> None:
+    idx = CandidateIndex(
+        layer="personal",
+        texts=["set the kitchen lights to zero percent", "reminder to call mom"],
+        embeddings=np.zeros((2, EMBEDDING_DIM), dtype=np.float32),
+        interpretations=[None, None],
+        intents=[None, None],
+        nlu_confidence=np.array([0.9, 0.9]),
+        counts=np.array([1.0, 1.0]),
+        distinct_users=np.array([1.0, 1.0]),
+        last_seen=np.zeros(2),
+        contexts=[{}, {}],
+    )
+    hit = Hit(row=0, dense=0.9, phonetic=0.9)
+    assert (
+        candidate_features(Query("set the kitchen lights two zero percent", "u1"), idx, hit)[
+            F["number_match"]
+        ]
+        == 1.0
+    )
+    assert (
+        candidate_features(Query("remainder two call mom", "u1"), idx, Hit(1, 0.9, 0.9))[F["number_match"]]
+        == 1.0
+    )
+    # a real difference of numbers still counts
+    assert (
+        candidate_features(Query("set the kitchen lights to ten percent", "u1"), idx, hit)[F["number_match"]]
+        == 0.0
+    )

@@ -127,9 +127,26 @@ class Query:
                 raise ValueError(f"query {self.text!r}: field {name} must be in [0, 1], got {v!r}")
 
 
-def _numbers(words: Sequence[str]) -> frozenset[str]:
-    """The number tokens of a request, in digits or in words."""
-    return frozenset(w for w in words if _NUM.search(w) or w in NUMBER_TOKENS)
+# Number words that sound like common words: a recogniser writes "two" for "to" and "for" for
+# "four", so such a number facing its sound-alike on the other side is a recognition error, not a
+# different number.
+_SOUND_ALIKES = {
+    "one": frozenset({"won"}),
+    "two": frozenset({"to", "too"}),
+    "four": frozenset({"for", "fore"}),
+    "eight": frozenset({"ate"}),
+}
+
+
+def _numbers(words: Sequence[str], other: Sequence[str] = ()) -> frozenset[str]:
+    """The number tokens of a request, in digits or in words, less number words whose sound-alike
+    the `other` request holds."""
+    seen = set(other)
+    return frozenset(
+        w
+        for w in words
+        if (_NUM.search(w) or w in NUMBER_TOKENS) and not (_SOUND_ALIKES.get(w, frozenset()) & seen)
+    )
 
 
 def _entity_ids(interpretation: str | None) -> list[str]:
@@ -223,7 +240,7 @@ def candidate_features(
     f[_F["diff_phonetic"]] = (
         1.0 if not dq and not dc else fuzz.ratio(phonetic_key(dq), phonetic_key(dc)) / 100.0
     )
-    nq, nc = _numbers(qw), _numbers(cw)
+    nq, nc = _numbers(qw, cw), _numbers(cw, qw)
     f[_F["number_match"]] = (len(nq & nc) / len(nq | nc)) if nq | nc else 1.0
     f[_F["len_ratio"]] = len(cw) / max(1, len(qw))
     f[_F["asr_confidence"]] = q.asr_confidence
