@@ -715,7 +715,8 @@ def train_online(
         rng = np.random.default_rng(cfg.seed + 1)
         queries = [queries[i] for i in sorted(rng.choice(len(queries), cfg.max_queries, replace=False))]
     n_pos_all = sum(1 for tq in queries if tq.target_text is not None)
-    gated = [tq for tq in queries if _passes(tq.query, cfg, known_sources(pairs))]
+    known = known_sources(pairs)
+    gated = [tq for tq in queries if _passes(tq.query, cfg, known)]
     gate_recall = (sum(1 for tq in gated if tq.target_text is not None) / n_pos_all) if n_pos_all else 0.0
 
     # Encoder: fine-tune on pairs of the training users, measure retrieval on held-out users' pairs.
