@@ -278,3 +278,32 @@ def test_a_number_facing_its_sound_alike_is_a_recognition_error() -> None:
         candidate_features(Query("set the kitchen lights to ten percent", "u1"), idx, hit)[F["number_match"]]
         == 0.0
     )
+
+
+def test_a_personal_candidate_keeps_the_crowd_support_it_also_has() -> None:
+    def index(layer: str, texts: list[str], users: list[float]) -> CandidateIndex:
+        n = len(texts)
+        return CandidateIndex(
+            layer=layer,
+            texts=texts,
+            embeddings=np.eye(n, EMBEDDING_DIM, dtype=np.float32),
+            interpretations=["lights_off"] * n,
+            intents=["lights_off"] * n,
+            nlu_confidence=np.full(n, 0.97),
+            counts=np.full(n, 4.0),
+            distinct_users=np.asarray(users),
+            last_seen=np.zeros(n),
+            contexts=[{} for _ in range(n)],
+        )
+
+    mine = index("personal", ["kitchen lights off", "kill the kitchen glow"], [1.0, 1.0])
+    crowd = index("global", ["turn off the lights", "kitchen lights off"], [40.0, 12.0])
+    q = Query("chicken lights off", "u1", nlu_confidence=0.9, nlu_intent="lights_off")
+    shared = candidate_features(q, mine, Hit(row=0, dense=0.9, phonetic=0.9), mine, crowd=crowd)
+    own_only = candidate_features(q, mine, Hit(row=1, dense=0.5, phonetic=0.5), mine, crowd=crowd)
+    assert shared[F["global_users"]] == pytest.approx(math.log1p(12.0))
+    assert own_only[F["global_users"]] == pytest.approx(math.log1p(1.0))
+    assert shared[F["is_personal"]] == 1.0
+    # Without the global index the personal row only knows its one user.
+    alone = candidate_features(q, mine, Hit(row=0, dense=0.9, phonetic=0.9), mine)
+    assert alone[F["global_users"]] == pytest.approx(math.log1p(1.0))

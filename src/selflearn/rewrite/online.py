@@ -221,6 +221,7 @@ def warm_cache(model: OnlineModel) -> int:
     requests known to have been rephrased into them): requests recur, and a cache hit costs
     microseconds where encoding costs milliseconds. Returns the number of cached texts."""
     enc = model.encoder
+    model.global_index.prior()  # the wording model: built now, not on the first request
     n = enc.warm(model.global_index.texts, model.global_index.embeddings)
     for user in model.personal.users():
         idx = model.personal.get(user)
@@ -402,7 +403,11 @@ class OnlineRewriter:
         personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
         gate_nlu, gate_asr = self.gates()
         glob = model.global_index if "global" in self.layers else None
-        q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
+        # The wording prior is the global index's (k users' requests): it is shared, never personal.
+        prior = model.global_index.prior()
+        q = replace(
+            q, unknown_words=unknown_words(q.text, [glob, personal_idx]), lm_score=prior.score(q.text)
+        )
         # The gate trusts a confident NLU, except for a request this user has had to rephrase
         # before (a private name reads as a confident intent with a slot nobody can resolve) and
         # (when the model was trained so) one holding a word no successful request holds.
@@ -425,7 +430,15 @@ class OnlineRewriter:
                 seen.add(text)
                 found.append((personal_idx, h.row))
                 rows.append(
-                    candidate_features(q, personal_idx, h, personal_idx, self._targets.get(text, 0.0))
+                    candidate_features(
+                        q,
+                        personal_idx,
+                        h,
+                        personal_idx,
+                        self._targets.get(text, 0.0),
+                        prior=prior,
+                        crowd=model.global_index,
+                    )
                 )
         if "global" in self.layers:
             own = model.personal.get(q.user_id) if "personal" in self.layers else None
@@ -435,7 +448,11 @@ class OnlineRewriter:
                     continue
                 seen.add(text)
                 found.append((model.global_index, h.row))
-                rows.append(candidate_features(q, model.global_index, h, own, self._targets.get(text, 0.0)))
+                rows.append(
+                    candidate_features(
+                        q, model.global_index, h, own, self._targets.get(text, 0.0), prior=prior
+                    )
+                )
         if self.trace_path is not None:
             self.last_candidates = [
                 {"text": i.texts[r], "interpretation": i.interpretations[r], "layer": i.layer}

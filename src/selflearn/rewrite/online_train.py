@@ -631,6 +631,7 @@ def _groups(
     # A user's personal index as of a query's time changes only when they had a new success or
     # a new pair since their previous query: cache it on (user, #events, #pairs) before that time.
     cache: dict[tuple[str, int, int], CandidateIndex] = {}
+    prior = global_index.prior()
     for tq, vec in zip(queries, qvecs, strict=True):
         q = tq.query
         personal = None
@@ -643,7 +644,11 @@ def _groups(
             if n_ev and key not in cache:
                 cache[key] = build_index("personal", evs[:n_ev], vectors, sources=own_pairs)
             personal = cache.get(key)
-        q = replace(q, unknown_words=unknown_words(q.text, [personal, global_index if use_global else None]))
+        q = replace(
+            q,
+            unknown_words=unknown_words(q.text, [personal, global_index if use_global else None]),
+            lm_score=prior.score(q.text),
+        )
         rows = [none_features(q)]
         labels: list[int] = []
         seen = {q.text}
@@ -655,7 +660,11 @@ def _groups(
                 if text in seen:
                     continue
                 seen.add(text)
-                rows.append(candidate_features(q, idx, h, personal, targets.get(text, 0.0)))
+                rows.append(
+                    candidate_features(
+                        q, idx, h, personal, targets.get(text, 0.0), prior=prior, crowd=global_index
+                    )
+                )
                 interp = idx.interpretations[h.row]
                 if tq.target_text is not None:
                     good = text == tq.target_text or (

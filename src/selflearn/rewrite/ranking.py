@@ -29,6 +29,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
+from selflearn.rewrite.prior import RequestPrior
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
 from selflearn.text.numbers import NUMBER_TOKENS
 from selflearn.util.atomic import atomic_write_text
@@ -71,6 +72,7 @@ FEATURES: tuple[str, ...] = (
     "unexplained_query",
     "unexplained_candidate",
     "unknown_words",
+    "lm_gain",
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 _NUM = re.compile(r"\d")
@@ -119,6 +121,9 @@ class Query:
     # Share of the request's content words no successful request in the enabled layers' indexes
     # holds (see `unknown_words`): "kitten lights off" has one, a correct request usually none.
     unknown_words: float = 0.0
+    # Mean log-probability per word of the request under the global index's language model
+    # (`rewrite.prior`): "turn off the chicken lights" scores well below "... kitchen lights".
+    lm_score: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("asr_confidence", "nlu_confidence"):
@@ -222,9 +227,13 @@ def candidate_features(
     hit: Hit,
     personal: CandidateIndex | None = None,
     precomputed_probability: float = 0.0,
+    prior: RequestPrior | None = None,
+    crowd: CandidateIndex | None = None,
 ) -> np.ndarray:
     """Features of one retrieved candidate for query `q` (`personal`: the user's own index, used to
-    look up their frequency and recency for a global candidate too)."""
+    look up their frequency and recency for a global candidate too; `prior`: the language model
+    `q.lm_score` came from, which scores the candidate's wording the same way; `crowd`: the global
+    index, whose support a personal candidate also has when many people say it)."""
     text = idx.texts[hit.row]
     qw, cw = q.text.split(), text.split()
     f = np.zeros(len(FEATURES), dtype=np.float64)
@@ -261,7 +270,13 @@ def candidate_features(
         f[_F["user_recency_days"]] = min(_NEVER_DAYS, max(0.0, days))
     else:
         f[_F["user_recency_days"]] = _NEVER_DAYS
-    f[_F["global_users"]] = math.log1p(float(idx.distinct_users[hit.row]))
+    users = float(idx.distinct_users[hit.row])
+    if idx.layer == "personal" and crowd is not None:
+        # The user's own success that many others share is both: it keeps the crowd's support.
+        crowd_row = crowd.row_of(text)
+        if crowd_row is not None:
+            users = max(users, float(crowd.distinct_users[crowd_row]))
+    f[_F["global_users"]] = math.log1p(users)
     ctx = idx.contexts[hit.row]
     total = float(idx.counts[hit.row]) or 1.0
     keys = context_keys(q.device_type, q.room, q.hour)
@@ -274,6 +289,9 @@ def candidate_features(
     f[_F["unexplained_query"]] = _unexplained(qw, cw)
     f[_F["unexplained_candidate"]] = _unexplained(cw, qw)
     f[_F["unknown_words"]] = q.unknown_words
+    # How much more usual the candidate's wording is than the request's. Only the difference: the
+    # request's own score alone let the ranker split on how unusual a request is, which hurt.
+    f[_F["lm_gain"]] = prior.score(text) - q.lm_score if prior is not None else 0.0
     return f
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 from rapidfuzz import fuzz, process
 
+from selflearn.rewrite.prior import RequestPrior
 from selflearn.text.encoder import EMBEDDING_DIM
 from selflearn.util.atomic import atomic_path
 
@@ -327,6 +328,7 @@ class CandidateIndex:
     _by_text: dict[str, int] = field(default_factory=dict)
     _by_source: dict[str, list[int]] = field(default_factory=dict)
     _vocab: frozenset[str] | None = None
+    _prior: Any = None
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -358,6 +360,14 @@ class CandidateIndex:
         if self._vocab is None:
             self._vocab = frozenset(w for t in self.texts for w in t.split())
         return self._vocab
+
+    def prior(self) -> RequestPrior:
+        """A language model of these candidates' wording, weighted by how often each worked
+        (built once: the index does not change). Meant for the global index: see rewrite.prior."""
+        if self._prior is None:
+            self._prior = RequestPrior().fit(self.texts, [float(c) for c in self.counts])
+        prior: RequestPrior = self._prior
+        return prior
 
     def row_of(self, text: str) -> int | None:
         return self._by_text.get(text)
