@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -90,6 +91,17 @@ def test_save_load_round_trip(ranker: RewriteRanker, tmp_path: Path) -> None:
     assert again.threshold_ == pytest.approx(ranker.threshold_)
     assert np.allclose(again.scores(x[: g[0]]), ranker.scores(x[: g[0]]))
     assert again.decide(x[: g[0]])[:2] == pytest.approx(ranker.decide(x[: g[0]])[:2])
+
+
+def test_a_ranker_of_another_feature_set_says_what_differs_and_how_to_fix_it(
+    ranker: RewriteRanker, tmp_path: Path
+) -> None:
+    path = ranker.save(tmp_path / "ranker")
+    meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
+    meta["features"] = [f for f in meta["features"] if f != "lm_gain"]  # saved by an older version
+    (path / "ranker.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"missing \['lm_gain'\].*selflearn online train"):
+        RewriteRanker.load(path)
 
 
 def test_rejects_bad_training_input() -> None:

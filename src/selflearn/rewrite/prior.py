@@ -4,8 +4,8 @@ A recognition error swaps a word for one that sounds alike ("turn off the chicke
 NLU can still be confident, and the similarity features cannot say which of the two spellings is
 the mistake. A language model of what people successfully say can: "the kitchen lights" is common
 in requests that worked, "the chicken lights" is not. This is the prior half of the noisy-channel
-view of correction (the phonetic features are the channel half): the ranker reads the request's
-own per-word log-probability and how much a candidate improves on it.
+view of correction (the phonetic features are the channel half): the ranker reads how much a
+candidate's per-word log-probability improves on the request's (`ranking` feature ``lm_gain``).
 
 The model is the interpolated modified Kneser-Ney trigram model of `selflearn.speech.lm`, fitted
 on the global index's texts only (requests at least k distinct users succeeded with, plus the

@@ -523,7 +523,12 @@ class RewriteRanker:
         path = Path(path)
         meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
         if meta["features"] != list(FEATURES):
-            raise ValueError(f"{path}: ranker was trained on other features: {meta['features']}")
+            raise ValueError(
+                f"{path}: ranker was trained on other features than this version computes "
+                f"(missing {sorted(set(FEATURES) - set(meta['features']))}, "
+                f"extra {sorted(set(meta['features']) - set(FEATURES))}): retrain it with "
+                "`selflearn online train`"
+            )
         self = cls(**{k: v for k, v in meta["params"].items() if k != "learning_rate"})
         self.model_ = _Booster(lgb.Booster(model_str=(path / "booster.txt").read_text(encoding="utf-8")))
         self.threshold_ = math.inf if meta["threshold"] is None else float(meta["threshold"])
