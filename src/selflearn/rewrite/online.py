@@ -403,11 +403,7 @@ class OnlineRewriter:
         personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
         gate_nlu, gate_asr = self.gates()
         glob = model.global_index if "global" in self.layers else None
-        # The wording prior is the global index's (k users' requests): it is shared, never personal.
-        prior = model.global_index.prior()
-        q = replace(
-            q, unknown_words=unknown_words(q.text, [glob, personal_idx]), lm_score=prior.score(q.text)
-        )
+        q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
         # The gate trusts a confident NLU, except for a request this user has had to rephrase
         # before (a private name reads as a confident intent with a slot nobody can resolve) and
         # (when the model was trained so) one holding a word no successful request holds.
@@ -418,6 +414,10 @@ class OnlineRewriter:
             and not (self.gate_unknown() and q.unknown_words > 0)
         ):
             return Decision(None, 0.0, None, gated=True)
+        # The wording prior is the global index's (k users' requests): it is shared, never personal.
+        # Scored past the gate: most requests stop there and never need it.
+        prior = model.global_index.prior()
+        q = replace(q, lm_score=prior.score(q.text))
         vec = model.encoder.encode_one(q.text)
         rows = [none_features(q)]
         found: list[tuple[CandidateIndex, int]] = []
