@@ -93,6 +93,37 @@ def test_save_load_round_trip(ranker: RewriteRanker, tmp_path: Path) -> None:
     assert again.decide(x[: g[0]])[:2] == pytest.approx(ranker.decide(x[: g[0]])[:2])
 
 
+def test_the_bag_scores_by_the_mean_of_its_boosters_and_travels_whole(
+    ranker: RewriteRanker, tmp_path: Path
+) -> None:
+    x, _, g = _groups(4, seed=3)
+    rows = x[: g[0]]
+    assert len(ranker.model_.boosters) == ranker.bags == 3
+    each = [b.predict(rows) for b in ranker.model_.boosters]
+    assert not np.allclose(each[0], each[1])  # different rows and features per booster
+    assert np.allclose(ranker.scores(rows), np.mean(each, axis=0))
+    path = ranker.save(tmp_path / "ranker")
+    assert sorted(p.name for p in path.glob("booster*.txt")) == [f"booster{i}.txt" for i in range(3)]
+    (path / "booster2.txt").unlink()
+    with pytest.raises(ValueError, match=r"3 booster\(s\).*booster2.txt"):
+        RewriteRanker.load(path)
+
+
+def test_a_single_booster_saved_before_bagging_still_loads(ranker: RewriteRanker, tmp_path: Path) -> None:
+    x, _, g = _groups(4, seed=4)
+    path = ranker.save(tmp_path / "ranker")
+    meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
+    for key in ("bags", "subsample", "colsample"):
+        del meta["params"][key]
+    (path / "ranker.json").write_text(json.dumps(meta), encoding="utf-8")
+    (path / "booster0.txt").rename(path / "booster.txt")
+    for extra in ("booster1.txt", "booster2.txt"):
+        (path / extra).unlink()
+    old = RewriteRanker.load(path)
+    assert len(old.model_.boosters) == 1
+    assert np.allclose(old.scores(x[: g[0]]), ranker.model_.boosters[0].predict(x[: g[0]]))
+
+
 def test_a_ranker_of_another_feature_set_says_what_differs_and_how_to_fix_it(
     ranker: RewriteRanker, tmp_path: Path
 ) -> None:

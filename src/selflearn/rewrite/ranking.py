@@ -317,15 +317,18 @@ class RewriteRanker:
 
     def __init__(
         self,
-        n_estimators: int = 120,
+        n_estimators: int = 500,
         num_leaves: int = 15,
-        learning_rate: float = 0.08,
+        learning_rate: float = 0.05,
         min_child_samples: int = 10,
         target_precision: float = 0.92,
         folds: int = 3,
         seed: int = 0,
         loss_cost: float = 1.0,
         min_layer_wins: int = 10,
+        bags: int = 3,
+        subsample: float = 0.8,
+        colsample: float = 0.8,
     ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
@@ -336,20 +339,34 @@ class RewriteRanker:
         self.min_layer_wins = min_layer_wins  # out-of-fold wins a layer needs for its own threshold
         self.folds = folds
         self.seed = seed
+        # A bag of boosters, each on a random 80% of rows and features per tree, scored by their
+        # mean: on logged traffic it ranked markedly better out of fold than one booster (net wins
+        # +29% summed over four workspaces, `benchmarks/online_ranker_ablation.py --hparams`),
+        # and one booster of 120 trees underfit.
+        self.bags = max(1, int(bags))
+        self.subsample = subsample
+        self.colsample = colsample
 
-    def _model(self) -> Any:
+    def _model(self, bag: int = 0) -> Any:
         import lightgbm as lgb
 
+        sampled = self.bags > 1
         return lgb.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.n_estimators,
             num_leaves=self.num_leaves,
             learning_rate=self.learning_rate,
             min_child_samples=self.min_child_samples,
-            random_state=self.seed,
+            subsample=self.subsample if sampled else 1.0,
+            subsample_freq=1 if sampled else 0,
+            colsample_bytree=self.colsample if sampled else 1.0,
+            random_state=self.seed * 1009 + bag,
             n_jobs=1,
             verbose=-1,
         )
+
+    def _fit_bag(self, x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> _Bag:
+        return _Bag([self._model(b).fit(x, labels, group=groups).booster_ for b in range(self.bags)])
 
     @staticmethod
     def _check(x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
@@ -392,7 +409,7 @@ class RewriteRanker:
                 tr = np.flatnonzero(fold != k)
                 te = np.flatnonzero(fold == k)
                 rows_tr = np.concatenate([np.arange(starts[g], starts[g] + groups[g]) for g in tr])
-                m = self._model().fit(x[rows_tr], labels[rows_tr], group=groups[tr])
+                m = self._fit_bag(x[rows_tr], labels[rows_tr], groups[tr])
                 for g in te:
                     s, n = starts[g], groups[g]
                     if n < 2:
@@ -427,7 +444,7 @@ class RewriteRanker:
             )
         if not len(groups):
             raise ValueError("no candidate groups to fit the ranker on")
-        self.model_: Any = self._model().fit(x, labels, group=groups)
+        self.model_: _Bag = self._fit_bag(x, labels, groups)
         report.threshold = self.threshold_
         self.report_ = report
         return self
@@ -490,12 +507,14 @@ class RewriteRanker:
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """A directory with the booster (text), the threshold and the calibration points."""
+        """A directory with the bag's boosters (text), the threshold and the calibration points."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if getattr(self, "model_", None) is None:
             raise RuntimeError("RewriteRanker is not fitted")
-        atomic_write_text(path / "booster.txt", self.model_.booster_.model_to_string())
+        names = [f"booster{i}.txt" for i in range(len(self.model_.boosters))]
+        for name, booster in zip(names, self.model_.boosters, strict=True):
+            atomic_write_text(path / name, booster.model_to_string())
         cal = self.calibration_
         meta = {
             "features": list(FEATURES),
@@ -508,12 +527,18 @@ class RewriteRanker:
                 "n_estimators": self.n_estimators,
                 "num_leaves": self.num_leaves,
                 "learning_rate": self.learning_rate,
+                "bags": len(self.model_.boosters),
+                "subsample": self.subsample,
+                "colsample": self.colsample,
                 "target_precision": self.target_precision,
                 "loss_cost": self.loss_cost,
             },
             "report": self.report_.__dict__,
         }
         atomic_write_text(path / "ranker.json", json.dumps(meta, indent=2, default=float))
+        for stale in path.glob("booster*.txt"):  # a smaller bag saved over a larger one
+            if stale.name not in names:
+                stale.unlink()
         return path
 
     @classmethod
@@ -530,7 +555,12 @@ class RewriteRanker:
                 "`selflearn online train`"
             )
         self = cls(**{k: v for k, v in meta["params"].items() if k != "learning_rate"})
-        self.model_ = _Booster(lgb.Booster(model_str=(path / "booster.txt").read_text(encoding="utf-8")))
+        bags = int(meta["params"].get("bags", 1))
+        names = ["booster.txt"] if "bags" not in meta["params"] else [f"booster{i}.txt" for i in range(bags)]
+        missing = [n for n in names if not (path / n).is_file()]
+        if missing:
+            raise ValueError(f"{path}: ranker.json names {bags} booster(s) but {missing} are missing")
+        self.model_ = _Bag([lgb.Booster(model_str=(path / n).read_text(encoding="utf-8")) for n in names])
         self.threshold_ = math.inf if meta["threshold"] is None else float(meta["threshold"])
         self.layer_thresholds_ = {
             k: math.inf if v is None else float(v) for k, v in (meta.get("layer_thresholds") or {}).items()
@@ -542,14 +572,19 @@ class RewriteRanker:
         return self
 
 
-class _Booster:
-    """A loaded booster behind the fitted estimator's predict signature."""
+class _Bag:
+    """Boosters scored by their mean (fitted here or loaded from text)."""
 
-    def __init__(self, booster: Any) -> None:
-        self.booster_ = booster
+    def __init__(self, boosters: Sequence[Any]) -> None:
+        if not boosters:
+            raise ValueError("a bag needs at least one booster")
+        self.boosters = list(boosters)
 
     def predict(self, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
-        return np.asarray(self.booster_.predict(x, num_threads=num_threads))
+        out = np.asarray(self.boosters[0].predict(x, num_threads=num_threads), dtype=np.float64)
+        for b in self.boosters[1:]:
+            out = out + np.asarray(b.predict(x, num_threads=num_threads), dtype=np.float64)
+        return out / len(self.boosters)
 
 
 class _Interp:
