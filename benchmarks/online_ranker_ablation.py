@@ -17,12 +17,17 @@ Variants (a feature is ablated by holding it at zero in training and out of fold
 * `lm`: `lm_gain` only;
 * `full`: both (the shipped ranker).
 
+`--rankers` crosses the variants with ranker settings: `bag` (the shipped one: 3 boosters of 500
+trees on 80% of rows and features each, scored by their mean) and `single` (one booster of 120
+trees, the ranker before session 7). Keys then read `VARIANT+RANKER`.
+
 It reads only logs (and a catalog where given); the bi-encoder is the shipped one (no fine-tuning),
 so the variants differ in nothing else.
 
     python benchmarks/online_ranker_ablation.py \
         --workspace /tmp/w/sim-s0-global_personal:global+personal \
         --workspace /tmp/w/slurp-s2-global_personal:global+personal:/tmp/w/slurp-data/train.jsonl
+    python benchmarks/online_ranker_ablation.py --variants full --rankers single,bag --workspace ...
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ from selflearn.rewrite.online_train import OnlineTrainConfig, train_online
 from selflearn.util.atomic import atomic_write_text
 
 VARIANTS = ("base", "crowd", "lm", "full")
+RANKERS: dict[str, dict[str, Any]] = {
+    "bag": {},
+    "single": {"bags": 1, "n_estimators": 120, "learning_rate": 0.08},
+}
 LOSS_LIMITS = (5, 10, 20)
 
 
@@ -81,9 +90,22 @@ def _features(variant: str) -> Callable[..., np.ndarray]:
     return features
 
 
+def _ranker(setting: str) -> Callable[..., ranking.RewriteRanker]:
+    def make(**kwargs: Any) -> ranking.RewriteRanker:
+        return ranking.RewriteRanker(**{**kwargs, **RANKERS[setting]})
+
+    return make
+
+
 def run(
-    workspace: Path, layers: str, catalog: str | None, seeds: list[int], precision: float
+    workspace: Path,
+    layers: str,
+    catalog: str | None,
+    seeds: list[int],
+    precision: float,
+    runs: list[tuple[str, str, str]],
 ) -> dict[str, Any]:
+    """`runs`: (result key, feature variant, ranker setting)."""
     engine = make_engine("embedded")
     try:
         chains, turns = mine_chains(engine, workspace / "logs", HeuristicRephraseDetector(), NightlyConfig())
@@ -100,11 +122,13 @@ def run(
         return calibrate(self, margins, correct, loss, report)
 
     original = online_train.candidate_features
+    original_ranker = online_train.RewriteRanker
     out: dict[str, Any] = {"workspace": str(workspace), "layers": layers, "catalog": catalog, "turns": turns}
     try:
         ranking.RewriteRanker._calibrate = recording  # type: ignore[method-assign]
-        for variant in VARIANTS:
+        for key, variant, setting in runs:
             online_train.candidate_features = _features(variant)
+            online_train.RewriteRanker = _ranker(setting)  # type: ignore[misc,assignment]
             per_seed = []
             for seed in seeds:
                 captured.clear()
@@ -114,13 +138,14 @@ def run(
                 train_online(workspace, chains, cfg)
                 per_seed.append(summarize(*captured[0], precision) if captured else {})
             keys = per_seed[0].keys() if per_seed and per_seed[0] else []
-            out[variant] = {
+            out[key] = {
                 "per_seed": per_seed,
                 "mean": {k: float(np.mean([s[k] for s in per_seed])) for k in keys},
             }
     finally:
         ranking.RewriteRanker._calibrate = calibrate  # type: ignore[method-assign]
         online_train.candidate_features = original
+        online_train.RewriteRanker = original_ranker  # type: ignore[misc]
     return out
 
 
@@ -134,37 +159,50 @@ def main() -> None:
     )
     ap.add_argument("--seeds", default="0,1,2,3", help="training seeds (folds, negative sampling)")
     ap.add_argument("--precision", type=float, default=OnlineTrainConfig().target_precision)
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    ap.add_argument("--rankers", default="bag", help=f"ranker settings, of {', '.join(RANKERS)}")
     ap.add_argument("--out", default="benchmarks/results/online_ranker_ablation.json")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    settings = [r for r in args.rankers.split(",") if r]
+    unknown = sorted(set(variants) - set(VARIANTS)) + sorted(set(settings) - set(RANKERS))
+    if unknown:
+        ap.error(f"unknown variants or rankers: {unknown}")
+    plain = settings == ["bag"]
+    runs = [(v if plain else f"{v}+{r}", v, r) for r in settings for v in variants]
+    keys = [k for k, _, _ in runs]
     t0 = time.perf_counter()
     results = []
     for spec in args.workspace:
         path, _, rest = spec.partition(":")
         layers, _, catalog = rest.partition(":")
-        results.append(run(Path(path), layers or "global+personal", catalog or None, seeds, args.precision))
-    header = f"{'workspace':58s} {'variant':8s} " + " ".join(
+        results.append(
+            run(Path(path), layers or "global+personal", catalog or None, seeds, args.precision, runs)
+        )
+    header = f"{'workspace':58s} {'variant':12s} " + " ".join(
         f"{k:>8s}" for k in ("net", "wins@5", "wins@10", "wins@20")
     )
     print(header)
     for r in results:
         name = "/".join(Path(r["workspace"]).parts[-2:])
-        for v in VARIANTS:
+        for v in keys:
             m = r[v]["mean"]
             print(
-                f"{name:58s} {v:8s} "
+                f"{name:58s} {v:12s} "
                 + " ".join(f"{m.get(k, 0.0):8.1f}" for k in ("net", "wins@5", "wins@10", "wins@20"))
             )
     totals = {
         v: {k: float(sum(r[v]["mean"].get(k, 0.0) for r in results)) for k in ("net", "wins@10")}
-        for v in VARIANTS
+        for v in keys
     }
     print("summed over workspaces:", json.dumps(totals))
     doc = {
         "machine": {"python": platform.python_version()},
         "seeds": seeds,
         "precision": args.precision,
-        "variants": list(VARIANTS),
+        "variants": keys,
+        "rankers": {r: RANKERS[r] for r in settings},
         "results": results,
         "totals": totals,
         "seconds": round(time.perf_counter() - t0, 1),

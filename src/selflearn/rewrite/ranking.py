@@ -341,7 +341,7 @@ class RewriteRanker:
         self.seed = seed
         # A bag of boosters, each on a random 80% of rows and features per tree, scored by their
         # mean: on logged traffic it ranked markedly better out of fold than one booster (net wins
-        # +29% summed over four workspaces, `benchmarks/online_ranker_ablation.py --hparams`),
+        # +29% summed over four workspaces; `benchmarks/online_ranker_ablation.py --rankers single,bag`),
         # and one booster of 120 trees underfit.
         self.bags = max(1, int(bags))
         self.subsample = subsample
