@@ -166,6 +166,18 @@ def _online_kwargs(args: argparse.Namespace, ws: Path) -> dict[str, Any]:
     }
 
 
+def _kept(args: argparse.Namespace, arm: str, ws: Path) -> dict[str, Any] | None:
+    """An arm finished by an earlier run of the same code (--reuse-arms): its report, summarised
+    again, instead of running it again. Arms the change under test does not touch (precomputed
+    only, the global layer alone) need not be rerun to measure a change to another."""
+    if arm not in args.reuse_arms.split(",") or not (ws / "report.json").is_file():
+        return None
+    report = json.loads((ws / "report.json").read_text(encoding="utf-8"))
+    out = _summarise(report, 0.0, args.from_day, ws, arm != "off")
+    out["reused"] = True
+    return out
+
+
 def run_sim(
     args: argparse.Namespace, work: Path, seed: int, models: Path | None, share: float = 0.0
 ) -> tuple[dict[str, Any], Path]:
@@ -175,6 +187,11 @@ def run_sim(
     prefix = f"sim-p{share:g}" if share else "sim"
     for arm in ARMS:
         ws = work / f"{prefix}-s{seed}-{arm.replace('+', '_')}"
+        if (kept := _kept(args, arm, ws)) is not None:
+            out[arm] = kept
+            models = models or ws
+            _print_arm(f"{prefix} s{seed}", arm, out[arm], args.from_day)
+            continue
         _seed_models(models, ws)
         t0 = time.perf_counter()
         cfg = LoopConfig(
@@ -222,6 +239,11 @@ def run_slurp(
     out: dict[str, Any] = {}
     for arm in ARMS:
         ws = work / f"slurp-s{seed}-{arm.replace('+', '_')}"
+        if (kept := _kept(args, arm, ws)) is not None:
+            out[arm] = kept
+            models = models or ws
+            _print_arm(f"slurp s{seed}", arm, out[arm], args.from_day)
+            continue
         _seed_models(models, ws)
         t0 = time.perf_counter()
         cfg = BenchConfig(
@@ -466,6 +488,12 @@ def main() -> None:
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")
     ap.add_argument("--skip-sim", action="store_true", help="drop both simulator beds")
     ap.add_argument("--skip-slurp", action="store_true")
+    ap.add_argument(
+        "--reuse-arms",
+        default="",
+        help="comma-separated arms (off, global) whose finished workspaces under --work are read "
+        "instead of run again",
+    )
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(

@@ -114,6 +114,50 @@ def test_layers_are_separable(model: OnlineModel) -> None:
     assert OnlineRewriter(model=model, layers="off")(state(q)).turn.rewrite is None
 
 
+class NeverFire(RewriteRanker):
+    """Ranks like AlwaysFire but never leaves "no rewrite"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threshold_ = float("inf")
+        self.calibration_ = None
+
+    def decide(self, x: np.ndarray) -> tuple[int, float, float]:
+        return 0, -1.0, 0.1
+
+
+def test_with_both_layers_the_global_layer_decides_as_alone(model: OnlineModel) -> None:
+    both = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=NeverFire(),  # the joint ranker declines everything...
+        version="v0001",
+        global_ranker=AlwaysFire(),  # ...so the global layer's own ranker decides its candidates
+    )
+    q = "turn of the kitchen lites"
+    for user in ("u1", "u2"):  # u1 has a personal index, u2 none
+        out = OnlineRewriter(model=both, layers="global+personal")(state(q, user=user)).turn.rewrite
+        assert out is not None and out.rewritten == GLOBAL_TEXT and out.source == "online-global"
+    # The global ranker never sees a personal candidate: u1's own request is not proposed by it.
+    out = OnlineRewriter(model=both, layers="global+personal")(state("turn on my reading lump")).turn.rewrite
+    assert out is None or out.rewritten != PERSONAL_TEXT
+    # A personal fire of the joint ranker comes first.
+    first = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=AlwaysFire(),
+        version="v0001",
+        global_ranker=NeverFire(),
+    )
+    out = OnlineRewriter(model=first, layers="global+personal")(state("turn on my reading lump")).turn.rewrite
+    assert out is not None and out.rewritten == PERSONAL_TEXT and out.source == "online-personal"
+    # ...but a global candidate the joint ranker picks is the global ranker's to decide.
+    out = OnlineRewriter(model=first, layers="global+personal")(state(q, user="u2")).turn.rewrite
+    assert out is None
+
+
 def test_precomputed_table_is_consulted_first(model: OnlineModel) -> None:
     table = table_of(rule_row("turn of the kitchen lites", "switch off kitchen lights", probability=0.8))
     rw = OnlineRewriter(model=model, layers="global+personal", table=table)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from selflearn.eval.loop import LoopConfig, run_loop
@@ -42,6 +43,8 @@ def test_nightly_training_publishes_an_online_model(loop_ws: tuple[Path, dict[st
     assert (store.dir / "v0002" / "encoder.pt").exists()  # fine-tuned weights travel with the version
     model = store.load("v0002")
     assert model.encoder.fine_tuned_
+    # Both layers: the global layer carries a ranker of its own, reported beside the joint one.
+    assert model.global_ranker is not None and "global_layer" in manifest["result"]["ranker"]
     # The global layer only holds requests that succeeded for >= k distinct users.
     assert all(u >= 2 for u in model.global_index.distinct_users)
     assert all(len(set(us)) >= 2 for us in model.global_index.users)
@@ -240,3 +243,35 @@ def test_training_gate_knows_only_words_succeeded_with_before() -> None:
     assert not _passes(q("turn off the kitchen lights", "b", 2.0), cfg)
     plain = OnlineTrainConfig(min_users=3, gate_unknown=False)
     assert not _passes(q("turn off the kitten lights", "b", 2.0), plain)
+
+
+def test_the_global_layers_groups_leave_personal_candidates_out() -> None:
+    from selflearn.rewrite.online_train import without_personal
+    from selflearn.rewrite.ranking import FEATURES
+
+    col = FEATURES.index("is_personal")
+
+    def row(personal: bool = False, none: bool = False) -> np.ndarray:
+        r = np.zeros(len(FEATURES))
+        r[FEATURES.index("is_none")] = float(none)
+        r[col] = float(personal)
+        return r
+
+    groups = [
+        # needed a rewrite; reached only through the personal candidate
+        ([row(none=True), row(personal=True), row()], [0, 2, 0]),
+        # needed a rewrite; reached through a global candidate
+        ([row(none=True), row(personal=True), row()], [0, 0, 2]),
+        # was fine as it was
+        ([row(none=True), row(personal=True), row()], [2, 1, 0]),
+        # only personal candidates: nothing left for the global layer
+        ([row(none=True), row(personal=True)], [0, 2]),
+    ]
+    x = np.vstack([r for g, _ in groups for r in g])
+    y = np.concatenate([lab for _, lab in groups])
+    sizes = np.array([len(g) for g, _ in groups])
+    gx, gy, gsizes, gw = without_personal(x, y, sizes, np.array([1.0, 2.0, 3.0, 4.0]))
+    assert gsizes.tolist() == [2, 2, 2] and gw.tolist() == [1.0, 2.0, 3.0]
+    assert (gx[:, col] == 0).all()
+    # the first request's target left with the personal row: "no rewrite" is now merely harmless
+    assert gy.tolist() == [1, 0, 0, 2, 2, 0]

@@ -693,6 +693,52 @@ def _groups(
     return np.vstack(xs), np.asarray(ys, np.int64), np.asarray(sizes, np.int64), np.asarray(ws), with_target
 
 
+def without_personal(
+    x: np.ndarray, y: np.ndarray, sizes: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same requests' groups with the personal candidates left out: what the global layer
+    ranks on its own. A request whose reached rewrite was only personal keeps its "no rewrite"
+    row as harmless (label 1), as a request with no target among the candidates does in
+    `_groups`; groups left with "no rewrite" alone are dropped."""
+    from selflearn.rewrite.ranking import FEATURES
+
+    col = FEATURES.index("is_personal")
+    xs, ys, out_sizes, out_w = [], [], [], []
+    start = 0
+    for n, w in zip(sizes, weights, strict=True):
+        gx, gy = x[start : start + n], y[start : start + n]
+        start += n
+        keep = np.r_[True, gx[1:, col] != 1.0]
+        if keep.sum() < 2:
+            continue
+        gy = gy[keep].copy()
+        if gy[0] != 2:  # a request that needed a rewrite: is its target still among the rows?
+            gy[0] = 0 if (gy[1:] == 2).any() else 1
+        xs.append(gx[keep])
+        ys.append(gy)
+        out_sizes.append(int(keep.sum()))
+        out_w.append(w)
+    if not xs:
+        return np.zeros((0, x.shape[1])), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.vstack(xs), np.concatenate(ys), np.asarray(out_sizes, np.int64), np.asarray(out_w)
+
+
+def _fit_ranker(
+    cfg: OnlineTrainConfig, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, weights: np.ndarray
+) -> RewriteRanker:
+    ranker = RewriteRanker(target_precision=cfg.target_precision, loss_cost=cfg.loss_cost, seed=cfg.seed)
+    if len(sizes) >= 2 and len(set(y.tolist())) > 1:
+        return ranker.fit(x, y, sizes, weights)
+    # too little data: a ranker that never fires
+    from selflearn.rewrite.ranking import FEATURES
+
+    dummy = np.vstack([none_features(Query("a", "u")), np.zeros(len(FEATURES))] * 2)
+    ranker.fit(dummy, np.array([1, 0, 0, 1]), np.array([2, 2]))
+    ranker.threshold_ = float("inf")
+    ranker.layer_thresholds_ = {}
+    return ranker
+
+
 def train_online(
     workspace: Path,
     chains: pa.Table,
@@ -786,16 +832,12 @@ def train_online(
     x, y, sizes, weights, with_target = _groups(
         gated, events, pairs, global_index, vectors, encoder, targets, cfg
     )
-    ranker = RewriteRanker(target_precision=cfg.target_precision, loss_cost=cfg.loss_cost, seed=cfg.seed)
-    if len(sizes) >= 2 and len(set(y.tolist())) > 1:
-        ranker.fit(x, y, sizes, weights)
-    else:  # too little data: a ranker that never fires
-        from selflearn.rewrite.ranking import FEATURES
-
-        dummy = np.vstack([none_features(Query("a", "u")), np.zeros(len(FEATURES))] * 2)
-        ranker.fit(dummy, np.array([1, 0, 0, 1]), np.array([2, 2]))
-        ranker.threshold_ = float("inf")
-        ranker.layer_thresholds_ = {}
+    ranker = _fit_ranker(cfg, x, y, sizes, weights)
+    # With both layers the global layer also gets a ranker of its own, so that it decides as it
+    # would alone and the personal layer can only add (OnlineRewriter._rank).
+    global_ranker = None
+    if parse_layers(cfg.layers) == {"global", "personal"}:
+        global_ranker = _fit_ranker(cfg, *without_personal(x, y, sizes, weights))
     personal = pa.concat_tables(personal_tables) if personal_tables else None
     from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA
 
@@ -811,7 +853,11 @@ def train_online(
         groups=len(sizes),
         gate_recall=gate_recall,
         encoder=enc_report,
-        ranker={**asdict(ranker.report_), "groups_with_target": with_target},
+        ranker={
+            **asdict(ranker.report_),
+            "groups_with_target": with_target,
+            **({"global_layer": asdict(global_ranker.report_)} if global_ranker is not None else {}),
+        },
         late_feedback=len(late),
         unreliable_texts=len(unreliable),
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
@@ -831,6 +877,7 @@ def train_online(
                 "config": asdict(cfg),
                 "result": {k: v for k, v in asdict(result).items() if k != "version"},
             },
+            global_ranker=global_ranker,
         )
     result.seconds = time.perf_counter() - t0
     return result
