@@ -350,3 +350,18 @@ def test_a_personal_candidate_keeps_the_crowd_support_it_also_has() -> None:
     # Without the global index the personal row only knows its one user.
     alone = candidate_features(q, mine, Hit(row=0, dense=0.9, phonetic=0.9), mine)
     assert alone[F["global_users"]] == pytest.approx(math.log1p(1.0))
+
+
+def test_scoring_threads_change_speed_not_scores(ranker: RewriteRanker) -> None:
+    from selflearn.rewrite import ranking
+
+    x, _, g = _groups(4, seed=5)
+    rows = x[: g[0]]
+    one = ranker.scores(rows)
+    try:
+        ranking.set_predict_threads(2)
+        assert np.array_equal(ranker.scores(rows), one)
+    finally:
+        ranking.set_predict_threads(1)
+    with pytest.raises(ValueError, match="ranker threads must be >= 1"):
+        ranking.set_predict_threads(0)
