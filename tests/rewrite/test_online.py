@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,14 +128,8 @@ class NeverFire(RewriteRanker):
 
 
 def test_with_both_layers_the_global_layer_decides_as_alone(model: OnlineModel) -> None:
-    both = OnlineModel(
-        encoder=model.encoder,
-        global_index=model.global_index,
-        personal=model.personal,
-        ranker=NeverFire(),  # the joint ranker declines everything...
-        version="v0001",
-        global_ranker=AlwaysFire(),  # ...so the global layer's own ranker decides its candidates
-    )
+    # the joint ranker declines everything, so the global layer's own ranker decides its candidates
+    both = replace(model, ranker=NeverFire(), global_ranker=AlwaysFire())
     q = "turn of the kitchen lites"
     for user in ("u1", "u2"):  # u1 has a personal index, u2 none
         out = OnlineRewriter(model=both, layers="global+personal")(state(q, user=user)).turn.rewrite
@@ -143,14 +138,7 @@ def test_with_both_layers_the_global_layer_decides_as_alone(model: OnlineModel) 
     out = OnlineRewriter(model=both, layers="global+personal")(state("turn on my reading lump")).turn.rewrite
     assert out is None or out.rewritten != PERSONAL_TEXT
     # A personal fire of the joint ranker comes first.
-    first = OnlineModel(
-        encoder=model.encoder,
-        global_index=model.global_index,
-        personal=model.personal,
-        ranker=AlwaysFire(),
-        version="v0001",
-        global_ranker=NeverFire(),
-    )
+    first = replace(model, global_ranker=NeverFire())
     out = OnlineRewriter(model=first, layers="global+personal")(state("turn on my reading lump")).turn.rewrite
     assert out is not None and out.rewritten == PERSONAL_TEXT and out.source == "online-personal"
     # ...but a global candidate the joint ranker picks is the global ranker's to decide.
