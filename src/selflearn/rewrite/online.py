@@ -85,7 +85,7 @@ class OnlineModel:
     manifest: dict[str, Any] = field(default_factory=dict)
     # A model trained with both layers also carries the global layer's own ranker (trained on the
     # same requests with the personal candidates left out): the global layer then decides as it
-    # would alone, and the personal layer can only add to it (see OnlineRewriter.decide).
+    # would alone, and the personal layer can only add to it (see OnlineRewriter._rank).
     global_ranker: RewriteRanker | None = None
     # Log feedback on the layer's own rewrites: request text -> rewrites users kept retrying after.
     suppressed: dict[str, frozenset[str]] = field(default_factory=dict)

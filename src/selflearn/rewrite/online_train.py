@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.online import OnlineStore, parse_layers
 from selflearn.rewrite.ranking import (
+    FEATURES,
     Query,
     RewriteRanker,
     candidate_features,
@@ -687,8 +688,6 @@ def _groups(
         sizes.append(len(rows))
         ws.append(tq.weight)
     if not xs:
-        from selflearn.rewrite.ranking import FEATURES
-
         return np.zeros((0, len(FEATURES))), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0
     return np.vstack(xs), np.asarray(ys, np.int64), np.asarray(sizes, np.int64), np.asarray(ws), with_target
 
@@ -700,8 +699,6 @@ def without_personal(
     ranks on its own. A request whose reached rewrite was only personal keeps its "no rewrite"
     row as harmless (label 1), as a request with no target among the candidates does in
     `_groups`; groups left with "no rewrite" alone are dropped."""
-    from selflearn.rewrite.ranking import FEATURES
-
     col = FEATURES.index("is_personal")
     xs, ys, out_sizes, out_w = [], [], [], []
     start = 0
@@ -730,8 +727,6 @@ def _fit_ranker(
     if len(sizes) >= 2 and len(set(y.tolist())) > 1:
         return ranker.fit(x, y, sizes, weights)
     # too little data: a ranker that never fires
-    from selflearn.rewrite.ranking import FEATURES
-
     dummy = np.vstack([none_features(Query("a", "u")), np.zeros(len(FEATURES))] * 2)
     ranker.fit(dummy, np.array([1, 0, 0, 1]), np.array([2, 2]))
     ranker.threshold_ = float("inf")
