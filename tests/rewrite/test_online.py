@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -165,15 +166,37 @@ def test_gate_skips_confident_requests(model: OnlineModel, small_nlu: Any) -> No
     assert rw.stats["retrieved"] == 1
 
 
-def _publish(root: Path, model: OnlineModel) -> str:
+def _publish(root: Path, model: OnlineModel, compile_rankers: bool = False) -> str:
     store = OnlineStore(root)
     ranker = RewriteRanker(n_estimators=5)
     x = np.zeros((4, len(FEATURES)))
     x[[0, 2], 0] = 1.0
     ranker.fit(x, np.array([2, 0, 2, 0]), np.array([2, 2]))
     return store.publish(
-        model.global_index.to_arrow(), model.personal.to_arrow(), ranker, None, {"min_users": 3}
+        model.global_index.to_arrow(),
+        model.personal.to_arrow(),
+        ranker,
+        None,
+        {"min_users": 3},
+        compile_rankers=compile_rankers,
     )
+
+
+def test_a_serving_rewriter_scores_with_compiled_rankers(tmp_path: Path, model: OnlineModel) -> None:
+    version = _publish(tmp_path, model, compile_rankers=True)
+    cached = sorted((tmp_path / "artifacts" / "online" / version / "ranker" / "compiled").glob("*.o"))
+    assert len(cached) == 3  # built at publish, so a service only loads it
+    rw = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0, compile_ranker=True)
+    assert rw.model is not None and rw.model.ranker.is_compiled
+    # A version published later (not compiled ahead) is served at once and compiled behind it.
+    _publish(tmp_path, model)
+    assert rw.reload() and rw.model.version == "v0002"
+    for worker in [t for t in threading.enumerate() if t.name == "compile"]:
+        worker.join(timeout=60)
+    assert rw.model.ranker.is_compiled
+    # Without the option the rankers score with LightGBM.
+    plain = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0)
+    assert plain.model is not None and not plain.model.ranker.is_compiled
 
 
 def test_store_publishes_and_deletes_a_user(tmp_path: Path, model: OnlineModel) -> None:

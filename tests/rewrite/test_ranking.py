@@ -365,3 +365,35 @@ def test_scoring_threads_change_speed_not_scores(ranker: RewriteRanker) -> None:
         ranking.set_predict_threads(1)
     with pytest.raises(ValueError, match="ranker threads must be >= 1"):
         ranking.set_predict_threads(0)
+
+
+def test_compiled_ranker_scores_as_lightgbm_and_reuses_its_cached_code(
+    ranker: RewriteRanker, tmp_path: Path
+) -> None:
+    x, _, g = _groups(6, seed=7)
+    saved = ranker.save(tmp_path / "ranker")
+    loaded = RewriteRanker.load(saved)
+    starts = np.r_[0, np.cumsum(g)[:-1]]
+    before = [loaded.scores(x[s : s + n]) for s, n in zip(starts, g, strict=True)]
+    decisions = [loaded.decide(x[s : s + n])[0] for s, n in zip(starts, g, strict=True)]
+    assert not loaded.is_compiled
+    loaded.compile()  # cached beside the boosters
+    assert loaded.is_compiled
+    objects = sorted((saved / "compiled").glob("*.o"))
+    assert len(objects) == len(ranker.model_.boosters) == 3
+    for (s, n), want, chose in zip(zip(starts, g, strict=True), before, decisions, strict=True):
+        assert np.allclose(loaded.scores(x[s : s + n]), want, rtol=0, atol=1e-9)
+        assert loaded.decide(x[s : s + n])[0] == chose
+    # A second load reuses the objects; another booster gets its own (a stale object never loads).
+    stamps = [o.stat().st_mtime_ns for o in objects]
+    again = RewriteRanker.load(saved).compile()
+    assert [o.stat().st_mtime_ns for o in objects] == stamps
+    assert np.allclose(again.scores(x[: g[0]]), before[0], rtol=0, atol=1e-9)
+    xs, ys, gs = _groups(60, seed=3)
+    other = RewriteRanker(n_estimators=10, min_child_samples=5, bags=1).fit(xs, ys, gs)
+    other.compile(saved / "compiled")
+    assert len(list((saved / "compiled").glob("*.o"))) == 4
+    assert not list((saved / "compiled").glob("*.part"))
+    # Refitting drops the compiled code of the earlier trees.
+    other.fit(xs, ys, gs)
+    assert not other.is_compiled

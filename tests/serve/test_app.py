@@ -68,6 +68,7 @@ def client(tmp_path: Path, model: OnlineModel, small_nlu: Any) -> TestClient:
 def test_healthz_and_openapi(client: TestClient) -> None:
     h = client.get("/healthz").json()
     assert h["status"] == "ok" and h["online_version"] == "v0009" and h["table_version"] == "v0003"
+    assert h["ranker"] == "lightgbm"  # a rewriter handed in is served as it is, not compiled
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/rewrite", "/v1/interpret", "/v1/feedback", "/healthz"} <= set(paths)
 

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -136,8 +137,11 @@ class OnlineStore:
         encoder: BiEncoder | None,
         manifest: Mapping[str, Any],
         global_ranker: RewriteRanker | None = None,
+        compile_rankers: bool = False,
     ) -> str:
-        """Write a new version (encoder weights only if fine-tuned) and make it CURRENT."""
+        """Write a new version (encoder weights only if fine-tuned) and make it CURRENT. With
+        `compile_rankers`, the rankers' native code is built into the version too (seconds per
+        booster, paid here rather than by a serving process; `RewriteRanker.compile`)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
         try:
@@ -146,6 +150,8 @@ class OnlineStore:
             ranker.save(tmp / RANKER_DIR)
             if global_ranker is not None:
                 global_ranker.save(tmp / GLOBAL_RANKER_DIR)
+            if compile_rankers:
+                compile_rankers_in(tmp)
             if encoder is not None and encoder.fine_tuned_:
                 encoder.save(tmp / ENCODER_FILE)
             numbers = [int(m.group(1)) for p in self.dir.iterdir() if (m := _VERSION.match(p.name))]
@@ -225,6 +231,27 @@ class OnlineStore:
         if changed and current is not None:
             atomic_write_text(self.current_path, current + "\n")  # a new inode: readers reload
         return changed
+
+
+def compile_rankers_in(vdir: Path) -> None:
+    """Build the native code of a version's rankers into its `compiled/` caches."""
+    for sub in (RANKER_DIR, GLOBAL_RANKER_DIR):
+        if (vdir / sub).is_dir():
+            RewriteRanker.load(vdir / sub).compile()
+
+
+def compile_model(model: OnlineModel) -> bool:
+    """Score `model`'s rankers with native code (`RewriteRanker.compile`, through each ranker's
+    cache). False, with the rankers left on LightGBM, when lleaves cannot compile here: the
+    scores are the same, only slower."""
+    try:
+        for ranker in (model.ranker, model.global_ranker):
+            if ranker is not None:
+                ranker.compile()
+    except Exception:
+        log.exception("online model %s: rankers not compiled; scoring with LightGBM", model.version)
+        return False
+    return True
 
 
 def warm_cache(model: OnlineModel) -> int:
@@ -308,8 +335,13 @@ class OnlineRewriter:
         k_phonetic: int = 4,
         precomputed: bool = True,
         trace: str | os.PathLike[str] | None = None,
+        compile_ranker: bool = False,
     ) -> None:
         self.layers = parse_layers(layers)
+        # Score with the rankers compiled to native code (a service): the first model is compiled
+        # before the first request; a model published later is served with LightGBM while its
+        # code compiles in the background (the same scores, so nothing changes but the latency).
+        self.compile_ranker = compile_ranker
         # Diagnostics: one JSON line per decided turn (what was retrieved, the ranker's margin, what
         # fired), for offline analysis of why failures were not fixed. Off by default.
         self.trace_path = Path(trace) if trace is not None else None
@@ -370,7 +402,14 @@ class OnlineRewriter:
         if version is None:
             return changed
         old = self.model.encoder if self.model is not None else None
-        self.model = self.store.load(version, encoder=old)
+        model = self.store.load(version, encoder=old)
+        if self.compile_ranker:
+            if self.model is None:
+                compile_model(model)
+            else:
+                worker = threading.Thread(target=compile_model, args=(model,), name="compile", daemon=True)
+                worker.start()
+        self.model = model
         self._signature = sig
         log.info("online rewrite model %s loaded", version)
         return True

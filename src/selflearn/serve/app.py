@@ -107,6 +107,7 @@ class ServeConfig:
     log_flush_turns: int = 500  # flush the turn buffer at this many turns...
     log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
+    compile_ranker: bool = True  # score with the rankers as native code (RewriteRanker.compile)
 
 
 def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
@@ -148,6 +149,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             gate_nlu=cfg.gate_nlu,
             gate_asr=cfg.gate_asr,
             check_interval_s=cfg.check_interval_s,
+            compile_ranker=cfg.compile_ranker,
         )
     rw = rewriter
     if rw.model is not None:
@@ -219,6 +221,9 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             "table_version": rw.precomputed.version,
             "online_version": rw.model.version if rw.model is not None else None,
             "nlu": nlu is not None,
+            "ranker": None
+            if rw.model is None
+            else ("compiled" if rw.model.ranker.is_compiled else "lightgbm"),
             "stats": dict(rw.stats),
         }
 
