@@ -99,7 +99,8 @@ def in_process(ws: Path, reqs: list[dict[str, Any]], layers: str) -> dict[str, A
     set_torch_threads(1)
     nlu_dir = ws / "artifacts" / "models" / "nlu"
     nlu = NluModel.load(nlu_dir) if (nlu_dir / "manifest.json").exists() else None
-    rw = OnlineRewriter(root=ws, layers=layers, nlu=nlu, check_interval_s=3600)
+    # as `selflearn serve` runs it: the rankers compiled to native code
+    rw = OnlineRewriter(root=ws, layers=layers, nlu=nlu, check_interval_s=3600, compiled=True)
 
     def call(r: dict[str, Any]) -> Any:
         return rw.rewrite(
@@ -226,7 +227,7 @@ def fixed_rate_load(
         result = asyncio.run(_raw_load("127.0.0.1", port, reqs, rate, duration, conns))
         result["server_stats_after"] = httpx.get(url + "/healthz").json()["stats"]
     result["layers"] = layers
-    result["server"] = {k: health[k] for k in ("table_version", "online_version")}
+    result["server"] = {k: health.get(k) for k in ("table_version", "online_version", "ranker")}
     return result
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,8 +186,8 @@ def test_a_serving_rewriter_scores_with_compiled_rankers(tmp_path: Path, model: 
     version = _publish(tmp_path, model, compile_rankers=True)
     cached = sorted((tmp_path / "artifacts" / "online" / version / "ranker" / "compiled").glob("*.o"))
     assert len(cached) == 3  # built at publish, so a service only loads it
-    rw = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0, compile_ranker=True)
-    assert rw.model is not None and rw.model.ranker.is_compiled
+    rw = OnlineRewriter(root=tmp_path, layers="global+personal", check_interval_s=0.0, compiled=True)
+    assert rw.model is not None and rw.model.ranker.is_compiled and rw.model.encoder.is_traced
     # A version published later (not compiled ahead) is served at once and compiled behind it.
     _publish(tmp_path, model)
     assert rw.reload() and rw.model.version == "v0002"

@@ -119,3 +119,19 @@ def test_personal_indexes_only_search_the_asking_user() -> None:
     back = PersonalIndexes.from_arrow(personal.to_arrow())
     assert back.users() == ["u1", "u2"] and back.get("u1").texts == ["turn on my reading lamp"]  # type: ignore[union-attr]
     assert personal.without(["u1"]).users() == ["u2"]
+
+
+def test_traced_encoder_embeds_single_queries_as_the_eager_model() -> None:
+    enc = BiEncoder.load(None)
+    texts = [
+        "turn off the chicken lights",
+        "hi",
+        "play the song bohemian rhapsody by queen in the living room",
+    ]
+    eager = enc.encode(texts)
+    assert enc.trace() and enc.is_traced
+    for text, want in zip(texts, eager, strict=True):
+        assert np.allclose(enc.encode_one(text), want, rtol=0, atol=1e-5)
+    # Fine-tuning changes the weights frozen into the trace, so it is dropped.
+    enc.fine_tune([("kitten lights off", "kitchen lights off"), ("play jas", "play jazz")], steps=1)
+    assert not enc.is_traced

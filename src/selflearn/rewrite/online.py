@@ -240,10 +240,13 @@ def compile_rankers_in(vdir: Path) -> None:
             RewriteRanker.load(vdir / sub).compile()
 
 
-def compile_model(model: OnlineModel) -> bool:
-    """Score `model`'s rankers with native code (`RewriteRanker.compile`, through each ranker's
-    cache). False, with the rankers left on LightGBM, when lleaves cannot compile here: the
-    scores are the same, only slower."""
+def compile_for_serving(model: OnlineModel) -> bool:
+    """Serve `model` through compiled hot paths: the encoder traced for single queries
+    (`BiEncoder.trace`) and the rankers as native code (`RewriteRanker.compile`, through each
+    ranker's cache). False, with the rankers left on LightGBM, when lleaves cannot compile here:
+    the scores are the same either way, only slower."""
+    if not model.encoder.is_traced:
+        model.encoder.trace()
     try:
         for ranker in (model.ranker, model.global_ranker):
             if ranker is not None:
@@ -335,13 +338,14 @@ class OnlineRewriter:
         k_phonetic: int = 4,
         precomputed: bool = True,
         trace: str | os.PathLike[str] | None = None,
-        compile_ranker: bool = False,
+        compiled: bool = False,
     ) -> None:
         self.layers = parse_layers(layers)
-        # Score with the rankers compiled to native code (a service): the first model is compiled
-        # before the first request; a model published later is served with LightGBM while its
-        # code compiles in the background (the same scores, so nothing changes but the latency).
-        self.compile_ranker = compile_ranker
+        # Serve through compiled hot paths (`compile_for_serving`: the encoder traced, the rankers
+        # as native code): the first model is compiled before the first request; a model published
+        # later is served as loaded while it compiles in the background (the same scores, so
+        # nothing changes but the latency).
+        self.compiled = compiled
         # Diagnostics: one JSON line per decided turn (what was retrieved, the ranker's margin, what
         # fired), for offline analysis of why failures were not fixed. Off by default.
         self.trace_path = Path(trace) if trace is not None else None
@@ -403,11 +407,13 @@ class OnlineRewriter:
             return changed
         old = self.model.encoder if self.model is not None else None
         model = self.store.load(version, encoder=old)
-        if self.compile_ranker:
+        if self.compiled:
             if self.model is None:
-                compile_model(model)
+                compile_for_serving(model)
             else:
-                worker = threading.Thread(target=compile_model, args=(model,), name="compile", daemon=True)
+                worker = threading.Thread(
+                    target=compile_for_serving, args=(model,), name="compile", daemon=True
+                )
                 worker.start()
         self.model = model
         self._signature = sig

@@ -107,7 +107,7 @@ class ServeConfig:
     log_flush_turns: int = 500  # flush the turn buffer at this many turns...
     log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
-    compile_ranker: bool = True  # score with the rankers as native code (RewriteRanker.compile)
+    compiled: bool = True  # serve through compiled hot paths (rewrite.online.compile_for_serving)
 
 
 def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
@@ -149,7 +149,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             gate_nlu=cfg.gate_nlu,
             gate_asr=cfg.gate_asr,
             check_interval_s=cfg.check_interval_s,
-            compile_ranker=cfg.compile_ranker,
+            compiled=cfg.compiled,
         )
     rw = rewriter
     if rw.model is not None:
@@ -224,6 +224,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             "ranker": None
             if rw.model is None
             else ("compiled" if rw.model.ranker.is_compiled else "lightgbm"),
+            "encoder": None if rw.model is None else ("traced" if rw.model.encoder.is_traced else "eager"),
             "stats": dict(rw.stats),
         }
 

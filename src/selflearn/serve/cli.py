@@ -46,11 +46,12 @@ def register(app: typer.Typer) -> None:
                 "tail on 2 cores shared with the load: p99 43.8 against 32.8 ms on the SLURP model).",
             ),
         ] = 1,
-        compile_ranker: Annotated[
+        compiled: Annotated[
             bool,
             typer.Option(
-                help="Score with the rankers compiled to native code (lleaves): the same scores at a "
-                "twentieth of the time; compiled at start unless `online train` already did."
+                "--compile/--no-compile",
+                help="Serve through compiled hot paths: the rankers as native code (lleaves; cached "
+                "by `online train`, else built at start) and the encoder traced. Same scores, faster.",
             ),
         ] = True,
     ) -> None:
@@ -72,7 +73,7 @@ def register(app: typer.Typer) -> None:
             gate_asr=gate_asr,
             log_turns=log_turns,
             log_flush_s=log_flush_s,
-            compile_ranker=compile_ranker,
+            compiled=compiled,
         )
         uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
 
