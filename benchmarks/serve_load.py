@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -353,6 +354,11 @@ def main() -> None:
     for layers in ("off", args.layers):
         result["in_process"].append(in_process(ws, reqs[: args.in_process], layers))
         print(f"in-process {layers}: {json.dumps(result['in_process'][-1], default=str)}", flush=True)
+    # The in-process models are gone; collect their cycles now and freeze what is left, so that
+    # the generator's own collector never pauses it mid-run (a full collection of a model-sized
+    # heap takes ~280 ms, which would read as server latency).
+    gc.collect()
+    gc.freeze()
     result["wrk"] = []
     for layers in (args.layers, "off"):
         w = wrk_load(ws, layers, reqs, args.wrk_connections, args.duration)

@@ -69,6 +69,7 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     h = client.get("/healthz").json()
     assert h["status"] == "ok" and h["online_version"] == "v0009" and h["table_version"] == "v0003"
     assert h["ranker"] == "lightgbm"  # a rewriter handed in is served as it is, not compiled
+    assert h["heap_freezes"] == 1  # the loaded model is kept out of the cyclic GC
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/rewrite", "/v1/interpret", "/v1/feedback", "/healthz"} <= set(paths)
 

@@ -37,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter
+from selflearn.serve.heap import FrozenHeap
 from selflearn.serve.turnlog import TurnLog
 
 __all__ = ["ServeConfig", "create_app"]
@@ -108,6 +109,7 @@ class ServeConfig:
     log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
     compiled: bool = True  # serve through compiled hot paths (rewrite.online.compile_for_serving)
+    freeze_heap: bool = True  # keep the loaded model out of the cyclic GC (serve/heap.py)
 
 
 def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
@@ -154,6 +156,13 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     rw = rewriter
     if rw.model is not None:
         rw.model.encoder.encode_one("warm up")  # the first encode builds torch's kernels
+    heap = FrozenHeap(cfg.freeze_heap)
+
+    def loaded() -> tuple[int, str | None, str | None]:
+        # what is loaded: a new table or model is frozen after its first request
+        return (id(rw.model), rw.model.version if rw.model is not None else None, rw.precomputed.version)
+
+    heap.after_load(loaded())
     back: Pipeline | None = None
     if nlu is not None:
         import selflearn.assistant.nlu.component
@@ -226,6 +235,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             else ("compiled" if rw.model.ranker.is_compiled else "lightgbm"),
             "encoder": None if rw.model is None else ("traced" if rw.model.encoder.is_traced else "eager"),
             "stats": dict(rw.stats),
+            "heap_freezes": heap.freezes,
         }
 
     @app.post("/v1/rewrite", response_model=RewriteOut)
@@ -245,6 +255,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
                 timestamp=now.timestamp(),
                 entity_ids=frozenset(ctx.entity_ids),
             )
+            heap.after_load(loaded())
         fired = d.rewritten is not None
         prov = {**d.provenance, "candidates": d.candidates} if fired else {}
         return RewriteOut(
@@ -270,6 +281,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             recent[turn_id] = req.user
             if len(recent) > 10000:
                 recent.popitem(last=False)
+            heap.after_load(loaded())
         t = state.turn
         if turn_log is not None:
             t = t.model_copy(update={"latency_ms": (time.perf_counter() - t0) * 1000})
