@@ -166,6 +166,25 @@ def test_gate_skips_confident_requests(model: OnlineModel, small_nlu: Any) -> No
     assert rw.stats["retrieved"] == 1
 
 
+def test_to_encode_names_only_what_rewrite_will_embed_and_is_not_cached(
+    model: OnlineModel, small_nlu: Any
+) -> None:
+    table = table_of(rule_row("turn of the kitchen lites", "switch off kitchen lights", probability=0.8))
+    rw = OnlineRewriter(model=model, layers="global", nlu=small_nlu, table=table, gate_nlu=0.5, gate_asr=0.5)
+    assert rw.to_encode("turn of the kitchen lites", "u2", 0.2) is None  # the table answers it
+    assert rw.to_encode("turn off the kitchen lights", "u2", 0.95) is None  # the gate stops it
+    text = rw.to_encode("Turn off the  kitchen light bulbs", "u2", 0.2)
+    assert text == "turn off the kitchen light bulbs"  # normalised, as `rewrite` embeds it
+    alone = rw.rewrite("Turn off the  kitchen light bulbs", "u2", 0.2)
+    model.encoder.clear_cache()
+    misses = model.encoder.misses_
+    model.encoder.prefetch(text)
+    assert rw.to_encode("Turn off the  kitchen light bulbs", "u2", 0.2) is None
+    prefetched = rw.rewrite("Turn off the  kitchen light bulbs", "u2", 0.2)
+    assert model.encoder.misses_ == misses  # the request found its embedding ready
+    assert (prefetched.rewritten, prefetched.layer) == (alone.rewritten, alone.layer)
+
+
 def _publish(root: Path, model: OnlineModel, compile_rankers: bool = False) -> str:
     store = OnlineStore(root)
     ranker = RewriteRanker(n_estimators=5)

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -369,6 +370,7 @@ class OnlineRewriter:
         self._targets: dict[str, float] = {}
         self._targets_version: str | None = None
         self.stats = {"turns": 0, "precomputed": 0, "gated": 0, "retrieved": 0, "fired": 0}
+        self._nlu_memo: OrderedDict[tuple[int, str], tuple[float, str | None]] = OrderedDict()
         self.last_candidates: list[dict[str, Any]] = []  # filled only when tracing
         self.last_gated = False  # the last call's gate decision and provenance (for the service)
         self.last_provenance: dict[str, Any] = {}
@@ -445,9 +447,51 @@ class OnlineRewriter:
         """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
         if self.nlu is None or not text:
             return 0.5, None
+        key = (id(self.nlu), text)  # a service reads a request twice (`to_encode`, then `rewrite`)
+        hit = self._nlu_memo.get(key)
+        if hit is not None:
+            return hit
         p = self.nlu.intent_proba(text)
         i = int(np.argmax(p))
-        return float(p[i]), str(self.nlu.classes_[i])
+        out = (float(p[i]), str(self.nlu.classes_[i]))
+        self._nlu_memo[key] = out
+        if len(self._nlu_memo) > 256:
+            self._nlu_memo.popitem(last=False)
+        return out
+
+    def _gated(self, q: Query, personal_idx: CandidateIndex | None) -> bool:
+        """The gate trusts a confident NLU, except for a request this user has had to rephrase
+        before (a private name reads as a confident intent with a slot nobody can resolve) and
+        (when the model was trained so) one holding a word no successful request holds."""
+        gate_nlu, gate_asr = self.gates()
+        return (
+            q.nlu_confidence >= gate_nlu
+            and q.asr_confidence >= gate_asr
+            and not (personal_idx is not None and personal_idx.has_source(q.text))
+            and not (self.gate_unknown() and q.unknown_words > 0)
+        )
+
+    def to_encode(self, text: str, user_id: str, asr_confidence: float = 1.0) -> str | None:
+        """The text `rewrite(text, user_id, asr_confidence, ...)` will embed, when it will embed one
+        that is not cached; else None (a precomputed rewrite, the gate, no model). A service
+        encodes it on another core (`BiEncoder.prefetch`) before taking its request lock, so that
+        a request never seen before does not hold up the cheap ones queued behind it."""
+        model = self.model
+        if model is None or not self.layers:
+            return None
+        norm = normalize_request(text)
+        if not norm or model.encoder.is_cached(norm):
+            return None
+        if self.use_precomputed:
+            rule = self.precomputed.table.lookup(norm)
+            if rule is not None and rule.probability >= self.precomputed.min_score:
+                return None
+        conf, intent = self.nlu_view(text)
+        personal_idx = model.personal.get(user_id) if "personal" in self.layers else None
+        glob = model.global_index if "global" in self.layers else None
+        q = Query(norm, user_id, asr_confidence, conf, intent)
+        q = replace(q, unknown_words=unknown_words(norm, [glob, personal_idx]))
+        return None if self._gated(q, personal_idx) else norm
 
     def decide(self, q: Query) -> Decision:
         """Retrieve from the enabled layers, rank with "no rewrite" among the candidates, and fire
@@ -457,18 +501,9 @@ class OnlineRewriter:
             return Decision(None, 0.0, None)
         self.last_candidates = []
         personal_idx = model.personal.get(q.user_id) if "personal" in self.layers else None
-        gate_nlu, gate_asr = self.gates()
         glob = model.global_index if "global" in self.layers else None
         q = replace(q, unknown_words=unknown_words(q.text, [glob, personal_idx]))
-        # The gate trusts a confident NLU, except for a request this user has had to rephrase
-        # before (a private name reads as a confident intent with a slot nobody can resolve) and
-        # (when the model was trained so) one holding a word no successful request holds.
-        if (
-            q.nlu_confidence >= gate_nlu
-            and q.asr_confidence >= gate_asr
-            and not (personal_idx is not None and personal_idx.has_source(q.text))
-            and not (self.gate_unknown() and q.unknown_words > 0)
-        ):
+        if self._gated(q, personal_idx):
             return Decision(None, 0.0, None, gated=True)
         # The wording prior is the global index's (k users' requests): it is shared, never personal.
         # Scored past the gate: most requests stop there and never need it.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -164,6 +165,9 @@ class BiEncoder:
         self.hits_ = 0
         self.misses_ = 0
         self._traced: Any = None  # `trace`: the model for one query at a time, as TorchScript
+        # The cache is shared with a service's encode thread (`prefetch`); the forward pass runs
+        # outside this lock.
+        self._cache_lock = threading.Lock()
 
     def _ensure(self) -> None:
         if self._model is None:
@@ -199,31 +203,50 @@ class BiEncoder:
         return np.ascontiguousarray(out)
 
     def clear_cache(self) -> None:
-        self._cache.clear()
+        with self._cache_lock:
+            self._cache.clear()
 
     def warm(self, texts: Sequence[str], vectors: np.ndarray) -> int:
         """Put known embeddings into the query cache (texts the nightly job already encoded: the
         candidates and the requests that were rephrased into them). Returns how many were added."""
         added = 0
-        for text, vec in zip(texts, vectors, strict=True):
-            if text not in self._cache and len(self._cache) < self.cache_size:
-                self._cache[text] = np.ascontiguousarray(vec.reshape(1, -1), dtype=np.float32)
-                added += 1
+        with self._cache_lock:
+            for text, vec in zip(texts, vectors, strict=True):
+                if text not in self._cache and len(self._cache) < self.cache_size:
+                    self._cache[text] = np.ascontiguousarray(vec.reshape(1, -1), dtype=np.float32)
+                    added += 1
         return added
 
     def encode_one(self, text: str) -> np.ndarray:
         """One query's embedding (1, 384), from the LRU cache when the text was seen recently."""
-        vec = self._cache.get(text)
-        if vec is not None:
-            self._cache.move_to_end(text)
-            self.hits_ += 1
-            return vec
-        self.misses_ += 1
+        with self._cache_lock:
+            vec = self._cache.get(text)
+            if vec is not None:
+                self._cache.move_to_end(text)
+                self.hits_ += 1
+                return vec
+            self.misses_ += 1
         vec = self._encode_single(text) if self._traced is not None else self.encode([text])
-        self._cache[text] = vec
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._store(text, vec)
         return vec
+
+    def _store(self, text: str, vec: np.ndarray) -> None:
+        with self._cache_lock:
+            self._cache[text] = vec
+            self._cache.move_to_end(text)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def is_cached(self, text: str) -> bool:
+        with self._cache_lock:
+            return text in self._cache
+
+    def prefetch(self, text: str) -> None:
+        """Encode `text` into the cache without counting it as a query (a service's encode
+        thread, so that the request's own `encode_one` finds it)."""
+        if self.is_cached(text):
+            return
+        self._store(text, self._encode_single(text) if self._traced is not None else self.encode([text]))
 
     @property
     def is_traced(self) -> bool:
