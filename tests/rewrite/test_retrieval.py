@@ -129,9 +129,14 @@ def test_traced_encoder_embeds_single_queries_as_the_eager_model() -> None:
         "play the song bohemian rhapsody by queen in the living room",
     ]
     eager = enc.encode(texts)
-    assert enc.trace() and enc.is_traced
+    assert enc.trace(bf16=False) and enc.is_traced and enc.precision_ == "fp32"
     for text, want in zip(texts, eager, strict=True):
         assert np.allclose(enc.encode_one(text), want, rtol=0, atol=1e-5)
+    # Left to choose, it keeps bfloat16 only where that is faster here, and close either way.
+    enc.clear_cache()
+    assert enc.trace() and enc.precision_ in ("fp32", "bf16")
+    for text, want in zip(texts, eager, strict=True):
+        assert float(enc.encode_one(text)[0] @ want) >= 0.9995
     # Fine-tuning changes the weights frozen into the trace, so it is dropped.
     enc.fine_tune([("kitten lights off", "kitchen lights off"), ("play jas", "play jazz")], steps=1)
-    assert not enc.is_traced
+    assert not enc.is_traced and enc.precision_ == "eager"

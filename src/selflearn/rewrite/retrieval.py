@@ -165,6 +165,7 @@ class BiEncoder:
         self.hits_ = 0
         self.misses_ = 0
         self._traced: Any = None  # `trace`: the model for one query at a time, as TorchScript
+        self.precision_ = "eager"  # what encodes single queries: eager, fp32 or bf16 (`trace`)
         # The cache is shared with a service's encode thread (`prefetch`); the forward pass runs
         # outside this lock.
         self._cache_lock = threading.Lock()
@@ -257,44 +258,79 @@ class BiEncoder:
 
         batch = self._tokenizer([text], truncation=True, max_length=48, return_tensors="pt")
         with torch.inference_mode():
-            out = self._traced(*(batch[k] for k in _TRACE_INPUTS))
+            out = self._traced(*(batch[k] for k in _TRACE_INPUTS)).float()
             mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
             pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             vec = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return np.ascontiguousarray(vec, dtype=np.float32)
 
-    def trace(self) -> bool:
+    def trace(self, bf16: bool | None = None) -> bool:
         """Encode single queries (`encode_one`'s misses) through a TorchScript trace of the model,
         frozen and optimised for inference. For one short request the eager model spends about as
         long in Python as in its matrix products: the trace gives the same embeddings (to ~1e-7) in
         ~60% of the time (7.6 against 12.7 ms on one thread here), which is most of what a request
-        never seen before costs the service. Checked against the eager model on texts of other
-        lengths; on any difference or error the eager path stays (returns False). Fine-tuning
-        drops the trace (its weights are frozen into it)."""
+        never seen before costs the service.
+
+        `bf16` None: also trace a bfloat16 copy and keep it where it is measurably faster (>= 15%
+        less time on the probe texts: CPUs with AMX or AVX-512 BF16 run it ~30% faster) and agrees
+        with the float model (cosine >= 0.9995; ~0.99995 measured); elsewhere bfloat16 is slower
+        and the float trace stays. Checked against the eager model on texts of other lengths; on
+        any difference or error the eager path stays (returns False). Fine-tuning drops the trace
+        (its weights are frozen into it)."""
+        import copy
+        import time
+
         import torch
 
         self._ensure()
         self._traced = None
+        self.precision_ = "eager"
         probe = ["turn on the kitchen lights", "hi", "set an alarm for six thirty tomorrow morning please"]
-        try:
+
+        def build(model: Any) -> Any:
             ex = self._tokenizer([probe[0]], return_tensors="pt")
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings about branches one query never takes
                 traced = torch.jit.trace(
-                    _last_hidden(self._model), tuple(ex[k] for k in _TRACE_INPUTS), check_trace=False
+                    _last_hidden(model), tuple(ex[k] for k in _TRACE_INPUTS), check_trace=False
                 )
-                traced = torch.jit.optimize_for_inference(traced.eval())
+                return torch.jit.optimize_for_inference(traced.eval())
+
+        def timed(traced: Any) -> tuple[np.ndarray, float]:
             self._traced = traced
+            vecs = np.vstack([self._encode_single(t) for t in probe])  # also warms it up
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for t in probe:
+                    self._encode_single(t)
+                times.append(time.perf_counter() - t0)
+            return vecs, float(np.median(times))
+
+        try:
             with torch.inference_mode():
                 eager = self.encode(probe)
-            fast = np.vstack([self._encode_single(t) for t in probe])
-            if not np.allclose(fast, eager, rtol=0.0, atol=1e-4):
-                raise ValueError(f"traced encoder differs from eager by {np.abs(fast - eager).max():.2e}")
+            fp32 = build(self._model)
+            vecs, fp32_s = timed(fp32)
+            if not np.allclose(vecs, eager, rtol=0.0, atol=1e-4):
+                raise ValueError(f"traced encoder differs from eager by {np.abs(vecs - eager).max():.2e}")
+            self.precision_ = "fp32"
+            if bf16 is not False:
+                try:
+                    half = build(copy.deepcopy(self._model).to(torch.bfloat16))
+                    vecs, half_s = timed(half)
+                    agree = float((vecs * eager).sum(axis=1).min()) >= 0.9995
+                    if agree and (bf16 or half_s <= 0.85 * fp32_s):
+                        fp32, self.precision_ = half, "bf16"
+                except Exception:  # bfloat16 unsupported here: the float trace stays
+                    pass
+            self._traced = fp32
         except Exception:
             import logging
 
             logging.getLogger(__name__).exception("encoder not traced; encoding eagerly")
             self._traced = None
+            self.precision_ = "eager"
         return self._traced is not None
 
     def fine_tune(
@@ -356,7 +392,7 @@ class BiEncoder:
             model.eval()
             torch.set_num_threads(prev_threads)
         self._cache.clear()
-        self._traced = None
+        self._traced, self.precision_ = None, "eager"
         self.fine_tuned_ = True
         k = max(1, len(losses) // 10)
         return {

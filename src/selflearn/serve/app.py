@@ -244,7 +244,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             "ranker": None
             if rw.model is None
             else ("compiled" if rw.model.ranker.is_compiled else "lightgbm"),
-            "encoder": None if rw.model is None else ("traced" if rw.model.encoder.is_traced else "eager"),
+            "encoder": None if rw.model is None else rw.model.encoder.precision_,
             "stats": dict(rw.stats),
             "heap_freezes": heap.freezes,
         }
