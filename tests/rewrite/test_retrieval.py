@@ -121,7 +121,7 @@ def test_personal_indexes_only_search_the_asking_user() -> None:
     assert personal.without(["u1"]).users() == ["u2"]
 
 
-def test_traced_encoder_embeds_single_queries_as_the_eager_model() -> None:
+def test_compiled_encoder_embeds_single_queries_as_the_eager_model() -> None:
     enc = BiEncoder.load(None)
     texts = [
         "turn off the chicken lights",
@@ -129,14 +129,16 @@ def test_traced_encoder_embeds_single_queries_as_the_eager_model() -> None:
         "play the song bohemian rhapsody by queen in the living room",
     ]
     eager = enc.encode(texts)
-    assert enc.trace(bf16=False) and enc.is_traced and enc.precision_ == "fp32"
-    for text, want in zip(texts, eager, strict=True):
-        assert np.allclose(enc.encode_one(text), want, rtol=0, atol=1e-5)
-    # Left to choose, it keeps bfloat16 only where that is faster here, and close either way.
+    for onnx, names in ((False, {"torchscript-fp32"}), (None, {"torchscript-fp32", "onnxruntime-fp32"})):
+        enc.clear_cache()
+        assert enc.trace(bf16=False, onnx=onnx) and enc.is_traced and enc.precision_ in names
+        for text, want in zip(texts, eager, strict=True):
+            assert np.allclose(enc.encode_one(text), want, rtol=0, atol=1e-5)
+    # bfloat16, asked for, is close but not exact.
     enc.clear_cache()
-    assert enc.trace() and enc.precision_ in ("fp32", "bf16")
+    assert enc.trace(bf16=True, onnx=False) and enc.precision_ == "torchscript-bf16"
     for text, want in zip(texts, eager, strict=True):
         assert float(enc.encode_one(text)[0] @ want) >= 0.9995
-    # Fine-tuning changes the weights frozen into the trace, so it is dropped.
+    # Fine-tuning changes the weights frozen into the compiled form, so it is dropped.
     enc.fine_tune([("kitten lights off", "kitchen lights off"), ("play jas", "play jazz")], steps=1)
     assert not enc.is_traced and enc.precision_ == "eager"
