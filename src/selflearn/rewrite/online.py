@@ -370,7 +370,8 @@ class OnlineRewriter:
         self._targets: dict[str, float] = {}
         self._targets_version: str | None = None
         self.stats = {"turns": 0, "precomputed": 0, "gated": 0, "retrieved": 0, "fired": 0}
-        self._nlu_memo: OrderedDict[tuple[int, str], tuple[float, str | None]] = OrderedDict()
+        self._nlu_memo: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._nlu_memo_of: Any = None
         self.last_candidates: list[dict[str, Any]] = []  # filled only when tracing
         self.last_gated = False  # the last call's gate decision and provenance (for the service)
         self.last_provenance: dict[str, Any] = {}
@@ -447,14 +448,18 @@ class OnlineRewriter:
         """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
         if self.nlu is None or not text:
             return 0.5, None
-        key = (id(self.nlu), text)  # a service reads a request twice (`to_encode`, then `rewrite`)
-        hit = self._nlu_memo.get(key)
+        # A service reads a request twice (`to_encode`, then `rewrite`): remember the last few
+        # readings, for as long as the NLU is the same object.
+        if self._nlu_memo_of is not self.nlu:
+            self._nlu_memo.clear()
+            self._nlu_memo_of = self.nlu
+        hit = self._nlu_memo.get(text)
         if hit is not None:
             return hit
         p = self.nlu.intent_proba(text)
         i = int(np.argmax(p))
         out = (float(p[i]), str(self.nlu.classes_[i]))
-        self._nlu_memo[key] = out
+        self._nlu_memo[text] = out
         if len(self._nlu_memo) > 256:
             self._nlu_memo.popitem(last=False)
         return out
