@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Flush logged turns at least this often (also at 500 and on exit).")
         ] = 60.0,
         ranker_threads: Annotated[
-            int, typer.Option(min=1, help="Threads the online ranker scores a request's candidates with.")
+            int,
+            typer.Option(
+                min=1, help="Threads LightGBM scores a request's candidates with (rankers not compiled)."
+            ),
         ] = 2,
         torch_threads: Annotated[
             int,
