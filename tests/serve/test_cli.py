@@ -51,6 +51,8 @@ def test_online_forget_and_serve_help(tmp_path: Path) -> None:
     assert pq.read_table(OnlineStore(tmp_path).dir / "v0001" / "global.parquet").num_rows == 0  # below k
     help_text = runner.invoke(app, ["serve", "--help"]).output
     assert "--layers" in help_text and "--workspace" in help_text
+    assert "--no-compile" in help_text  # compiled hot paths are the default, and can be turned off
+    assert "--no-compile" in runner.invoke(app, ["online", "train", "--help"]).output
 
 
 def test_online_train_refuses_a_missing_catalog(tmp_path: Path) -> None:
