@@ -139,6 +139,12 @@ def test_compiled_encoder_embeds_single_queries_as_the_eager_model() -> None:
     assert enc.trace(bf16=True, onnx=False) and enc.precision_ == "torchscript-bf16"
     for text, want in zip(texts, eager, strict=True):
         assert float(enc.encode_one(text)[0] @ want) >= 0.9995
+    # A copy (pickled state) encodes eagerly, the same.
+    import copy
+
+    twin = copy.deepcopy(enc)
+    twin.clear_cache()  # (the cache holds the bfloat16 embeddings)
+    assert not twin.is_traced and np.allclose(twin.encode_one(texts[0]), eager[0], atol=1e-5)
     # Fine-tuning changes the weights frozen into the compiled form, so it is dropped.
     enc.fine_tune([("kitten lights off", "kitchen lights off"), ("play jas", "play jazz")], steps=1)
     assert not enc.is_traced and enc.precision_ == "eager"

@@ -170,6 +170,7 @@ class BiEncoder:
         # The cache is shared with a service's encode thread (`prefetch`); the forward pass runs
         # outside this lock.
         self._cache_lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
 
     def _ensure(self) -> None:
         if self._model is None:
@@ -179,9 +180,7 @@ class BiEncoder:
     def _forward(self, texts: Sequence[str]) -> Any:
         import torch
 
-        batch = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=48, return_tensors="pt"
-        )
+        batch = self._tokenize(list(texts), padding=True, truncation=True, max_length=48, return_tensors="pt")
         out = self._model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -228,7 +227,7 @@ class BiEncoder:
                 self.hits_ += 1
                 return vec
             self.misses_ += 1
-        vec = self._encode_single(text) if self._traced is not None else self.encode([text])
+        vec = self._encode_uncached(text)
         self._store(text, vec)
         return vec
 
@@ -248,14 +247,37 @@ class BiEncoder:
         thread, so that the request's own `encode_one` finds it)."""
         if self.is_cached(text):
             return
-        self._store(text, self._encode_single(text) if self._traced is not None else self.encode([text]))
+        self._store(text, self._encode_uncached(text))
 
     @property
     def is_traced(self) -> bool:
         return self._traced is not None
 
-    def _encode_single(self, text: str) -> np.ndarray:
-        return np.ascontiguousarray(self._traced(text), dtype=np.float32)
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks and the compiled single-query path do not pickle; a copy encodes eagerly until
+        # it is traced again.
+        state = self.__dict__.copy()
+        del state["_cache_lock"], state["_tokenizer_lock"]
+        state["_traced"], state["precision_"] = None, "eager"
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache_lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
+
+    def _tokenize(self, texts: list[str], **kwargs: Any) -> Any:
+        # A fast tokenizer sets its truncation and padding state on each call, and two threads
+        # calling it at once fail ("Already borrowed"): a service's encode thread and its request
+        # thread may both tokenize. Tokenizing one request takes ~0.1 ms.
+        with self._tokenizer_lock:
+            return self._tokenizer(texts, **kwargs)
+
+    def _encode_uncached(self, text: str) -> np.ndarray:
+        run = self._traced  # read once: another thread may compile or drop it meanwhile
+        if run is None:
+            return self.encode([text])
+        return np.ascontiguousarray(run(text), dtype=np.float32)
 
     def trace(self, bf16: bool | None = None, onnx: bool | None = None) -> bool:
         """Encode single queries (`encode_one`'s misses) through a compiled form of the model
@@ -282,7 +304,7 @@ class BiEncoder:
         self._traced = None
         self.precision_ = "eager"
         probe = ["turn on the kitchen lights", "hi", "set an alarm for six thirty tomorrow morning please"]
-        example = self._tokenizer([probe[0]], return_tensors="pt")
+        example = self._tokenize([probe[0]], return_tensors="pt")
         inputs = tuple(example[k] for k in _TRACE_INPUTS)
 
         def pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -299,7 +321,7 @@ class BiEncoder:
                 )
 
             def run(text: str) -> np.ndarray:
-                batch = self._tokenizer([text], truncation=True, max_length=48, return_tensors="pt")
+                batch = self._tokenize([text], truncation=True, max_length=48, return_tensors="pt")
                 with torch.inference_mode():
                     hidden = traced(*(batch[k] for k in _TRACE_INPUTS)).float().numpy()
                 return pooled(hidden, batch["attention_mask"].numpy())
@@ -330,7 +352,7 @@ class BiEncoder:
             session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
             def run(text: str) -> np.ndarray:
-                batch = self._tokenizer([text], truncation=True, max_length=48, return_tensors="np")
+                batch = self._tokenize([text], truncation=True, max_length=48, return_tensors="np")
                 feed = {k: np.asarray(batch[k], dtype=np.int64) for k in _TRACE_INPUTS}
                 return pooled(session.run(None, feed)[0], feed["attention_mask"])
 
