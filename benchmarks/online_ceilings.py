@@ -1,0 +1,98 @@
+"""How much the online layers could fix at best, read from a finished arm's logs and truth.
+
+The personal layer can only rewrite a request into something its own asker said successfully
+before, so it can fix a failing request only when that person had already achieved the same goal
+(in any words). The global layer needs somebody, or the catalog, to have been understood for the
+goal. This reads the truth table of an arm of `online_rewrite.py` (a benchmark may; the learner
+never does) and reports, over the failing requests of days >= --from-day:
+
+* `personal_ceiling`: the share whose asker had succeeded at the same goal earlier; the most
+  relative defect reduction a perfect personal layer could add on top of that arm;
+* `never_achieved`: the share whose goal no request of anybody succeeded at in the whole run
+  (no user, no rewrite, no catalog phrasing got it understood);
+* `achieved_by_others_first`: the share whose goal another person had achieved earlier.
+
+    python benchmarks/online_ceilings.py --workspace /tmp/w/slurp-s0-global [--workspace ...]
+
+Prints a table and writes benchmarks/results/online_ceilings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "online_ceilings.json"
+
+
+def ceilings(ws: Path, from_day: int) -> dict[str, Any]:
+    """The shares above for one workspace (an arm's directory with logs/ and truth/)."""
+    from selflearn.logs.io import read_flat
+
+    when = {
+        r["turn_id"]: r["timestamp"]
+        for r in read_flat(ws / "logs").select(["turn_id", "timestamp"]).to_pylist()
+    }
+    truth = duckdb.sql(
+        f"select turn_id, user_id, goal_intent, goal_args, is_request, success, cast(day as int) as day "
+        f"from read_parquet('{ws / 'truth'}/*/*.parquet', hive_partitioning=1)"
+    ).fetchall()
+    missing = [t[0] for t in truth if t[0] not in when]
+    if missing:
+        raise ValueError(f"{ws}: {len(missing)} truth rows name turns not in the logs (first: {missing[0]})")
+    rows = sorted((t for t in truth if t[4]), key=lambda t: when[t[0]])
+    achieved_ever = {(t[2], t[3]) for t in rows if t[5]}
+    by_user: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    by_anyone: dict[tuple[str, str], set[str]] = defaultdict(set)
+    failed = own = others = never = 0
+    for _turn, user, intent, args, _req, success, day in rows:
+        goal = (intent, args)
+        if day >= from_day and not success:
+            failed += 1
+            own += goal in by_user[user]
+            others += bool(by_anyone[goal] - {user})
+            never += goal not in achieved_ever
+        if success:
+            by_user[user].add(goal)
+            by_anyone[goal].add(user)
+    share = (lambda n: n / failed) if failed else (lambda n: 0.0)
+    return {
+        "workspace": str(ws),
+        "requests": sum(1 for t in rows if t[6] >= from_day),
+        "failed": failed,
+        "personal_ceiling": share(own),
+        "never_achieved": share(never),
+        "achieved_by_others_first": share(others),
+        "counts": {"own_success_first": own, "never_achieved": never, "others_first": others},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--workspace", type=Path, action="append", required=True)
+    ap.add_argument("--from-day", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    out = {"from_day": args.from_day, "workspaces": [ceilings(ws, args.from_day) for ws in args.workspace]}
+    print(f"{'workspace':<50}{'failed':>8}{'personal ceiling':>18}{'never achieved':>16}{'others first':>14}")
+    for r in out["workspaces"]:
+        name = "/".join(Path(r["workspace"]).parts[-2:])
+        print(
+            f"{name:<50}{r['failed']:>8}{r['personal_ceiling']:>18.1%}{r['never_achieved']:>16.1%}"
+            f"{r['achieved_by_others_first']:>14.1%}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
