@@ -476,6 +476,13 @@ class OnlineRewriter:
             and not (self.gate_unknown() and q.unknown_words > 0)
         )
 
+    def _table_rule(self, norm: str) -> Any:
+        """The precomputed rule that answers a normalised request, if the table is consulted."""
+        if not self.use_precomputed:
+            return None
+        rule = self.precomputed.table.lookup(norm)
+        return rule if rule is not None and rule.probability >= self.precomputed.min_score else None
+
     def to_encode(self, text: str, user_id: str, asr_confidence: float = 1.0) -> str | None:
         """The text `rewrite(text, user_id, asr_confidence, ...)` will embed, when it will embed one
         that is not cached; else None (a precomputed rewrite, the gate, no model). A service
@@ -487,10 +494,8 @@ class OnlineRewriter:
         norm = normalize_request(text)
         if not norm or model.encoder.is_cached(norm):
             return None
-        if self.use_precomputed:
-            rule = self.precomputed.table.lookup(norm)
-            if rule is not None and rule.probability >= self.precomputed.min_score:
-                return None
+        if self._table_rule(norm) is not None:
+            return None
         conf, intent = self.nlu_view(text)
         personal_idx = model.personal.get(user_id) if "personal" in self.layers else None
         glob = model.global_index if "global" in self.layers else None
@@ -613,12 +618,11 @@ class OnlineRewriter:
         self._maybe_reload()
         self.precomputed._maybe_reload()
         norm = normalize_request(text)
-        if self.use_precomputed:
-            rule = self.precomputed.table.lookup(norm)
-            if rule is not None and rule.probability >= self.precomputed.min_score:
-                self.stats["precomputed"] += 1
-                prov = {"rule_id": rule.rule_id, "version": self.precomputed.version}
-                return Decision(rule.target, min(1.0, max(0.0, rule.probability)), "precomputed", prov)
+        rule = self._table_rule(norm)
+        if rule is not None:
+            self.stats["precomputed"] += 1
+            prov = {"rule_id": rule.rule_id, "version": self.precomputed.version}
+            return Decision(rule.target, min(1.0, max(0.0, rule.probability)), "precomputed", prov)
         if not self.layers or self.model is None:
             return Decision(None, 0.0, None)
         conf, intent = self.nlu_view(text)
