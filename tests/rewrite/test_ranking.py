@@ -394,6 +394,11 @@ def test_compiled_ranker_scores_as_lightgbm_and_reuses_its_cached_code(
     other.compile(saved / "compiled")
     assert len(list((saved / "compiled").glob("*.o"))) == 4
     assert not list((saved / "compiled").glob("*.part"))
+    # A copy scores with LightGBM (native code does not pickle), the same.
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(again))
+    assert not twin.is_compiled and np.allclose(twin.scores(x[: g[0]]), before[0], rtol=0, atol=1e-9)
     # Refitting drops the compiled code of the earlier trees.
     other.fit(xs, ys, gs)
     assert not other.is_compiled

@@ -523,6 +523,10 @@ class RewriteRanker:
     def is_compiled(self) -> bool:
         return self.compiled_ is not None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Native code does not pickle; a copy scores with LightGBM until compiled again.
+        return {**self.__dict__, "compiled_": None}
+
     def decide(self, x: np.ndarray) -> tuple[int, float, float]:
         """(chosen row, margin over "no rewrite", probability the rewrite is right); row 0 means
         leave the request as it is."""
