@@ -185,16 +185,20 @@ def test_to_encode_names_only_what_rewrite_will_embed_and_is_not_cached(
     assert (prefetched.rewritten, prefetched.layer) == (alone.rewritten, alone.layer)
 
 
-def _publish(root: Path, model: OnlineModel, compile_rankers: bool = False) -> str:
-    store = OnlineStore(root)
+def _fitted_ranker() -> RewriteRanker:
     ranker = RewriteRanker(n_estimators=5)
     x = np.zeros((4, len(FEATURES)))
     x[[0, 2], 0] = 1.0
     ranker.fit(x, np.array([2, 0, 2, 0]), np.array([2, 2]))
+    return ranker
+
+
+def _publish(root: Path, model: OnlineModel, compile_rankers: bool = False) -> str:
+    store = OnlineStore(root)
     return store.publish(
         model.global_index.to_arrow(),
         model.personal.to_arrow(),
-        ranker,
+        _fitted_ranker(),
         None,
         {"min_users": 3},
         compile_rankers=compile_rankers,
@@ -338,3 +342,51 @@ def test_gate_opens_for_a_word_nobody_succeeded_with(model: OnlineModel, small_n
     old = OnlineRewriter(model=model, layers="global", nlu=small_nlu, gate_nlu=0.5, gate_asr=0.5)
     old(state("turn off the kitten lights", user="u2", asr_conf=0.95))
     assert old.stats["gated"] == 1
+
+
+def test_gate_opens_for_a_request_people_had_to_say_again(
+    tmp_path: Path, model: OnlineModel, small_nlu: Any
+) -> None:
+    q = "turn off the kitchen lights"
+    trained = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=model.ranker,
+        manifest={
+            "config": {"gate_friction": True, "gate_nlu": 0.5, "gate_asr": 0.5},
+            "friction": {q: ["u3", "u4", "u5"]},
+        },
+    )
+    assert trained.friction == frozenset([q])
+    rw = OnlineRewriter(model=trained, layers="global", nlu=small_nlu)
+    assert rw.nlu_view(q)[0] >= 0.5
+    rw(state(q, user="u2", asr_conf=0.95))
+    assert rw.stats["gated"] == 0 and rw.stats["retrieved"] == 1
+    assert rw.to_encode("turn off the kitchen light", "u2", 0.95) is None  # confident, no friction
+    # A model trained before the rule keeps the plain gate: its ranker never saw such requests.
+    old = OnlineModel(
+        encoder=model.encoder,
+        global_index=model.global_index,
+        personal=model.personal,
+        ranker=model.ranker,
+        manifest={"config": {"gate_nlu": 0.5, "gate_asr": 0.5}, "friction": {q: ["u3", "u4", "u5"]}},
+    )
+    plain = OnlineRewriter(model=old, layers="global", nlu=small_nlu)
+    plain(state(q, user="u2", asr_conf=0.95))
+    assert plain.stats["gated"] == 1
+
+    # Deleting one of the people behind it leaves fewer than k: the request is gated again.
+    store = OnlineStore(tmp_path)
+    version = store.publish(
+        model.global_index.to_arrow(),
+        model.personal.to_arrow(),
+        _fitted_ranker(),
+        None,
+        {"min_users": 3, "config": {"gate_friction": True}, "friction": {q: ["u3", "u4", "u5"]}},
+    )
+    assert store.load(version).friction == frozenset([q])
+    assert store.delete_user("u4") == 1
+    assert store.load(version).friction == frozenset()
+    manifest = json.loads((store.dir / version / "manifest.json").read_text())
+    assert "u4" not in json.dumps(manifest)

@@ -275,3 +275,50 @@ def test_the_global_layers_groups_leave_personal_candidates_out() -> None:
     assert (gx[:, col] == 0).all()
     # the first request's target left with the personal row: "no rewrite" is now merely harmless
     assert gy.tolist() == [1, 0, 0, 2, 2, 0]
+
+
+def test_training_gate_lets_requests_people_had_to_say_again_through() -> None:
+    from selflearn.rewrite.online_train import OnlineTrainConfig, _passes, crowd_friction
+    from selflearn.rewrite.ranking import Query
+
+    from .chains import build_chains
+
+    specs: list[dict[str, Any]] = []
+    for i in range(5):  # read confidently, and each person asked again in the same session
+        specs.append(
+            {"user": f"u{i}", "texts": ["any appointments today"], "session": f"s{i}", "start": 10 * i}
+        )
+        specs.append(
+            {"user": f"u{i}", "texts": ["show my calendar"], "session": f"s{i}", "start": 10 * i + 1}
+        )
+    for i in range(3):  # the same words after a rewrite: the friction is the rewrite's, not theirs
+        specs.append(
+            {
+                "user": f"x{i}",
+                "texts": ["what is on today"],
+                "asr": ["any appointments"],
+                "rules": ["online:global:v0001:abc"],
+                "session": f"x{i}",
+                "start": 100 + 10 * i,
+            }
+        )
+        specs.append(
+            {"user": f"x{i}", "texts": ["show my calendar"], "session": f"x{i}", "start": 101 + 10 * i}
+        )
+    chains = build_chains(specs)
+    cfg = OnlineTrainConfig(min_users=3)
+    friction = crowd_friction(chains, cfg)
+    assert friction is not None
+    assert friction.published() == {"any appointments today": ["u0", "u1", "u2", "u3", "u4"]}
+    assert not friction.unreliable("any appointments")
+    assert crowd_friction(chains, OnlineTrainConfig(gate_friction=False)) is None
+
+    t0 = chains.column("first_ts")[0].as_py().timestamp()
+
+    def q(t: float) -> Query:
+        return Query("any appointments today", "u9", 0.99, 0.99, timestamp=t0 + 60 * t)
+
+    # Confident recognition and NLU: the gate opens once four people (minutes 0-30) had gone on.
+    assert not _passes(q(25.0), cfg, None, friction)
+    assert _passes(q(35.0), cfg, None, friction)
+    assert not _passes(q(35.0), OnlineTrainConfig(min_users=3, gate_friction=False), None, friction)

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from selflearn.assistant.component import TurnState, register
 from selflearn.logs.records import RewriteStage, Turn
+from selflearn.rewrite.friction import scrub_user
 from selflearn.rewrite.ranking import (
     Query,
     RewriteRanker,
@@ -91,11 +92,15 @@ class OnlineModel:
     global_ranker: RewriteRanker | None = None
     # Log feedback on the layer's own rewrites: request text -> rewrites users kept retrying after.
     suppressed: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Confident requests at least k people had to say again (rewrite/friction.py): past the gate.
+    friction: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.suppressed:
             raw = self.manifest.get("suppressed") or {}
             self.suppressed = {str(k): frozenset(map(str, v)) for k, v in raw.items()}
+        if not self.friction:
+            self.friction = frozenset(map(str, self.manifest.get("friction") or {}))
 
 
 class OnlineStore:
@@ -218,8 +223,12 @@ class OnlineStore:
                         continue
                     row = {**row, "users": users, "distinct_users": len(users)}
                 new_rows.append(row)
-            if new_personal.num_rows == personal.num_rows and len(new_rows) == len(rows):
+            friction = manifest.get("friction") or {}
+            new_friction = scrub_user(friction, user_id, k)
+            same_friction = new_friction == {t: list(u) for t, u in friction.items()}
+            if new_personal.num_rows == personal.num_rows and len(new_rows) == len(rows) and same_friction:
                 continue
+            manifest["friction"] = new_friction
             with atomic_path(vdir / PERSONAL_FILE) as tmp:
                 pq.write_table(new_personal, tmp)
             new_glob = pa.Table.from_pylist(new_rows, schema=CANDIDATE_SCHEMA)
@@ -444,6 +453,12 @@ class OnlineRewriter:
         trained = (self.model.manifest.get("config") or {}) if self.model is not None else {}
         return bool(trained.get("gate_unknown", False))
 
+    def gate_friction(self) -> bool:
+        """Whether requests people had to say again open the gate: as the loaded model's ranker
+        was trained (a model from before the rule was not, and keeps the plain gate)."""
+        trained = (self.model.manifest.get("config") or {}) if self.model is not None else {}
+        return bool(trained.get("gate_friction", False))
+
     def nlu_view(self, text: str) -> tuple[float, str | None]:
         """(top intent confidence, top intent) of the original text, or (0.5, None) without an NLU."""
         if self.nlu is None or not text:
@@ -467,13 +482,16 @@ class OnlineRewriter:
     def _gated(self, q: Query, personal_idx: CandidateIndex | None) -> bool:
         """The gate trusts a confident NLU, except for a request this user has had to rephrase
         before (a private name reads as a confident intent with a slot nobody can resolve) and
-        (when the model was trained so) one holding a word no successful request holds."""
+        (when the model was trained so) one holding a word no successful request holds, or one
+        k people had to say again."""
         gate_nlu, gate_asr = self.gates()
+        model = self.model
         return (
             q.nlu_confidence >= gate_nlu
             and q.asr_confidence >= gate_asr
             and not (personal_idx is not None and personal_idx.has_source(q.text))
             and not (self.gate_unknown() and q.unknown_words > 0)
+            and not (model is not None and q.text in model.friction and self.gate_friction())
         )
 
     def _table_rule(self, norm: str) -> Any:

@@ -32,8 +32,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
+from selflearn.rewrite.friction import CrowdFriction
 from selflearn.rewrite.online import OnlineStore, parse_layers
 from selflearn.rewrite.ranking import (
     FEATURES,
@@ -91,6 +93,9 @@ class OnlineTrainConfig:
     # ... but a confident request holding a word no successful request of the enabled layers holds
     # (a misheard "kitten", a private name) goes to the ranker all the same.
     gate_unknown: bool = True
+    # ... and so does a request at least k people said and mostly had to say again in the same
+    # session (rewrite/friction.py; judged like `retry_share_max` over `retry_min_count` turns).
+    gate_friction: bool = True
     negatives_per_positive: float = 4.0  # more negatives: a steadier estimate of losses
     max_queries: int = 6000
     k_dense: int = 8
@@ -176,6 +181,7 @@ class OnlineTrainResult:
     late_feedback: int = 0  # turns whose defective flag came from serve/feedback.jsonl
     unreliable_texts: int = 0  # texts left out of the global index: usually followed by a retry
     suppressed_rewrites: int = 0  # (request, rewrite) pairs of this layer that users kept retrying
+    friction_requests: int = 0  # confident requests k people had to say again: past the gate
     catalog_candidates: int = 0  # catalog phrasings added to the global index
     catalog_rejected: list[str] = field(default_factory=list)  # unusable catalog lines, and why
 
@@ -206,6 +212,7 @@ def mine_training_data(
     cfg: OnlineTrainConfig,
     entities: dict[str, frozenset[str]] | None = None,
     catalog_texts: Sequence[str] = (),
+    friction: CrowdFriction | None = None,
 ) -> tuple[list[SuccessEvent], list[TrainQuery], list[Pair]]:
     """(success events, training queries, pairs (user, failing text, successful text, time)).
 
@@ -290,7 +297,7 @@ def mine_training_data(
     rng = np.random.default_rng(cfg.seed)
     n_neg = int(cfg.negatives_per_positive * max(len(positives), 10))
     known = known_sources(pairs)
-    gated_neg = [n for n in negatives if _passes(n.query, cfg, known)]
+    gated_neg = [n for n in negatives if _passes(n.query, cfg, known, friction)]
     if len(gated_neg) > n_neg:
         weight = len(gated_neg) / n_neg
         gated_neg = [gated_neg[i] for i in sorted(rng.choice(len(gated_neg), n_neg, replace=False))]
@@ -299,38 +306,54 @@ def mine_training_data(
     return events, positives + gated_neg, pairs
 
 
-def _session_turns(
-    chains: pa.Table, signal: str = "session"
-) -> list[tuple[str, str | None, str | None, str | None, bool]]:
-    """(turn id, ASR text, NLU text, rule id, followed) for every request turn of the chains, where
-    `followed` says another request came after it: with `signal` "session", any later request of
-    the same session; with "chain", a later request of its own rephrase chain (a detected retry of
-    the same goal, so a session's next, unrelated goal does not count)."""
+class SessionTurn(NamedTuple):
+    """A request turn of the chains, and whether another request came after it."""
+
+    turn_id: str
+    asr: str | None
+    nlu: str | None
+    rule: str | None
+    followed: bool
+    user_id: str
+    timestamp: float  # epoch seconds
+
+
+def _epoch(ts: Any) -> float:
+    if isinstance(ts, datetime):
+        return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).timestamp()
+    return float(ts)
+
+
+def _session_turns(chains: pa.Table, signal: str = "session") -> list[SessionTurn]:
+    """Every request turn of the chains, where `followed` says another request came after it:
+    with `signal` "session", any later request of the same session; with "chain", a later request
+    of its own rephrase chain (a detected retry of the same goal, so a session's next, unrelated
+    goal does not count)."""
     if chains.num_rows == 0:
         return []
     if signal not in RETRY_SIGNALS:
         raise ValueError(f"retry signal {signal!r}; use one of {', '.join(RETRY_SIGNALS)}")
+    cols = ["user_id", "session_id", "turn_ids", "timestamps", "asr_texts", "nlu_texts", "rule_ids"]
     if signal == "chain":
         out_c = []
-        for ch in chains.select(["turn_ids", "asr_texts", "nlu_texts", "rule_ids"]).to_pylist():
+        for ch in chains.select(cols).to_pylist():
             n = len(ch["turn_ids"])
-            for i, (tid, asr, nlu, rule) in enumerate(
-                zip(ch["turn_ids"], ch["asr_texts"], ch["nlu_texts"], ch["rule_ids"], strict=True)
-            ):
-                out_c.append((tid, asr, nlu, rule, i < n - 1))
+            cols_c = (ch["turn_ids"], ch["timestamps"], ch["asr_texts"], ch["nlu_texts"], ch["rule_ids"])
+            for i, (tid, ts, asr, nlu, rule) in enumerate(zip(*cols_c, strict=True)):
+                out_c.append(SessionTurn(tid, asr, nlu, rule, i < n - 1, ch["user_id"], _epoch(ts)))
         return out_c
-    cols = ["session_id", "turn_ids", "timestamps", "asr_texts", "nlu_texts", "rule_ids"]
-    by_session: dict[str, list[tuple[Any, str, str | None, str | None, str | None]]] = defaultdict(list)
+    Row = tuple[float, str, str | None, str | None, str | None, str]
+    by_session: dict[str, list[Row]] = defaultdict(list)
     for ch in chains.select(cols).to_pylist():
         for tid, ts, asr, nlu, rule in zip(
             ch["turn_ids"], ch["timestamps"], ch["asr_texts"], ch["nlu_texts"], ch["rule_ids"], strict=True
         ):
-            by_session[ch["session_id"]].append((ts, tid, asr, nlu, rule))
+            by_session[ch["session_id"]].append((_epoch(ts), tid, asr, nlu, rule, ch["user_id"]))
     out = []
     for turns in by_session.values():
         turns.sort(key=lambda t: (t[0], t[1]))
-        for i, (_ts, tid, asr, nlu, rule) in enumerate(turns):
-            out.append((tid, asr, nlu, rule, i < len(turns) - 1))
+        for i, (ts, tid, asr, nlu, rule, user) in enumerate(turns):
+            out.append(SessionTurn(tid, asr, nlu, rule, i < len(turns) - 1, user, ts))
     return out
 
 
@@ -338,7 +361,8 @@ def retry_stats(chains: pa.Table, signal: str = "session") -> dict[str, tuple[in
     """Per text the NLU read: (occurrences, occurrences followed by another request; see
     `_session_turns` for `signal`)."""
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for _tid, _asr, nlu, _rule, followed in _session_turns(chains, signal):
+    for turn in _session_turns(chains, signal):
+        nlu, followed = turn.nlu, turn.followed
         if nlu:
             s = stats[nlu]
             s[0] += 1
@@ -357,10 +381,24 @@ def unreliable_texts(stats: Mapping[str, tuple[int, int]], cfg: OnlineTrainConfi
     }
 
 
+def crowd_friction(chains: pa.Table, cfg: OnlineTrainConfig) -> CrowdFriction | None:
+    """The requests people had to try again after (turns no rewrite touched), or None when the
+    gate does not use them (`gate_friction` off, or no retry share configured)."""
+    if not cfg.gate_friction or cfg.retry_share_max is None:
+        return None
+    turns = (
+        (t.asr, t.user_id, t.timestamp, t.followed)
+        for t in _session_turns(chains, cfg.retry_signal)
+        if t.asr and t.rule is None
+    )
+    return CrowdFriction(cfg.min_users, cfg.retry_min_count, cfg.retry_share_max).fit(turns)
+
+
 def suppressed_rewrites(chains: pa.Table, cfg: OnlineTrainConfig) -> dict[str, list[str]]:
     """The learner's own online rewrites that users kept retrying after: original -> targets."""
     hist: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for _tid, asr, nlu, rule, followed in _session_turns(chains, cfg.retry_signal):
+    for turn in _session_turns(chains, cfg.retry_signal):
+        asr, nlu, rule, followed = turn.asr, turn.nlu, turn.rule, turn.followed
         # Only the global layer's rewrites: the manifest is shared by every user, and a personal
         # rewrite's target is one user's own text, which must not leave that user's data.
         if rule and rule.startswith("online:global:") and asr and nlu and asr != nlu:
@@ -465,13 +503,21 @@ class VocabAsOf:
         return replace(tq, query=replace(tq.query, unknown_words=self.unknown(tq.query)))
 
 
-def _passes(q: Query, cfg: OnlineTrainConfig, known: Mapping[str, Mapping[str, float]] | None = None) -> bool:
+def _passes(
+    q: Query,
+    cfg: OnlineTrainConfig,
+    known: Mapping[str, Mapping[str, float]] | None = None,
+    friction: CrowdFriction | None = None,
+) -> bool:
     """The runtime gate: retrieval runs unless both recogniser and NLU are confident, or the
-    request holds a word nobody succeeded with (`gate_unknown`), or (personal layer on) the user
-    had rephrased this very request (or one sounding the same) before."""
+    request holds a word nobody succeeded with (`gate_unknown`), or k people had had to say this
+    very request again before (`gate_friction`), or (personal layer on) the user had rephrased it
+    (or one sounding the same) before."""
     if not (q.nlu_confidence >= cfg.gate_nlu and q.asr_confidence >= cfg.gate_asr):
         return True
     if cfg.gate_unknown and q.unknown_words > 0:
+        return True
+    if cfg.gate_friction and friction is not None and friction.unreliable(q.text, before=q.timestamp):
         return True
     if known is None or "personal" not in parse_layers(cfg.layers):
         return False
@@ -760,7 +806,8 @@ def train_online(
     late = late_feedback(workspace, flat)
     chains = apply_late_feedback(chains, late)
     catalog_texts, catalog_rejected = read_configured_catalog(cfg)
-    events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts)
+    friction = crowd_friction(chains, cfg)
+    events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts, friction)
     unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
     suppressed = suppressed_rewrites(chains, cfg)
     if unreliable and cfg.retry_filter_positives:
@@ -770,7 +817,7 @@ def train_online(
         queries = [queries[i] for i in sorted(rng.choice(len(queries), cfg.max_queries, replace=False))]
     n_pos_all = sum(1 for tq in queries if tq.target_text is not None)
     known = known_sources(pairs)
-    gated = [tq for tq in queries if _passes(tq.query, cfg, known)]
+    gated = [tq for tq in queries if _passes(tq.query, cfg, known, friction)]
     gate_recall = (sum(1 for tq in gated if tq.target_text is not None) / n_pos_all) if n_pos_all else 0.0
 
     # Encoder: fine-tune on pairs of the training users, measure retrieval on held-out users' pairs.
@@ -859,6 +906,7 @@ def train_online(
         },
         late_feedback=len(late),
         unreliable_texts=len(unreliable),
+        friction_requests=len(friction.published()) if friction is not None else 0,
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
         catalog_candidates=n_catalog,
         catalog_rejected=catalog_rejected,
@@ -873,6 +921,7 @@ def train_online(
             {
                 "min_users": cfg.min_users,
                 "suppressed": suppressed,
+                "friction": friction.published() if friction is not None else {},
                 "config": asdict(cfg),
                 "result": {k: v for k, v in asdict(result).items() if k != "version"},
             },
