@@ -161,6 +161,7 @@ def _online_kwargs(args: argparse.Namespace, ws: Path) -> dict[str, Any]:
             "fine_tune_steps": args.steps,
             "gate_nlu": args.gate,
             **({"target_precision": args.precision} if args.precision is not None else {}),
+            **({"gate_friction": True} if getattr(args, "gate_friction", False) else {}),
         },
         "online_options": {"gate_nlu": args.gate, "trace": str(ws / TRACE)},
     }
@@ -483,6 +484,12 @@ def main() -> None:
         type=float,
         default=None,
         help="simulator beds: the noisy channel's error rate (default: the assistant's, 0.06)",
+    )
+    ap.add_argument(
+        "--gate-friction",
+        action="store_true",
+        help="train and serve with OnlineTrainConfig.gate_friction (requests k people had to say again "
+        "pass the gate)",
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")

@@ -306,12 +306,12 @@ def test_training_gate_lets_requests_people_had_to_say_again_through() -> None:
             {"user": f"x{i}", "texts": ["show my calendar"], "session": f"x{i}", "start": 101 + 10 * i}
         )
     chains = build_chains(specs)
-    cfg = OnlineTrainConfig(min_users=3)
+    cfg = OnlineTrainConfig(min_users=3, gate_friction=True)
     friction = crowd_friction(chains, cfg)
     assert friction is not None
     assert friction.published() == {"any appointments today": ["u0", "u1", "u2", "u3", "u4"]}
     assert not friction.unreliable("any appointments")
-    assert crowd_friction(chains, OnlineTrainConfig(gate_friction=False)) is None
+    assert crowd_friction(chains, OnlineTrainConfig()) is None  # off unless asked for
 
     t0 = chains.column("first_ts")[0].as_py().timestamp()
 

@@ -104,6 +104,13 @@ def register(app: typer.Typer) -> None:
                 "of machine.",
             ),
         ] = True,
+        gate_friction: Annotated[
+            bool,
+            typer.Option(
+                "--gate-friction/--no-gate-friction",
+                help="Let a confident request that k people had to say again through the gate.",
+            ),
+        ] = False,
     ) -> None:
         """The nightly job with the online layers: mine rewrites, then train and publish the online model."""
         from rich.console import Console
@@ -125,6 +132,7 @@ def register(app: typer.Typer) -> None:
             "layers": layers,
             "fine_tune_steps": steps,
             "compile_rankers": compile_rankers,
+            "gate_friction": gate_friction,
         }
         if catalog is not None:
             online_cfg["catalog"] = str(catalog)
