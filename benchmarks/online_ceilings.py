@@ -11,6 +11,8 @@ never does) and reports, over the failing requests of days >= --from-day:
 * `never_achieved`: the share whose goal no request of anybody succeeded at in the whole run
   (no user, no rewrite, no catalog phrasing got it understood);
 * `achieved_by_others_first`: the share whose goal another person had achieved earlier;
+* `personal_ceiling_by_day`: the personal ceiling of each day's failing requests (every day), which
+  says how much a longer run would raise it;
 * `index_ceiling` (the last day, whose serving version the store still keeps): the share whose
   goal the global index in force that day could have been rewritten into at all: a candidate
   (a text k people succeeded with, or a catalog phrasing) read the way the goal was ever
@@ -57,8 +59,12 @@ def ceilings(ws: Path, from_day: int) -> dict[str, Any]:
     by_user: dict[str, set[tuple[str, str]]] = defaultdict(set)
     by_anyone: dict[tuple[str, str], set[str]] = defaultdict(set)
     failed = own = others = never = 0
+    by_day: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # every day: [failed, own success first]
     for _turn, user, intent, args, _req, success, day in rows:
         goal = (intent, args)
+        if not success:
+            by_day[day][0] += 1
+            by_day[day][1] += goal in by_user[user]
         if day >= from_day and not success:
             failed += 1
             own += goal in by_user[user]
@@ -73,6 +79,8 @@ def ceilings(ws: Path, from_day: int) -> dict[str, Any]:
         "requests": sum(1 for t in rows if t[6] >= from_day),
         "failed": failed,
         "personal_ceiling": share(own),
+        # the same share day by day (all days): how fast a longer run would raise it
+        "personal_ceiling_by_day": {str(d): (o / f if f else 0.0) for d, (f, o) in sorted(by_day.items())},
         "never_achieved": share(never),
         "achieved_by_others_first": share(others),
         "counts": {"own_success_first": own, "never_achieved": never, "others_first": others},
