@@ -390,3 +390,28 @@ def test_gate_opens_for_a_request_people_had_to_say_again(
     assert store.load(version).friction == frozenset()
     manifest = json.loads((store.dir / version / "manifest.json").read_text())
     assert "u4" not in json.dumps(manifest)
+
+
+def test_deleting_a_user_takes_the_requests_only_they_said_out_of_the_suppressions(
+    tmp_path: Path, model: OnlineModel
+) -> None:
+    store = OnlineStore(tmp_path)
+    mine, shared = "turn of the kitchen lites", "turn off the kitchen lites"
+    version = store.publish(
+        model.global_index.to_arrow(),
+        model.personal.to_arrow(),
+        _fitted_ranker(),
+        None,
+        {
+            "min_users": 3,
+            "suppressed": {mine: [GLOBAL_TEXT], shared: [GLOBAL_TEXT]},
+            "suppressed_by": {mine: ["u7"], shared: ["u7", "u8"]},
+        },
+    )
+    assert store.delete_user("u7") == 1
+    loaded = store.load(version)
+    assert loaded.suppressed == {shared: frozenset([GLOBAL_TEXT])}
+    manifest = json.loads((store.dir / version / "manifest.json").read_text())
+    assert manifest["suppressed_by"] == {shared: ["u8"]}
+    assert "u7" not in json.dumps(manifest) and mine not in json.dumps(manifest)
+    assert store.delete_user("u7") == 0  # nothing of theirs is left

@@ -114,6 +114,7 @@ def test_retry_feedback_marks_unreliable_texts_and_suppresses_rewrites() -> None
     from selflearn.rewrite.online_train import (
         OnlineTrainConfig,
         retry_stats,
+        suppressed_by,
         suppressed_rewrites,
         unreliable_texts,
     )
@@ -146,6 +147,10 @@ def test_retry_feedback_marks_unreliable_texts_and_suppresses_rewrites() -> None
     assert unreliable_texts(stats, cfg) == {"does it deliver"}
     assert unreliable_texts(stats, OnlineTrainConfig(retry_share_max=None)) == set()
     assert suppressed_rewrites(chains, cfg) == {"does it delivers": ["does it deliver"]}
+    # who said the suppressed request, so that deleting them can take it out of the manifest
+    assert suppressed_by(chains, cfg, suppressed_rewrites(chains, cfg)) == {
+        "does it delivers": ["x0", "x1", "x2"]
+    }
     strict = OnlineTrainConfig(retry_signal="session", suppress_min_retried=4)
     assert suppressed_rewrites(chains, strict) == {}
     # By rephrase chain, a session's next, unrelated request is no retry: nothing is unreliable.

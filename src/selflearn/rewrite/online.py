@@ -226,9 +226,25 @@ class OnlineStore:
             friction = manifest.get("friction") or {}
             new_friction = scrub_user(friction, user_id, k)
             same_friction = new_friction == {t: list(u) for t, u in friction.items()}
-            if new_personal.num_rows == personal.num_rows and len(new_rows) == len(rows) and same_friction:
+            # A suppressed request only this person said is their text: it goes (its rewrite may
+            # be proposed for it again, as before anybody retried it).
+            by = manifest.get("suppressed_by") or {}
+            gone = [src for src, users in by.items() if user_id in users and not set(users) - {user_id}]
+            if (
+                new_personal.num_rows == personal.num_rows
+                and len(new_rows) == len(rows)
+                and same_friction
+                and not any(user_id in users for users in by.values())
+            ):
                 continue
             manifest["friction"] = new_friction
+            if by:
+                manifest["suppressed_by"] = {
+                    src: [u for u in users if u != user_id] for src, users in by.items() if src not in gone
+                }
+                manifest["suppressed"] = {
+                    src: tgts for src, tgts in (manifest.get("suppressed") or {}).items() if src not in gone
+                }
             with atomic_path(vdir / PERSONAL_FILE) as tmp:
                 pq.write_table(new_personal, tmp)
             new_glob = pa.Table.from_pylist(new_rows, schema=CANDIDATE_SCHEMA)

@@ -415,6 +415,22 @@ def suppressed_rewrites(chains: pa.Table, cfg: OnlineTrainConfig) -> dict[str, l
     return dict(out)
 
 
+def suppressed_by(
+    chains: pa.Table, cfg: OnlineTrainConfig, suppressed: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Each suppressed request -> the people whose retries after its rewrite were counted. A request
+    text is its speakers' data: the manifest keeps who they were so that deleting a person takes a
+    request only they said out of every published version (`OnlineStore.delete_user`)."""
+    users: dict[str, set[str]] = defaultdict(set)
+    for turn in _session_turns(chains, cfg.retry_signal):
+        src, rule = turn.asr, turn.rule
+        if src is None or src not in suppressed or not rule or not rule.startswith("online:global:"):
+            continue
+        if turn.nlu in suppressed[src]:
+            users[src].add(turn.user_id)
+    return {src: sorted(users.get(src, ())) for src in sorted(suppressed)}
+
+
 RETRY_SIGNALS: tuple[str, ...] = ("session", "chain")
 
 
@@ -924,6 +940,7 @@ def train_online(
             {
                 "min_users": cfg.min_users,
                 "suppressed": suppressed,
+                "suppressed_by": suppressed_by(chains, cfg, suppressed),
                 "friction": friction.published() if friction is not None else {},
                 "config": asdict(cfg),
                 "result": {k: v for k, v in asdict(result).items() if k != "version"},
