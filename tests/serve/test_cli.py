@@ -52,7 +52,8 @@ def test_online_forget_and_serve_help(tmp_path: Path) -> None:
     help_text = runner.invoke(app, ["serve", "--help"]).output
     assert "--layers" in help_text and "--workspace" in help_text
     assert "--no-compile" in help_text  # compiled hot paths are the default, and can be turned off
-    assert "--no-compile" in runner.invoke(app, ["online", "train", "--help"]).output
+    train_help = runner.invoke(app, ["online", "train", "--help"]).output
+    assert "--no-compile" in train_help and "--gate-friction" in train_help
 
 
 def test_online_train_refuses_a_missing_catalog(tmp_path: Path) -> None:
