@@ -39,18 +39,29 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "online_ceilings.json"
 
 
-def ceilings(ws: Path, from_day: int) -> dict[str, Any]:
-    """The shares above for one workspace (an arm's directory with logs/ and truth/)."""
+def _logged(ws: Path, column: str) -> dict[str, Any]:
+    """turn id -> `column` of a workspace's logged turns."""
     from selflearn.logs.io import read_flat
 
-    when = {
-        r["turn_id"]: r["timestamp"]
-        for r in read_flat(ws / "logs").select(["turn_id", "timestamp"]).to_pylist()
-    }
-    truth = duckdb.sql(
-        f"select turn_id, user_id, goal_intent, goal_args, is_request, success, cast(day as int) as day "
-        f"from read_parquet('{ws / 'truth'}/*/*.parquet', hive_partitioning=1)"
-    ).fetchall()
+    rows = read_flat(ws / "logs").select(["turn_id", column]).to_pylist()
+    return {r["turn_id"]: r[column] for r in rows}
+
+
+def _truth(ws: Path, columns: str, where: str = "") -> list[tuple[Any, ...]]:
+    """`columns` and the day (last) of a workspace's truth table."""
+    rel = duckdb.sql(
+        f"select {columns}, cast(day as int) as day "
+        f"from read_parquet('{ws / 'truth'}/*/*.parquet', hive_partitioning=1) {where}"
+    )
+    assert rel is not None
+    return rel.fetchall()
+
+
+def ceilings(ws: Path, from_day: int) -> dict[str, Any]:
+    """The shares above for one workspace (an arm's directory with logs/ and truth/)."""
+
+    when = _logged(ws, "timestamp")
+    truth = _truth(ws, "turn_id, user_id, goal_intent, goal_args, is_request, success")
     missing = [t[0] for t in truth if t[0] not in when]
     if missing:
         raise ValueError(f"{ws}: {len(missing)} truth rows name turns not in the logs (first: {missing[0]})")
@@ -104,15 +115,14 @@ def _slurp_right(interpretation: str | None, intent: str, args: str) -> bool | N
     if head != intent:
         return False
 
-    def bag(pairs: list[list[str]] | list[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    def bag(pairs: list[list[str]]) -> Counter[tuple[str, str]]:
         return Counter((t, normalize_request(v.lower()).replace(" ", "")) for t, v in pairs)
 
-    return bag([tuple(x.split("=", 1)) for x in slots if "=" in x]) == bag(gold)  # type: ignore[misc]
+    return bag([x.split("=", 1) for x in slots if "=" in x]) == bag(gold)
 
 
 def index_ceiling(ws: Path) -> dict[str, Any] | None:
     """`index_ceiling` above, for the last day of a workspace; None when its serving version is gone."""
-    from selflearn.logs.io import read_flat
 
     report = json.loads((ws / "report.json").read_text(encoding="utf-8"))
     days = [int(d["day"]) for d in report["days"]]
@@ -125,14 +135,8 @@ def index_ceiling(ws: Path) -> dict[str, Any] | None:
     import pyarrow.parquet as pq
 
     index = [r["interpretation"] for r in pq.read_table(vdir, columns=["interpretation"]).to_pylist()]
-    interps = {
-        r["turn_id"]: r["nlu_interpretation"]
-        for r in read_flat(ws / "logs").select(["turn_id", "nlu_interpretation"]).to_pylist()
-    }
-    truth = duckdb.sql(
-        f"select turn_id, goal_intent, goal_args, success, cast(day as int) as day "
-        f"from read_parquet('{ws / 'truth'}/*/*.parquet', hive_partitioning=1) where is_request"
-    ).fetchall()
+    interps = _logged(ws, "nlu_interpretation")
+    truth = _truth(ws, "turn_id, goal_intent, goal_args, success", "where is_request")
     understood: dict[tuple[str, str], set[str]] = defaultdict(set)
     for turn, intent, args, success, _day in truth:
         if success and interps.get(turn):
