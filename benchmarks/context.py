@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from provenance import with_provenance
 from selflearn.util.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -389,7 +390,7 @@ def main() -> None:
     a = ap.parse_args()
     r = run(a.quick, a.users, a.train_days, a.test_days, a.share, seeds=a.seeds)
     print_table(r)
-    atomic_write_text(a.out, json.dumps(r, indent=2))
+    atomic_write_text(a.out, json.dumps(with_provenance(r), indent=2))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from provenance import with_provenance
 from selflearn.util.atomic import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +68,7 @@ def main() -> None:
     for key, value in res["summary"].items():
         print(f"  {key:34s} {value}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(res, indent=2, default=str))
+    atomic_write_text(RESULTS, json.dumps(with_provenance(res), indent=2, default=str))
     print(f"wrote {RESULTS}")
 
 

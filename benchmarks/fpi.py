@@ -49,6 +49,7 @@ from typing import Any
 
 os.environ.setdefault("SELFLEARN_TORCH_THREADS", "1")
 
+from provenance import with_provenance
 from selflearn.fpi.features import FeatureSet, build_features
 from selflearn.fpi.labels import read_labels
 from selflearn.fpi.metrics import evaluate
@@ -332,7 +333,7 @@ def main() -> None:
     from selflearn.util.atomic import atomic_write_text
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(out, indent=2))
+    atomic_write_text(args.out, json.dumps(with_provenance(out), indent=2))
     print(f"\nwrote {args.out}")
 
 

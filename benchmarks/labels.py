@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from provenance import with_provenance
 from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
 from selflearn.eval.annotator import (
     GoldSlotSimulator,
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - t_all,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(a.out, json.dumps(result, indent=1))
+    atomic_write_text(a.out, json.dumps(with_provenance(result), indent=1))
     print_table(result)
     return 0
 

@@ -30,10 +30,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from provenance import with_provenance
 from selflearn.logs.flat import flatten_turns
 from selflearn.logs.io import read_flat, read_table, read_turns, write_jsonl, write_parquet
 from selflearn.logs.records import Turn
 from selflearn.logs.schema import flatten_table, turns_to_table
+from selflearn.util.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = [
@@ -202,7 +204,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "results": rows,
     }
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(args.out, json.dumps(with_provenance(result), indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

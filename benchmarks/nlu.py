@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from provenance import with_provenance
 from selflearn.assistant.nlu.data import Example, SpanSlot
 from selflearn.assistant.nlu.model import NluModel, expected_calibration_error
 from selflearn.corpora.slurp import read_slurp, split_by_id, to_examples
+from selflearn.util.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "slurp" / "devel.jsonl"
@@ -293,7 +295,7 @@ def main() -> None:
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(args.out, json.dumps(with_provenance(results), indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

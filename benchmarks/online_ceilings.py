@@ -35,6 +35,9 @@ from typing import Any
 
 import duckdb
 
+from provenance import with_provenance
+from selflearn.util.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "online_ceilings.json"
 
@@ -188,9 +191,7 @@ def main() -> None:
             f"{r['achieved_by_others_first']:>14.1%}{obs:>28}{ex:>8}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(with_provenance(out), indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from provenance import with_provenance
 from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
 from selflearn.jobs.engine import make_engine
 from selflearn.jobs.nightly import NightlyConfig, mine_chains
@@ -208,7 +209,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.out), json.dumps(doc, indent=2))
+    atomic_write_text(Path(args.out), json.dumps(with_provenance(doc), indent=2))
     print(f"wrote {args.out}")
 
 

@@ -46,6 +46,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from provenance import with_provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "online_rewrite.json"
 SLURP = ROOT.parent / "shared" / "data" / "slurp" / "devel.jsonl"
@@ -360,6 +362,9 @@ def _merge(files: list[Path]) -> dict[str, Any]:
     parts = [json.loads(Path(f).read_text(encoding="utf-8")) for f in files]
     out: dict[str, Any] = {k: v for k, v in parts[0].items() if k not in BEDS}
     out["merged_from"] = [str(f) for f in files]
+    # each part's own provenance (None for a part written before provenance existed): report.py
+    # judges the merged result as old as its oldest part
+    out["merged_provenance"] = [p.get("provenance") for p in parts]
     out["seconds_per_file"] = [p.get("seconds") for p in parts]
     out["seconds"] = max(float(p.get("seconds") or 0.0) for p in parts)  # they ran in parallel
     seed_runs: dict[str, dict[int, dict[str, Any]]] = {}
@@ -519,7 +524,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from selflearn.util.atomic import atomic_write_text
 
-    atomic_write_text(args.out, json.dumps(result, indent=2, default=str))
+    atomic_write_text(args.out, json.dumps(with_provenance(result), indent=2, default=str))
     print(f"wrote {args.out} ({result['seconds']:.0f} s)")
 
 

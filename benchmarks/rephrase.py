@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
+from provenance import provenance, with_provenance
 from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
 from selflearn.feedback.pairs import candidate_pairs
 from selflearn.feedback.rephrase.registry import load_detector, make_detector, model_dir_name
@@ -478,6 +479,7 @@ def main() -> None:
         old = json.loads(args.out.read_text())
         old["throughput"] = tput
         old["throughput_load_avg_before"] = load_before
+        old["throughput_provenance"] = provenance()  # the rest keeps the full run's provenance
         atomic_write_text(args.out, json.dumps(old, indent=2))
         for t in tput:
             print(f"{t['precision']} {t['threads']} thread(s): {t['turns_per_s']:.0f} turns/s")
@@ -556,7 +558,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from selflearn.util.atomic import atomic_write_text
 
-    atomic_write_text(args.out, json.dumps(report, indent=2))
+    atomic_write_text(args.out, json.dumps(with_provenance(report), indent=2))
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
 
 

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from provenance import with_provenance
 from selflearn.rewrite.markov import CHAIN_SCHEMA, MarkovRewriteMiner, count_transitions
+from selflearn.util.atomic import atomic_write_text
 
 INTENTS = ["lights_on", "lights_off", "play_music", "weather_query", "timer_set", "door_unlock", "purchase"]
 
@@ -178,7 +180,7 @@ def main() -> None:
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
-    out.write_text(json.dumps({"scenarios": results, **meta}, indent=2) + "\n")
+    atomic_write_text(out, json.dumps(with_provenance({"scenarios": results, **meta}), indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from provenance import with_provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_load.json"
 
@@ -416,7 +418,7 @@ def main() -> None:
     from selflearn.util.atomic import atomic_write_text
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2, default=str))
+    atomic_write_text(args.out, json.dumps(with_provenance(result), indent=2, default=str))
     print(f"wrote {args.out}")
 
 

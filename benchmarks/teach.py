@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from provenance import with_provenance
 from selflearn.assistant.factory import (
     DEFAULT_ASR_ERROR_RATE,
     build_assistant,
@@ -305,7 +306,7 @@ def main() -> None:
     g = res["ordinary_requests_intercepted"]
     print(f"ordinary grammar requests taken for teaching talk: {g['intercepted']}/{g['requests']} (target 0)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(res, indent=2))
+    atomic_write_text(RESULTS, json.dumps(with_provenance(res), indent=2))
     print(f"wrote {RESULTS} ({res['total_seconds']} s)")
 
 
