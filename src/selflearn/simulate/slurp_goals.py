@@ -12,10 +12,32 @@ the ``sentence_annotation`` of the other requests with that intent: ``wake me up
 am]`` becomes ``wake me up at {time}``; a template is used only when its slot types (as a multiset)
 equal the goal's, so the filled-in request means exactly the goal.
 
+A goal without slots keeps its meaning on a retry: its paraphrases are the other slot-less
+requests of its intent that share a content word with its sentence (`SlurpGoals.paraphrases` with
+``same_meaning``), never any request of the intent ("where is stonehenge" is not retried as "when
+was the statue of liberty made"). On a retry of the same wording the person is heard in another
+recording of the request where it has several (`SlurpGoals.next_recording`).
+
 SLURP judging rule (SLURP requests are not executed on the simulated home): a turn succeeds iff no
-stage failed, the NLU's top intent equals the gold intent, and the predicted slot values equal the
+stage failed, the NLU's top intent equals the gold intent, the predicted slot values equal the
 gold slot values as a multiset of (slot type, normalized value), normalized by lower-casing and
-`normalize_request`. See `interpretation_matches`.
+`normalize_request` (`interpretation_matches`), and, for a goal *without* slots, the text the NLU
+read means the goal's own request (`SlurpGoal.judge`). Intent and empty slots cannot tell two
+requests of one intent apart, so the text decides what was understood:
+
+* no rewrite fired: the NLU read what was heard of the person's own words for this goal, which are
+  the goal's request by construction (its sentence, or a paraphrase made from it); the intent
+  decides, as for any goal;
+* a rewrite fired (the precomputed table, an online layer, any stage that sets ``turn.rewrite``):
+  its output, the NLU's ``input_text``, must equal after `normalize_request` one of the goal's own
+  wordings (`SlurpGoals.own_wordings`): its sentence, a paraphrase the simulator's phrasing model
+  makes from that same request, the recognized 1-best of one of its recordings (when a
+  recognition-results file is replayed), or the words said or heard in that very turn. A rewrite
+  into another request of the same intent fails.
+
+Other readings do not change the text the NLU read: a context layer that picks another hypothesis
+of the n-best changes the intent, which the intent check judges. The counterfactual replays (the
+turn without its rewrite; the words really said, for blame) are judged by the same rule.
 """
 
 from __future__ import annotations
@@ -23,7 +45,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,7 +220,19 @@ class SlurpGoal:
         return json.dumps([[t, v] for t, v in self.slots])
 
     def matches(self, hyp: NluHypothesis | None) -> bool:
+        """Intent and slot values as gold (`interpretation_matches`): the whole rule for a goal
+        with slots, the lenient one for a goal without."""
         return interpretation_matches(hyp, self.intent, self.slots)
+
+    def judge(self, hyp: NluHypothesis | None, rewritten: str | None, wordings: Collection[str]) -> bool:
+        """The SLURP judging rule for one interpretation (module docstring): `rewritten` is the
+        text the NLU read when a rewrite produced it (None when no rewrite fired), `wordings` the
+        goal's own wordings, normalized (`SlurpGoals.own_wordings`, plus the turn's own words)."""
+        if not self.matches(hyp):
+            return False
+        if self.slots or rewritten is None:
+            return True
+        return normalize_request(rewritten) in wordings
 
 
 def goal_from_record(record: SlurpRecord) -> SlurpGoal:
@@ -285,11 +319,39 @@ class SlurpGoals:
             out.setdefault(text, None)
         return list(out)
 
+    def own_wordings(
+        self, goal: SlurpGoal, same_meaning: bool = True, heard: Callable[[str], str | None] | None = None
+    ) -> frozenset[str]:
+        """The goal's own wordings, normalized: its sentence, its paraphrases (as `paraphrases`
+        with `same_meaning` makes them, i.e. what people retrying it say) and, with `heard` (a
+        recording -> recognized 1-best lookup, e.g. `ReplayAsr.heard`), what was heard of each of
+        its recordings. What a rewrite of a slot-less goal must produce to count (module
+        docstring)."""
+        out = {normalize_request(goal.sentence)}
+        out.update(normalize_request(p) for p in self.paraphrases(goal, same_meaning=same_meaning))
+        if heard is not None:
+            for rec in goal.recordings:
+                text = heard(rec)
+                if text:
+                    out.add(normalize_request(text))
+        out.discard("")
+        return frozenset(out)
+
     def recording_for(self, user_id: str, goal: SlurpGoal) -> str | None:
         """The recording a person speaking `goal` is bound to (seeded by person and request)."""
         if not goal.recordings:
             return None
         return random.Random(f"recording:{self.seed}:{user_id}:{goal.slurp_id}").choice(goal.recordings)
+
+    @staticmethod
+    def next_recording(goal: SlurpGoal, previous: str | None) -> str | None:
+        """The recording a retry of the same wording is heard in: the one after `previous` in the
+        goal's recordings, round the list (so n retries hear all n recordings before one comes
+        back); `previous` itself when it is the only one, None, or not one of the goal's."""
+        if previous is None or previous not in goal.recordings or len(goal.recordings) < 2:
+            return previous
+        i = goal.recordings.index(previous)
+        return goal.recordings[(i + 1) % len(goal.recordings)]
 
     def sentences(self) -> list[str]:
         return [g.sentence for g in self.goals]

@@ -5,21 +5,25 @@ giving up, occasional explicit feedback) are the home simulator's (`simulate.tra
 which this class extends); what differs is what people want and how a turn is judged. Goals are
 real requests from a SLURP-format file (`simulate.slurp_goals`), and since SLURP requests (alarms,
 weather, music, email, questions...) are not executed on the simulated home, a turn is judged by
-its interpretation: the SLURP judging rule of `slurp_goals.interpretation_matches` (no stage
-failed, top intent = gold intent, slot values = gold values as a normalized multiset).
+its interpretation: the SLURP judging rule of `slurp_goals` (no stage failed, top intent = gold
+intent, slot values = gold values as a normalized multiset, and for a goal without slots a
+rewritten text must be one of the goal's own wordings, `SlurpGoal.judge`). With ``strict=False``
+the last condition is dropped (the rule before it was added: any request of the intent passed).
 
 The pipeline needs only wake, asr, (rewrite), nlu and response stages. Truth rows follow
 `simulate.truth`: a failed turn is blamed on ``asr`` when the NLU (with the rewriter) on the words
 really said would have been right, else on ``nlu``; for turns where a rewrite fired the NLU is
 replayed on the un-rewritten text to count wins and losses. Each utterance carries the recording
-its speaker is bound to (``Utterance.recording``), so a replayed recogniser can answer for it.
+its speaker is bound to (``Utterance.recording``), so a replayed recogniser can answer for it; a
+retry of the same wording (repeat, careful) is heard in the request's next recording
+(`SlurpGoals.next_recording`), so a person does not meet the same misrecognition on every retry.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +38,7 @@ from selflearn.simulate.slurp_goals import SlurpGoal, SlurpGoals, slot_multiset
 from selflearn.simulate.traffic import Attempt, DayResult, SimConfig, Simulator
 from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.speech.tts import voice_for_speaker
+from selflearn.text.normalize import normalize_request
 from selflearn.text.wer import word_error_rate, word_errors
 
 __all__ = [
@@ -79,12 +84,19 @@ class SlurpDayResult(DayResult):
 
 class SlurpPhrasingModel:
     """What a person says for a SLURP goal: the request itself first (in the recording they are
-    bound to); on a retry, the same sentence again (perhaps in another recording), slowly and
-    clearly, or another real phrasing of the intent with their values filled in."""
+    bound to); on a retry, the same sentence again or slowly and clearly, each time in the
+    request's next recording where it has several, or another real phrasing of the request with
+    their values filled in (for a goal without slots, one sharing a content word with it)."""
 
-    def __init__(self, goals: SlurpGoals, same_meaning: bool = False) -> None:
+    def __init__(self, goals: SlurpGoals, same_meaning: bool = True) -> None:
         self.goals = goals
-        self.same_meaning = same_meaning  # retries of slot-less goals keep the meaning (see paraphrases)
+        # Retries of slot-less goals keep the meaning (see SlurpGoals.paraphrases); False is the
+        # classic traffic before the strict judge, where any slot-less request of the intent would do.
+        self.same_meaning = same_meaning
+
+    def paraphrases(self, goal: SlurpGoal) -> list[str]:
+        """The phrasings a retry of `goal` may take instead of its sentence."""
+        return self.goals.paraphrases(goal, same_meaning=self.same_meaning)
 
     def first(self, user: User, goal: SlurpGoal) -> SlurpPhrasing:
         rec = self.goals.recording_for(user.user_id, goal)
@@ -94,7 +106,7 @@ class SlurpPhrasingModel:
         self, goal: SlurpGoal, previous: SlurpPhrasing, attempt: int, rng: random.Random
     ) -> SlurpPhrasing:
         """`attempt` is the number of the attempt about to be made (2 = first retry)."""
-        paras = self.goals.paraphrases(goal, same_meaning=self.same_meaning)
+        paras = self.paraphrases(goal)
         # After repeated failure people stop repeating and start rephrasing.
         w_repeat, w_careful, w_para = (0.35, 0.25, 0.4) if attempt == 2 else (0.15, 0.25, 0.6)
         choice = rng.choices(
@@ -105,9 +117,8 @@ class SlurpPhrasingModel:
         if choice == Strategy.PARAPHRASE:
             i = rng.randrange(len(paras))
             return SlurpPhrasing(paras[i], f"{goal.goal_key}:p{i}", choice)
-        rec = previous.recording
-        if choice == Strategy.REPEAT and rec is not None and len(goal.recordings) > 1 and rng.random() < 0.5:
-            rec = rng.choice([r for r in goal.recordings if r != rec])  # said again: another take
+        # Said again: another take of the request (its next recording), where there is one.
+        rec = self.goals.next_recording(goal, previous.recording)
         return SlurpPhrasing(
             previous.text, previous.template_id, choice, careful=choice == Strategy.CAREFUL, recording=rec
         )
@@ -135,22 +146,41 @@ def recording_voice(recording: str, seed: int = 0) -> str:
     return voice_for_speaker(recording, seed).spec
 
 
-def judge(state: TurnState, goal: SlurpGoal) -> bool:
-    """The SLURP judging rule on a finished turn (see the module docstring)."""
-    return "failure" not in state.scratch and goal.matches(state.turn.nlu.top)
+def judge(state: TurnState, goal: SlurpGoal, wordings: Collection[str] | None = None) -> bool:
+    """The SLURP judging rule on a finished turn (see `slurp_goals`): with `wordings` (the goal's
+    own wordings, normalized, `SlurpGoals.own_wordings`) the strict rule, where a rewritten text
+    of a slot-less goal must be one of them or the turn's own words (said or heard); without, the
+    lenient rule (intent and slots only)."""
+    if "failure" in state.scratch:
+        return False
+    turn = state.turn
+    if wordings is None or turn.rewrite is None:
+        return goal.matches(turn.nlu.top)
+    reading = turn.nlu.input_text or turn.text
+    if normalize_request(reading) in (
+        normalize_request(state.utterance.text),
+        normalize_request(turn.asr.text),
+    ):
+        return goal.matches(turn.nlu.top)  # the rewrite gave back the turn's own words
+    return goal.judge(turn.nlu.top, reading, wordings)
 
 
 class SlurpSimulator(Simulator):
     """`Simulator` whose people want SLURP requests; `run_day` returns a `SlurpDayResult`."""
 
-    def __init__(self, config: SimConfig, goals: SlurpGoals, voice_seed: int = 0) -> None:
+    def __init__(
+        self, config: SimConfig, goals: SlurpGoals, voice_seed: int = 0, strict: bool = True
+    ) -> None:
         if not goals.goals:
             raise ValueError("no goals: the SLURP-format file had no readable requests")
         self.config = config
         self.households = make_population(config.users, config.seed)
         self.goals = goals
         self.voice_seed = voice_seed
-        self.slurp_phrasing = SlurpPhrasingModel(goals, same_meaning=config.realistic_sessions)
+        self.strict = strict  # the strict SLURP judge (slot-less goals: rewrites into own wordings)
+        self.slurp_phrasing = SlurpPhrasingModel(goals, same_meaning=True)
+        self._wordings: dict[str, frozenset[str]] = {}
+        self._wordings_asr: object = None  # the ASR component the cached wordings were heard by
         self.favourites: dict[str, list[SlurpGoal]] = {}
         for u in self.users:
             frng = random.Random(f"favourites:{config.seed}:{u.user_id}")
@@ -194,6 +224,26 @@ class SlurpSimulator(Simulator):
         rec = phrasing.recording if isinstance(phrasing, SlurpPhrasing) else None
         bound = _Bound(assistant, rec, self.voice_seed)
         return super()._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing, directed, rng, bound)
+
+    def wordings(self, goal: SlurpGoal, assistant: Assistant) -> frozenset[str]:
+        """The goal's own wordings (`SlurpGoals.own_wordings` with the phrasing model's
+        paraphrases), with what the assistant's recogniser heard of its recordings when it replays
+        a recognition-results file (anything with a ``heard(recording)`` method)."""
+        asr = assistant.component("asr")
+        if asr is not self._wordings_asr:
+            self._wordings, self._wordings_asr = {}, asr
+        got = self._wordings.get(goal.goal_key)
+        if got is None:
+            heard = getattr(asr, "heard", None)
+            got = self.goals.own_wordings(
+                goal, same_meaning=self.slurp_phrasing.same_meaning, heard=heard if callable(heard) else None
+            )
+            self._wordings[goal.goal_key] = got
+        return got
+
+    def judge(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> bool:
+        """This simulator's judging rule on a finished turn: strict unless ``strict=False``."""
+        return judge(state, goal, self.wordings(goal, assistant) if self.strict else None)
 
     # -- goal hooks (see Simulator._session) --------------------------------------------------------
     def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> SlurpGoal:
@@ -242,7 +292,7 @@ class SlurpSimulator(Simulator):
         """SLURP requests are judged by interpretation (see slurp_goals), not by a home's state."""
         assert isinstance(phrasing, SlurpPhrasing)
         goal: SlurpGoal = picked
-        success = judge(state, goal)
+        success = self.judge(state, goal, assistant)
         truth = self._truth(
             state,
             at.household,
@@ -313,7 +363,7 @@ class SlurpSimulator(Simulator):
             turn.asr.nbest = [AsrHypothesis(text=heard, confidence=1.0)]
             turn.asr.error = None
         st = assistant.back(exclude=exclude)(TurnState(turn=turn, utterance=state.utterance))
-        return judge(st, goal)
+        return self.judge(st, goal, assistant)
 
     def _blame(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> str:
         # A request whose intent the assistant was never built for is not a stage defect.

@@ -18,6 +18,12 @@ The component answers for ``state.utterance.recording``. Utterances with no reco
 paraphrase nobody recorded) or with a recording the file does not list go to the `fallback`
 component (e.g. `NoisyChannelAsr` or `PocketsphinxAsr`), whose engine is then recorded; with no
 fallback the stage fails with ``asr-no-recording``.
+
+The component answers for whichever recording the utterance names; which one that is, is the
+caller's choice (the SLURP simulator binds a person to one recording of a request and hears a
+retry of the same wording in the request's next recording, `simulate.slurp_goals`). `heard` says
+what the file holds for a recording (the SLURP judge counts those texts among a request's own
+wordings).
 """
 
 from __future__ import annotations
@@ -195,6 +201,12 @@ class ReplayAsr:
 
     def __contains__(self, recording: object) -> bool:
         return recording in self.recognitions_
+
+    def heard(self, recording: str) -> str | None:
+        """The recognized 1-best the file holds for `recording` ("" when nothing was heard), or
+        None when the file does not list it."""
+        rec = self.recognitions_.get(recording)
+        return None if rec is None else rec.text
 
     def __call__(self, state: TurnState) -> TurnState:
         rec = self.recognitions_.get(state.utterance.recording or "")
