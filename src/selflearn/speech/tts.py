@@ -41,6 +41,7 @@ __all__ = [
     "mix_noise",
     "pcm_to_wav",
     "voice_for_speaker",
+    "voice_variant",
     "wav_to_pcm",
 ]
 
@@ -169,6 +170,27 @@ def voice_for_speaker(speaker_id: str, seed: int = 0) -> Voice:
     speed = 140 + int(_unit("speed", seed, speaker_id) * 51)
     pitch = 25 + int(_unit("pitch", seed, speaker_id) * 51)
     return Voice(language=language, variant=variant, speed=speed, pitch=pitch)
+
+
+#: Per-repeat jitter of a person's voice (`voice_variant`): speaking rate within +-JITTER_SPEED
+#: (relative) and pitch within +-JITTER_PITCH. Small on purpose: the same person on another day.
+JITTER_SPEED = 0.06
+JITTER_PITCH = 6
+
+
+def voice_variant(voice: Voice, k: int) -> Voice:
+    """Variant `k` of `voice`: the same person saying something again, a little faster or slower,
+    a little higher or lower. Variant 0 is `voice` itself; the others are fixed per (voice, k), so a
+    recogniser's cache holds at most a few recordings per person and request."""
+    if k <= 0:
+        return voice
+    du = 2.0 * _unit("jitter-speed", voice.spec, k) - 1.0
+    dp = 2.0 * _unit("jitter-pitch", voice.spec, k) - 1.0
+    speed = min(450, max(80, round(voice.speed * (1.0 + JITTER_SPEED * du))))
+    pitch = min(99, max(0, voice.pitch + round(JITTER_PITCH * dp)))
+    if (speed, pitch) == (voice.speed, voice.pitch):
+        speed = min(450, max(80, voice.speed + (1 if du >= 0 else -1)))
+    return replace(voice, speed=speed, pitch=pitch)
 
 
 def find_espeak(executable: str | None = None) -> str:

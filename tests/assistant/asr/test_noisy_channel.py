@@ -159,7 +159,9 @@ def test_nbest_sorted_and_confidences_valid() -> None:
     assert len(NoisyChannelAsr(n=1).recognize(Utterance("turn on the tv"), "x").nbest) == 1
 
 
-def test_truth_is_often_among_the_alternatives_when_the_top_is_wrong() -> None:
+def test_truth_is_sometimes_but_seldom_among_the_alternatives_when_the_top_is_wrong() -> None:
+    # Calibrated to pocketsphinx, whose 3-best holds the reference for under a tenth of wrong
+    # 1-bests at WER 0.4 (benchmarks/asr_calibration.py): an n-best is not an answer key.
     asr = NoisyChannelAsr(error_rate=0.3)
     wrong = rescued = 0
     for i, req in enumerate(TYPICAL_REQUESTS * 3):
@@ -168,7 +170,7 @@ def test_truth_is_often_among_the_alternatives_when_the_top_is_wrong() -> None:
             wrong += 1
             rescued += req in [h.text for h in stage.nbest[1:]]
     assert wrong > 50
-    assert 0.2 < rescued / wrong < 0.9
+    assert 0.02 < rescued / wrong < 0.35
 
 
 def test_confidence_falls_with_corruption() -> None:
@@ -181,7 +183,34 @@ def test_confidence_falls_with_corruption() -> None:
     means = [sum(v) / len(v) for v in by_errors.values()]
     assert all(len(v) > 20 for v in by_errors.values())
     assert means[0] > means[1] > means[2]
-    assert means[0] > 0.8
+    assert means[0] > 0.5
+
+
+def test_confidence_is_evidence_not_the_error_count() -> None:
+    # Right and wrong 1-bests overlap in confidence, as a real recogniser's do: it ranks errors
+    # well above chance but far from perfectly.
+    asr = NoisyChannelAsr(error_rate=0.3)
+    right: list[float] = []
+    wrong: list[float] = []
+    for i, req in enumerate(TYPICAL_REQUESTS * 4):
+        stage = asr.recognize(Utterance(req), f"e{i}")
+        (right if stage.text == req else wrong).append(stage.confidence)
+    pairs = [(r > w) + 0.5 * (r == w) for r in right for w in wrong]
+    auroc = sum(pairs) / len(pairs)
+    assert 0.65 < auroc < 0.95
+    assert max(wrong) > min(right)
+
+
+def test_a_person_repeating_themselves_is_not_always_heard_the_same() -> None:
+    asr = NoisyChannelAsr(error_rate=0.3)
+    same = differ = 0
+    for i, req in enumerate(TYPICAL_REQUESTS * 2):
+        u = Utterance(req, speaker_id=f"p{i}")
+        a, b = asr.recognize(u, f"a{i}").text, asr.recognize(u, f"b{i}").text
+        if a != req or b != req:
+            same += a == b
+            differ += a != b
+    assert same > 5 and differ > 5
 
 
 def test_no_text_is_a_stage_failure_recorded_by_the_pipeline() -> None:

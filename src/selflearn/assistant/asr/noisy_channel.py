@@ -14,10 +14,24 @@ mine rewrites from logs, so the channel here is systematic on purpose:
   a "bias_seed" makes a few words trouble words for that speaker, with a favourite misrecognition;
 * `careful` speech (a slow, clear retry) divides the error rate by three.
 
-Randomness only decides *whether* a hazard fires in a given turn, from a `random.Random` seeded by a
+Randomness only decides *whether* a hazard fires in a given turn, from random draws seeded by a
 stable hash of (component seed, turn id), so a turn replays identically. `error_rate` is the
 expected word error rate for an average speaker on typical smart-home requests: hazards are scaled
 once so that their mean over `TYPICAL_REQUESTS` is one.
+
+What the recogniser knows. A real decoder never knows whether it erred; its confidence is its own
+evidence (acoustic and language-model scores), which is only correlated with being right. So here
+each spoken word gets a latent *evidence* (log-odds of being heard right: a mean set by the word's
+hazards, plus a per-turn deviation); the word goes wrong when its error draw falls below
+sigmoid(-evidence), and the recogniser reports a posterior that is the evidence seen through
+per-word and per-turn noise (`word_posteriors`, which takes no error flags). Confidence is the
+geometric mean of the 1-best's posteriors, as pocketsphinx's is; the n-best flips the least certain
+places, whose runner-up is what was said only part of the time. A person's draws for the same words
+are correlated across turns (`_REPEAT_CORRELATION`) but not identical, so a repeat is heard the same
+way about as often as pocketsphinx hears two slightly different renderings of one voice the same.
+The noise levels are calibrated against pocketsphinx on the same SLURP sentences at a matched WER
+(`benchmarks/asr_calibration.py`: utterance and word AUROC of confidence, reference in the n-best,
+repeat identity; results in `benchmarks/results/asr_calibration.json`).
 
 Nothing here knows about the simulator; the simulator hands in an `Utterance`.
 """
@@ -1005,24 +1019,121 @@ def _speaker_bias(bias_seed: int, word: str) -> tuple[float, int]:
     return (1.0 - _TROUBLE_SHARE * _TROUBLE_BOOST) / (1.0 - _TROUBLE_SHARE), -1
 
 
+# --------------------------------------------------------------------------------------------------
+# Evidence, errors and confidence (see the module docstring, "What the recogniser knows").
+# --------------------------------------------------------------------------------------------------
+
+#: Spread (standard deviation, in log-odds) of a word's latent evidence around its mean. The larger,
+#: the more errors concentrate on weak evidence, and the better evidence separates right from wrong.
+_EVIDENCE_SPREAD = 2.0
+#: Noise (log-odds) between the latent evidence and the posterior the recogniser reports: per word,
+#: and one draw per turn shared by its words (recording conditions the decoder cannot see).
+_OBSERVATION_NOISE = 2.9
+_TURN_NOISE = 0.6
+#: Correlation of the latent draws of two turns in which one person says the same words (the part
+#: of how they are heard that is the person's, not the moment's).
+_REPEAT_CORRELATION = 0.985
+#: Chance that the runner-up at a misrecognised position is what was said (else another confusion).
+_RUNNER_UP_IS_REFERENCE = 0.35
+_EVIDENCE_CAP = 9.0
+_SQRT2 = math.sqrt(2.0)
+#: Probit approximation of E[sigmoid(x)] for x ~ N(mu, s^2): sigmoid(mu / sqrt(1 + pi s^2 / 8)).
+_SPREAD_FACTOR = math.sqrt(1.0 + math.pi * _EVIDENCE_SPREAD**2 / 8.0)
+
+
+def _phi(z: float) -> float:
+    """The standard normal distribution function."""
+    return 0.5 * (1.0 + math.erf(z / _SQRT2))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _evidence_mean(p_error: float) -> float:
+    """Mean latent evidence (log-odds of hearing the word right) of a word whose marginal error
+    probability is `p_error`: errors then happen at exactly that rate on average."""
+    p = min(1.0 - 1e-6, max(1e-6, p_error))
+    return min(_EVIDENCE_CAP, math.log((1.0 - p) / p) * _SPREAD_FACTOR)
+
+
+@dataclass
+class _Draws:
+    """A turn's random draws per reference position: `z` evidence deviations and `u` error draws
+    (each the person's shared part mixed with this turn's, so standard normal / uniform), `v` and
+    `w` uniforms that choose the kind of error and the substitute."""
+
+    z: list[float]
+    u: list[float]
+    v: list[float]
+    w: list[float]
+
+
+def _draws(n: int, turn: random.Random, shared: random.Random | None) -> _Draws:
+    rho = _REPEAT_CORRELATION if shared is not None else 0.0
+    own = math.sqrt(1.0 - rho * rho)
+
+    def mix() -> float:
+        s = shared.gauss(0.0, 1.0) if shared is not None else 0.0
+        return rho * s + own * turn.gauss(0.0, 1.0)
+
+    z, u, v, w = [], [], [], []
+    for _ in range(n):
+        z.append(mix())
+        u.append(_phi(mix()))
+        v.append(_phi(mix()))
+        w.append(_phi(mix()))
+    return _Draws(z, u, v, w)
+
+
+def word_posteriors(evidence: list[float], noise: random.Random) -> list[float]:
+    """What the recogniser reports for each reference position: its latent evidence (log-odds of
+    being right) seen through per-word and per-turn noise. Takes no segments, no error flags, no
+    reference: a real recogniser's posterior comes from its scores, never from the truth."""
+    turn = noise.gauss(0.0, _TURN_NOISE)
+    return [_sigmoid(e + turn + noise.gauss(0.0, _OBSERVATION_NOISE)) for e in evidence]
+
+
 @dataclass
 class _Seg:
-    """One aligned piece of the channel's output: reference words and what was heard for them."""
+    """One aligned piece of the channel's output: reference words and what was heard for them,
+    `pos` the index of its first reference word."""
 
     ref: tuple[str, ...]
     hyp: tuple[str, ...]
     kind: str  # ok | confusion | drop | merge | split
+    pos: int = 0
 
     @property
     def is_error(self) -> bool:
         return self.kind != "ok"
 
 
-def _pick(m: WordModel, rng: random.Random, favourite: int = -1, avoid: str | None = None) -> str:
-    if favourite >= 0 and rng.random() < _TROUBLE_PREFERENCE:
-        choice = m.substitutes[favourite]
-    else:
-        choice = m.substitutes[min(bisect_right(m.cumulative, rng.random()), len(m.substitutes) - 1)]
+@dataclass
+class _Heard:
+    """Everything one recognition drew: segments, per-position latent evidence and posteriors."""
+
+    segs: list[_Seg]
+    evidence: list[float]
+    posteriors: list[float]
+    confidence: float
+
+
+def _pick(m: WordModel, u: float, favourite: int = -1, avoid: str | None = None) -> str:
+    """The substitute a uniform `u` selects (a trouble word's favourite first, when it has one)."""
+    if favourite >= 0:
+        if u < _TROUBLE_PREFERENCE:
+            choice = m.substitutes[favourite]
+            return _avoid(m, choice, avoid)
+        u = (u - _TROUBLE_PREFERENCE) / (1.0 - _TROUBLE_PREFERENCE)
+    choice = m.substitutes[min(bisect_right(m.cumulative, u), len(m.substitutes) - 1)]
+    return _avoid(m, choice, avoid)
+
+
+def _avoid(m: WordModel, choice: str, avoid: str | None) -> str:
     if choice == avoid and len(m.substitutes) > 1:
         idx = m.substitutes.index(choice)
         choice = m.substitutes[(idx + 1) % len(m.substitutes)]
@@ -1060,118 +1171,190 @@ class NoisyChannelAsr:
 
     def recognize(self, utterance: Utterance, turn_id: str) -> AsrStage:
         """Recognise `utterance` for turn `turn_id`; pure given (params, utterance, turn_id)."""
+        return self.recognize_detailed(utterance, turn_id)[0]
+
+    def recognize_detailed(
+        self, utterance: Utterance, turn_id: str
+    ) -> tuple[AsrStage, list[tuple[str, float]]]:
+        """`recognize`, plus the 1-best's words with the posteriors the recogniser gave them (what
+        a real decoder's word lattice holds; not part of the log contract, for calibration)."""
         tokens = normalize_request(utterance.text).split()
         if not tokens:
             raise StageFailure(StageError.ASR_NO_TEXT, "no words in the utterance")
-        rng = random.Random(_stable_int("asr", self.seed, turn_id))
+        heard = self._hear(tokens, utterance, turn_id)
+        best = _join(heard.segs)
+        if not best:
+            raise StageFailure(StageError.ASR_NO_TEXT, "every word was lost in noise")
+        nbest = [AsrHypothesis(text=best, confidence=heard.confidence)]
+        if self.n > 1:
+            rng = random.Random(_stable_int("asr-nbest", self.seed, turn_id))
+            alts = self._alternatives(heard, best, rng, self.n - 1)
+            confs = _alternative_confidences(heard.confidence, [c for _, c in alts])
+            for (text, _), conf in zip(alts, confs, strict=True):
+                nbest.append(AsrHypothesis(text=text, confidence=conf))
+        words = [(w, heard.posteriors[s.pos]) for s in heard.segs for w in s.hyp]
+        return AsrStage(engine=ENGINE, nbest=nbest), words
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _hear(self, tokens: list[str], utterance: Utterance, turn_id: str) -> _Heard:
         profile = utterance.noise_profile
         rate = max(0.0, float(profile.get("rate", 1.0)))
         r = self.error_rate * rate / (_CAREFUL_DIVISOR if utterance.careful else 1.0)
         mult = {k: max(0.0, float(profile.get(k, 1.0))) for k in _PROFILE_KEYS}
         bias_seed = int(profile["bias_seed"]) if "bias_seed" in profile else None
-
-        segs = self._corrupt(tokens, rng, r, mult, bias_seed)
-        best = _join(segs)
-        if not best:
-            raise StageFailure(StageError.ASR_NO_TEXT, "every word was lost in noise")
-        n_err = sum(s.is_error for s in segs)
-        logit = 2.8 - 1.4 * n_err - 0.7 * math.log(max(rate, 0.05)) + rng.gauss(0.0, 0.6)
-        if utterance.careful:
-            logit += 0.3
-        c1 = min(0.99, max(0.01, 1.0 / (1.0 + math.exp(-logit))))
-        nbest = [AsrHypothesis(text=best, confidence=c1)]
-        if self.n > 1:
-            rest = 1.0 - c1
-            prev = c1
-            for k, text in enumerate(self._alternatives(segs, best, rng, self.n - 1)):
-                # Geometric shares of the remaining mass, kept strictly below the previous entry.
-                conf = min(rest * 0.5 ** (k + 1), prev * 0.9)
-                nbest.append(AsrHypothesis(text=text, confidence=conf))
-                prev = conf
-        return AsrStage(engine=ENGINE, nbest=nbest)
+        turn = random.Random(_stable_int("asr", self.seed, turn_id))
+        shared = (
+            random.Random(
+                _stable_int(
+                    "asr-person", self.seed, utterance.speaker_id, " ".join(tokens), utterance.careful
+                )
+            )
+            if utterance.speaker_id
+            else None
+        )
+        draws = _draws(len(tokens), turn, shared)
+        hazards = self._hazards(tokens, mult, bias_seed)
+        evidence = [
+            _evidence_mean(1.0 - math.exp(-r * h.total)) + _EVIDENCE_SPREAD * z
+            for h, z in zip(hazards, draws.z, strict=True)
+        ]
+        segs = self._corrupt(tokens, hazards, evidence, draws)
+        posteriors = word_posteriors(evidence, random.Random(_stable_int("asr-observe", self.seed, turn_id)))
+        confidence = math.exp(sum(math.log(max(p, 1e-12)) for p in posteriors) / len(posteriors))
+        return _Heard(segs, evidence, posteriors, min(0.99, max(0.01, confidence)))
 
     @staticmethod
-    def _corrupt(
-        tokens: list[str], rng: random.Random, r: float, mult: Mapping[str, float], bias_seed: int | None
-    ) -> list[_Seg]:
+    def _hazards(tokens: list[str], mult: Mapping[str, float], bias_seed: int | None) -> list[_Hazard]:
         tables = _tables()
-        segs: list[_Seg] = []
-        i = 0
+        out = []
         n = len(tokens)
-        while i < n:
-            w = tokens[i]
+        for i, w in enumerate(tokens):
             m = word_model(w)
             fav = -1
             conf = m.confusion * mult["confusion"]
             if bias_seed is not None and m.substitutes:
                 factor, fav = _speaker_bias(bias_seed, w)
                 conf *= factor
-            drop = m.drop * mult["drop"]
-            split = m.split * mult["split"]
             merge_h, merged = 0.0, ""
             if i + 1 < n:
                 mg = tables.merges.get((w, tokens[i + 1]))
                 if mg is not None:
                     merge_h, merged = mg[0] * mult["merge"], mg[1]
-            hazard = conf + drop + split + merge_h
-            if hazard <= 0.0 or rng.random() >= 1.0 - math.exp(-r * hazard):
-                segs.append(_Seg((w,), (w,), "ok"))
+            out.append(_Hazard(m, conf, m.drop * mult["drop"], m.split * mult["split"], merge_h, merged, fav))
+        return out
+
+    @staticmethod
+    def _corrupt(tokens: list[str], hazards: list[_Hazard], evidence: list[float], d: _Draws) -> list[_Seg]:
+        """Errors from evidence: position i goes wrong when its error draw falls below the chance
+        that weak evidence loses, sigmoid(-evidence[i]); which error, and which substitute, are the
+        turn's other draws."""
+        segs: list[_Seg] = []
+        i = 0
+        n = len(tokens)
+        while i < n:
+            w, h = tokens[i], hazards[i]
+            if h.total <= 0.0 or d.u[i] >= _sigmoid(-evidence[i]):
+                segs.append(_Seg((w,), (w,), "ok", i))
                 i += 1
                 continue
-            u = rng.random() * hazard
-            if u < merge_h:
-                segs.append(_Seg((w, tokens[i + 1]), (merged,), "merge"))
+            x = d.v[i] * h.total
+            if x < h.merge:
+                segs.append(_Seg((w, tokens[i + 1]), (h.merged,), "merge", i))
                 i += 2
                 continue
-            u -= merge_h
-            if u < conf:
-                segs.append(_Seg((w,), tuple(_pick(m, rng, fav).split()), "confusion"))
-            elif u < conf + split:
-                segs.append(_Seg((w,), tuple((m.split_to or w).split()), "split"))
+            x -= h.merge
+            if x < h.confusion:
+                segs.append(_Seg((w,), tuple(_pick(h.model, d.w[i], h.favourite).split()), "confusion", i))
+            elif x < h.confusion + h.split:
+                segs.append(_Seg((w,), tuple((h.model.split_to or w).split()), "split", i))
             else:
-                segs.append(_Seg((w,), (), "drop"))
+                segs.append(_Seg((w,), (), "drop", i))
             i += 1
         return segs
 
     @staticmethod
-    def _alternatives(segs: list[_Seg], best: str, rng: random.Random, k: int) -> list[str]:
-        """Runner-up hypotheses: corrections of the channel's errors and other plausible confusions.
-
-        Each candidate differs from the 1-best in one place (or is the full reference when several
-        errors were made); a random plausibility decides their order, so the truth is often, but
-        not always, in the n-best.
-        """
+    def _alternatives(heard: _Heard, best: str, rng: random.Random, k: int) -> list[tuple[str, float]]:
+        """Runner-up hypotheses, as a decoder's n-best holds them: the 1-best with its least
+        certain place(s) heard the other way. Places are ranked by the recogniser's own posteriors;
+        the other way is the runner-up of the close call there, which for a misrecognised place
+        is (mostly) what was said and for a right one a confusion. Returns (text, log-odds cost)
+        pairs, most plausible first."""
+        segs = heard.segs
+        flips: list[tuple[float, int, tuple[str, ...]]] = []
+        for j, s in enumerate(segs):
+            post = heard.posteriors[s.pos]
+            cost = math.log(max(post, 1e-9) / max(1.0 - post, 1e-9))
+            m = word_model(s.ref[0])
+            if s.is_error:
+                if rng.random() < _RUNNER_UP_IS_REFERENCE or not m.substitutes:
+                    other: tuple[str, ...] | None = s.ref
+                else:
+                    other = tuple(_pick(m, rng.random(), avoid=" ".join(s.hyp)).split())
+            elif m.substitutes:
+                other = tuple(_pick(m, rng.random()).split())
+            elif s.ref[0] in FUNCTION_WORDS:
+                other = ()
+            else:
+                other = None
+            if other is not None and other != s.hyp:
+                flips.append((cost, j, other))
+        flips.sort()
         cands: list[tuple[float, str]] = []
-        errors = [i for i, s in enumerate(segs) if s.is_error]
-        for i in errors:
-            if rng.random() < 0.65:
-                fixed = [*segs[:i], _Seg(segs[i].ref, segs[i].ref, "ok"), *segs[i + 1 :]]
-                cands.append((0.3 + rng.random(), _join(fixed)))
-            if segs[i].kind == "confusion":
-                m = word_model(segs[i].ref[0])
-                if len(m.substitutes) > 1:
-                    alt = _pick(m, rng, avoid=" ".join(segs[i].hyp))
-                    other = [*segs[:i], _Seg(segs[i].ref, tuple(alt.split()), "confusion"), *segs[i + 1 :]]
-                    cands.append((rng.random(), _join(other)))
-        if len(errors) > 1 and rng.random() < 0.3:
-            cands.append((0.5 + rng.random(), " ".join(w for s in segs for w in s.ref)))
-        confusable = [i for i, s in enumerate(segs) if s.kind == "ok" and word_model(s.ref[0]).substitutes]
-        rng.shuffle(confusable)
-        for i in confusable[: k + 1]:
-            m = word_model(segs[i].ref[0])
-            alt = _pick(m, rng)
-            other = [*segs[:i], _Seg(segs[i].ref, tuple(alt.split()), "confusion"), *segs[i + 1 :]]
-            cands.append((rng.random() * min(1.0, m.confusion), _join(other)))
-        cands.sort(key=lambda c: -c[0])
-        out: list[str] = []
+        top = flips[: k + 1]
+        for cost, j, other in top:
+            cands.append((cost, _join([*segs[:j], _Seg(segs[j].ref, other, "alt"), *segs[j + 1 :]])))
+        for a in range(len(top)):
+            for b in range(a + 1, len(top)):
+                (ca, ja, oa), (cb, jb, ob) = top[a], top[b]
+                alt = list(segs)
+                alt[ja] = _Seg(segs[ja].ref, oa, "alt")
+                alt[jb] = _Seg(segs[jb].ref, ob, "alt")
+                cands.append((ca + cb, _join(alt)))
+        cands.sort(key=lambda c: c[0])
+        out: list[tuple[str, float]] = []
         seen = {best}
-        for _, text in cands:
+        for cost, text in cands:
             if text and text not in seen:
                 seen.add(text)
-                out.append(text)
+                out.append((text, cost))
                 if len(out) == k:
                     break
         return out
+
+
+@dataclass(frozen=True)
+class _Hazard:
+    """A reference position's hazards in this turn (speaker profile and bias applied)."""
+
+    model: WordModel
+    confusion: float
+    drop: float
+    split: float
+    merge: float
+    merged: str
+    favourite: int
+
+    @property
+    def total(self) -> float:
+        return self.confusion + self.drop + self.split + self.merge
+
+
+def _alternative_confidences(top: float, costs: list[float]) -> list[float]:
+    """Confidences of the alternatives: they share 1 - `top` by a softmax of their negated costs
+    (log-odds the recogniser gave the places they change), with one extra unit share for
+    everything unlisted; each kept strictly below the one before."""
+    if not costs:
+        return []
+    weights = [math.exp(-max(-30.0, min(30.0, c))) for c in costs]
+    z = sum(weights) + 1.0
+    out = []
+    prev = top
+    for wgt in weights:
+        c = min((1.0 - top) * wgt / z, prev * 0.95)
+        out.append(c)
+        prev = c
+    return out
 
 
 register("asr.noisy_channel.v1")(NoisyChannelAsr)

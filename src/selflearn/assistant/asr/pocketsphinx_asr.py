@@ -28,8 +28,17 @@ benchmark's time budget: on two samples of SLURP devel recordings (200 and 240) 
 about 160 instead of 235 ms per recording, at a WER of 0.417 / 0.442 instead of 0.413 / 0.421.
 Pass ``decoder_options={}`` for pocketsphinx's own defaults.
 
+Repeats: a person never says a request twice in exactly the same way, so each turn is spoken in
+one of `voice_variants` variants of the person's voice (`selflearn.speech.tts.voice_variant`:
+speaking rate within +-6%, pitch within +-6), chosen by a stable hash of the turn id. Variant 0 is
+the voice itself (and what `recognize` without a turn id uses, e.g. for a recognition file).
+`benchmarks/asr_calibration.py` measures how often two turns of one request by one person are then
+heard identically (without variants the cache made that 100%).
+
 Recognitions are cached on disk (`selflearn.speech.cache`) under a key of (text, voice, noise, LM,
-dictionary, decoder options, pocketsphinx and espeak-ng versions, n). `recognize_many` fills the
+dictionary, decoder options, pocketsphinx and espeak-ng versions, n); the voice is the variant's, so
+a person's request is decoded at most `voice_variants` times. Each entry also keeps the 1-best's
+word posteriors (``words``; `recognize_words`), for calibration. `recognize_many` fills the
 cache in parallel processes with a progress bar, so a benchmark decodes each request once.
 """
 
@@ -41,6 +50,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
 from importlib import metadata
 from multiprocessing import get_all_start_methods, get_context
@@ -61,12 +71,14 @@ from selflearn.speech.tts import (
     mix_noise,
     resample,
     voice_for_speaker,
+    voice_variant,
     wav_to_pcm,
 )
 
 __all__ = [
     "DEFAULT_DECODER_OPTIONS",
     "DEFAULT_SNR_DB",
+    "DEFAULT_VOICE_VARIANTS",
     "ENGINE",
     "NBEST_SCALE",
     "PocketsphinxAsr",
@@ -78,6 +90,7 @@ __all__ = [
 ENGINE = "pocketsphinx"
 DEFAULT_SNR_DB = 35.0
 DEFAULT_DECODER_OPTIONS: Mapping[str, Any] = {"fwdflat": False}
+DEFAULT_VOICE_VARIANTS = 4
 NBEST_SCALE = 100.0
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "<unk>"})
 _INSTALL = "pocketsphinx is not installed: pip install 'pocketsphinx>=5' (its en-us model ships in the wheel)"
@@ -176,6 +189,12 @@ class PocketsphinxEngine:
 
     def decode(self, pcm: NDArray[np.int16], n: int = 3) -> list[AsrHypothesis]:
         """N-best of 16 kHz mono int16 audio (empty list when nothing was recognised)."""
+        return self.decode_detailed(pcm, n)[0]
+
+    def decode_detailed(
+        self, pcm: NDArray[np.int16], n: int = 3
+    ) -> tuple[list[AsrHypothesis], list[tuple[str, float]]]:
+        """(n-best, the 1-best's words with their lattice posteriors) of 16 kHz mono int16 audio."""
         d = self.decoder
         d.start_utt()
         d.process_raw(np.ascontiguousarray(pcm, dtype="<i2").tobytes(), full_utt=True)
@@ -183,8 +202,10 @@ class PocketsphinxEngine:
         hyp = d.hyp()
         best = _clean(hyp.hypstr) if hyp is not None else ""
         if not best:
-            return []
-        posts = [s.prob for s in d.seg() if s.word not in _FILLERS]
+            return [], []
+        words = [(_clean(s.word), float(s.prob)) for s in d.seg() if s.word not in _FILLERS]
+        words = [(w, p) for w, p in words if w]
+        posts = [p for _, p in words]
         c1 = math.exp(sum(math.log(max(p, 1e-12)) for p in posts) / len(posts)) if posts else 0.0
         alts: list[str] = []
         scores: list[float] = []
@@ -200,7 +221,8 @@ class PocketsphinxEngine:
                     if len(alts) == n - 1:
                         break
         confs = nbest_confidences(c1, scores)
-        return [AsrHypothesis(text=t, confidence=c) for t, c in zip([best, *alts], confs, strict=True)]
+        nbest = [AsrHypothesis(text=t, confidence=c) for t, c in zip([best, *alts], confs, strict=True)]
+        return nbest, words
 
 
 def _noise_seed(text: str, voice: Voice) -> int:
@@ -214,7 +236,9 @@ class PocketsphinxAsr:
     Params: `lm` (a `LanguageModel`, or its `to_json()` mapping) or `lm_path` + `dict_path`;
     `cache_dir` (default `default_cache_dir()`; `use_cache=False` disables caching); `n` (n-best
     size); `voice_seed` (which voice each speaker gets); `snr_db` (noise floor, None = clean audio);
-    `careful_factor` (speech-rate factor of a careful retry); `decoder_options` (None: the
+    `careful_factor` (speech-rate factor of a careful retry); `voice_variants` (how many slightly
+    different renderings of each person's voice turns are spread over; 1: always the same);
+    `decoder_options` (None: the
     defaults above, {}: pocketsphinx's own); `cache_audio`
     (also keep WAVs, ~30 kB per second of speech; off by default since recognitions are what is
     reused). Raises `StageFailure("asr-no-text")` when nothing was recognised.
@@ -235,6 +259,7 @@ class PocketsphinxAsr:
         voice_seed: int = 0,
         snr_db: float | None = DEFAULT_SNR_DB,
         careful_factor: float = 0.8,
+        voice_variants: int = DEFAULT_VOICE_VARIANTS,
         decoder_options: Mapping[str, Any] | None = None,
         cache_audio: bool = False,
         espeak: str | None = None,
@@ -250,6 +275,8 @@ class PocketsphinxAsr:
             )
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if voice_variants < 1:
+            raise ValueError(f"voice_variants must be >= 1, got {voice_variants}")
         self.lm_path = Path(lm_path)
         self.dict_path = Path(dict_path)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -258,6 +285,7 @@ class PocketsphinxAsr:
         self.voice_seed = voice_seed
         self.snr_db = snr_db
         self.careful_factor = careful_factor
+        self.voice_variants = voice_variants
         self.decoder_options = dict(DEFAULT_DECODER_OPTIONS if decoder_options is None else decoder_options)
         self.cache_audio = cache_audio
         self.espeak = espeak
@@ -276,6 +304,7 @@ class PocketsphinxAsr:
             "voice_seed": self.voice_seed,
             "snr_db": self.snr_db,
             "careful_factor": self.careful_factor,
+            "voice_variants": self.voice_variants,
             "decoder_options": self.decoder_options,
             "cache_audio": self.cache_audio,
             "espeak": self.espeak,
@@ -285,17 +314,33 @@ class PocketsphinxAsr:
 
     def __call__(self, state: TurnState) -> TurnState:
         state.turn.asr = AsrStage(engine=ENGINE)
-        state.turn.asr = self.recognize(state.utterance)
+        state.turn.asr = self.recognize(state.utterance, state.turn.turn_id)
         return state
 
-    def voice_for(self, utterance: Utterance) -> Voice:
-        """The utterance's voice: its `voice` spec, else the speaker's; slower when careful."""
-        voice = (
-            Voice.parse(utterance.voice)
-            if utterance.voice
-            else voice_for_speaker(utterance.speaker_id or "anonymous", self.voice_seed)
-        )
+    def base_voice(self, utterance: Utterance) -> Voice:
+        """The person's own voice: the utterance's `voice` spec, else the speaker's."""
+        if utterance.voice:
+            return Voice.parse(utterance.voice)
+        return voice_for_speaker(utterance.speaker_id or "anonymous", self.voice_seed)
+
+    def variant_index(self, utterance: Utterance, turn_id: str | None) -> int:
+        """Which of the `voice_variants` renderings turn `turn_id` gets (0 without a turn id)."""
+        if not turn_id or self.voice_variants <= 1:
+            return 0
+        key = stable_key("voice-variant", self.base_voice(utterance).spec, turn_id)
+        return int(key[:12], 16) % self.voice_variants
+
+    def voice_for(self, utterance: Utterance, turn_id: str | None = None) -> Voice:
+        """The voice heard in turn `turn_id`: the person's voice, in this turn's variant; slower
+        when careful. Without a turn id, the person's voice itself."""
+        voice = voice_variant(self.base_voice(utterance), self.variant_index(utterance, turn_id))
         return voice.slower(self.careful_factor) if utterance.careful else voice
+
+    def variant_utterances(self, utterance: Utterance) -> list[Utterance]:
+        """`utterance` once per voice variant, each with its variant's voice spelt out: recognising
+        these (without turn ids, e.g. by `recognize_many`) fills the cache for every turn."""
+        base = self.base_voice(utterance)
+        return [replace(utterance, voice=voice_variant(base, k).spec) for k in range(self.voice_variants)]
 
     def _snr(self, utterance: Utterance) -> float | None:
         if "snr_db" in utterance.noise_profile:
@@ -303,43 +348,45 @@ class PocketsphinxAsr:
             return None if v is None else float(v)
         return self.snr_db
 
-    def cache_key(self, utterance: Utterance) -> str:
-        """The recognition cache key of `utterance` (what determines its recognition, hashed)."""
+    def cache_key(self, utterance: Utterance, turn_id: str | None = None) -> str:
+        """The recognition cache key of `utterance` in turn `turn_id` (what determines its
+        recognition, hashed)."""
         if utterance.audio_path:
             source: Any = {"audio": _file_digest(Path(utterance.audio_path))}
         else:
             source = {
                 "text": utterance.text.strip(),
-                "voice": self.voice_for(utterance).spec,
+                "voice": self.voice_for(utterance, turn_id).spec,
                 "tts": self.tts.config(),
             }
         return stable_key("asr", self.recognizer.config(), source, self._snr(utterance), self.n)
 
-    def audio(self, utterance: Utterance) -> NDArray[np.int16]:
+    def audio(self, utterance: Utterance, turn_id: str | None = None) -> NDArray[np.int16]:
         """What the microphone picked up: the WAV at `audio_path`, or the synthesised request with
         the noise floor mixed in."""
         if utterance.audio_path:
             pcm, rate = wav_to_pcm(Path(utterance.audio_path).read_bytes())
             return resample(pcm, rate, SAMPLE_RATE)
         text = utterance.text.strip()
-        voice = self.voice_for(utterance)
+        voice = self.voice_for(utterance, turn_id)
         pcm = self.tts.synthesize(text, voice)
         snr = self._snr(utterance)
         return pcm if snr is None else mix_noise(pcm, snr, _noise_seed(text, voice))
 
-    def recognize(self, utterance: Utterance) -> AsrStage:
-        """Recognise one utterance (from the cache when possible)."""
+    def recognize(self, utterance: Utterance, turn_id: str | None = None) -> AsrStage:
+        """Recognise one utterance, in turn `turn_id`'s voice variant (from the cache when
+        possible)."""
         if not utterance.audio_path and not tokenize(utterance.text):
             raise StageFailure(StageError.ASR_NO_TEXT, "no words in the utterance")
-        key = self.cache_key(utterance) if self.cache is not None else ""
+        key = self.cache_key(utterance, turn_id) if self.cache is not None else ""
         cached = self.cache.get_recognition(key) if self.cache is not None else None
         if cached is not None and isinstance(cached.get("nbest"), list):
             nbest = [AsrHypothesis.model_validate(h) for h in cached["nbest"]]
         else:
             t0 = time.perf_counter()
-            pcm = self.audio(utterance)
+            pcm = self.audio(utterance, turn_id)
             t1 = time.perf_counter()
-            nbest = self.recognizer.decode(pcm, self.n)
+            nbest, words = self.recognizer.decode_detailed(pcm, self.n)
             t2 = time.perf_counter()
             if self.cache is not None:
                 # Timings ride along for benchmarks (what a cold cache costs); they are not inputs.
@@ -347,6 +394,7 @@ class PocketsphinxAsr:
                     key,
                     {
                         "nbest": [h.model_dump() for h in nbest],
+                        "words": [[w, round(p, 6)] for w, p in words],
                         "audio_s": round(len(pcm) / SAMPLE_RATE, 3),
                         "tts_ms": round((t1 - t0) * 1000.0, 1),
                         "decode_ms": round((t2 - t1) * 1000.0, 1),
@@ -355,6 +403,19 @@ class PocketsphinxAsr:
         if not nbest:
             raise StageFailure(StageError.ASR_NO_TEXT, "the recogniser heard no words")
         return AsrStage(engine=ENGINE, nbest=nbest)
+
+    def recognize_words(
+        self, utterance: Utterance, turn_id: str | None = None
+    ) -> list[tuple[str, float]] | None:
+        """The cached 1-best's words with their lattice posteriors (None: not cached, or cached by
+        a version that did not keep them). For calibration; not part of the log contract."""
+        if self.cache is None:
+            return None
+        entry = self.cache.get_recognition(self.cache_key(utterance, turn_id))
+        words = entry.get("words") if entry is not None else None
+        if not isinstance(words, list):
+            return None
+        return [(str(w), float(p)) for w, p in words]
 
     def recognize_many(
         self, utterances: Sequence[Utterance], *, processes: int | None = None, progress: bool = True
