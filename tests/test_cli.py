@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from selflearn.cli import app
@@ -140,3 +141,38 @@ def test_recognize_writes_a_replayable_file(tmp_path: Path, monkeypatch: Any) ->
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["file"] for row in lines] == ["a.flac"]
     assert isinstance(lines[0]["text"], str) and 0.0 <= lines[0]["confidence"] <= 1.0
+
+
+def test_seeds_are_parsed_in_every_spelling() -> None:
+    import typer
+
+    from selflearn.cli import _parse_seeds
+
+    assert _parse_seeds(None, [], 7) == [7]
+    assert _parse_seeds(["0"], ["1", "2"], 7) == [0, 1, 2]
+    assert _parse_seeds(["0,1,2"], [], 7) == [0, 1, 2]
+    assert _parse_seeds(["0-4"], [], 7) == [0, 1, 2, 3, 4]
+    with pytest.raises(typer.BadParameter, match="integers"):
+        _parse_seeds(["a"], [], 0)
+    with pytest.raises(typer.BadParameter, match="repeats"):
+        _parse_seeds(["1", "1"], [], 0)
+    with pytest.raises(typer.BadParameter, match="unexpected"):
+        _parse_seeds(None, ["3"], 0)
+
+
+@pytest.mark.slow
+def test_demo_prints_both_arms_over_seeds(tmp_path: Path, small_nlu: Any) -> None:
+    import json
+
+    for s in (0, 1):
+        small_nlu.save(tmp_path / f"seed={s}" / "artifacts" / "models" / "nlu")
+    res = CliRunner().invoke(
+        app,
+        ["demo", "--users", "12", "--days", "2", "--out", str(tmp_path), "--seeds", "0", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "control" in res.output and "95%" in res.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["config"]["seeds"] == [0, 1]
+    assert report["summary"]["vs_control"]["seeds"] == [0, 1]
+    assert (tmp_path / "seed=1" / "control" / "logs").is_dir()

@@ -153,11 +153,107 @@ def ingest(
         console.print(f"rejected records and their reasons: {report.quarantine_path}")
 
 
-@app.command()
+_SEEDS_CONTEXT = {"allow_extra_args": True}
+_SEEDS_HELP = "Seeds to run and pool (mean with a 95% interval): --seeds 0 1 2 3 4, or 0,1,2 or 0-4."
+
+
+def _parse_seeds(seeds: list[str] | None, extra: list[str], seed: int) -> list[int]:
+    """`--seeds 0 1 2` (the values after the first arrive as extra arguments), `--seeds 0,1,2`,
+    `--seeds 0-4` or repeated `--seeds`; without it, `--seed` alone."""
+    if not seeds:
+        if extra:
+            raise typer.BadParameter(f"unexpected arguments: {' '.join(extra)}")
+        return [seed]
+    out: list[int] = []
+    for tok in [*seeds, *extra]:
+        for part in tok.replace(",", " ").split():
+            try:
+                if "-" in part[1:]:
+                    lo, hi = part.split("-", 1)
+                    out.extend(range(int(lo), int(hi) + 1))
+                else:
+                    out.append(int(part))
+            except ValueError as exc:
+                msg = f"--seeds takes integers, not {part!r}"
+                raise typer.BadParameter(msg, param_hint="--seeds") from exc
+    if len(set(out)) != len(out):
+        raise typer.BadParameter(f"--seeds repeats a seed: {out}", param_hint="--seeds")
+    return out
+
+
+def _day_printer(table: Table, seeds: list[int]) -> Any:
+    """`on_day` for demo and bench: a line per night and a row in `table`, both arms side by side."""
+
+    def on_day(m: Any, info: dict[str, Any]) -> None:
+        ctl = m.extra.get("control_defect_rate")
+        table.add_row(
+            *([str(info.get("seed", ""))] if len(seeds) > 1 else []),
+            str(m.day),
+            f"{m.request_turns:,}",
+            f"{m.defect_rate:.1%}",
+            f"{ctl:.1%}" if ctl is not None else "-",
+            f"{m.extra.get('first_attempt_defect_rate', 0.0):.1%}",
+            f"{m.extra.get('control_first_attempt_defect_rate', 0.0):.1%}" if ctl is not None else "-",
+            f"{m.rewrites_published:,}",
+            f"{m.rewrites_fired:,}",
+            f"{m.wins:,}",
+            f"{m.losses:,}",
+        )
+        seed_tag = f"seed {info['seed']} " if len(seeds) > 1 and "seed" in info else ""
+        vs = f" (control arm {ctl:.1%})" if ctl is not None else ""
+        console.print(
+            f"{seed_tag}day {m.day}: defect rate {m.defect_rate:.1%}{vs}, {m.rewrites_fired} rewrites fired "
+            f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} "
+            "rewrites mined tonight"
+        )
+
+    return on_day
+
+
+def _arm_table(title: str, seeds: list[int]) -> Table:
+    t = Table(title=title)
+    cols = ["day", "requests", "defect", "control", "1st attempt", "control"]
+    cols += ["live", "fired", "wins", "losses"]
+    for c in (["seed"] if len(seeds) > 1 else []) + cols:
+        t.add_column(c, justify="right")
+    return t
+
+
+def print_ab_summary(summary: dict[str, Any]) -> None:
+    """The A/B figures of a report's summary (learning arm against the control arm)."""
+    names = {
+        "vs_control": "defect rate",
+        "first_attempt": "first attempts failed",
+        "goal_success": "goals not achieved",
+    }
+    vs = summary.get("vs_control")
+    if not isinstance(vs, dict):
+        console.print("[yellow]no control arm: nothing to compare the learning arm with[/yellow]")
+        return
+    seeds = vs["seeds"]
+    console.print(
+        f"learning arm vs control arm (learning off, same traffic), days {vs['days'][0]}-{vs['days'][-1]}, "
+        f"{'seed' if len(seeds) == 1 else 'mean over seeds'} {', '.join(map(str, seeds))}:"
+    )
+    for key, name in names.items():
+        f = summary.get(key)
+        if not isinstance(f, dict):
+            continue
+        lo, hi = f["ci95"]
+        console.print(
+            f"  {name}: {f['defect_rate_learning']:.1%} vs {f['defect_rate_control']:.1%}, "
+            f"relative reduction [bold]{f['relative_reduction']:.1%}[/bold] (95% CI {lo:.1%} to {hi:.1%})"
+        )
+    console.print(f"  [dim]interval: {vs['interval']}[/dim]")
+
+
+@app.command(context_settings=_SEEDS_CONTEXT)
 def demo(
+    ctx: typer.Context,
     users: Annotated[int, typer.Option(help="Number of simulated people.")] = 1000,
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
@@ -176,64 +272,53 @@ def demo(
     sessions: Annotated[
         str,
         typer.Option(
-            help="Simulated sessions: classic, or realistic (people chain related requests quickly, "
-            "so time gaps no longer tell a retry from a new request)."
+            help="Simulated sessions: realistic (people chain related requests quickly, so time gaps "
+            "do not tell a retry from a new request) or classic (retries seconds apart, new goals later)."
         ),
-    ] = "classic",
+    ] = "realistic",
+    control: Annotated[
+        bool, typer.Option(help="Run a control arm with learning off on the same traffic beside it.")
+    ] = True,
 ) -> None:
     """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
-    them; print the defect rate day by day and write report.json and defect_rate.png."""
+    them, and beside it a control arm with learning off on the same traffic; print both arms day by
+    day and write report.json and defect_rate.png."""
     import shutil
 
     from selflearn.eval.loop import LoopConfig, run_loop
 
+    seed_list = _parse_seeds(seeds, list(ctx.args), seed)
     if fresh:
-        for sub in ("logs", "truth", "quarantine", "artifacts/rewrites", "artifacts/online"):
-            shutil.rmtree(out / sub, ignore_errors=True)
+        roots = [out] + [out / f"seed={s}" for s in seed_list]
+        for root in roots:
+            for sub in ("logs", "truth", "quarantine", "artifacts/rewrites", "artifacts/online", "control"):
+                shutil.rmtree(root / sub, ignore_errors=True)
 
-    t = Table(title="selflearn demo: the self-learning loop")
-    for c in ("day", "turns", "defect rate", "rewrites live", "fired", "wins", "losses", "mined tonight"):
-        t.add_column(c, justify="right")
-
-    def on_day(m: Any, _info: dict[str, Any]) -> None:
-        t.add_row(
-            str(m.day),
-            f"{m.request_turns:,}",
-            f"{m.defect_rate:.1%}",
-            f"{m.rewrites_published:,}",
-            f"{m.rewrites_fired:,}",
-            f"{m.wins:,}",
-            f"{m.losses:,}",
-            f"{m.extra.get('rewrites_mined_tonight', 0):,}",
-        )
-        console.print(
-            f"day {m.day}: defect rate {m.defect_rate:.1%}, {m.rewrites_fired} rewrites fired "
-            f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} "
-            "rewrites mined tonight"
-        )
-
+    t = _arm_table("selflearn demo: the self-learning loop against a control arm", seed_list)
     with console.status("starting") as st:
         report = run_loop(
             LoopConfig(
                 users=users,
                 days=days,
-                seed=seed,
+                seed=seed_list[0],
+                seeds=seed_list if len(seed_list) > 1 else None,
                 engine=engine,
                 min_users=min_users,
                 detector=detector,
                 online=online,
                 realistic_sessions=_sessions_flag(sessions),
+                control=control,
             ),
             out,
-            on_day=on_day,
+            on_day=_day_printer(t, seed_list),
             status=lambda msg: st.update(msg),
         )
     console.print(t)
     s = report["summary"]
+    print_ab_summary(s)
     console.print(
-        f"defect rate {s['first_day_defect_rate']:.1%} -> {s['last_day_defect_rate']:.1%} "
-        f"(relative reduction {s['relative_reduction']:.1%}); win/loss {s['win_loss_ratio']:.1f} "
-        f"({s['wins']} wins, {s['losses']} losses); wrote {out / 'report.json'} and {out / 'defect_rate.png'}"
+        f"win/loss {s['win_loss_ratio']:.1f} ({s['wins']} wins, {s['losses']} losses); "
+        f"wrote {out / 'report.json'} and {out / 'defect_rate.png'}"
     )
 
 
@@ -321,8 +406,9 @@ def disable(
     console.print(f"published {v} without {len(rule_ids)} rule(s)")
 
 
-@app.command()
+@app.command(context_settings=_SEEDS_CONTEXT)
 def bench(
+    ctx: typer.Context,
     goals: Annotated[Path, typer.Option(help="SLURP-format file of requests the simulated people ask.")],
     train: Annotated[Path, typer.Option(help="SLURP-format file the NLU (and pocketsphinx LM) train on.")],
     out: Annotated[Path, typer.Option(help="Fresh workspace directory.")],
@@ -334,6 +420,7 @@ def bench(
     users: Annotated[int, typer.Option(help="Number of simulated people.")] = 200,
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
     detector: Annotated[
         str, typer.Option(help="Rephrase detector: trained (lexical), heuristic or span (contextual MiniLM).")
@@ -343,11 +430,14 @@ def bench(
     ] = "off",
     sessions: Annotated[
         str,
-        typer.Option(help="Simulated sessions: classic, or realistic (related requests chained quickly)."),
-    ] = "classic",
+        typer.Option(help="Simulated sessions: realistic (related requests chained quickly) or classic."),
+    ] = "realistic",
     catalog: Annotated[
         bool,
         typer.Option(help="Online global layer: also offer the --train requests as rewrite candidates."),
+    ] = True,
+    control: Annotated[
+        bool, typer.Option(help="Run a control arm with learning off on the same traffic beside it.")
     ] = True,
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
@@ -368,9 +458,15 @@ def bench(
             console.print(f"[red]{name}: no such file: {p}[/red]")
             raise typer.Exit(2)
 
-    def on_day(m: Any, _info: dict[str, Any]) -> None:
+    seed_list = _parse_seeds(seeds, list(ctx.args), seed)
+
+    def on_day(m: Any, info: dict[str, Any]) -> None:
+        ctl = m.extra.get("control_defect_rate")
         console.print(
-            f"day {m.day}: {m.request_turns:,} requests, defect rate {m.defect_rate:.1%}, "
+            (f"seed {info['seed']} " if len(seed_list) > 1 else "")
+            + f"day {m.day}: {m.request_turns:,} requests, defect rate {m.defect_rate:.1%}"
+            + (f" (control arm {ctl:.1%})" if ctl is not None else "")
+            + ", "
             f"WER {m.extra.get('wer', 0.0):.1%}, intent accuracy {m.extra.get('intent_accuracy', 0.0):.1%}, "
             f"SLU-F1 {m.extra.get('slu_f1', 0.0):.1%}; {m.rewrites_fired} rewrites fired "
             f"({m.wins} wins / {m.losses} losses), {m.extra.get('rewrites_mined_tonight', 0)} mined tonight"
@@ -384,12 +480,14 @@ def bench(
         lm_text=lm_text,
         users=users,
         days=days,
-        seed=seed,
+        seed=seed_list[0],
+        seeds=seed_list if len(seed_list) > 1 else None,
         min_users=min_users,
         detector=detector,
         online=online,
         realistic_sessions=_sessions_flag(sessions),
         online_catalog=catalog,
+        control=control,
     )
     try:
         report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))
@@ -397,10 +495,10 @@ def bench(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     s = report["summary"]
+    print_ab_summary(s)
     console.print(
-        f"defect rate {s['first_day_defect_rate']:.1%} -> {s['last_day_defect_rate']:.1%} "
-        f"(relative reduction {s['relative_reduction']:.1%}); win/loss {s['win_loss_ratio']:.1f} "
-        f"({s['wins']} wins, {s['losses']} losses); {s['seconds']:.0f} s; wrote {out / 'report.json'}"
+        f"win/loss {s['win_loss_ratio']:.1f} ({s['wins']} wins, {s['losses']} losses); "
+        f"wrote {out / 'report.json'}"
     )
 
 

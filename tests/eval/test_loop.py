@@ -26,6 +26,21 @@ def test_closed_loop_end_to_end(tmp_path: Path, small_nlu: Any) -> None:
     assert (tmp_path / "artifacts" / "rewrites" / "CURRENT").exists()
     assert (tmp_path / "truth").is_dir() and (tmp_path / "logs").is_dir()
     assert (tmp_path / "artifacts" / "models" / "rephrase" / "manifest.json").exists()
+    # The control arm ran on the same traffic, apart from the learning arm's logs.
+    assert (tmp_path / "control" / "logs").is_dir() and (tmp_path / "control" / "truth").is_dir()
+    day1 = report["days"][0]
+    # Nothing is learned before night 1, so on day 1 both arms see and do exactly the same.
+    assert day1["control_defect_rate"] == day1["defect_rate"]
+    assert day1["control_request_turns"] == day1["request_turns"]
+    assert day1["control_first_attempt_defect_rate"] == day1["first_attempt_defect_rate"]
+    for fig in ("vs_control", "first_attempt", "goal_success"):
+        entry = report["summary"][fig]
+        assert entry["days"] == [1, 2] and entry["seeds"] == [1]
+        lo, hi = entry["ci95"]
+        assert lo <= entry["relative_reduction"] <= hi
+    assert report["summary"]["vs_control"]["defect_rate_control"] == pytest.approx(
+        (report["days"][0]["control_defect_rate"] + report["days"][1]["control_defect_rate"]) / 2, abs=0.05
+    )
 
 
 def test_loop_refuses_a_workspace_with_earlier_logs(tmp_path: Path) -> None:
@@ -34,3 +49,8 @@ def test_loop_refuses_a_workspace_with_earlier_logs(tmp_path: Path) -> None:
     (day / "part-00000.parquet").write_bytes(b"not really parquet")
     with pytest.raises(ValueError, match="earlier run"):
         run_loop(LoopConfig(users=5, days=1), tmp_path)
+
+
+def test_control_arm_needs_paired_streams(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="paired_streams"):
+        run_loop(LoopConfig(users=5, days=1, paired_streams=False), tmp_path)

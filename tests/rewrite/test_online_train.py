@@ -198,7 +198,12 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     shutil.copytree(src / "logs", ws / "logs")
     shutil.copytree(src / "artifacts" / "models" / "nlu", ws / "artifacts" / "models" / "nlu")
     catalog = tmp_path / "catalog.txt"
-    catalog.write_text("set an alarm for seven am\n{broken\nwhat is the weather like tomorrow\n")
+    # Wordings nobody in the simulated loop says verbatim (a logged success keeps its own row).
+    wordings = (
+        "could you set an alarm for seven am for me",
+        "what will the weather be like tomorrow afternoon",
+    )
+    catalog.write_text(f"{wordings[0]}\n{{broken\n{wordings[1]}\n")
     engine = make_engine("embedded")
     try:
         chains, _ = mine_chains(engine, ws / "logs", HeuristicRephraseDetector(), NightlyConfig())
@@ -210,7 +215,7 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     assert len(result.catalog_rejected) == 1 and "catalog.txt:2" in result.catalog_rejected[0]
     model = OnlineStore(ws).load(str(result.version))
     rows = {t: i for i, t in enumerate(model.global_index.texts)}
-    for text in ("set an alarm for seven am", "what is the weather like tomorrow"):
+    for text in wordings:
         i = rows[text]
         assert model.global_index.users[i] == [] and model.global_index.distinct_users[i] == 0
         assert model.global_index.interpretations[i] is not None

@@ -13,12 +13,14 @@ gold interpretations, with a choice of recogniser.
   file's requests (noisy channel, another seed), so it never sees the evaluation requests; or
   ``detector="heuristic"`` uses the untrained heuristic.
 
-Writes DIR/report.json in `eval.report.write_report`'s shape, with per day ``wer`` (corpus word
-error rate of request turns), ``intent_accuracy`` (top intent = gold), ``slot_exact_f1`` (micro F1
-of exact normalized (type, value) slot pairs of the top hypothesis) and ``slu_f1`` (SLURP's
-SLU-F1 over the same normalized pairs, `eval.slu_metrics.slu_f1`: entities matched by type, each
-match credited by the word and character Levenshtein distance of its value), plus
-DIR/bench_metrics.png.
+Beside the learning arm runs a control arm with learning off on the same traffic (`eval.arms`,
+logs under DIR/control/); `BenchConfig.seeds` runs one bench per seed into DIR/seed=N/ and pools
+them (`eval.seeds`). Writes DIR/report.json in `eval.report.write_report`'s shape, with per
+day ``wer`` (corpus word error rate of request turns), ``intent_accuracy`` (top intent = gold),
+``slot_exact_f1`` (micro F1 of exact normalized (type, value) slot pairs of the top hypothesis)
+and ``slu_f1`` (SLURP's SLU-F1 over the same normalized pairs, `eval.slu_metrics.slu_f1`:
+entities matched by type, each match credited by the word and character Levenshtein distance of
+its value), plus DIR/bench_metrics.png.
 
 Changed: ``slu_f1`` used to hold the exact-match F1, which is now ``slot_exact_f1``; ``slu_f1`` is
 now SLURP's SLU-F1 (usually the higher of the two). Every other key keeps its meaning.
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from selflearn.eval.loop import _online_day_extra, fit_rephrase_detector
-from selflearn.eval.report import DayMetrics, day_metrics, write_report
+from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
+from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_detector
+from selflearn.eval.report import DayMetrics, day_metrics
+from selflearn.eval.seeds import SeedRun, run_seeds
 from selflearn.eval.slu_metrics import slu_f1
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
@@ -72,9 +76,14 @@ class BenchConfig:
     online_options: dict[str, Any] = field(default_factory=dict)
     # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the traffic and
     # the rephrase detector's calibration population alike.
-    realistic_sessions: bool = False
-    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons.
-    paired_streams: bool = False
+    realistic_sessions: bool = True
+    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons; the
+    # control arm needs it.
+    paired_streams: bool = True
+    # A control arm with learning off on the same traffic (eval.arms); its logs go to DIR/control.
+    control: bool = True
+    # Several seeds: one bench per seed into DIR/seed=N/, pooled into DIR/report.json.
+    seeds: list[int] | None = None
     # The online global layer also draws candidates from the training file's requests (the
     # catalog, rewrite/catalog.py), unless online_train names another catalog (or None).
     online_catalog: bool = True
@@ -196,7 +205,55 @@ def run_bench(
     on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
     status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the bench into workspace `out` (which must not hold logs yet); return the report."""
+    """Run the bench into workspace `out` (which must not hold logs yet), once per seed of
+    `cfg.seeds` (else at `cfg.seed`); return the report."""
+    seeds = list(cfg.seeds) if cfg.seeds else [cfg.seed]
+    say = status or (lambda _m: None)
+    if (out / "logs").exists() and any((out / "logs").iterdir()):
+        raise ValueError(f"{out} already holds logs from another run; give bench a fresh --out")
+
+    def one(seed: int, where: Path) -> SeedRun:
+        tag = f"seed {seed}: " if len(seeds) > 1 else ""
+        return _bench_seed(replace(cfg, seed=seed, seeds=None), where, on_day, lambda m: say(tag + m))
+
+    return run_seeds(seeds, one, out, {**_bench_config(cfg), "seed": cfg.seed})
+
+
+def _bench_config(cfg: BenchConfig) -> dict[str, Any]:
+    return {
+        "goals": str(cfg.goals),
+        "train": str(cfg.train),
+        "asr": cfg.asr,
+        "recognitions": str(cfg.recognitions) if cfg.recognitions else None,
+        "lm_text": str(cfg.lm_text) if cfg.lm_text else None,
+        "users": cfg.users,
+        "days": cfg.days,
+        "seed": cfg.seed,
+        "engine": cfg.engine,
+        "min_users": cfg.min_users,
+        "detector": cfg.detector,
+        "online": cfg.online,
+        "realistic_sessions": cfg.realistic_sessions,
+        "paired_streams": cfg.paired_streams,
+        "control": cfg.control,
+        "judging": JUDGING,
+    }
+
+
+JUDGING = (
+    "slurp: top intent and normalized (type, value) slot multiset equal gold; for a goal without slots, "
+    "a rewritten request must also be one of the goal's own wordings (its sentence, a paraphrase of it, "
+    "or what was heard of one of its recordings)"
+)
+
+
+def _bench_seed(
+    cfg: BenchConfig,
+    out: Path,
+    on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> SeedRun:
+    """One seed's bench into `out`."""
     from selflearn.assistant.factory import build_assistant
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.corpora.slurp import read_slurp, to_examples
@@ -205,6 +262,8 @@ def run_bench(
     from selflearn.simulate.run import write_day
 
     say = status or (lambda _m: None)
+    if cfg.control and not cfg.paired_streams:
+        raise ValueError("a control arm needs paired_streams: both arms must see the same traffic")
     if (out / "logs").exists() and any((out / "logs").iterdir()):
         raise ValueError(f"{out} already holds logs from another run; give bench a fresh --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -242,16 +301,21 @@ def run_bench(
     detector = _rephrase_detector(cfg, out, nlu, SlurpGoals.from_records(train, seed=cfg.seed))
     store = RewriteStore(out)
     rewriter = assistant.component("rewrite")
-    sim = SlurpSimulator(
-        SimConfig(
-            users=cfg.users,
-            seed=cfg.seed,
-            realistic_sessions=cfg.realistic_sessions,
-            paired_streams=cfg.paired_streams,
-        ),
-        goals,
-        voice_seed=cfg.seed,
+    sim_config = SimConfig(
+        users=cfg.users,
+        seed=cfg.seed,
+        realistic_sessions=cfg.realistic_sessions,
+        paired_streams=cfg.paired_streams,
     )
+    sim = SlurpSimulator(sim_config, goals, voice_seed=cfg.seed)
+    control = None
+    if cfg.control:
+        control = ControlArm(
+            SlurpSimulator(sim_config, goals, voice_seed=cfg.seed),
+            build_assistant(bench_pipeline(nlu, asr_entry, seed=cfg.seed)),
+            out / CONTROL_DIR,
+        )
+    learning_truth = []
     days: list[DayMetrics] = []
     for day in range(1, cfg.days + 1):
         table = store.current()
@@ -260,7 +324,13 @@ def run_bench(
         res: SlurpDayResult = sim.run_day(day, assistant)
         write_day(out, res)
         t_sim = time.perf_counter() - t0
-        metrics = day_metrics(day, truth_table(res.truth), len(res.turns), len(table) if table else 0)
+        day_truth = truth_table(res.truth)
+        learning_truth.append(day_truth)
+        metrics = day_metrics(day, day_truth, len(res.turns), len(table) if table else 0)
+        metrics.extra.update(learning_day_figures(day_truth))
+        if control is not None:
+            say(f"day {day}: the control arm (learning off) on the same traffic")
+            metrics.extra.update(control.run_day(day))
         say(f"night {day}: mining rewrites from the logs")
         t0 = time.perf_counter()
         night = run_nightly(
@@ -281,36 +351,30 @@ def run_bench(
         )
         days.append(metrics)
         if on_day is not None:
-            on_day(metrics, {"version": night.version})
+            on_day(metrics, {"version": night.version, "seed": cfg.seed})
     config = {
-        "goals": str(cfg.goals),
-        "train": str(cfg.train),
-        "asr": cfg.asr,
-        "recognitions": str(cfg.recognitions) if cfg.recognitions else None,
-        "lm_text": str(cfg.lm_text) if cfg.lm_text else None,
-        "users": cfg.users,
-        "days": cfg.days,
-        "seed": cfg.seed,
-        "engine": cfg.engine,
-        "min_users": cfg.min_users,
-        "detector": cfg.detector,
-        "online": cfg.online,
-        "realistic_sessions": cfg.realistic_sessions,
-        "paired_streams": cfg.paired_streams,
+        **_bench_config(cfg),
         "online_catalog": nightly_online.get("catalog") if nightly_online else None,
-        "judging": "slurp: top intent and normalized (type, value) slot multiset equal gold",
         "goal_requests": len(goals),
         "train_requests": len(train),
     }
     extra = {
-        "seconds": round(time.perf_counter() - t_start, 1),
         "nlu_train_s": round(t_nlu, 2),
         "prewarm_s": round(t_warm, 2),
         "prewarmed_utterances": warmed,
     }
-    report = write_report(out, days, config, extra_summary=extra)
+    run = finish_seed(
+        cfg.seed,
+        out,
+        days,
+        learning_truth,
+        control,
+        config,
+        round(time.perf_counter() - t_start, 1),
+        extra_summary=extra,
+    )
     plot_bench_metrics(out / "bench_metrics.png", days)
-    return report
+    return run
 
 
 def plot_bench_metrics(path: Path, days: list[DayMetrics]) -> None:

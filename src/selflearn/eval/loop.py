@@ -1,6 +1,10 @@
 """The closed loop, measured: simulate a day, learn overnight from the logs alone, publish, and
 run the next day with the new rewrites; judge every day against the truth the learner never reads.
 
+Beside the learning arm runs a control arm (`eval.arms`) on the same traffic with learning off;
+`report.json`'s `vs_control`, `first_attempt` and `goal_success` compare the two
+(`eval.compare`). `LoopConfig.seeds` runs the loop once per seed and pools them (`eval.seeds`).
+
 This is `selflearn demo`. The learner side (feedback detection, chains, Markov mining, publishing)
 is `selflearn.jobs.nightly`, which reads only logs/; this module is the only place that joins the
 two worlds, and only to score them."""
@@ -9,12 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
+from selflearn.eval.seeds import SeedRun, comparison_for, run_seeds
 from selflearn.simulate.run import write_day
 from selflearn.simulate.traffic import SimConfig, Simulator
 from selflearn.simulate.truth import truth_table
@@ -47,10 +53,17 @@ class LoopConfig:
     # Simulator personal patterns (SimConfig.personal_share, simulate/personal.py); 0: off.
     personal_share: float = 0.0
     # People's pacing and chaining of requests (SimConfig.realistic_sessions), for the loop's
-    # traffic and the detector's calibration population alike.
-    realistic_sessions: bool = False
-    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons.
-    paired_streams: bool = False
+    # traffic and the detector's calibration population alike. Classic sessions (False) separate
+    # retries from new goals by timing alone, which flatters every detector.
+    realistic_sessions: bool = True
+    # Common random numbers across arms (SimConfig.paired_streams): for A/B comparisons; the
+    # control arm needs it.
+    paired_streams: bool = True
+    # A control arm with learning off on the same traffic (eval.arms); its logs go to out/control.
+    control: bool = True
+    # Several seeds: one run per seed into out/seed=N/, pooled into out/report.json (eval.seeds);
+    # None runs `seed` alone into out.
+    seeds: list[int] | None = None
 
 
 def train_rephrase_detector(
@@ -131,10 +144,55 @@ def run_loop(
     on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
     status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """Run the loop (once per seed of `cfg.seeds`, else at `cfg.seed`) into `out`; return the
+    report. `on_day(metrics, info)` is called after each night, `info` naming the seed."""
+    seeds = list(cfg.seeds) if cfg.seeds else [cfg.seed]
+    say = status or (lambda _m: None)
+
+    def one(seed: int, where: Path) -> SeedRun:
+        tag = f"seed {seed}: " if len(seeds) > 1 else ""
+        return _run_seed(
+            replace(cfg, seed=seed, seeds=None),
+            where,
+            on_day=on_day,
+            status=lambda m: say(tag + m),
+        )
+
+    return run_seeds(seeds, one, out, _config(cfg))
+
+
+def _config(cfg: LoopConfig) -> dict[str, Any]:
+    return {
+        "users": cfg.users,
+        "days": cfg.days,
+        "seed": cfg.seed,
+        "engine": cfg.engine,
+        "min_users": cfg.min_users,
+        "asr_error_rate": cfg.asr_error_rate,
+        "online": cfg.online,
+        "detector": cfg.detector,
+        "context": cfg.context,
+        "ambiguity_share": cfg.ambiguity_share,
+        "personal_share": cfg.personal_share,
+        "realistic_sessions": cfg.realistic_sessions,
+        "paired_streams": cfg.paired_streams,
+        "control": cfg.control,
+        **cfg.extra,
+    }
+
+
+def _run_seed(
+    cfg: LoopConfig,
+    out: Path,
+    on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> SeedRun:
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
     from selflearn.rewrite.store import RewriteStore
 
     say = status or (lambda _m: None)
+    if cfg.control and not cfg.paired_streams:
+        raise ValueError("a control arm needs paired_streams: both arms must see the same traffic")
     if any((out / "logs").glob("day=*/*.parquet")):
         raise ValueError(
             f"{out} already holds logs from an earlier run; the loop must start from an empty log "
@@ -169,16 +227,23 @@ def run_loop(
     nightly_online = None if cfg.online == "off" else {"layers": cfg.online, **cfg.online_train}
     rewriter = assistant.component("rewrite")
     say("building the population")
-    sim = Simulator(
-        SimConfig(
-            users=cfg.users,
-            seed=cfg.seed,
-            ambiguity_share=cfg.ambiguity_share,
-            realistic_sessions=cfg.realistic_sessions,
-            personal_share=cfg.personal_share,
-            paired_streams=cfg.paired_streams,
-        )
+    sim_config = SimConfig(
+        users=cfg.users,
+        seed=cfg.seed,
+        ambiguity_share=cfg.ambiguity_share,
+        realistic_sessions=cfg.realistic_sessions,
+        personal_share=cfg.personal_share,
+        paired_streams=cfg.paired_streams,
     )
+    sim = Simulator(sim_config)
+    control = None
+    if cfg.control:
+        control = ControlArm(
+            Simulator(sim_config),
+            build_assistant(default_config(seed=cfg.seed, nlu=nlu, asr_error_rate=cfg.asr_error_rate)),
+            out / CONTROL_DIR,
+        )
+    learning_truth = []
     days: list[DayMetrics] = []
     timings: list[dict[str, float]] = []
     for day in range(1, cfg.days + 1):
@@ -189,7 +254,13 @@ def run_loop(
         res = sim.run_day(day, assistant)
         write_day(out, res)
         t_sim = time.perf_counter() - t0
-        metrics = day_metrics(day, truth_table(res.truth), len(res.turns), published)
+        day_truth = truth_table(res.truth)
+        learning_truth.append(day_truth)
+        metrics = day_metrics(day, day_truth, len(res.turns), published)
+        metrics.extra.update(learning_day_figures(day_truth))
+        if control is not None:
+            say(f"day {day}: the control arm (learning off) on the same traffic")
+            metrics.extra.update(control.run_day(day))
         say(f"night {day}: detecting feedback and mining rewrites from all logs so far")
         t0 = time.perf_counter()
         night = run_nightly(
@@ -217,21 +288,33 @@ def run_loop(
         timings.append({"simulate_s": t_sim, "nightly_s": t_night})
         days.append(metrics)
         if on_day is not None:
-            on_day(metrics, {"version": night.version})
-    config = {
-        "users": cfg.users,
-        "days": cfg.days,
-        "seed": cfg.seed,
-        "engine": cfg.engine,
-        "min_users": cfg.min_users,
-        "asr_error_rate": cfg.asr_error_rate,
-        "online": cfg.online,
-        "detector": cfg.detector,
-        "context": cfg.context,
-        "ambiguity_share": cfg.ambiguity_share,
-        "personal_share": cfg.personal_share,
-        "realistic_sessions": cfg.realistic_sessions,
-        "paired_streams": cfg.paired_streams,
-        **cfg.extra,
-    }
-    return write_report(out, days, config, extra_summary={"seconds": round(time.perf_counter() - t_start, 1)})
+            on_day(metrics, {"version": night.version, "seed": cfg.seed})
+    return finish_seed(
+        cfg.seed, out, days, learning_truth, control, _config(cfg), round(time.perf_counter() - t_start, 1)
+    )
+
+
+def finish_seed(
+    seed: int,
+    out: Path,
+    days: list[DayMetrics],
+    learning_truth: list[Any],
+    control: ControlArm | None,
+    config: dict[str, Any],
+    seconds: float,
+    extra_summary: dict[str, Any] | None = None,
+) -> SeedRun:
+    """One seed's report (with its A/B figures when there is a control arm), as a `SeedRun`."""
+    import pyarrow as pa
+
+    learned = pa.concat_tables(learning_truth) if learning_truth else truth_table([])
+    control_truth = control.all_truth() if control is not None else None
+    run = SeedRun(seed, days, learned, control_truth, {})
+    run.report = write_report(
+        out,
+        days,
+        config,
+        extra_summary={"seconds": seconds, **(extra_summary or {})},
+        comparison=comparison_for([run], len(days)),
+    )
+    return run

@@ -1,9 +1,12 @@
 """report.json and the defect-rate plot: the stable output of `selflearn demo` and `bench`.
 
-Shape (stable; extend, never rename): {"days": [{day, turns, request_turns, defect_rate,
-rewrites_published, rewrites_fired, wins, losses, ...}], "summary": {relative_reduction,
-win_loss_ratio, ...}, "config": {...}}. `win_loss_ratio` is wins / max(losses, 1) so it stays a
-finite number; `losses` is reported beside it."""
+Shape (stable; extend, never rename; documented in docs/report.md): {"days": [{day, turns,
+request_turns, defect_rate, rewrites_published, rewrites_fired, wins, losses, ...,
+first_attempt_defect_rate, goal_success_rate, control_defect_rate, ...}], "summary":
+{relative_reduction, win_loss_ratio, ..., vs_control, first_attempt, goal_success}, "config":
+{...}}. `win_loss_ratio` is wins / max(losses, 1) so it stays a finite number; `losses` is
+reported beside it. `relative_reduction` is the old, flattering figure (last day against first day
+of the learning arm alone); `vs_control` (`eval.compare`) is the one to quote."""
 
 from __future__ import annotations
 
@@ -76,12 +79,19 @@ def summarize(days: list[DayMetrics]) -> dict[str, Any]:
 
 
 def write_report(
-    out: Path, days: list[DayMetrics], config: dict[str, Any], extra_summary: dict[str, Any] | None = None
+    out: Path,
+    days: list[DayMetrics],
+    config: dict[str, Any],
+    extra_summary: dict[str, Any] | None = None,
+    comparison: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write out/report.json and out/defect_rate.png; return the report."""
+    """Write out/report.json and out/defect_rate.png; return the report. `comparison` holds the
+    A/B figures against the control arm (`eval.compare.compare_arms`), added to the summary."""
     summary = summarize(days)
     if extra_summary:
         summary.update(extra_summary)
+    if comparison:
+        summary.update(comparison)
     rows = []
     for d in days:
         row = asdict(d)
@@ -104,7 +114,17 @@ def plot_defect_rate(path: Path, days: list[DayMetrics], summary: dict[str, Any]
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     xs = [d.day for d in days]
-    ax.plot(xs, [100 * d.defect_rate for d in days], marker="o", color="#c0392b", label="defect rate")
+    ax.plot(xs, [100 * d.defect_rate for d in days], marker="o", color="#c0392b", label="learning arm")
+    control = [d.extra.get("control_defect_rate") for d in days]
+    if all(c is not None for c in control) and control:
+        ax.plot(
+            xs,
+            [100 * float(c) for c in control],  # type: ignore[arg-type]
+            marker="s",
+            linestyle="--",
+            color="#34495e",
+            label="control arm (learning off)",
+        )
     ax.set_xlabel("day")
     ax.set_ylabel("defect rate (% of request turns)")
     ax.set_ylim(bottom=0)
@@ -123,13 +143,22 @@ def plot_defect_rate(path: Path, days: list[DayMetrics], summary: dict[str, Any]
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize=8)
-    ax.set_title(
-        f"selflearn: defect rate {100 * summary.get('first_day_defect_rate', 0):.1f}% -> "
-        f"{100 * summary.get('last_day_defect_rate', 0):.1f}%  "
-        f"(-{100 * summary.get('relative_reduction', 0):.0f}%), "
-        f"win/loss {summary.get('win_loss_ratio', 0):.1f}",
-        fontsize=9,
-    )
+    vs = summary.get("vs_control")
+    if isinstance(vs, dict):
+        lo, hi = vs["ci95"]
+        title = (
+            f"selflearn: days {vs['days'][0]}-{vs['days'][-1]} defect rate "
+            f"{100 * vs['defect_rate_learning']:.1f}% vs control {100 * vs['defect_rate_control']:.1f}% "
+            f"({100 * vs['relative_reduction']:.1f}% less, 95% CI {100 * lo:.1f} to {100 * hi:.1f}), "
+            f"win/loss {summary.get('win_loss_ratio', 0):.1f}"
+        )
+    else:
+        title = (
+            f"selflearn: defect rate {100 * summary.get('first_day_defect_rate', 0):.1f}% -> "
+            f"{100 * summary.get('last_day_defect_rate', 0):.1f}%, "
+            f"win/loss {summary.get('win_loss_ratio', 0):.1f}"
+        )
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -1,0 +1,65 @@
+"""The control arm: the same people, goals and random streams as the learning arm, an assistant
+that never learns (no rewrite table, no online layers, no context model), nothing mined at night.
+
+A loop (`eval.loop`, `eval.bench`) runs one beside its learning arm, day by day, so that each
+day's difference between the two is what learning did, not what the dice did: both simulators are
+built from the same `SimConfig` with `paired_streams` on, which gives every session and every goal
+its own random stream (a changed outcome in one arm cannot reshuffle what people do elsewhere).
+On day 1 nothing has been learned yet, so the two arms see identical traffic and outcomes (a test
+holds that). The control arm's logs and truth go to `<workspace>/control/`, apart from the
+learning arm's, so no nightly job ever reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from selflearn.eval.compare import arm_day_figures
+from selflearn.simulate.run import write_day
+from selflearn.simulate.truth import truth_table
+
+__all__ = ["CONTROL_DIR", "ControlArm"]
+
+CONTROL_DIR = "control"
+
+
+@dataclass
+class ControlArm:
+    """A simulator and a non-learning assistant; `run_day` simulates, writes and judges a day."""
+
+    sim: Any
+    assistant: Any
+    root: Path
+    truth: list[pa.Table] = field(default_factory=list)
+
+    def run_day(self, day: int) -> dict[str, Any]:
+        """Simulate day `day`, write its logs and truth under `root`, return the day's figures with
+        a ``control_`` prefix (the keys `report.json`'s per-day rows carry)."""
+        res = self.sim.run_day(day, self.assistant)
+        write_day(self.root, res)
+        table = truth_table(res.truth)
+        self.truth.append(table)
+        figs = arm_day_figures(table)
+        req = int(sum(1 for r in res.truth if r.is_request))
+        return {
+            "control_request_turns": req,
+            "control_defect_rate": figs["defect_rate"],
+            "control_first_attempt_defect_rate": figs["first_attempt_defect_rate"],
+            "control_goal_success_rate": figs["goal_success_rate"],
+        }
+
+    def all_truth(self) -> pa.Table:
+        return pa.concat_tables(self.truth) if self.truth else truth_table([])
+
+
+def learning_day_figures(table: pa.Table) -> dict[str, float]:
+    """The learning arm's first-attempt and goal figures for a day (its defect rate is already in
+    `DayMetrics`)."""
+    figs = arm_day_figures(table)
+    return {
+        "first_attempt_defect_rate": figs["first_attempt_defect_rate"],
+        "goal_success_rate": figs["goal_success_rate"],
+    }
