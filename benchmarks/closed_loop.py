@@ -21,7 +21,8 @@ Arms (the learning side; each bed always runs its control arm beside it on the s
 Per bed and arm: ``vs_control``, ``first_attempt`` and ``goal_success`` from the pooled report
 (`docs/report.md`: means over seeds, 95% bootstrap over people, a t interval across seeds), wins,
 losses and the run's time. Each entry records the command and commit that made it, so parts can
-be rerun and merged (``--merge``, the default, keeps entries this run does not remake). The
+be rerun and merged (``--merge``, the default, keeps entries this run does not remake;
+``--combine`` joins the files of runs made in parallel). The
 shared data lives in ``../shared/data/slurp`` (``--slurp-dir``); without it the SLURP bed is
 skipped with a message.
 
@@ -154,7 +155,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=None, help="workspaces (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--no-merge", dest="merge", action="store_false", help="drop entries not remade")
+    ap.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="combine result files of runs over disjoint beds/arms (e.g. run in parallel) into --out; "
+        "each arm keeps its own provenance",
+    )
     a = ap.parse_args(argv)
+    if a.combine:
+        sources = [str(f) for f in a.combine]
+        combined: dict[str, Any] = {"beds": {}, "target": TARGET, "combined_from": sources}
+        for f in a.combine:
+            for bed, b in json.loads(f.read_text()).get("beds", {}).items():
+                into = combined["beds"].setdefault(bed, {"arms": {}})
+                into.update({k: v for k, v in b.items() if k != "arms"})
+                for arm, e in b.get("arms", {}).items():
+                    if arm in into["arms"]:
+                        ap.error(f"{bed}/{arm} appears in more than one of --combine's files")
+                    into["arms"][arm] = e
+        atomic_write_text(a.out, json.dumps(with_provenance(combined), indent=2))
+        print_table(combined)
+        print(f"\nwrote {a.out}")
+        return 0
     beds = [b for b in a.beds.split(",") if b]
     arms = [x for x in a.arms.split(",") if x]
     for b in beds:

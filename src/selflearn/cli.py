@@ -91,6 +91,10 @@ def simulate(
         "workspace/sim"
     ),
     asr_error_rate: Annotated[float | None, typer.Option(help="Noisy-channel ASR error rate.")] = None,
+    sessions: Annotated[
+        str,
+        typer.Option(help="Simulated sessions: realistic (related requests chained quickly) or classic."),
+    ] = "realistic",
 ) -> None:
     """Simulate a population against the reference assistant; write logs and the truth table."""
     from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
@@ -102,7 +106,7 @@ def simulate(
         nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=seed)
     assistant = build_assistant(default_config(seed=seed, nlu=nlu, asr_error_rate=asr_error_rate))
     with console.status("building the population"):
-        sim = Simulator(SimConfig(users=users, seed=seed))
+        sim = Simulator(SimConfig(users=users, seed=seed, realistic_sessions=_sessions_flag(sessions)))
     with _progress() as prog:
         task = prog.add_task("simulating", total=users * days)
         summary = simulate_to_workspace(

@@ -1,5 +1,5 @@
 """Realistic sessions: related follow-ups, overlapping think times, barge-ins to move on; the
-classic traffic is untouched when the knob is off."""
+classic traffic (an option, no longer the default) is untouched when the knob is off."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ def _goals(day: Any) -> list[list[Any]]:
     return list(by_session.values())
 
 
-def test_default_traffic_is_the_classic_one(small_assistant: Any) -> None:
-    classic = Simulator(SimConfig(users=10, seed=5)).run_day(1, small_assistant)
-    explicit = Simulator(SimConfig(users=10, seed=5, realistic_sessions=False)).run_day(1, small_assistant)
-    assert [t.turn_id for t in classic.turns] == [t.turn_id for t in explicit.turns]
+def test_default_traffic_is_the_realistic_one(small_assistant: Any) -> None:
+    default = Simulator(SimConfig(users=10, seed=5)).run_day(1, small_assistant)
+    explicit = Simulator(SimConfig(users=10, seed=5, realistic_sessions=True)).run_day(1, small_assistant)
+    classic = Simulator(SimConfig(users=10, seed=5, realistic_sessions=False)).run_day(1, small_assistant)
+    assert [t.turn_id for t in default.turns] == [t.turn_id for t in explicit.turns]
+    assert [t.turn_id for t in default.turns] != [t.turn_id for t in classic.turns]
 
 
 def test_sessions_chain_related_goals(realistic_day: Any) -> None:

@@ -73,7 +73,7 @@ def train_rephrase_detector(
     days: int,
     nlu: Any,
     kind: str = "lexical",
-    realistic_sessions: bool = False,
+    realistic_sessions: bool = True,
 ) -> Any:
     """Fit the rephrase detector of kind `kind` (default: lexical/phonetic) on a separate simulated
     population whose truth labels serve as synthetic supervision (allowed for rephrase

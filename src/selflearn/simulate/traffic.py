@@ -49,9 +49,10 @@ class SimConfig:
     # ordinary traffic exactly as before; benchmarks/context.py and LoopConfig.ambiguity_share raise it.
     ambiguity_share: float = 0.0
     # Pacing and chaining of requests as real people do it (simulate/sessions.py): overlapping think
-    # times for retries and new goals, related follow-up goals, barge-ins to move on. False keeps
-    # the classic traffic exactly as before.
-    realistic_sessions: bool = False
+    # times for retries and new goals, related follow-up goals, barge-ins to move on. The default:
+    # in classic traffic (False, kept as an option) retries follow 1-5 s after a response and new
+    # goals 5-40 s later, so timing alone tells them apart, which flatters every detector.
+    realistic_sessions: bool = True
     # Share of people with personal patterns (private names for their things, simulate/personal.py)
     # that too few people share for the global rewrite layer to learn. 0 keeps ordinary traffic
     # exactly as before; applied by simulate.personal.attach (LoopConfig.personal_share calls it).
