@@ -173,7 +173,10 @@ def headline_target(bed: str, arm: str) -> Target:
     def met(d: Data) -> bool:
         t = d.get("target") or CLOSED_LOOP_TARGET
         vs = _arm(d, bed, arm)["vs_control"]
-        return bool(vs["relative_reduction"] >= t["relative_reduction"] and vs["ci95"][0] > t["ci95_low"])
+        # The lower end of the wider interval: people share learned rewrites, so the bootstrap over
+        # people is narrower than the spread between seeds (worlds).
+        low = min(vs["ci95"][0], *(vs.get("ci95_seeds") or [vs["ci95"][0]]))
+        return bool(vs["relative_reduction"] >= t["relative_reduction"] and low > t["ci95_low"])
 
     return Target("≥ 30%, CI low > 20%", {"reduction": met})
 
@@ -184,7 +187,9 @@ HEADLINE = Table(
         "Defect rates over request turns on the last two days, learning arm against a control arm "
         "that never learns, on the same people, goals and random streams (`benchmarks/closed_loop.py`; "
         "fields in `docs/report.md`). Reductions are 1 − learning / control with a 95% bootstrap "
-        "interval over people and, with 3 or more seeds, a t interval across seeds."
+        "interval over people and, with 3 or more seeds, a t interval across seeds. A rewrite learned "
+        "from many people serves everyone, so people are not independent and the seeds interval is "
+        "the one to read; the verdict takes the lower end of the wider interval."
     ),
     label_column="bed / learning arm",
     columns=(
@@ -792,16 +797,19 @@ def render_table(table: Table, src: Sources) -> str:
             try:
                 cells = [str(c) for c in row.cells(data)]
             except READ_ERRORS:
-                pass
+                # the file is there but not the part this row reads
+                what = f"`{row.result}`" + (f" ({row.part})" if row.part else "")
+                flags = ["not measured"]
+                made[f"{what}: not measured yet; make it with `python {row.script}`"] = None
             else:
                 if row.target:
                     target_cells = [row.target.text, verdict(row.target, data)]
-            try:
-                prov = row.provenance(data)
-            except READ_ERRORS:
-                prov = None
-            flags = src.flags(prov, row.deps)
-            made[_made(row.result, row, prov)] = None
+                try:
+                    prov = row.provenance(data)
+                except READ_ERRORS:
+                    prov = None
+                flags = src.flags(prov, row.deps)
+                made[_made(row.result, row, prov)] = None
         if len(cells) != len(table.columns):
             raise ValueError(f"row {row.label!r} gives {len(cells)} cells for {len(table.columns)} columns")
         line = [row.label, *cells]
