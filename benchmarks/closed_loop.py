@@ -95,7 +95,9 @@ def _status(prefix: str) -> Any:
     return say
 
 
-def entry(report: dict[str, Any], seconds: float) -> dict[str, Any]:
+def entry(report: dict[str, Any], seconds: float, made_by: dict[str, Any]) -> dict[str, Any]:
+    """One arm's figures; `made_by` is the provenance taken when the run started (a commit made
+    while a long run goes on must not be credited with its result)."""
     s = report["summary"]
     out: dict[str, Any] = {fig: s[fig] for fig in FIGURES if fig in s}
     out.update(
@@ -105,7 +107,7 @@ def entry(report: dict[str, Any], seconds: float) -> dict[str, Any]:
             "win_loss_ratio": s.get("win_loss_ratio", 0.0),
             "seeds": report["config"].get("seeds", [report["config"].get("seed")]),
             "seconds": round(seconds, 1),
-            "provenance": provenance(),
+            "provenance": made_by,
         }
     )
     vs = out.get("vs_control")
@@ -219,11 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             where = work / bed / arm.replace("+", "-")
             shutil.rmtree(where, ignore_errors=True)
             t0 = time.perf_counter()
+            made_by = provenance()
             if bed == "simulator":
                 report = run_simulator(arm, a.seeds, sim_users, days, where)
             else:
                 report = run_slurp(arm, a.seeds, slurp_users, days, where, a.slurp_dir)
-            b["arms"][arm] = entry(report, time.perf_counter() - t0)
+            b["arms"][arm] = entry(report, time.perf_counter() - t0, made_by)
             # Written after every part, so a long run that is stopped keeps what it finished.
             a.out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(a.out, json.dumps(with_provenance(result), indent=2))
