@@ -30,6 +30,7 @@ demo: $(VENV)/.base
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy

@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=None, help="speech cache (default: the user cache)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
-    from selflearn.assistant.factory import DEFAULT_ASR_ERROR_RATE
+    from selflearn.compose import DEFAULT_ASR_ERROR_RATE
 
     t_start = time.perf_counter()
     held, train = sentences(a.n)

@@ -198,7 +198,7 @@ def _run_seed(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One seed: train days, reranker training, then the two held-out arms. Returns the seed's
     summary and its raw outcomes (for pooling)."""
-    from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+    from selflearn.compose import build_assistant, default_config, load_or_train_nlu
     from selflearn.context.history import HistoryStore
     from selflearn.context.reranker import ContextReranker
     from selflearn.context.training import build_training_set, turn_outcomes, update_history

@@ -76,8 +76,8 @@ def _simulate(sim: Any, assistant: Any, days: int, out: Path) -> None:
 
 def make_worlds(work: Path, users: int, days: int, slurp: Path) -> dict[str, Path]:
     """Simulate every world into work/<name> (logs + truth); returns name -> workspace."""
-    from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
     from selflearn.assistant.nlu.model import NluModel
+    from selflearn.compose import build_assistant, default_config, load_or_train_nlu
     from selflearn.corpora.slurp import read_slurp, split_by_id, to_examples
     from selflearn.eval.bench import BenchConfig, _asr_entry, bench_pipeline
     from selflearn.simulate.slurp_goals import SlurpGoals

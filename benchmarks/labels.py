@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from provenance import with_provenance
-from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+from selflearn.compose import build_assistant, default_config, load_or_train_nlu
 from selflearn.eval.annotator import (
     GoldSlotSimulator,
     SimulatedAnnotator,

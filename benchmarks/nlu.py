@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from provenance import with_provenance
-from selflearn.assistant.nlu.data import Example, SpanSlot
 from selflearn.assistant.nlu.model import NluModel, expected_calibration_error
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 from selflearn.corpora.slurp import read_slurp, split_by_id, to_examples
 from selflearn.util.atomic import atomic_write_text
 

@@ -43,7 +43,7 @@ import pyarrow as pa
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 from provenance import provenance, with_provenance
-from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+from selflearn.compose import build_assistant, default_config, load_or_train_nlu
 from selflearn.feedback.pairs import candidate_pairs
 from selflearn.feedback.rephrase.registry import load_detector, make_detector, model_dir_name
 from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig, native_bf16
@@ -134,7 +134,7 @@ def make_test_recognitions(work: Path) -> Path:
     `selflearn recognize` makes them), kept under `work`: the language model reads the other
     requests and SLURP's LM text, never the test requests."""
     from selflearn.corpora.slurp import read_slurp, split_by_id
-    from selflearn.speech.recognize_slurp import make_recognitions
+    from selflearn.simulate.recognize_slurp import make_recognitions
 
     out = work / "recognitions" / "slurp_test.jsonl"
     if out.exists():

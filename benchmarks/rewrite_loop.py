@@ -73,7 +73,7 @@ def loop(users: int, days: int, seed: int, work: Path) -> dict[str, Any]:
 
 def simulate_log(ws: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     """Simulate `users` people for `days` days into ws (logs and truth), one day in memory at a time."""
-    from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+    from selflearn.compose import build_assistant, default_config, load_or_train_nlu
     from selflearn.simulate.run import simulate_to_workspace
     from selflearn.simulate.traffic import SimConfig, Simulator
 

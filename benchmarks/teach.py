@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from provenance import with_provenance
-from selflearn.assistant.factory import (
+from selflearn.assistant.resolve import PREFERENCES_KEY
+from selflearn.compose import (
     DEFAULT_ASR_ERROR_RATE,
     build_assistant,
     default_config,
     load_or_train_nlu,
 )
-from selflearn.assistant.resolve import PREFERENCES_KEY
 from selflearn.grammar import generate
 from selflearn.home.factory import make_home
 from selflearn.simulate.population import EPOCH

@@ -15,13 +15,13 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 @pytest.fixture(scope="session")
 def small_nlu() -> Any:
-    from selflearn.assistant.factory import train_default_nlu
+    from selflearn.compose import train_default_nlu
 
     return train_default_nlu(seed=0, n_per_intent=60)
 
 
 @pytest.fixture(scope="session")
 def small_assistant(small_nlu: Any) -> Any:
-    from selflearn.assistant.factory import build_assistant, default_config
+    from selflearn.compose import build_assistant, default_config
 
     return build_assistant(default_config(seed=0, nlu=small_nlu))

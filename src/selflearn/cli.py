@@ -97,7 +97,7 @@ def simulate(
     ] = "realistic",
 ) -> None:
     """Simulate a population against the reference assistant; write logs and the truth table."""
-    from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+    from selflearn.compose import build_assistant, default_config, load_or_train_nlu
     from selflearn.simulate.run import simulate_to_workspace
     from selflearn.simulate.traffic import SimConfig, Simulator
 
@@ -520,7 +520,7 @@ def recognize(
     training file (never from the requests being recognised). Cached; replay it with
     `selflearn bench --asr replay --recognitions OUT`."""
     from selflearn.corpora.slurp import read_slurp
-    from selflearn.speech.recognize_slurp import make_recognitions
+    from selflearn.simulate.recognize_slurp import make_recognitions
 
     for path in (slurp, train, lm_text):
         if path is not None and not path.exists():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from selflearn.assistant.component import StageFailure, TurnState, Utterance
-from selflearn.assistant.factory import build_assistant, default_config
+from selflearn.compose import build_assistant, default_config
 from selflearn.context.component import ContextRerankResolver, make_context_reranker
 from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker

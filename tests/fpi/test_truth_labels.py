@@ -14,8 +14,8 @@ SLURP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "slurp"
 
 @pytest.mark.skipif(not SLURP.exists(), reason="needs ../shared/data/slurp/devel.jsonl")
 def test_slurp_requests_the_nlu_cannot_know_are_unsupported() -> None:
-    from selflearn.assistant.factory import build_assistant
     from selflearn.assistant.nlu.model import NluModel
+    from selflearn.compose import build_assistant
     from selflearn.corpora.slurp import read_slurp, to_examples
     from selflearn.eval.bench import bench_pipeline
     from selflearn.simulate.slurp_goals import SlurpGoals

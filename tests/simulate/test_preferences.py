@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from selflearn.assistant.factory import build_assistant, default_config
+from selflearn.compose import build_assistant, default_config
 from selflearn.simulate.preferences import (
     ALIAS,
     CUISINE,

@@ -94,7 +94,7 @@ def test_paired_streams_keep_goals_fixed_when_outcomes_change(
 ) -> None:
     """Under paired streams an assistant that hears better changes how often people retry and
     nothing else they want that day; without them the household's dice reshuffle."""
-    from selflearn.assistant.factory import build_assistant, default_config
+    from selflearn.compose import build_assistant, default_config
 
     clear = build_assistant(default_config(seed=0, nlu=small_nlu, asr_error_rate=0.0))
     cfg = SimConfig(users=40, seed=3, paired_streams=paired)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from selflearn.assistant.component import TurnState, Utterance
-from selflearn.assistant.factory import DEFAULT_PIPELINE, build_assistant, default_config
 from selflearn.assistant.resolve import PREFERENCES_KEY, EntityResolver, PersonalPreferences
+from selflearn.compose import DEFAULT_PIPELINE, build_assistant, default_config
 from selflearn.home.factory import make_home
 from selflearn.home.home import Home
 from selflearn.home.intents import SlotType

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from selflearn.logs.records import StageError, Turn
@@ -76,14 +77,36 @@ def register(name: str) -> Callable[[Callable[..., Component]], Callable[..., Co
     return deco
 
 
+#: The entry-point group components are declared in (pyproject.toml's
+#: ``[project.entry-points."selflearn.components"]``), selflearn's own and third parties' alike.
+ENTRY_POINT_GROUP = "selflearn.components"
+
+
+def _entry_point(name: str) -> Callable[..., Component] | None:
+    """The factory an installed package declares for `name`, loaded (importing its module, which
+    may also `register` it), or None."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        factory = ep.load()
+        _REGISTRY.setdefault(name, factory)
+        return _REGISTRY[name]
+    return None
+
+
 def create(name: str, **params: Any) -> Component:
-    if name not in _REGISTRY:
-        raise KeyError(f"no component registered as {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name](**params)
+    """A component by its versioned name: registered in this process, else declared by an
+    installed package's entry point."""
+    factory = _REGISTRY.get(name) or _entry_point(name)
+    if factory is None:
+        raise KeyError(
+            f"no component registered as {name!r}; known: {registered()} (components are declared "
+            f"in the {ENTRY_POINT_GROUP!r} entry-point group: is the package that provides it installed?)"
+        )
+    return factory(**params)
 
 
 def registered() -> list[str]:
-    return sorted(_REGISTRY)
+    """Every component name known: registered in this process or declared by an entry point."""
+    return sorted(set(_REGISTRY) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 _STAGE_OF: dict[str, str] = {

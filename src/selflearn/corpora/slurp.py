@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from selflearn.assistant.nlu.data import Example, SpanSlot
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 from selflearn.util.jsonl import LineError, iter_jsonl
 
 

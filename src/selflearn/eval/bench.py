@@ -106,7 +106,7 @@ def day_scores(scores: list[TurnScore]) -> dict[str, float]:
 
 
 def _asr_entry(cfg: BenchConfig, train_sentences: list[str]) -> dict[str, Any]:
-    from selflearn.assistant.factory import DEFAULT_ASR_ERROR_RATE
+    from selflearn.compose import DEFAULT_ASR_ERROR_RATE
 
     rate = DEFAULT_ASR_ERROR_RATE if cfg.asr_error_rate is None else cfg.asr_error_rate
     noisy = {"component": "asr.noisy_channel.v1", "seed": cfg.seed, "error_rate": rate}
@@ -140,7 +140,7 @@ def bench_pipeline(
 ) -> list[dict[str, Any]]:
     """The default pipeline without the home stages (resolution, action), with `asr_entry` as
     its recogniser: wake, asr, (rewrite), nlu, response."""
-    from selflearn.assistant.factory import default_config
+    from selflearn.compose import default_config
 
     out = []
     for entry in default_config(
@@ -175,7 +175,7 @@ def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None
 
 
 def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: SlurpGoals) -> Any:
-    from selflearn.assistant.factory import build_assistant
+    from selflearn.compose import build_assistant
     from selflearn.feedback.rephrase.registry import load_detector, model_dir_name
     from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
 
@@ -254,8 +254,8 @@ def _bench_seed(
     status: Callable[[str], None] | None = None,
 ) -> SeedRun:
     """One seed's bench into `out`."""
-    from selflearn.assistant.factory import build_assistant
     from selflearn.assistant.nlu.model import NluModel
+    from selflearn.compose import build_assistant
     from selflearn.corpora.slurp import read_slurp, to_examples
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
     from selflearn.rewrite.store import RewriteStore

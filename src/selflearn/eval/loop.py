@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from selflearn.assistant.factory import build_assistant, default_config, load_or_train_nlu
+from selflearn.compose import build_assistant, default_config, load_or_train_nlu
 from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.eval.seeds import SeedRun, comparison_for, run_seeds

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from functools import cache
 from typing import ClassVar
 
-from selflearn.assistant.nlu.data import Example, SpanSlot  # one training-data type for all
+from selflearn.contracts.nlu_examples import Example, SpanSlot  # one training-data type for all
 from selflearn.grammar import lexicon
 from selflearn.grammar.templates import BY_ID, BY_INTENT, SLOT_PATTERN, STYLES, Style, Template
 from selflearn.home import intents

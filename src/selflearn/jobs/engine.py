@@ -7,28 +7,16 @@ groups at once, which is what makes Python steps fast), and `to_arrow(data)`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
+from selflearn.jobs.protocol import Engine, Step
 from selflearn.logs.io import read_flat
 
-Step = Callable[[pa.Table], pa.Table]
-
-
-class Engine(Protocol):
-    name: str
-
-    def read_flat(self, logs_dir: Path) -> Any: ...
-
-    def map_groups(self, data: Any, key: str, fn: Step, schema: pa.Schema) -> Any: ...
-
-    def to_arrow(self, data: Any) -> pa.Table: ...
-
-    def close(self) -> None: ...
+__all__ = ["EmbeddedEngine", "Engine", "Step", "make_engine"]
 
 
 class EmbeddedEngine:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from selflearn.jobs.engine import Step
+from selflearn.jobs.protocol import Step
 from selflearn.logs.flat import FLAT_SCHEMA
 from selflearn.logs.io import list_log_files
 from selflearn.logs.schema import TURN_SCHEMA, check_schema_version, flatten_table

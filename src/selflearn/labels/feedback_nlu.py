@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from selflearn.assistant.nlu.data import Example, SpanSlot
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 from selflearn.text.normalize import normalize_request
 
 __all__ = ["FeedbackNluConfig", "examples_from_labels", "retrain_nlu"]
@@ -75,7 +75,7 @@ def examples_from_labels(labels: pa.Table, config: FeedbackNluConfig | None = No
 def retrain_nlu(
     extra: Sequence[Example], seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7
 ) -> Any:
-    """The default NLU (same grammar examples as `assistant.factory.train_default_nlu`) refitted
+    """The default NLU (same grammar examples as `compose.train_default_nlu`) refitted
     with `extra` examples added."""
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.grammar import generate, split_templates

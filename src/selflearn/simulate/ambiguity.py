@@ -30,7 +30,7 @@ import random
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from selflearn.home.devices import Kind, StateValue
 from selflearn.home.home import Command, Home
@@ -38,8 +38,22 @@ from selflearn.simulate.goals import Goal
 from selflearn.simulate.phrasing import Phrasing, Strategy
 from selflearn.simulate.population import Endpoint, Household, User
 
-if TYPE_CHECKING:
-    from selflearn.simulate.traffic import Simulator
+
+class _SimulatorConfig(Protocol):
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def ambiguity_share(self) -> float: ...
+
+
+class Simulator(Protocol):
+    """What this module reads of the simulator (`simulate.traffic.Simulator`, which imports this
+    module, so it is described here rather than imported)."""
+
+    @property
+    def config(self) -> _SimulatorConfig: ...
+
 
 __all__ = [
     "KINDS",

@@ -136,7 +136,7 @@ class _Bound(Assistant):
         state.utterance.recording = self.recording
         if self.recording is not None:
             # A recording is one person's reading: synthesized speech gets that reader's voice (the
-            # same one `speech.recognize_slurp` gives it, so recognitions are shared via the cache).
+            # same one `simulate.recognize_slurp` gives it, so recognitions are shared via the cache).
             state.utterance.voice = recording_voice(self.recording, self.voice_seed)
         return super().__call__(state)
 

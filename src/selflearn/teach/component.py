@@ -383,7 +383,7 @@ class TeachResponder:
 
 
 def teach_components(runtime: TeachRuntime) -> list[dict[str, Any]]:
-    """Config entries for the two components sharing `runtime` (see factory.default_config)."""
+    """Config entries for the two components sharing `runtime` (see selflearn.compose.default_config)."""
     return [
         {"component": "teach.intercept.v1", "runtime": runtime},
         {"component": "response.teach.v1", "runtime": runtime},

@@ -9,8 +9,8 @@ import pytest
 
 from selflearn.assistant.component import Component, Pipeline, StageFailure, TurnState, Utterance, create
 from selflearn.assistant.nlu.component import NluComponent
-from selflearn.assistant.nlu.data import Example, SpanSlot
 from selflearn.assistant.nlu.model import NluModel
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 from selflearn.logs.records import AsrHypothesis, AsrStage, DeviceInfo, DeviceType, RewriteStage, Turn
 
 

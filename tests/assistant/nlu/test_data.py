@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selflearn.assistant.nlu.data import Example, SpanSlot
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 
 
 def test_valid_example() -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from selflearn.assistant.nlu.data import Example, SpanSlot
 from selflearn.assistant.nlu.model import NluModel, expected_calibration_error, tokenize
+from selflearn.contracts.nlu_examples import Example, SpanSlot
 
 TEMPLATES: dict[str, list[str]] = {
     "alarm_set": [

@@ -56,7 +56,7 @@ from sklearn.model_selection import KFold, StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
 import selflearn
-from selflearn.assistant.nlu.data import ExampleLike
+from selflearn.contracts.nlu_examples import ExampleLike
 from selflearn.logs.records import NluHypothesis, Slot
 from selflearn.text.numbers import NUMBER_WORDS
 

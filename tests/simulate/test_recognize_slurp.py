@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from selflearn.speech.recognize_slurp import make_recognitions, recording_utterances
+from selflearn.simulate.recognize_slurp import make_recognitions, recording_utterances
 from selflearn.speech.tts import voice_for_speaker
 
 

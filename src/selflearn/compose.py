@@ -1,8 +1,14 @@
-"""Builds the reference assistant from a config, and its default NLU from the built-in grammar.
+"""The composition root: builds the reference assistant from a config, and its default NLU from
+the built-in grammar.
 
-The pipeline is a list of registered components; swapping the ASR (noisy channel, pocketsphinx,
-replay) or adding a rewriter is a config change. The default NLU trains on a seeded part of the
-grammar's templates only, so simulated people also use phrasings it never saw, as real people do."""
+The pipeline is a list of components named in a config; swapping the ASR (noisy channel,
+pocketsphinx, replay) or adding a rewriter is a config change. Components are found by name
+through the ``selflearn.components`` entry points (`assistant.component.create`), so neither this
+module nor the runtime core imports the packages that provide them. It lives above the runtime
+and the learners (it knows the rewriters, the context reranker and teaching by their config), and
+below the loops, the service and the CLI that call it. The default NLU trains on a seeded part of
+the grammar's templates only, so simulated people also use phrasings it never saw, as real people
+do."""
 
 from __future__ import annotations
 
@@ -27,22 +33,6 @@ DEFAULT_PIPELINE: list[dict[str, Any]] = [
     {"component": "action.home.v1"},
     {"component": "response.template.v1"},
 ]
-
-
-def _register_builtin_components() -> None:
-    # Importing a component module registers it.
-    import selflearn.assistant.asr.noisy_channel
-    import selflearn.assistant.asr.pocketsphinx_asr
-    import selflearn.assistant.asr.replay
-    import selflearn.assistant.execute
-    import selflearn.assistant.nlu.component
-    import selflearn.assistant.resolve
-    import selflearn.assistant.respond
-    import selflearn.assistant.wake
-    import selflearn.rewrite.online
-    import selflearn.rewrite.runtime  # noqa: F401
-    from selflearn.context import component as _context  # noqa: F401
-    from selflearn.teach import component as _teach  # noqa: F401
 
 
 def default_config(
@@ -104,7 +94,7 @@ def default_config(
 
 
 def build_assistant(config: list[dict[str, Any]]) -> Assistant:
-    _register_builtin_components()
+    """The assistant whose pipeline `config` names (see `default_config`)."""
     return Assistant(build(config))
 
 
