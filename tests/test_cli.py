@@ -176,3 +176,9 @@ def test_demo_prints_both_arms_over_seeds(tmp_path: Path, small_nlu: Any) -> Non
     assert report["config"]["seeds"] == [0, 1]
     assert report["summary"]["vs_control"]["seeds"] == [0, 1]
     assert (tmp_path / "seed=1" / "control" / "logs").is_dir()
+
+
+def test_mine_names_its_detector_and_refuses_one_the_workspace_lacks(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["mine", str(tmp_path), "--detector", "span"])
+    assert res.exit_code == 2
+    assert "no trained span rephrase detector" in res.output

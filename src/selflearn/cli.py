@@ -332,20 +332,27 @@ def _sessions_flag(sessions: str) -> bool:
     return sessions == "realistic"
 
 
+_DETECTOR_HELP = (
+    "Rephrase detector: auto (the trained one the workspace holds, span before lexical, else the "
+    "hand-set heuristic), heuristic, span, lexical or rule."
+)
+
+
 @app.command()
 def mine(
     workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
     engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
     publish: Annotated[bool, typer.Option(help="Publish the mined table as a new version.")] = True,
+    detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
 ) -> None:
     """Run the nightly job on a workspace's logs: feedback, chains, Markov mining, publish."""
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
-    detector = _load_detector(workspace)
+    det = _load_detector(workspace, detector)
     with console.status(f"mining rewrites on the {engine} engine"):
         res = run_nightly(
-            workspace, NightlyConfig(engine=engine, min_users=min_users, publish=publish), detector=detector
+            workspace, NightlyConfig(engine=engine, min_users=min_users, publish=publish), detector=det
         )
     console.print(
         f"{res.turns:,} turns -> {res.chains:,} chains -> {res.rules:,} rewrites "
@@ -353,17 +360,15 @@ def mine(
     )
 
 
-def _load_detector(workspace: Path) -> Any:
-    from selflearn.feedback.rephrase_baseline import (
-        HeuristicRephraseDetector,
-        LexicalPhoneticRephraseDetector,
-    )
+def _load_detector(workspace: Path, name: str = "auto") -> Any:
+    from selflearn.feedback.rephrase.registry import workspace_detector
 
-    d = workspace / "artifacts" / "models" / "rephrase"
-    if (d / "manifest.json").exists():
-        return LexicalPhoneticRephraseDetector.load(d)
-    console.print("[yellow]no trained rephrase detector in the workspace; using the heuristic one[/yellow]")
-    return HeuristicRephraseDetector()
+    try:
+        det, which = workspace_detector(workspace, name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--detector") from exc
+    console.print(f"rephrase detector: {which}")
+    return det
 
 
 @app.command()

@@ -25,16 +25,15 @@ def _progress() -> Progress:
     )
 
 
-def _detector(workspace: Path) -> Any:
-    from selflearn.feedback.rephrase_baseline import (
-        HeuristicRephraseDetector,
-        LexicalPhoneticRephraseDetector,
-    )
+def _detector(workspace: Path, name: str) -> Any:
+    from selflearn.feedback.rephrase.registry import workspace_detector
 
-    d = workspace / "artifacts" / "models" / "rephrase"
-    if (d / "manifest.json").exists():
-        return LexicalPhoneticRephraseDetector.load(d)
-    return HeuristicRephraseDetector().fit()
+    try:
+        det, which = workspace_detector(workspace, name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--detector") from exc
+    console.print(f"rephrase detector: {which}")
+    return det
 
 
 def label(
@@ -53,6 +52,13 @@ def label(
     threads: Annotated[
         int | None, typer.Option(help="torch threads (default SELFLEARN_TORCH_THREADS or 2)")
     ] = None,
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="rephrase detector: auto (the trained one the workspace holds, span before lexical, "
+            "else the hand-set heuristic), heuristic, span, lexical or rule"
+        ),
+    ] = "auto",
 ) -> None:
     """Label every request turn: defect, goal segment, goal success, intent and slots, each with a
     confidence, and whether the turn clears the automatic-labelling threshold. The labeller is
@@ -78,7 +84,7 @@ def label(
     workspace = directory if (directory / "logs").is_dir() else directory.parent
     with _progress() as prog:
         if (model_path / "manifest.json").exists() and not refit:
-            lab = Labeller.load(model_path, detector=_detector(workspace))
+            lab = Labeller.load(model_path, detector=_detector(workspace, detector))
             console.print(f"loaded the labeller from {model_path}")
         else:
             tasks: dict[str, Any] = {}
@@ -89,7 +95,7 @@ def label(
                 prog.update(tasks[phase], completed=done, total=total)
 
             cfg = LabellerConfig(train=TrainConfig(epochs=epochs))
-            lab = Labeller(cfg, detector=_detector(workspace)).fit(turns, progress=on_fit)
+            lab = Labeller(cfg, detector=_detector(workspace, detector)).fit(turns, progress=on_fit)
             lab.save(model_path)
         task = prog.add_task("labelling", total=len(turns))
 

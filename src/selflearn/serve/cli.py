@@ -111,6 +111,13 @@ def register(app: typer.Typer) -> None:
                 help="Let a confident request that k people had to say again through the gate.",
             ),
         ] = False,
+        detector: Annotated[
+            str,
+            typer.Option(
+                help="Rephrase detector: auto (the trained one the workspace holds, span before lexical, "
+                "else the hand-set heuristic), heuristic, span, lexical or rule."
+            ),
+        ] = "auto",
     ) -> None:
         """The nightly job with the online layers: mine rewrites, then train and publish the online model."""
         from rich.console import Console
@@ -120,12 +127,13 @@ def register(app: typer.Typer) -> None:
         console = Console()
         if not (workspace / "logs").is_dir():
             raise typer.BadParameter(f"no logs under {workspace}", param_hint="--workspace")
-        det = None
-        model_dir = workspace / "artifacts" / "models" / "rephrase"
-        if (model_dir / "manifest.json").exists():
-            from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
+        from selflearn.feedback.rephrase.registry import workspace_detector
 
-            det = LexicalPhoneticRephraseDetector.load(model_dir)
+        try:
+            det, which = workspace_detector(workspace, detector)
+        except (FileNotFoundError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--detector") from exc
+        console.print(f"rephrase detector: {which}")
         if catalog is not None and not catalog.is_file():
             raise typer.BadParameter(f"no such file: {catalog}", param_hint="--catalog")
         online_cfg: dict[str, object] = {

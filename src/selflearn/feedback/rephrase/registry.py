@@ -75,3 +75,34 @@ def load_detector(path: str | Path) -> Any:
 
         return TimeGapBargeInRule.load(path)
     raise ValueError(f"{manifest}: unknown detector kind {kind!r}")
+
+
+#: Trained detectors a workspace may hold, in the order `workspace_detector("auto")` prefers them
+#: (the kinds that persist with save/load; the contextual span model first, as the loop's best).
+SAVED_DETECTORS: tuple[str, ...] = ("span", "lexical", "rule")
+
+
+def workspace_detector(workspace: str | Path, name: str = "auto") -> tuple[Any, str]:
+    """The rephrase detector every command that reads a workspace's logs uses, and a line saying
+    which it is. `name` "auto" takes the trained detector the workspace holds
+    (`artifacts/models/<model_dir_name(kind)>`, in `SAVED_DETECTORS` order), else the hand-set
+    heuristic; "heuristic" asks for that one; any other name must be trained in the workspace
+    (`selflearn demo --detector NAME` trains one) and is an error when it is not."""
+    models = Path(workspace) / "artifacts" / "models"
+    if name == "heuristic":
+        return make_detector("heuristic").fit(), "heuristic (hand-set)"
+    if name != "auto":
+        if name not in SAVED_DETECTORS:
+            raise ValueError(
+                f"rephrase detector {name!r} is not one a workspace can hold; choose auto, heuristic or "
+                f"one of {', '.join(SAVED_DETECTORS)}"
+            )
+        d = models / model_dir_name(name)
+        if not (d / "manifest.json").exists():
+            raise FileNotFoundError(f"no trained {name} rephrase detector at {d} (missing manifest.json)")
+        return load_detector(d), f"{name} ({d})"
+    for kind in SAVED_DETECTORS:
+        d = models / model_dir_name(kind)
+        if (d / "manifest.json").exists():
+            return load_detector(d), f"{kind} ({d})"
+    return make_detector("heuristic").fit(), "heuristic (no trained detector in the workspace)"
