@@ -102,7 +102,7 @@ def test_replays_do_not_become_the_previous_turn(turn_factory: Any) -> None:
     comp = ContextRerankResolver(PickOven(), HistoryStore())
     st = _state(turn_factory, home, "turn on the tv", [NluHypothesis(intent="tv_on", confidence=0.9)])
     comp(st)
-    replay = TurnState(turn=st.turn.model_copy(deep=True), utterance=st.utterance, home=home)
+    replay = TurnState(turn=st.turn.model_copy(deep=True), utterance=st.utterance, home=home, replay=True)
     comp(replay)
     assert comp.n_turns == 1
     nxt = _state(turn_factory, home, "turn it off", [NluHypothesis(intent="lights_off", confidence=0.6)], i=2)

@@ -73,7 +73,9 @@ def model(encoder: BiEncoder) -> OnlineModel:
 _TURN_IDS = itertools.count(1)
 
 
-def state(text: str, user: str = "u1", asr_conf: float = 0.5, turn_id: str | None = None) -> TurnState:
+def state(
+    text: str, user: str = "u1", asr_conf: float = 0.5, turn_id: str | None = None, replay: bool = False
+) -> TurnState:
     turn = Turn(
         turn_id=turn_id or f"t{next(_TURN_IDS)}",
         session_id="s1",
@@ -82,7 +84,7 @@ def state(text: str, user: str = "u1", asr_conf: float = 0.5, turn_id: str | Non
         device=DeviceInfo(device_id="d1", type=DeviceType.SPEAKER),
         asr=AsrStage(engine="test", nbest=[AsrHypothesis(text=text, confidence=asr_conf)]),
     )
-    return TurnState(turn=turn, utterance=Utterance(text=text))
+    return TurnState(turn=turn, utterance=Utterance(text=text), replay=replay)
 
 
 def test_parse_layers() -> None:
@@ -262,8 +264,8 @@ def test_replays_of_a_turn_are_not_counted_again(model: OnlineModel, tmp_path: P
     trace = tmp_path / "trace.jsonl"
     rw = OnlineRewriter(model=model, layers="global", trace=trace)
     rw(state("turn of the kitchen lites", user="u2", turn_id="live-1"))
-    # the simulator's counterfactual replay runs the same turn id through the component again
-    replayed = rw(state("turn of the kitchen lites", user="u2", turn_id="live-1")).turn
+    # the simulator's counterfactual replay runs the same turn through the component again, flagged
+    replayed = rw(state("turn of the kitchen lites", user="u2", turn_id="live-1", replay=True)).turn
     assert replayed.rewrite is not None  # decided again, the same way
     assert rw.stats["turns"] == 1 and rw.stats["retrieved"] == 1 and rw.stats["fired"] == 1
     # the decision trace holds the live turn once, with what was retrieved

@@ -42,6 +42,10 @@ class TurnState:
     utterance: Utterance
     home: Home | None = None
     halted: bool = False  # a stage decided nothing further should run (e.g. no wake word)
+    # A counterfactual replay of a turn already run (the simulator's "what if" runs for the truth
+    # table): components decide it as usual but must not learn from it or count it, since nobody
+    # said it again.
+    replay: bool = False
     scratch: dict[str, Any] = field(default_factory=dict)  # per-turn hand-offs between components
 
 

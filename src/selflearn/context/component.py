@@ -45,7 +45,6 @@ class ContextRerankResolver:
         self.history = history if history is not None else HistoryStore()
         self.resolver = resolver if resolver is not None else EntityResolver()
         self._last: dict[str, Turn] = {}
-        self._seen: set[str] = set()
         self.n_turns = 0
         self.n_changed = 0
         self.changes: dict[str, str] = {}  # recent turn id -> the interpretation chosen instead
@@ -70,12 +69,9 @@ class ContextRerankResolver:
 
     def __call__(self, state: TurnState) -> TurnState:
         turn = state.turn
-        first_time = turn.turn_id not in self._seen
+        first_time = not state.replay
         previous = self._previous(turn)
         if first_time:
-            self._seen.add(turn.turn_id)
-            if len(self._seen) > 100_000:
-                self._seen = {turn.turn_id}
             self._last[turn.user_id] = turn
         failure: StageFailure | None = None
         try:

@@ -375,7 +375,6 @@ class OnlineRewriter:
         # Diagnostics: one JSON line per decided turn (what was retrieved, the ranker's margin, what
         # fired), for offline analysis of why failures were not fixed. Off by default.
         self.trace_path = Path(trace) if trace is not None else None
-        self._last_turn_id: str | None = None
         self.layers_name = layers
         self.nlu = nlu
         self.gate_nlu = gate_nlu
@@ -670,11 +669,9 @@ class OnlineRewriter:
     def __call__(self, state: TurnState) -> TurnState:
         self._maybe_reload()
         turn = state.turn
-        # A turn seen again (a counterfactual replay of the same turn id) is decided again but not
-        # counted again: the counters describe live traffic.
-        live = turn.turn_id != self._last_turn_id
-        self._last_turn_id = turn.turn_id
-        count = self.stats if live else dict.fromkeys(self.stats, 0)
+        # A counterfactual replay is decided again but not counted: the counters describe live
+        # traffic.
+        count = dict.fromkeys(self.stats, 0) if state.replay else self.stats
         count["turns"] += 1
         self.last_gated = False
         self.last_provenance = {}
@@ -691,7 +688,7 @@ class OnlineRewriter:
             return state
         conf, intent = self.nlu_view(turn.asr.text)
         decision = self.decide(query_from_turn(turn, conf, intent))
-        if live and self.trace_path is not None:
+        if not state.replay and self.trace_path is not None:
             self._trace(turn, conf, intent, decision)
         if decision.gated:
             count["gated"] += 1

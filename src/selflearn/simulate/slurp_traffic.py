@@ -362,7 +362,7 @@ class SlurpSimulator(Simulator):
         if heard is not None:
             turn.asr.nbest = [AsrHypothesis(text=heard, confidence=1.0)]
             turn.asr.error = None
-        st = assistant.back(exclude=exclude)(TurnState(turn=turn, utterance=state.utterance))
+        st = assistant.back(exclude=exclude)(TurnState(turn=turn, utterance=state.utterance, replay=True))
         return self.judge(st, goal, assistant)
 
     def _blame(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> str:

@@ -509,7 +509,9 @@ class Simulator:
         turn: Turn,
         scratch: dict[str, object] | None = None,
     ) -> Outcome | None:
-        st = TurnState(turn=turn, utterance=state.utterance, home=home, scratch=dict(scratch or {}))
+        st = TurnState(
+            turn=turn, utterance=state.utterance, home=home, scratch=dict(scratch or {}), replay=True
+        )
         st = pipeline_stages(st)
         out = st.scratch.get("outcome")
         return out if isinstance(out, Outcome) else None

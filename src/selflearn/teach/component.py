@@ -280,7 +280,7 @@ class TeachComponent:
         rt = self.runtime
         turn = state.turn
         mem = rt.memory(turn)
-        replay = turn.turn_id == mem.last_turn_id  # a counterfactual replay of the same turn
+        replay = state.replay
         st = mem.dialogue
         text = turn.text
         alts = [h.text for h in turn.asr.nbest[1:]]
