@@ -58,14 +58,18 @@ FIGURES = ("vs_control", "first_attempt", "goal_success")
 TARGET = {"relative_reduction": 0.30, "ci95_low": 0.20}
 
 
-def run_simulator(arm: str, seeds: list[int], users: int, days: int, work: Path) -> dict[str, Any]:
+def run_simulator(
+    arm: str, seeds: list[int], users: int, days: int, work: Path, parallel: int = 1
+) -> dict[str, Any]:
     from selflearn.eval.loop import LoopConfig, run_loop
 
-    cfg = LoopConfig(users=users, days=days, seed=seeds[0], seeds=seeds, online=ARMS[arm])
+    cfg = LoopConfig(users=users, days=days, seed=seeds[0], seeds=seeds, online=ARMS[arm], processes=parallel)
     return run_loop(cfg, work, status=_status(f"simulator/{arm}"))
 
 
-def run_slurp(arm: str, seeds: list[int], users: int, days: int, work: Path, slurp: Path) -> dict[str, Any]:
+def run_slurp(
+    arm: str, seeds: list[int], users: int, days: int, work: Path, slurp: Path, parallel: int = 1
+) -> dict[str, Any]:
     from selflearn.eval.bench import BenchConfig, run_bench
 
     cfg = BenchConfig(
@@ -79,6 +83,7 @@ def run_slurp(arm: str, seeds: list[int], users: int, days: int, work: Path, slu
         seeds=seeds,
         online=ARMS[arm],
         progress=False,
+        processes_seeds=parallel,
     )
     return run_bench(cfg, work, status=_status(f"slurp_real_asr/{arm}"))
 
@@ -153,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slurp-users", type=int, default=300)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--slurp-dir", type=Path, default=SLURP_DIR)
+    ap.add_argument(
+        "--parallel", type=int, default=1, help="seeds run at once, each in its own process (same results)"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes (40 people, 3 days), to check it runs")
     ap.add_argument("--work", type=Path, default=None, help="workspaces (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -223,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             made_by = provenance()
             if bed == "simulator":
-                report = run_simulator(arm, a.seeds, sim_users, days, where)
+                report = run_simulator(arm, a.seeds, sim_users, days, where, a.parallel)
             else:
-                report = run_slurp(arm, a.seeds, slurp_users, days, where, a.slurp_dir)
+                report = run_slurp(arm, a.seeds, slurp_users, days, where, a.slurp_dir, a.parallel)
             b["arms"][arm] = entry(report, time.perf_counter() - t0, made_by)
             # Written after every part, so a long run that is stopped keeps what it finished.
             a.out.parent.mkdir(parents=True, exist_ok=True)

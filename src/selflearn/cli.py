@@ -159,6 +159,7 @@ def ingest(
 
 _SEEDS_CONTEXT = {"allow_extra_args": True}
 _SEEDS_HELP = "Seeds to run and pool (mean with a 95% interval): --seeds 0 1 2 3 4, or 0,1,2 or 0-4."
+_PARALLEL_HELP = "With several --seeds: how many seeds run at once, each in its own process (same results)."
 
 
 def _parse_seeds(seeds: list[str] | None, extra: list[str], seed: int) -> list[int]:
@@ -258,6 +259,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
+    parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
@@ -306,6 +308,7 @@ def demo(
                 days=days,
                 seed=seed_list[0],
                 seeds=seed_list if len(seed_list) > 1 else None,
+                processes=parallel,
                 engine=engine,
                 min_users=min_users,
                 detector=detector,
@@ -430,6 +433,7 @@ def bench(
     days: Annotated[int, typer.Option(help="Days of traffic; rewrites are mined each night.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
+    parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
     min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
     detector: Annotated[
         str, typer.Option(help="Rephrase detector: trained (lexical), heuristic or span (contextual MiniLM).")
@@ -491,6 +495,7 @@ def bench(
         days=days,
         seed=seed_list[0],
         seeds=seed_list if len(seed_list) > 1 else None,
+        processes_seeds=parallel,
         min_users=min_users,
         detector=detector,
         online=online,

@@ -54,3 +54,26 @@ def test_loop_refuses_a_workspace_with_earlier_logs(tmp_path: Path) -> None:
 def test_control_arm_needs_paired_streams(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="paired_streams"):
         run_loop(LoopConfig(users=5, days=1, paired_streams=False), tmp_path)
+
+
+@pytest.mark.slow
+def test_seeds_in_parallel_give_the_same_report(tmp_path: Path) -> None:
+    base = {"users": 12, "days": 2, "calibration_users": 12, "calibration_days": 1, "seeds": [0, 1]}
+    serial = run_loop(LoopConfig(**base), tmp_path / "serial")  # type: ignore[arg-type]
+    seen: list[int] = []
+    parallel = run_loop(
+        LoopConfig(**base, processes=2),  # type: ignore[arg-type]
+        tmp_path / "parallel",
+        on_day=lambda m, info: seen.append(info["seed"]),
+    )
+    for r in (serial, parallel):
+        r["summary"].pop("seconds", None)
+        for p in r["summary"]["per_seed"]:
+            p.pop("seconds", None)
+        for d in r["days"]:
+            d.pop("simulate_s", None)
+            d.pop("nightly_s", None)
+        r["config"].pop("seed_dirs", None)
+    assert parallel["summary"] == serial["summary"]
+    assert parallel["days"] == serial["days"]
+    assert seen == [0, 0, 1, 1]  # every day of every seed reported, in seed order

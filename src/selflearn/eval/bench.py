@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,8 @@ class BenchConfig:
     control: bool = True
     # Several seeds: one bench per seed into DIR/seed=N/, pooled into DIR/report.json.
     seeds: list[int] | None = None
+    # Seeds run this many at a time, each in its own process (eval.seeds); results are the same.
+    processes_seeds: int = 1
     # The online global layer also draws candidates from the training file's requests (the
     # catalog, rewrite/catalog.py), unless online_train names another catalog (or None).
     online_catalog: bool = True
@@ -212,11 +215,35 @@ def run_bench(
     if (out / "logs").exists() and any((out / "logs").iterdir()):
         raise ValueError(f"{out} already holds logs from another run; give bench a fresh --out")
 
+    config = {**_bench_config(cfg), "seed": cfg.seed}
+    if cfg.processes_seeds > 1 and len(seeds) > 1:
+        say(f"running seeds {', '.join(map(str, seeds))}, {min(cfg.processes_seeds, len(seeds))} at a time")
+
+        def done(run: SeedRun) -> None:
+            say(f"seed {run.seed} finished")
+            if on_day is not None:
+                for d in run.days:
+                    on_day(d, {"seed": run.seed})
+
+        return run_seeds(
+            seeds,
+            partial(_bench_seed_in_child, cfg),
+            out,
+            config,
+            processes=cfg.processes_seeds,
+            on_done=done,
+        )
+
     def one(seed: int, where: Path) -> SeedRun:
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
         return _bench_seed(replace(cfg, seed=seed, seeds=None), where, on_day, lambda m: say(tag + m))
 
-    return run_seeds(seeds, one, out, {**_bench_config(cfg), "seed": cfg.seed})
+    return run_seeds(seeds, one, out, config)
+
+
+def _bench_seed_in_child(cfg: BenchConfig, seed: int, where: Path) -> SeedRun:
+    """One seed's bench, without callbacks and progress bars (it runs in a child process)."""
+    return _bench_seed(replace(cfg, seed=seed, seeds=None, processes_seeds=1, progress=False), where)
 
 
 def _bench_config(cfg: BenchConfig) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class LoopConfig:
     # Several seeds: one run per seed into out/seed=N/, pooled into out/report.json (eval.seeds);
     # None runs `seed` alone into out.
     seeds: list[int] | None = None
+    # Seeds run this many at a time, each in its own process (eval.seeds); results are the same.
+    processes: int = 1
 
 
 def train_rephrase_detector(
@@ -148,6 +151,19 @@ def run_loop(
     report. `on_day(metrics, info)` is called after each night, `info` naming the seed."""
     seeds = list(cfg.seeds) if cfg.seeds else [cfg.seed]
     say = status or (lambda _m: None)
+    if cfg.processes > 1 and len(seeds) > 1:
+        # Seeds in child processes: their days are reported here as each seed finishes.
+        say(f"running seeds {', '.join(map(str, seeds))}, {min(cfg.processes, len(seeds))} at a time")
+
+        def done(run: SeedRun) -> None:
+            say(f"seed {run.seed} finished")
+            if on_day is not None:
+                for d in run.days:
+                    on_day(d, {"seed": run.seed})
+
+        return run_seeds(
+            seeds, partial(_seed_in_child, cfg), out, _config(cfg), processes=cfg.processes, on_done=done
+        )
 
     def one(seed: int, where: Path) -> SeedRun:
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
@@ -159,6 +175,11 @@ def run_loop(
         )
 
     return run_seeds(seeds, one, out, _config(cfg))
+
+
+def _seed_in_child(cfg: LoopConfig, seed: int, where: Path) -> SeedRun:
+    """One seed's loop, without callbacks (it runs in a child process)."""
+    return _run_seed(replace(cfg, seed=seed, seeds=None, processes=1), where)
 
 
 def _config(cfg: LoopConfig) -> dict[str, Any]:

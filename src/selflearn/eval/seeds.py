@@ -5,12 +5,19 @@ One seed is one world (other households, other goals, other dice); a figure from
 anecdote, which is why `selflearn demo --seeds 0 1 2 3 4` and the benchmarks report means over
 seeds with intervals. The pooled report keeps the single-seed shape: its ``days`` rows hold, per
 day, the mean over seeds of every rate and the sum of every count, ``summary`` the same fields as
-one seed's plus ``per_seed`` (each seed's own summary, without its per-person detail)."""
+one seed's plus ``per_seed`` (each seed's own summary, without its per-person detail).
+
+Seeds are independent worlds, so they can run in parallel (`processes`): each in a fresh process
+(spawned, so no thread pool of the parent is inherited half-initialised), handing its `SeedRun`
+back; the pooled report is the same as when they run one after another."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +100,54 @@ def _slim(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _run_in_child(run_one: Callable[[int, Path], SeedRun], seed: int, where: Path, threads: int) -> SeedRun:
+    # Each child gets its share of the cores for torch, the rankers and the BLAS pools.
+    for var in ("SELFLEARN_TORCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    return run_one(seed, where)
+
+
 def run_seeds(
     seeds: Sequence[int],
     run_one: Callable[[int, Path], SeedRun],
     out: Path,
     config: dict[str, Any],
     extra_summary: dict[str, Any] | None = None,
+    processes: int = 1,
+    on_done: Callable[[SeedRun], None] | None = None,
 ) -> dict[str, Any]:
     """Run `run_one(seed, dir)` for each seed (one seed: into `out` itself) and return the report;
-    with several seeds also write the pooled `out/report.json`."""
+    with several seeds also write the pooled `out/report.json`. With `processes` > 1 seeds run in
+    that many child processes at once (`run_one` must then be picklable, e.g. a
+    `functools.partial` of a module-level function); `on_done(run)` is called in this process as
+    each seed finishes, in seed order."""
     if not seeds:
         raise ValueError("at least one seed is needed")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+    if processes < 1:
+        raise ValueError(f"processes must be >= 1, got {processes}")
     if len(seeds) == 1:
-        return run_one(seeds[0], out).report
-    runs = [run_one(s, seed_dir(out, s)) for s in seeds]
+        run = run_one(seeds[0], out)
+        if on_done is not None:
+            on_done(run)
+        return run.report
+    if processes == 1:
+        runs = []
+        for s in seeds:
+            runs.append(run_one(s, seed_dir(out, s)))
+            if on_done is not None:
+                on_done(runs[-1])
+    else:
+        n = min(processes, len(seeds))
+        threads = max(1, (os.cpu_count() or 1) // n)
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_in_child, run_one, s, seed_dir(out, s), threads) for s in seeds]
+            runs = []
+            for fut in futures:
+                runs.append(fut.result())
+                if on_done is not None:
+                    on_done(runs[-1])
     days = pool_days(runs)
     summary = dict(extra_summary or {})
     summary["per_seed"] = [{"seed": r.seed, **_slim(r.report["summary"])} for r in runs]
