@@ -11,7 +11,8 @@ fixed schema, so DuckDB/Polars in-process and Spark `applyInArrow` give the same
 sessions are partitioned. `detect_sessions` is the one per-session-group step engines call.
 """
 
-from selflearn.feedback.chains import CHAIN_SCHEMA, OUTCOMES, build_chains, detect_sessions
+from selflearn.contracts.chains import CHAIN_SCHEMA, OUTCOMES
+from selflearn.feedback.chains import build_chains, detect_sessions
 from selflearn.feedback.defect import FEEDBACK_SCHEMA, DefectScorer
 from selflearn.feedback.pairs import (
     LINKS_SCHEMA,

@@ -26,34 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from selflearn.contracts.chains import CHAIN_SCHEMA
 from selflearn.feedback.defect import DefectScorer
 from selflearn.feedback.pairs import candidate_pairs, request_turns, select_links, session_starts
 from selflearn.feedback.rephrase_baseline import PairScorer
 from selflearn.text.normalize import normalize_request
 
 _TS = pa.timestamp("us", tz="UTC")
-
-CHAIN_SCHEMA = pa.schema(
-    [
-        ("chain_id", pa.string()),  # session_id + ":" + first turn_id: stable across reruns
-        ("user_id", pa.string()),
-        ("session_id", pa.string()),
-        ("turn_ids", pa.list_(pa.string())),
-        ("asr_texts", pa.list_(pa.string())),  # normalize_request(ASR 1-best, before any rewrite)
-        ("nlu_texts", pa.list_(pa.string())),  # what the NLU read (after any rewrite)
-        ("rule_ids", pa.list_(pa.string())),  # rewrite rule that fired, or null
-        ("intents", pa.list_(pa.string())),  # top NLU intent, or null
-        ("timestamps", pa.list_(_TS)),
-        ("defective", pa.list_(pa.bool_())),
-        ("outcome", pa.string()),  # success | failure | abandoned
-        ("first_ts", _TS),
-        ("last_ts", _TS),
-        ("interpretations", pa.list_(pa.string())),  # flat nlu_interpretation per turn, or null
-    ]
-)
-"""The chains contract shared with the rewrite miner. One row per chain, in session/time order."""
-
-OUTCOMES: tuple[str, ...] = ("success", "failure", "abandoned")
 
 
 def _asr_texts(req: pa.Table) -> pa.Array:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from selflearn.feedback.chains import CHAIN_SCHEMA
+from selflearn.contracts.chains import CHAIN_SCHEMA
 from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, PairScorer
 from selflearn.jobs.engine import Engine, make_engine
 from selflearn.jobs.steps import DetectStep, sessionize

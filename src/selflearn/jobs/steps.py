@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from selflearn.feedback.chains import CHAIN_SCHEMA, detect_sessions
+from selflearn.contracts.chains import CHAIN_SCHEMA
+from selflearn.feedback.chains import detect_sessions
 from selflearn.feedback.defect import DefectScorer
 from selflearn.feedback.rephrase_baseline import PairScorer
 from selflearn.logs.flat import FLAT_SCHEMA
@@ -65,9 +66,3 @@ class DetectStep:
             flat.cast(FLAT_SCHEMA), self.detector, self.scorer, self._threshold(), max_gap_s=self.max_gap_s
         )
         return chains.cast(CHAIN_SCHEMA)
-
-    def feedback(self, flat: pa.Table) -> pa.Table:
-        feedback, _chains = detect_sessions(
-            flat.cast(FLAT_SCHEMA), self.detector, self.scorer, self._threshold(), max_gap_s=self.max_gap_s
-        )
-        return feedback

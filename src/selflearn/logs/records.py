@@ -228,21 +228,3 @@ class Turn(_Record):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-class Session(_Record):
-    """Turns of one user on one device close in time, in order. Stored flat as turns."""
-
-    session_id: str
-    turns: list[Turn]
-
-
-def group_sessions(turns: list[Turn]) -> list[Session]:
-    """Group turns by session id, each session ordered by (timestamp, turn_index)."""
-    by: dict[str, list[Turn]] = {}
-    for t in turns:
-        by.setdefault(t.session_id, []).append(t)
-    return [
-        Session(session_id=sid, turns=sorted(ts, key=lambda t: (t.timestamp, t.turn_index)))
-        for sid, ts in by.items()
-    ]

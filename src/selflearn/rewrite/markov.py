@@ -58,6 +58,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.sparse.linalg import splu, spsolve_triangular
 from scipy.stats import beta as beta_dist
 
+from selflearn.contracts.chains import CHAIN_SCHEMA
 from selflearn.home.intents import PROTECTED
 from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
 from selflearn.text.normalize import normalize_request
@@ -80,27 +81,6 @@ __all__ = [
 ]
 
 _TS = pa.timestamp("us", tz="UTC")
-
-#: Local copy of the chain producer's schema (selflearn.feedback.chains), one row per rephrase chain.
-#: All list columns of a row have the same length (one element per turn, in time order).
-CHAIN_SCHEMA = pa.schema(
-    [
-        ("chain_id", pa.string()),
-        ("user_id", pa.string()),
-        ("session_id", pa.string()),
-        ("turn_ids", pa.list_(pa.string())),
-        ("asr_texts", pa.list_(pa.string())),  # normalized request as heard, before any rewrite
-        ("nlu_texts", pa.list_(pa.string())),  # normalized text the NLU read (the rewrite if one fired)
-        ("rule_ids", pa.list_(pa.string())),  # rewrite rule that fired on the turn, or null
-        ("intents", pa.list_(pa.string())),  # NLU intent per turn, may be null
-        ("timestamps", pa.list_(_TS)),
-        ("defective", pa.list_(pa.bool_())),
-        ("outcome", pa.string()),  # success | failure | abandoned
-        ("first_ts", _TS),
-        ("last_ts", _TS),
-        ("interpretations", pa.list_(pa.string())),  # NLU interpretation per turn, may be null
-    ]
-)
 
 #: Absorbing states in edge tables. Normalized text is lower case, so it never starts with these.
 #: SUCCESS_PREFIX + text is a text's own success; SUCCESS_PREFIX + INTERPRETATION_MARK + interpretation
