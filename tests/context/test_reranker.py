@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from selflearn.context.features import FEATURE_NAMES
 from selflearn.context.reranker import ContextReranker
@@ -46,7 +48,7 @@ def test_bad_input_is_named() -> None:
         ContextReranker().fit(x, np.zeros(50))
     with pytest.raises(ValueError, match="shape"):
         ContextReranker().fit(x[:, :3], y)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ContextReranker().predict_proba(x)
 
 
@@ -100,3 +102,13 @@ def test_calibration_counts_observed_turns_and_prices_harm() -> None:
     assert cheap.calibration_ is not None and dear.calibration_ is not None
     assert dear.calibration_["heldout_harmed"] <= cheap.calibration_["heldout_harmed"]
     assert dear.margin_ + dear.min_prob_ >= cheap.margin_ + cheap.min_prob_
+
+
+def test_keeps_the_learner_contract(tmp_path: Path, check_learner: Any) -> None:
+    x, y = _data(300)
+    check_learner(
+        ContextReranker(n_estimators=20, calibrate=False),
+        lambda est: est.fit(x, y),
+        lambda est: est.predict_proba(x),
+        tmp_path,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 
 from selflearn.feedback.pairs import PAIRS_SCHEMA
@@ -75,7 +76,7 @@ def test_single_model_kinds_and_validation(synth):
         LexicalPhoneticRephraseDetector().fit(pairs, np.ones(len(labels), dtype=bool))
     with pytest.raises(ValueError, match="unknown model"):
         LexicalPhoneticRephraseDetector(model="svm").fit(pairs, labels)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         LexicalPhoneticRephraseDetector().predict_proba(pairs)
 
 
@@ -85,7 +86,7 @@ def test_save_load_round_trip(trained, synth, tmp_path):
     manifest = json.loads((tmp_path / "det" / "manifest.json").read_text())
     assert manifest["kind"] == "LexicalPhoneticRephraseDetector"
     assert manifest["feature_names"] == list(FEATURE_NAMES)
-    assert manifest["config"]["model"] == "auto"
+    assert manifest["params"]["model"] == "auto"
     loaded = LexicalPhoneticRephraseDetector.load(tmp_path / "det")
     assert loaded.threshold_ == trained.threshold_ and loaded.model_kind_ == trained.model_kind_
     np.testing.assert_array_equal(loaded.predict_proba(pairs), trained.predict_proba(pairs))

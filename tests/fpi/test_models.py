@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from selflearn.fpi.features import NUMERIC_NAMES, TEXT_NAMES, FeatureSet
 from selflearn.fpi.gbm import GbmFpi
@@ -71,7 +73,7 @@ def test_models_refuse_a_single_class_and_unfitted_use() -> None:
     x, _ = _toy(10)
     with pytest.raises(ValueError, match="two failure-point classes"):
         GbmFpi().fit(x, ["correct"] * 10)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         MixerFpi().predict(x)
 
 
@@ -102,3 +104,16 @@ def test_read_labels_names_a_bad_stage(tmp_path: Path) -> None:
         read_labels(p)
     p.write_text('{"turn_id": "a", "failed_stage": "nlu"}\n')
     assert read_labels(p) == {"a": "nlu"}
+
+
+@pytest.mark.parametrize(
+    ("make", "other"),
+    [
+        (lambda: GbmFpi(n_estimators=20, n_jobs=1), MixerFpi),
+        (lambda: MixerFpi(epochs=2, dim=16, batch_size=32, neighbours=0), GbmFpi),
+    ],
+    ids=["gbm", "mixer"],
+)
+def test_models_keep_the_learner_contract(make: Any, other: Any, tmp_path: Path, check_learner: Any) -> None:
+    x, y = _toy(200)
+    check_learner(make(), lambda est: est.fit(x, y), lambda est: est.predict_proba(x), tmp_path, other)

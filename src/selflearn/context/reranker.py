@@ -17,7 +17,6 @@ whose outcome the log shows count (see `fit`). The choice is recorded in `calibr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,16 @@ import numpy as np
 
 from selflearn.context.features import FEATURE_NAMES
 from selflearn.util.atomic import atomic_write_text
+from selflearn.util.learner import Learner
+from selflearn.util.manifest import ManifestError
 
 __all__ = ["ContextReranker"]
 
-_FORMAT = 1
 _MARGINS = tuple(round(0.05 * i, 2) for i in range(11))  # 0.0 .. 0.5
 _MIN_PROBS = (0.3, 0.4, 0.5, 0.6)
 
 
-class ContextReranker:
+class ContextReranker(Learner):
     """fit(x, y) -> self; predict_proba(x); choose(x) -> index of the candidate to execute.
 
     Row 0 of a turn's candidate matrix is the context-free default; `choose` returns 0 unless
@@ -68,22 +68,6 @@ class ContextReranker:
         self.calibrate = calibrate
         self.holdout = holdout
         self.harm_cost = harm_cost
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "reg_lambda": self.reg_lambda,
-            "feature_fraction": self.feature_fraction,
-            "margin": self.margin,
-            "min_prob": self.min_prob,
-            "seed": self.seed,
-            "calibrate": self.calibrate,
-            "holdout": self.holdout,
-            "harm_cost": self.harm_cost,
-        }
 
     def fit(
         self,
@@ -202,8 +186,7 @@ class ContextReranker:
         return lgb.train(params, ds, num_boost_round=self.n_estimators)
 
     def _check(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise RuntimeError("ContextReranker is not fitted: call fit() or load() first")
+        self.check_fitted()
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         self._check()
@@ -234,31 +217,25 @@ class ContextReranker:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path / "model.txt", self.booster_.model_to_string())
-        manifest = {
-            "kind": "ContextReranker",
-            "format": _FORMAT,
-            "params": self.get_params(),
-            "features": list(FEATURE_NAMES),
-            "n_rows": self.n_rows_,
-            "positive_rate": self.positive_rate_,
-            "margin": self.margin_,
-            "min_prob": self.min_prob_,
-            "calibration": self.calibration_,
-        }
-        atomic_write_text(path / "manifest.json", json.dumps(manifest, indent=2))
-        return path
+        return self.write_manifest(
+            path,
+            features=list(FEATURE_NAMES),
+            n_rows=self.n_rows_,
+            positive_rate=self.positive_rate_,
+            margin=self.margin_,
+            min_prob=self.min_prob_,
+            calibration=self.calibration_,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> ContextReranker:
         import lightgbm as lgb
 
         path = Path(path)
-        m = json.loads((path / "manifest.json").read_text())
-        if m.get("kind") != "ContextReranker" or m.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a ContextReranker (format {_FORMAT}) manifest")
+        m = cls.read_manifest(path)
         if m.get("features") != list(FEATURE_NAMES):
-            raise ValueError(f"{path}: model was trained on other features; retrain it")
-        obj = cls(**m["params"])
+            raise ManifestError(f"{path}: model was trained on other features; retrain it")
+        obj: ContextReranker = cls.from_manifest(m)
         obj.booster_ = lgb.Booster(model_str=(path / "model.txt").read_text())
         obj.n_rows_ = int(m["n_rows"])
         obj.positive_rate_ = float(m["positive_rate"])

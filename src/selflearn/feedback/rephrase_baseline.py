@@ -12,7 +12,6 @@ Texts recur heavily in assistant traffic, so string features are computed once p
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from collections.abc import Sequence
@@ -25,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sklearn
 from rapidfuzz import fuzz, process
-from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_curve
@@ -33,6 +31,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+from selflearn.util.learner import Learner
+from selflearn.util.manifest import ManifestError
 
 FEATURE_NAMES: tuple[str, ...] = (
     "ratio",
@@ -211,23 +212,13 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(thr[k]), float(f1[k])
 
 
-def _manifest(path: Path, payload: dict[str, Any]) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "manifest.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    tmp.replace(path / "manifest.json")
-
-
-def _read_manifest(path: Path, kind: str) -> dict[str, Any]:
-    m: dict[str, Any] = json.loads((path / "manifest.json").read_text())
-    if m.get("kind") != kind:
-        raise ValueError(f"{path} holds a {m.get('kind')!r}, not a {kind}")
+def _check_features(path: Path, m: dict[str, Any]) -> dict[str, Any]:
     if m.get("feature_names") is not None and tuple(m["feature_names"]) != FEATURE_NAMES:
-        raise ValueError(f"{path} was saved with other features; retrain it with this version")
+        raise ManifestError(f"{path} was saved with other features; retrain it with this version")
     return m
 
 
-class LexicalPhoneticRephraseDetector(BaseEstimator):  # type: ignore[misc]
+class LexicalPhoneticRephraseDetector(Learner):
     """Supervised rephrase detector: lexical/phonetic similarity + log signals -> P(rephrase).
 
     `model` is "hgb" (HistGradientBoosting), "logreg" (scaled LogisticRegression) or "auto" (both
@@ -311,8 +302,7 @@ class LexicalPhoneticRephraseDetector(BaseEstimator):  # type: ignore[misc]
         self.feature_names_ = FEATURE_NAMES
 
     def _check(self) -> None:
-        if not hasattr(self, "estimator_"):
-            raise RuntimeError("LexicalPhoneticRephraseDetector is not fitted; call fit() or load()")
+        self.check_fitted()
 
     def predict_proba(self, pairs: pa.Table) -> np.ndarray:
         """P(b is a rephrase of a) per row, shape (n,)."""
@@ -337,29 +327,23 @@ class LexicalPhoneticRephraseDetector(BaseEstimator):  # type: ignore[misc]
         with open(path / "model.pkl.tmp", "wb") as fh:
             pickle.dump(self.estimator_, fh)
         (path / "model.pkl.tmp").replace(path / "model.pkl")
-        _manifest(
+        return self.write_manifest(
             path,
-            {
-                "kind": type(self).__name__,
-                "format": 1,
-                "config": self.get_params(),
-                "model_kind": self.model_kind_,
-                "threshold": self.threshold_,
-                "train_f1": self.train_f1_,
-                "cv_f1": self.cv_f1_,
-                "n_train": self.n_train_,
-                "feature_names": list(FEATURE_NAMES),
-                "versions": {"sklearn": sklearn.__version__, "numpy": np.__version__},
-            },
+            model_kind=self.model_kind_,
+            threshold=self.threshold_,
+            train_f1=self.train_f1_,
+            cv_f1=self.cv_f1_,
+            n_train=self.n_train_,
+            feature_names=list(FEATURE_NAMES),
+            versions={"sklearn": sklearn.__version__, "numpy": np.__version__},
         )
-        return path
 
     @classmethod
     def load(cls, path: str | Path) -> LexicalPhoneticRephraseDetector:
         """Inverse of `save`. The pickle is trusted: load only artifacts this system wrote."""
         path = Path(path)
-        m = _read_manifest(path, cls.__name__)
-        det = cls(**m["config"])
+        m = _check_features(path, cls.read_manifest(path))
+        det = cls.from_manifest(m)
         with open(path / "model.pkl", "rb") as fh:
             det.estimator_ = pickle.load(fh)
         det.model_kind_ = m["model_kind"]
@@ -371,7 +355,7 @@ class LexicalPhoneticRephraseDetector(BaseEstimator):  # type: ignore[misc]
         return det
 
 
-class HeuristicRephraseDetector(BaseEstimator):  # type: ignore[misc]
+class HeuristicRephraseDetector(Learner):
     """Hand-set rephrase score for when no labelled pairs exist yet.
 
     P = sigmoid(bias + w_sim*similarity + w_defect*defect_evidence - w_gap*log1p(gap_s)
@@ -406,6 +390,12 @@ class HeuristicRephraseDetector(BaseEstimator):  # type: ignore[misc]
         self.low_confidence = low_confidence
         self.threshold = threshold
 
+    def __sklearn_tags__(self) -> Any:
+        # Hand-set: it scores without being fitted (scikit-learn's "stateless" tag).
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
     def fit(self, pairs: pa.Table | None = None, labels: Any = None) -> HeuristicRephraseDetector:
         """Nothing to learn; sets `threshold_` so both detectors read alike."""
         self.threshold_ = float(self.threshold)
@@ -437,11 +427,9 @@ class HeuristicRephraseDetector(BaseEstimator):  # type: ignore[misc]
         return self.predict_proba(pairs) >= (self.threshold if threshold is None else threshold)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        _manifest(path, {"kind": type(self).__name__, "format": 1, "config": self.get_params()})
-        return path
+        return self.write_manifest(path)
 
     @classmethod
     def load(cls, path: str | Path) -> HeuristicRephraseDetector:
-        m = _read_manifest(Path(path), cls.__name__)
-        return cls(**m["config"]).fit()
+        det: HeuristicRephraseDetector = cls.from_manifest(cls.read_manifest(path))
+        return det.fit()

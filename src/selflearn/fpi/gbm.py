@@ -12,7 +12,6 @@ investment decisions care about.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,17 @@ import numpy as np
 from selflearn.fpi.features import FEATURE_VERSION, FeatureSet
 from selflearn.fpi.neighbours import fit_neighbours, load_neighbours, neighbour_block, save_neighbours
 from selflearn.util.atomic import atomic_path, atomic_write_text
+from selflearn.util.learner import Learner
 
 __all__ = ["GbmFpi"]
 
 
-class GbmFpi:
+class GbmFpi(Learner):
     """LightGBM failure-point classifier: `fit(features, labels) -> self`, `predict(features)`."""
 
     kind = "gbm"
+    manifest_kind = "gbm"
+    feature_version = FEATURE_VERSION
 
     def __init__(
         self,
@@ -150,8 +152,7 @@ class GbmFpi:
         return np.hstack([features.numeric, nn, proj.reshape(len(features), -1)]).astype(np.float32)
 
     def _check(self, features: FeatureSet) -> None:
-        if not hasattr(self, "booster_"):
-            raise RuntimeError("GbmFpi is not fitted: call fit() or load() first")
+        self.check_fitted()
         if list(features.numeric_names) != self.numeric_names_:
             raise ValueError("features were built by another feature version than the model's")
 
@@ -162,27 +163,21 @@ class GbmFpi:
         with atomic_path(d / "text_pca.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, mean=self.text_mean_, basis=self.text_basis_)
         save_neighbours(self.neighbours_, d)
-        manifest = {
-            "kind": self.kind,
-            "feature_version": FEATURE_VERSION,
-            "classes": self.classes_,
-            "numeric_names": self.numeric_names_,
-            "neighbour_classes": self.neighbour_classes,
-            "bias": self.bias_.tolist(),
-        }
-        atomic_write_text(d / "manifest.json", json.dumps(manifest, indent=2))
-        return d
+        return self.write_manifest(
+            d, classes=self.classes_, numeric_names=self.numeric_names_, bias=self.bias_.tolist()
+        )
 
     @classmethod
     def load(cls, directory: str | Path) -> GbmFpi:
         import lightgbm as lgb
 
         d = Path(directory)
-        manifest = json.loads((d / "manifest.json").read_text())
-        if manifest.get("kind") != cls.kind or manifest.get("feature_version") != FEATURE_VERSION:
-            raise ValueError(f"{d}: not a {cls.kind} FPI model of {FEATURE_VERSION}: {manifest.get('kind')}")
-        nc = manifest.get("neighbour_classes")
-        model = cls(neighbour_classes=tuple(nc) if nc is not None else None)
+        manifest = cls.read_manifest(d)
+        params = dict(manifest["params"])
+        # Saved before the manifest kept every parameter: only the neighbour classes were recorded.
+        nc = params.get("neighbour_classes", manifest.get("neighbour_classes"))
+        params["neighbour_classes"] = tuple(nc) if nc is not None else None
+        model: GbmFpi = cls(**params)
         model.booster_ = lgb.Booster(model_str=(d / "model.txt").read_text())
         model.classes_ = list(manifest["classes"])
         model.bias_ = np.asarray(manifest.get("bias", [0.0] * len(model.classes_)), dtype=np.float64)

@@ -11,7 +11,6 @@ on CPU in seconds on a few thousand turns.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from selflearn.fpi.features import FEATURE_VERSION, FeatureSet
 from selflearn.fpi.neighbours import fit_neighbours, load_neighbours, neighbour_block, save_neighbours
-from selflearn.util.atomic import atomic_path, atomic_write_text
+from selflearn.util.atomic import atomic_path
+from selflearn.util.learner import Learner
 
 __all__ = ["MixerFpi"]
 
@@ -51,11 +51,13 @@ def _module(n_numeric: int, n_texts: int, n_classes: int, dim: int, layers: int,
     return Mixer()
 
 
-class MixerFpi:
+class MixerFpi(Learner):
     """Transformer mixing encoder over text embeddings + numbers: `fit(features, labels) -> self`,
     `predict(features)`. Class-weighted cross-entropy (inverse square-root frequency)."""
 
     kind = "mixer"
+    manifest_kind = "mixer"
+    feature_version = FEATURE_VERSION
 
     def __init__(
         self,
@@ -78,9 +80,6 @@ class MixerFpi:
         self.lr = lr
         self.weight_decay = weight_decay
         self.seed = seed
-
-    def _config(self) -> dict[str, Any]:
-        return {"dim": self.dim, "layers": self.layers, "dropout": self.dropout}
 
     def fit(self, features: FeatureSet, labels: list[str]) -> MixerFpi:
         import torch
@@ -137,8 +136,7 @@ class MixerFpi:
     def predict_proba(self, features: FeatureSet) -> np.ndarray:
         import torch
 
-        if not hasattr(self, "net_"):
-            raise RuntimeError("MixerFpi is not fitted: call fit() or load() first")
+        self.check_fitted()
         if list(features.numeric_names) != self.numeric_names_:
             raise ValueError("features were built by another feature version than the model's")
         num, txt = self._tensors(features)
@@ -163,28 +161,22 @@ class MixerFpi:
         with atomic_path(d / "model.pt") as tmp:
             torch.save(self.net_.state_dict(), tmp)
         save_neighbours(self.neighbours_, d)
-        manifest = {
-            "kind": self.kind,
-            "feature_version": FEATURE_VERSION,
-            "classes": self.classes_,
-            "numeric_names": self.numeric_names_,
-            "mean": self.mean_.tolist(),
-            "std": self.std_.tolist(),
-            "config": {**self._config(), "neighbours": self.neighbours},
-            "n_texts": self.n_texts_,
-        }
-        atomic_write_text(d / "manifest.json", json.dumps(manifest))
-        return d
+        return self.write_manifest(
+            d,
+            classes=self.classes_,
+            numeric_names=self.numeric_names_,
+            mean=self.mean_.tolist(),
+            std=self.std_.tolist(),
+            n_texts=self.n_texts_,
+        )
 
     @classmethod
     def load(cls, directory: str | Path) -> MixerFpi:
         import torch
 
         d = Path(directory)
-        manifest = json.loads((d / "manifest.json").read_text())
-        if manifest.get("kind") != cls.kind or manifest.get("feature_version") != FEATURE_VERSION:
-            raise ValueError(f"{d}: not a {cls.kind} FPI model of {FEATURE_VERSION}: {manifest.get('kind')}")
-        model = cls(**manifest["config"])
+        manifest = cls.read_manifest(d)
+        model: MixerFpi = cls.from_manifest(manifest)
         model.classes_ = list(manifest["classes"])
         model.numeric_names_ = list(manifest["numeric_names"])
         model.n_texts_ = int(manifest["n_texts"])

@@ -14,7 +14,6 @@ Each learns from labels passed in as data and reads only `PAIRS_SCHEMA` columns.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from selflearn.feedback.rephrase_baseline import best_f1_threshold
-from selflearn.util.atomic import atomic_write_text
+from selflearn.util.learner import Learner
 
 
 def _labels(pairs: pa.Table, labels: np.ndarray | Sequence[bool]) -> np.ndarray:
@@ -129,7 +128,7 @@ class Rule:
     evidence: str
 
 
-class TimeGapBargeInRule:
+class TimeGapBargeInRule(Learner):
     """(d) A hand-shaped rule over time gap, hop and a's barge-in/error; its three knobs are
     chosen by F1 on the training pairs. Scores are 1.0 (rephrase) or 0.0."""
 
@@ -164,8 +163,7 @@ class TimeGapBargeInRule:
         return ok.astype(np.float64)
 
     def predict_proba(self, pairs: pa.Table) -> np.ndarray:
-        if not hasattr(self, "rule_"):
-            raise RuntimeError("TimeGapBargeInRule is not fitted; call fit()")
+        self.check_fitted()
         if pairs.num_rows == 0:
             return np.zeros(0, dtype=np.float64)
         return self._apply(pairs, self.rule_)
@@ -174,18 +172,12 @@ class TimeGapBargeInRule:
         return self.predict_proba(pairs) >= (self.threshold_ if threshold is None else threshold)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        payload = {"kind": type(self).__name__, "rule": asdict(self.rule_), "train_f1": self.train_f1_}
-        atomic_write_text(path / "manifest.json", json.dumps(payload, indent=2))
-        return path
+        return self.write_manifest(path, rule=asdict(self.rule_), train_f1=self.train_f1_)
 
     @classmethod
     def load(cls, path: str | Path) -> TimeGapBargeInRule:
-        m = json.loads((Path(path) / "manifest.json").read_text())
-        if m.get("kind") != cls.__name__:
-            raise ValueError(f"{path} holds a {m.get('kind')!r}, not a {cls.__name__}")
-        det = cls()
+        m = cls.read_manifest(path)
+        det: TimeGapBargeInRule = cls.from_manifest(m)
         det.rule_ = Rule(**m["rule"])
         det.train_f1_ = float(m["train_f1"])
         det.threshold_ = 0.5
