@@ -117,9 +117,11 @@ def entry(report: dict[str, Any], seconds: float, made_by: dict[str, Any]) -> di
     )
     vs = out.get("vs_control")
     if vs:
-        out["meets_target"] = bool(
-            vs["relative_reduction"] >= TARGET["relative_reduction"] and vs["ci95"][0] > TARGET["ci95_low"]
-        )
+        # The lower end of the wider interval: people share learned rewrites, so the bootstrap over
+        # people is narrower than the spread between seeds (docs/report.md).
+        low = min(vs["ci95"][0], *(vs.get("ci95_seeds") or [vs["ci95"][0]]))
+        enough = vs["relative_reduction"] >= TARGET["relative_reduction"]
+        out["meets_target"] = bool(enough and low > TARGET["ci95_low"])
     return out
 
 
