@@ -771,7 +771,9 @@ def _made(name: str, row: Row, prov: Mapping[str, Any] | None) -> str:
     what = f"`{name}`" + (f" ({row.part})" if row.part else "")
     if not prov or not prov.get("commit"):
         return f"{what}: no provenance (written before results recorded their commit); made by `{row.script}`"
-    dirty = ", from a dirty tree" if prov.get("dirty") else ""
+    # A benchmark rewriting its own result files is not a change to the code it measured.
+    code = [p for p in prov.get("dirty_paths") or () if not str(p).startswith("benchmarks/results/")]
+    dirty = ", from a dirty tree" if code else ""
     written = str(prov.get("written", ""))[:10]
     when = f", {written}" if written else ""
     return f"{what}: commit `{str(prov['commit'])[:7]}`{dirty}{when}: `{prov.get('command', '?')}`"
