@@ -557,6 +557,18 @@ def logs_cells(d: Data) -> Sequence[str]:
     ]
 
 
+def log_format_cells(d: Data) -> Sequence[str]:
+    p, dl = d["parquet"], d["delta"]
+    return [
+        f"{d['n_turns']:,} turns over {d['days']} days, today's day-partitioned Parquet vs Delta Lake: "
+        f"append {p['append_turns_per_s']:,.0f} vs {dl['append_turns_per_s']:,.0f} turns/s; read the flat "
+        f"view {p['read_flat_turns_per_s']:,.0f} vs {dl['read_flat_turns_per_s']:,.0f} turns/s (same "
+        f"view: {'yes' if dl['flat_view_equals_parquet'] else 'NO'}); forget a person "
+        f"{p['forget_person_s']:.2f} vs {dl['forget_person_s']:.2f} s; Delta keeps earlier versions "
+        f"(time travel) until vacuumed"
+    ]
+
+
 REPHRASE_DEPS = (*LOOP_DEPS, "benchmarks/rephrase.py")
 REPHRASE_TARGET = "span ≥ best baseline + 10 F1 points"
 MINING_DEPS = (
@@ -691,6 +703,12 @@ CAPABILITIES = Table(
         Row("nightly mining", "rewrite_mining.json", mining_cells, MINING_DEPS),
         Row("nightly mining, both engines", "rewrite_loop.json", mining_copied_cells, MINING_DEPS),
         Row("log IO", "logs_io.json", logs_cells, (S + "logs", "benchmarks/logs_io.py")),
+        Row(
+            "log table format",
+            "logs_table_format.json",
+            log_format_cells,
+            (S + "logs", "benchmarks/logs_io.py", "benchmarks/logs_table_format.py"),
+        ),
     ),
 )
 
