@@ -9,8 +9,8 @@ intent's hypothesis is moved to the top of the NLU n-best (an intent the NLU did
 enters it with confidence 0), and a slot filled from context is a resolved entity with an empty
 surface value, as the resolver already logs a room taken from context.
 
-The user's previous request in the session (for "turn it off") is kept in memory per user: only
-the first call for a turn id is remembered, so counterfactual replays of a turn never count as
+The user's previous request in the session (for "turn it off") is kept in memory per user; a
+counterfactual replay of a turn (`TurnState.replay`) is never remembered, so it never counts as
 the user's history.
 """
 
