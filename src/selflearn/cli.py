@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -216,11 +217,17 @@ def _day_printer(table: Table, seeds: list[int]) -> Any:
 
 
 def _arm_table(title: str, seeds: list[int]) -> Table:
-    t = Table(title=title)
-    cols = ["day", "requests", "defect", "control", "1st attempt", "control"]
-    cols += ["live", "fired", "wins", "losses"]
+    # Short headers so the table fits an 80-column terminal; the caption says what they mean.
+    t = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="req: request turns; fail / 1st: failed request turns / failed first attempts, learning "
+        "arm then control arm (ctl); live: rewrites published; fired, won, lost: the day's rewrites",
+    )
+    cols = ["day", "req", "fail", "ctl", "1st", "ctl", "live", "fired", "won", "lost"]
     for c in (["seed"] if len(seeds) > 1 else []) + cols:
-        t.add_column(c, justify="right")
+        t.add_column(c, justify="right", no_wrap=True)
     return t
 
 
