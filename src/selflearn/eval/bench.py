@@ -38,7 +38,7 @@ from typing import Any
 from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
 from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics
-from selflearn.eval.seeds import SeedRun, run_seeds
+from selflearn.eval.seeds import SeedRun, run_loop_seeds
 from selflearn.eval.slu_metrics import slu_f1
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
@@ -216,29 +216,13 @@ def run_bench(
         raise ValueError(f"{out} already holds logs from another run; give bench a fresh --out")
 
     config = {**_bench_config(cfg), "seed": cfg.seed}
-    if cfg.processes_seeds > 1 and len(seeds) > 1:
-        say(f"running seeds {', '.join(map(str, seeds))}, {min(cfg.processes_seeds, len(seeds))} at a time")
-
-        def done(run: SeedRun) -> None:
-            say(f"seed {run.seed} finished")
-            if on_day is not None:
-                for d in run.days:
-                    on_day(d, {"seed": run.seed})
-
-        return run_seeds(
-            seeds,
-            partial(_bench_seed_in_child, cfg),
-            out,
-            config,
-            processes=cfg.processes_seeds,
-            on_done=done,
-        )
 
     def one(seed: int, where: Path) -> SeedRun:
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
         return _bench_seed(replace(cfg, seed=seed, seeds=None), where, on_day, lambda m: say(tag + m))
 
-    return run_seeds(seeds, one, out, config)
+    child = partial(_bench_seed_in_child, cfg)
+    return run_loop_seeds(seeds, one, child, out, config, cfg.processes_seeds, on_day, say)
 
 
 def _bench_seed_in_child(cfg: BenchConfig, seed: int, where: Path) -> SeedRun:

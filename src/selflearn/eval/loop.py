@@ -21,7 +21,7 @@ from typing import Any
 from selflearn.compose import build_assistant, default_config, load_or_train_nlu
 from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
-from selflearn.eval.seeds import SeedRun, comparison_for, run_seeds
+from selflearn.eval.seeds import SeedRun, comparison_for, run_loop_seeds
 from selflearn.simulate.run import write_day
 from selflearn.simulate.traffic import SimConfig, Simulator
 from selflearn.simulate.truth import truth_table
@@ -151,19 +151,6 @@ def run_loop(
     report. `on_day(metrics, info)` is called after each night, `info` naming the seed."""
     seeds = list(cfg.seeds) if cfg.seeds else [cfg.seed]
     say = status or (lambda _m: None)
-    if cfg.processes > 1 and len(seeds) > 1:
-        # Seeds in child processes: their days are reported here as each seed finishes.
-        say(f"running seeds {', '.join(map(str, seeds))}, {min(cfg.processes, len(seeds))} at a time")
-
-        def done(run: SeedRun) -> None:
-            say(f"seed {run.seed} finished")
-            if on_day is not None:
-                for d in run.days:
-                    on_day(d, {"seed": run.seed})
-
-        return run_seeds(
-            seeds, partial(_seed_in_child, cfg), out, _config(cfg), processes=cfg.processes, on_done=done
-        )
 
     def one(seed: int, where: Path) -> SeedRun:
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
@@ -174,7 +161,8 @@ def run_loop(
             status=lambda m: say(tag + m),
         )
 
-    return run_seeds(seeds, one, out, _config(cfg))
+    child = partial(_seed_in_child, cfg)
+    return run_loop_seeds(seeds, one, child, out, _config(cfg), cfg.processes, on_day, say)
 
 
 def _seed_in_child(cfg: LoopConfig, seed: int, where: Path) -> SeedRun:

@@ -26,7 +26,7 @@ import pyarrow as pa
 from selflearn.eval.compare import FIGURES, PairedSeed, compare_arms, last_days
 from selflearn.eval.report import DayMetrics, write_report
 
-__all__ = ["SeedRun", "comparison_for", "pool_days", "run_seeds", "seed_dir"]
+__all__ = ["SeedRun", "comparison_for", "pool_days", "run_loop_seeds", "run_seeds", "seed_dir"]
 
 
 @dataclass
@@ -158,3 +158,29 @@ def run_seeds(
         extra_summary=summary,
         comparison=comparison_for(runs, len(days)),
     )
+
+
+def run_loop_seeds(
+    seeds: Sequence[int],
+    one: Callable[[int, Path], SeedRun],
+    in_child: Callable[[int, Path], SeedRun],
+    out: Path,
+    config: dict[str, Any],
+    processes: int,
+    on_day: Callable[[Any, dict[str, Any]], None] | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """What a loop (`eval.loop`, `eval.bench`) does with its seeds: one after another through
+    `one` (which reports its own days), or `processes` at a time through the picklable `in_child`,
+    whose days are reported here as each seed finishes."""
+    if processes <= 1 or len(seeds) <= 1:
+        return run_seeds(seeds, one, out, config)
+    say(f"running seeds {', '.join(map(str, seeds))}, {min(processes, len(seeds))} at a time")
+
+    def done(run: SeedRun) -> None:
+        say(f"seed {run.seed} finished")
+        if on_day is not None:
+            for d in run.days:
+                on_day(d, {"seed": run.seed})
+
+    return run_seeds(seeds, in_child, out, config, processes=processes, on_done=done)
