@@ -6,7 +6,9 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   (precomputed, global, personal) and provenance. The precomputed table is consulted first.
 * ``POST /v1/interpret``: a whole assistant turn on a text request (rewrite, NLU, response). The
   turn is logged to ``<workspace>/logs/day=NNNN/`` (buffered, see `serve.turnlog`), so the nightly
-  job (`selflearn mine`, `selflearn online train`) learns from served traffic.
+  job (`selflearn mine`, `selflearn online train`) learns from served traffic. It is answered only
+  once the turn is in the write-ahead journal on disk (`serve.journal`): no acknowledged turn is
+  lost to a crash.
 * ``POST /v1/feedback``: what the user did about a turn (explicit answer, barge-in). Attached to
   the logged turn while it is still buffered; always appended to ``<workspace>/serve/feedback.jsonl``
   as an audit trail (``attached`` says whether the turn carries it). Feedback on an already-flushed
@@ -108,6 +110,9 @@ class ServeConfig:
     log_day: int | None = None  # day partition for served turns (default: the next new day)
     log_flush_turns: int = 500  # flush the turn buffer at this many turns...
     log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
+    # Answer /v1/interpret only once the turn is in the fsynced write-ahead journal (serve.journal);
+    # off: a crash loses the buffered turns (up to `log_flush_turns` of them).
+    log_journal: bool = True
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
     compiled: bool = True  # serve through compiled hot paths (rewrite.online.compile_for_serving)
     freeze_heap: bool = True  # keep the loaded model out of the cyclic GC (serve/heap.py)
@@ -183,7 +188,9 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     feedback_path = cfg.workspace / "serve" / "feedback.jsonl"
     recent: OrderedDict[str, str] = OrderedDict()  # turn id -> user, for feedback validation
     turn_log = (
-        TurnLog(cfg.workspace, cfg.log_day, cfg.log_flush_turns, cfg.log_flush_s) if cfg.log_turns else None
+        TurnLog(cfg.workspace, cfg.log_day, cfg.log_flush_turns, cfg.log_flush_s, journal=cfg.log_journal)
+        if cfg.log_turns
+        else None
     )
     # (user, device) -> (session id, last turn time, next turn index): rephrase mining pairs turns
     # within a session, so consecutive requests of one user on one device must share one.
@@ -222,7 +229,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            flush_log()  # shutdown: nothing buffered is lost
+            if turn_log is not None:
+                turn_log.close()  # shutdown: the buffer is written and the journal emptied
             encode_pool.shutdown(wait=False)
 
     app = FastAPI(
@@ -298,9 +306,10 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         t = state.turn
         if turn_log is not None:
             t = t.model_copy(update={"latency_ms": (time.perf_counter() - t0) * 1000})
-            turn_log.add(t)
+            ticket = turn_log.add(t)
             if turn_log.due():
                 flush_log()
+            await turn_log.durable(ticket)  # acknowledged only once the journal holds it
         top = t.nlu.top
         return InterpretOut(
             turn_id=turn_id,
