@@ -14,6 +14,7 @@ from selflearn.rewrite.ranking import FEATURES, RewriteRanker
 from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, PersonalIndexes
 from selflearn.rewrite.store import RewriteStore
 from selflearn.serve.app import ServeConfig, create_app
+from selflearn.serve.auth import TokenStore
 
 PERSONAL_TEXT = "turn on my reading lamp"
 
@@ -128,9 +129,11 @@ def test_delete_user_scrubs_the_workspace(tmp_path: Path, model: OnlineModel) ->
     OnlineStore(tmp_path).publish(
         model.global_index.to_arrow(), model.personal.to_arrow(), ranker, None, {"min_users": 3}
     )
+    admin = TokenStore(tmp_path / "serve" / "tokens.json").add("operator", "admin")
     app = create_app(ServeConfig(workspace=tmp_path, check_interval_s=0.0))
     c = TestClient(app)
     assert c.get("/healthz").json()["online_version"] == "v0001"
-    r = c.delete("/v1/users/u1").json()
+    assert c.delete("/v1/users/u1").status_code == 401  # destructive: never anonymous
+    r = c.delete("/v1/users/u1", headers={"Authorization": f"Bearer {admin}"}).json()
     assert r["online_versions_scrubbed"] == 1
     assert OnlineStore(tmp_path).load("v0001").personal.get("u1") is None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from typer.testing import CliRunner
@@ -62,3 +63,21 @@ def test_online_train_refuses_a_missing_catalog(tmp_path: Path) -> None:
         app, ["online", "train", "--workspace", str(tmp_path), "--catalog", str(tmp_path / "nope.txt")]
     )
     assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_token_add_list_revoke_and_no_open_network_bind(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("SELFLEARN_TOKENS", raising=False)
+    runner = CliRunner()
+    ws = ["--workspace", str(tmp_path)]
+    refused = runner.invoke(app, ["serve", *ws, "--host", "0.0.0.0"])
+    assert refused.exit_code != 0 and "no tokens configured" in refused.output
+    made = runner.invoke(app, ["token", "add", "hall-satellite", "--scope", "write", *ws])
+    assert made.exit_code == 0, made.output
+    secret = made.output.strip()
+    assert secret.startswith("sl_") and secret not in (tmp_path / "serve" / "tokens.json").read_text()
+    listed = runner.invoke(app, ["token", "list", *ws])
+    assert "hall-satellite\twrite" in listed.output and secret not in listed.output
+    bad = runner.invoke(app, ["token", "add", "x", "--scope", "root", *ws])
+    assert bad.exit_code != 0 and "unknown scope" in bad.output
+    gone = runner.invoke(app, ["token", "revoke", "hall-satellite", *ws])
+    assert "revoked 1" in gone.output

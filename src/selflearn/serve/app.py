@@ -37,9 +37,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Request  # at module level: FastAPI resolves the dependency's annotation here
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter
+from selflearn.serve.auth import Principal, TokenStore
+from selflearn.serve.guards import BodyLimit, check_text, validation_error_response
 from selflearn.serve.heap import FrozenHeap
 from selflearn.serve.turnlog import TurnLog
 
@@ -47,7 +50,20 @@ __all__ = ["ServeConfig", "create_app"]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity (which JSON parsing lets through) are refused like any bad number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _unicode(self) -> _In:
+        """Every string must be storable: a lone surrogate is a 422 naming the field, not a 500."""
+        for name, value in self:
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str):
+                    try:
+                        check_text(v)
+                    except ValueError as exc:
+                        raise ValueError(f"{name}: {exc}") from None
+        return self
 
 
 class DeviceIn(_In):
@@ -116,6 +132,9 @@ class ServeConfig:
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
     compiled: bool = True  # serve through compiled hot paths (rewrite.online.compile_for_serving)
     freeze_heap: bool = True  # keep the loaded model out of the cyclic GC (serve/heap.py)
+    # Bearer tokens (serve/auth.py); None: <workspace>/serve/tokens.json and SELFLEARN_TOKENS.
+    tokens: TokenStore | None = None
+    max_body_bytes: int = 64 * 1024  # larger request bodies are refused (413) unread
 
 
 def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
@@ -137,7 +156,9 @@ def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_inde
 
 def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     """The FastAPI app for a workspace (its published rewrite table and online model)."""
-    from fastapi import FastAPI, HTTPException
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
     from selflearn.assistant.component import Pipeline, TurnState, Utterance, create
 
@@ -240,6 +261,32 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         lifespan=lifespan,
     )
     app.state.turn_log = turn_log
+    tokens = cfg.tokens if cfg.tokens is not None else TokenStore.for_workspace(cfg.workspace)
+    app.state.tokens = tokens
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Any, exc: RequestValidationError) -> Any:
+        return JSONResponse(status_code=422, content=validation_error_response(list(exc.errors())))
+
+    def require(scope: str) -> Any:
+        """A dependency: the caller's principal, holding `scope` (401 without a valid token, 403
+        with too weak a one). Without any token configured, read and write are open and admin is
+        refused (a destructive call always needs a credential)."""
+
+        async def check(request: Request) -> Principal | None:
+            if not tokens.configured and scope != "admin":
+                return None
+            header = request.headers.get("authorization", "")
+            kind, _, token = header.partition(" ")
+            principal = tokens.authenticate(token.strip()) if kind.lower() == "bearer" else None
+            if principal is None:
+                detail = "a bearer token is required" if tokens.configured else "no admin token is configured"
+                raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+            if not principal.allows(scope):
+                raise HTTPException(status_code=403, detail=f"this token lacks the {scope!r} scope")
+            return principal
+
+        return Depends(check)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -258,7 +305,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         }
 
     @app.post("/v1/rewrite", response_model=RewriteOut)
-    async def rewrite(req: RewriteIn) -> RewriteOut:
+    async def rewrite(req: RewriteIn, _who: Principal | None = require("read")) -> RewriteOut:
         t0 = time.perf_counter()
         ctx = req.context
         now = datetime.now(UTC)
@@ -289,7 +336,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         )
 
     @app.post("/v1/interpret", response_model=InterpretOut)
-    async def interpret(req: RewriteIn) -> InterpretOut:
+    async def interpret(req: RewriteIn, _who: Principal | None = require("write")) -> InterpretOut:
         if back is None:
             raise HTTPException(status_code=503, detail=f"no NLU model under {nlu_dir}")
         t0 = time.perf_counter()
@@ -323,7 +370,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         )
 
     @app.post("/v1/feedback", status_code=202)
-    async def feedback(req: FeedbackIn) -> dict[str, Any]:
+    async def feedback(req: FeedbackIn, _who: Principal | None = require("write")) -> dict[str, Any]:
         owner = recent.get(req.turn_id)
         if owner is not None and owner != req.user:
             raise HTTPException(status_code=403, detail=f"turn {req.turn_id} belongs to another user")
@@ -351,7 +398,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         return {"stored": True, "known_turn": owner is not None, "attached": attached}
 
     @app.delete("/v1/users/{user_id}")
-    async def delete_user(user_id: str) -> dict[str, Any]:
+    async def delete_user(user_id: str, _who: Principal | None = require("admin")) -> dict[str, Any]:
         from selflearn.rewrite.online import OnlineStore
         from selflearn.rewrite.store import RewriteStore
 
@@ -361,4 +408,5 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             rw.reload()
         return {"user": user_id, "table_version": table_version, "online_versions_scrubbed": online_versions}
 
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
     return app

@@ -69,7 +69,21 @@ def register(app: typer.Typer) -> None:
         set_predict_threads(ranker_threads)
         if not workspace.is_dir():
             raise typer.BadParameter(f"no workspace at {workspace}", param_hint="--workspace")
+        from selflearn.serve.auth import TokenStore
+
+        try:
+            tokens = TokenStore.for_workspace(workspace)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--workspace") from exc
+        if not tokens.configured and host not in ("127.0.0.1", "localhost", "::1"):
+            raise typer.BadParameter(
+                f"no tokens configured: listening on {host} would let anyone on the network send "
+                "turns. Create one with `selflearn token add NAME --workspace ...` (or set "
+                "SELFLEARN_TOKENS), or keep the loopback default.",
+                param_hint="--host",
+            )
         cfg = ServeConfig(
+            tokens=tokens,
             workspace=workspace,
             layers=layers,
             gate_nlu=gate_nlu,
@@ -79,6 +93,51 @@ def register(app: typer.Typer) -> None:
             compiled=compiled,
         )
         uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
+
+    token = typer.Typer(
+        help="Bearer tokens for `selflearn serve` (hashes kept in WORKSPACE/serve).", no_args_is_help=True
+    )
+    app.add_typer(token, name="token")
+
+    @token.command("add")
+    def token_add(
+        principal: Annotated[
+            str, typer.Argument(help="Who the token speaks for (a household, device, operator).")
+        ],
+        scope: Annotated[
+            str, typer.Option(help="read, write (implies read) or admin (implies both).")
+        ] = "write",
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace/demo"),
+    ) -> None:
+        """Create a token and print it once (only its hash is stored)."""
+        from selflearn.serve.auth import TokenStore
+
+        try:
+            secret = TokenStore(workspace / "serve" / "tokens.json").add(principal, scope)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(secret)
+
+    @token.command("list")
+    def token_list(
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace/demo"),
+    ) -> None:
+        """Principals with tokens, their scope and when they were made (never the tokens)."""
+        from selflearn.serve.auth import TokenStore
+
+        for principal, scope, created in TokenStore.for_workspace(workspace).principals():
+            typer.echo(f"{principal}\t{scope}\t{created}")
+
+    @token.command("revoke")
+    def token_revoke(
+        principal: Annotated[str, typer.Argument(help="Principal whose stored tokens to remove.")],
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace/demo"),
+    ) -> None:
+        """Remove every stored token of PRINCIPAL (a running service reads tokens at start)."""
+        from selflearn.serve.auth import TokenStore
+
+        n = TokenStore(workspace / "serve" / "tokens.json").revoke(principal)
+        typer.echo(f"revoked {n} token(s) of {principal}")
 
     online = typer.Typer(help="Online rewrite layers: train from logs, forget a user.", no_args_is_help=True)
     app.add_typer(online, name="online")
