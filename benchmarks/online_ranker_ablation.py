@@ -17,9 +17,11 @@ Variants (a feature is ablated by holding it at zero in training and out of fold
 * `lm`: `lm_gain` only;
 * `full`: both (the shipped ranker).
 
-`--rankers` crosses the variants with ranker settings: `bag` (the shipped one: 3 boosters of 500
-trees on 80% of rows and features each, scored by their mean) and `single` (one booster of 120
-trees, the ranker before session 7). Keys then read `VARIANT+RANKER`.
+`--rankers` crosses the variants with ranker settings: `bag` (the shipped one: 3 boosters on 80%
+of rows and features each, scored by their mean, with `RewriteRanker`'s defaults), `single` (one
+booster of 120 trees, the ranker before session 7) and `bag500` / `bag250` (the bag with 500
+trees at step 0.05, the default until online_ranker_trees.json, or 250 at 0.1). Keys then read
+`VARIANT+RANKER`.
 
 It reads only logs (and a catalog where given); the bi-encoder is the shipped one (no fine-tuning),
 so the variants differ in nothing else.
@@ -57,6 +59,9 @@ VARIANTS = ("base", "crowd", "lm", "full")
 RANKERS: dict[str, dict[str, Any]] = {
     "bag": {},
     "single": {"bags": 1, "n_estimators": 120, "learning_rate": 0.08},
+    # the shipped bag before 250 trees at step 0.1 became the default, and that default
+    "bag500": {"n_estimators": 500, "learning_rate": 0.05},
+    "bag250": {"n_estimators": 250, "learning_rate": 0.1},
 }
 LOSS_LIMITS = (5, 10, 20)
 

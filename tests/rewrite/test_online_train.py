@@ -212,6 +212,9 @@ def test_a_catalog_adds_known_good_phrasings_to_the_global_layer(
     cfg = OnlineTrainConfig(min_users=2, fine_tune_steps=0, heldout_fraction=0.0, catalog=str(catalog))
     result = train_online(ws, chains, cfg)
     assert result.catalog_candidates == 2
+    # where the night went, phase by phase, in order
+    assert list(result.timings) == ["mine", "fine_tune", "embed", "index", "groups", "rank", "publish"]
+    assert sum(result.timings.values()) <= result.seconds + 0.01
     assert len(result.catalog_rejected) == 1 and "catalog.txt:2" in result.catalog_rejected[0]
     model = OnlineStore(ws).load(str(result.version))
     rows = {t: i for i, t in enumerate(model.global_index.texts)}

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -187,6 +187,8 @@ class OnlineTrainResult:
     friction_requests: int = 0  # confident requests k people had to say again: past the gate
     catalog_candidates: int = 0  # catalog phrasings added to the global index
     catalog_rejected: list[str] = field(default_factory=list)  # unusable catalog lines, and why
+    # Seconds per phase (mine, fine_tune, embed, index, groups, rank, publish): where a night goes.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def household_entities(logs_dir: Path) -> dict[str, frozenset[str]]:
@@ -652,21 +654,65 @@ def _heldout(user_id: str, fraction: float) -> bool:
     return (h % 1000) < fraction * 1000
 
 
+class Encodes(Protocol):
+    """Anything that embeds texts as unit vectors, (len(texts), 384)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 def retrieval_recall(
-    encoder: BiEncoder, pairs: Sequence[tuple[str, str]], universe: Sequence[str], k: int = 8
+    encoder: Encodes,
+    pairs: Sequence[tuple[str, str]],
+    universe: Sequence[str],
+    k: int = 8,
+    universe_vectors: np.ndarray | None = None,
 ) -> float:
     """Share of (failing, successful) pairs whose successful text is in the dense top-k of the
-    failing one among `universe` (all successful texts)."""
+    failing one among `universe` (all successful texts). `universe_vectors`: the universe already
+    embedded by `encoder` (the nightly job embeds it for its indexes anyway)."""
     if not pairs or not universe:
         return float("nan")
     u = list(universe)
     pos = {t: i for i, t in enumerate(u)}
-    emb = encoder.encode(u)
+    emb = encoder.encode(u) if universe_vectors is None else universe_vectors
     q = encoder.encode([a for a, _ in pairs])
     sims = q @ emb.T
     top = np.argsort(-sims, axis=1)[:, :k]
     hits = [pos.get(b, -1) in set(row.tolist()) for (_, b), row in zip(pairs, top, strict=True)]
     return float(np.mean(hits))
+
+
+class _ShippedVectors:
+    """Embeddings by the shipped (never fine-tuned) encoder, kept across nights in one process:
+    they never change, and the nightly figure of the un-tuned encoder's recall would otherwise
+    re-embed every successful request each night. Bounded: past `max_texts` it starts over."""
+
+    def __init__(self, max_texts: int = 100_000) -> None:
+        self.max_texts = max_texts
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        missing = sorted(set(texts) - self._vectors.keys())
+        if missing:
+            if len(self._vectors) + len(missing) > self.max_texts:
+                self._vectors.clear()
+            self._vectors.update(zip(missing, _shipped_encoder().encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.vstack([self._vectors[t] for t in texts])
+
+
+_SHIPPED_VECTORS = _ShippedVectors()
+
+
+def _shipped_encoder() -> BiEncoder:
+    enc = _SHIPPED_ENCODER.get("encoder")
+    if enc is None:
+        enc = _SHIPPED_ENCODER["encoder"] = BiEncoder.load(None)
+    return enc
+
+
+_SHIPPED_ENCODER: dict[str, BiEncoder] = {}
 
 
 def _groups(
@@ -792,7 +838,9 @@ def without_personal(
 def _fit_ranker(
     cfg: OnlineTrainConfig, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, weights: np.ndarray
 ) -> RewriteRanker:
-    ranker = RewriteRanker(target_precision=cfg.target_precision, loss_cost=cfg.loss_cost, seed=cfg.seed)
+    ranker = RewriteRanker(
+        target_precision=cfg.target_precision, loss_cost=cfg.loss_cost, seed=cfg.seed, n_jobs=cfg.threads
+    )
     if len(sizes) >= 2 and len(set(y.tolist())) > 1:
         return ranker.fit(x, y, sizes, weights)
     # too little data: a ranker that never fires
@@ -801,6 +849,19 @@ def _fit_ranker(
     ranker.threshold_ = float("inf")
     ranker.layer_thresholds_ = {}
     return ranker
+
+
+class _PhaseClock:
+    """Seconds spent in each named phase, in order (a night's cost, phase by phase)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def train_online(
@@ -818,6 +879,7 @@ def train_online(
 
     cfg = cfg or OnlineTrainConfig()
     t0 = time.perf_counter()
+    clock = _PhaseClock()
     workspace = Path(workspace)
     logs = workspace / "logs"
     flat = flat if flat is not None else read_flat(logs)
@@ -838,6 +900,7 @@ def train_online(
     known = known_sources(pairs)
     gated = [tq for tq in queries if _passes(tq.query, cfg, known, friction)]
     gate_recall = (sum(1 for tq in gated if tq.target_text is not None) / n_pos_all) if n_pos_all else 0.0
+    clock.lap("mine")
 
     # Encoder: fine-tune on pairs of the training users, measure retrieval on held-out users' pairs.
     encoder = BiEncoder.load(None)
@@ -848,8 +911,9 @@ def train_online(
         "train_pairs": float(len(train_pairs)),
         "test_pairs": float(len(test_pairs)),
     }
-    if cfg.fine_tune_steps > 0 and len(train_pairs) >= 8:
-        enc_report["recall_at_8_base"] = retrieval_recall(encoder, test_pairs, universe)
+    tuned = cfg.fine_tune_steps > 0 and len(train_pairs) >= 8
+    if tuned:
+        enc_report["recall_at_8_base"] = retrieval_recall(_SHIPPED_VECTORS, test_pairs, universe)
         enc_report.update(
             encoder.fine_tune(
                 train_pairs,
@@ -860,9 +924,13 @@ def train_online(
                 train_layers=cfg.fine_tune_layers,
             )
         )
-        enc_report["recall_at_8_tuned"] = retrieval_recall(encoder, test_pairs, universe)
+    clock.lap("fine_tune")
     vecs = encoder.encode(universe)
     vectors = {t: v for t, v in zip(universe, vecs, strict=True)}
+    if tuned:
+        tuned_recall = retrieval_recall(encoder, test_pairs, universe, universe_vectors=vecs)
+        enc_report["recall_at_8_tuned"] = tuned_recall
+    clock.lap("embed")
     global_index = build_index(
         "global", [e for e in events if e.text not in unreliable], vectors, min_users=cfg.min_users
     )
@@ -890,6 +958,7 @@ def train_online(
         ]
         personal_tables.append(idx.to_arrow(user_id=u))
 
+    clock.lap("index")
     targets: dict[str, float] = {}
     if previous_table is not None:
         for rule in previous_table:
@@ -897,12 +966,14 @@ def train_online(
     x, y, sizes, weights, with_target = _groups(
         gated, events, pairs, global_index, vectors, encoder, targets, cfg
     )
+    clock.lap("groups")
     ranker = _fit_ranker(cfg, x, y, sizes, weights)
     # With both layers the global layer also gets a ranker of its own, so that it decides as it
     # would alone and the personal layer can only add (OnlineRewriter._rank).
     global_ranker = None
     if parse_layers(cfg.layers) == {"global", "personal"}:
         global_ranker = _fit_ranker(cfg, *without_personal(x, y, sizes, weights))
+    clock.lap("rank")
     personal = pa.concat_tables(personal_tables) if personal_tables else None
     from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA
 
@@ -948,5 +1019,7 @@ def train_online(
             global_ranker=global_ranker,
             compile_rankers=cfg.compile_rankers,
         )
+    clock.lap("publish")
+    result.timings = clock.laps
     result.seconds = time.perf_counter() - t0
     return result
