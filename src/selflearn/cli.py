@@ -574,6 +574,9 @@ _register_teach(app)
 from selflearn.context.cli import register as _register_context  # noqa: E402
 
 _register_context(app)
+from selflearn.privacy.cli import register as _register_privacy  # noqa: E402
+
+_register_privacy(app)
 
 
 if __name__ == "__main__":

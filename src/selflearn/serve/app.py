@@ -7,13 +7,15 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 * ``POST /v1/interpret``: a whole assistant turn on a text request (rewrite, NLU, response). The
   turn is logged to ``<workspace>/logs/day=NNNN/`` (buffered, see `serve.turnlog`), so the nightly
   job (`selflearn mine`, `selflearn online train`) learns from served traffic. It is answered only
-  once the turn is in the write-ahead journal on disk (`serve.journal`): no acknowledged turn is
+  once the turn is in the write-ahead journal on disk (`util.journal`): no acknowledged turn is
   lost to a crash.
 * ``POST /v1/feedback``: what the user did about a turn (explicit answer, barge-in). Attached to
   the logged turn while it is still buffered; always appended to ``<workspace>/serve/feedback.jsonl``
   as an audit trail (``attached`` says whether the turn carries it). Feedback on an already-flushed
   turn is read from there by the nightly online training (`rewrite.online_train.late_feedback`).
-* ``DELETE /v1/users/{user_id}``: forget a user in the rewrite table and the online indexes.
+* ``DELETE /v1/users/{user_id}`` (admin): forget a person everywhere (`privacy.forget`: a
+  tombstone, then the logs, late feedback, the journal and unflushed buffer, quarantine,
+  preferences, context history and every kept rewrite and online version); says what it removed.
 * ``GET /healthz``: versions loaded and the rewriter's counters.
 
 Requests are validated by pydantic models (unknown fields, empty text, out-of-range confidences
@@ -126,7 +128,7 @@ class ServeConfig:
     log_day: int | None = None  # day partition for served turns (default: the next new day)
     log_flush_turns: int = 500  # flush the turn buffer at this many turns...
     log_flush_s: float = 60.0  # ...or when its oldest turn is this old (and on shutdown)
-    # Answer /v1/interpret only once the turn is in the fsynced write-ahead journal (serve.journal);
+    # Answer /v1/interpret only once the turn is in the fsynced write-ahead journal (util.journal);
     # off: a crash loses the buffered turns (up to `log_flush_turns` of them).
     log_journal: bool = True
     session_gap_s: float = 60.0  # a user's turns on one device closer than this share a session
@@ -399,14 +401,23 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
 
     @app.delete("/v1/users/{user_id}")
     async def delete_user(user_id: str, _who: Principal | None = require("admin")) -> dict[str, Any]:
-        from selflearn.rewrite.online import OnlineStore
-        from selflearn.rewrite.store import RewriteStore
+        from selflearn.privacy.forget import forget_user
 
         with lock:
-            table_version = RewriteStore(cfg.workspace).delete_user(user_id)
-            online_versions = OnlineStore(cfg.workspace).delete_user(user_id)
+            report = forget_user(cfg.workspace, user_id, buffer=turn_log)
+            recent_theirs = [tid for tid, owner in recent.items() if owner == user_id]
+            for tid in recent_theirs:
+                del recent[tid]
+            for key in [k for k in sessions if k[0] == user_id]:
+                del sessions[key]
             rw.reload()
-        return {"user": user_id, "table_version": table_version, "online_versions_scrubbed": online_versions}
+        return {
+            "user": user_id,
+            "removed": report.removed,
+            "files_rewritten": len(report.files_rewritten),
+            "table_version": report.rewrite_table_version,
+            "online_versions_scrubbed": report.online_versions_scrubbed,
+        }
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
     return app

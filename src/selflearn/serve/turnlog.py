@@ -6,7 +6,7 @@ and appended to ``<workspace>/logs/day=NNNN/`` as new Parquet parts by `LogWrite
 reader never sees a partial part) when the buffer reaches `flush_turns`, when the oldest buffered
 turn is `flush_s` old, and on shutdown. Buffering keeps the per-request cost to a dict insert.
 
-Before a turn is buffered it is appended to a write-ahead journal (`serve.journal`), and the
+Before a turn is buffered it is appended to a write-ahead journal (`util.journal`), and the
 service answers only once the journal is on disk: a crash loses no acknowledged turn, and the
 next start replays what the crash left unwritten (exactly once).
 
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from selflearn.logs.io import LogWriter, list_log_files
 from selflearn.logs.records import Feedback, FeedbackKind, Turn
-from selflearn.serve.journal import JournalRecord, TurnJournal
+from selflearn.util.journal import JournalRecord, TurnJournal
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,23 @@ class TurnLog:
             if self.journal is not None:
                 self.journal.release(closed)  # the parts are durable (atomic writes fsync)
             return paths
+
+    def forget(self, user_id: str) -> int:
+        """Drop a person's buffered turns, and their records from every journal segment (the
+        open one is rotated first, so no segment is left naming them); returns the turns dropped."""
+        with self._flush_lock, self._lock:
+            theirs = [tid for tid, t in self._buf.items() if t.user_id == user_id]
+            for tid in theirs:
+                del self._buf[tid]
+            if not self._buf:
+                self._oldest = None
+            if self.journal is not None:
+                self.journal.rotate()
+                current = self.journal.segments()[-1:]
+                for seg in self.journal.segments():
+                    if seg not in current:
+                        self.journal.scrub(seg, user_id)
+        return len(theirs)
 
     def close(self) -> None:
         """Flush what is buffered and stop the journal (a clean shutdown leaves no segment)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selflearn.util.atomic import fsync_dir
+from selflearn.util.atomic import atomic_write_text, fsync_dir
 
 __all__ = ["JournalRecord", "TurnJournal"]
 
@@ -78,7 +78,12 @@ class TurnJournal:
 
     def segments(self) -> list[Path]:
         """Every segment on disk, oldest first (the open one included)."""
-        return sorted(self.directory.glob(f"{_PREFIX}*.jsonl"), key=self._number)
+        return self.segments_in(self.directory)
+
+    @classmethod
+    def segments_in(cls, directory: Path) -> list[Path]:
+        """The segments of a journal folder, oldest first (its service need not be running)."""
+        return sorted(Path(directory).glob(f"{_PREFIX}*.jsonl"), key=cls._number)
 
     def _open_segment(self) -> Any:
         path = self.directory / f"{_PREFIX}{self._seq:08d}.jsonl"
@@ -205,6 +210,30 @@ class TurnJournal:
             self._fh.close()
             self._synced_cond.notify_all()
         self._committer.join(timeout=5)
+
+    @staticmethod
+    def scrub(segment: Path, user_id: str) -> int:
+        """Rewrite a closed segment without a person's turns and the feedback on them; returns
+        the records removed. The rewrite is atomic (a crash leaves the old or the new segment)."""
+        lines = segment.read_text(encoding="utf-8").split("\n")
+        kept, theirs, gone = [], set(), 0
+        for line in lines[:-1]:
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                kept.append(line)
+                continue
+            turn = raw.get("turn") or {}
+            if raw.get("kind") == "turn" and turn.get("user_id") == user_id:
+                theirs.add(raw.get("turn_id"))
+                gone += 1
+            elif raw.get("kind") == "feedback" and raw.get("turn_id") in theirs:
+                gone += 1
+            else:
+                kept.append(line)
+        if gone:
+            atomic_write_text(segment, "".join(k + "\n" for k in kept))
+        return gone
 
     # -- replay -----------------------------------------------------------------------------------
     @staticmethod

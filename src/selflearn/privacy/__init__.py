@@ -1,0 +1,1 @@
+"""Privacy operations across every store: forgetting a person everywhere (`forget`)."""
