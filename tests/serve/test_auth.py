@@ -13,6 +13,7 @@ from tests.rewrite.chains import rule_row, table_of
 from selflearn.rewrite.online import OnlineRewriter
 from selflearn.serve.app import ServeConfig, create_app
 from selflearn.serve.auth import ENV_VAR, Principal, TokenStore, hash_token
+from selflearn.serve.ratelimit import RateLimiter
 
 
 def _client(ws: Path, nlu: Any, tokens: TokenStore | None = None, **cfg: Any) -> TestClient:
@@ -122,3 +123,29 @@ def test_oversized_bodies_are_refused_unread_and_nothing_is_echoed(tmp_path: Pat
     long_text = {"text": "y" * 3000, "user": "u1"}  # under the body limit, over the field's
     r = c.post("/v1/rewrite", json=long_text)
     assert r.status_code == 422 and "y" * 100 not in r.text
+
+
+def test_rate_limiter_refills_at_its_rate() -> None:
+    lim = RateLimiter(rate=2.0, burst=2)
+    assert lim.allow("a", now=0.0) == 0.0 and lim.allow("a", now=0.0) == 0.0
+    assert lim.allow("a", now=0.0) == pytest.approx(0.5)  # empty: half a second to the next token
+    assert lim.allow("b", now=0.0) == 0.0  # buckets are per principal
+    assert lim.allow("a", now=0.6) == 0.0 and lim.refused == 1
+    assert RateLimiter(rate=0).allow("a") == 0.0
+
+
+def test_a_token_over_its_budget_gets_429_and_turns_carry_its_principal(
+    tmp_path: Path, small_nlu: Any
+) -> None:
+    store = TokenStore(None, "w0:house-7:write;w1:house-8:write")
+    c = _client(tmp_path, small_nlu, store, rate_limit=1.0, log_journal=False)
+    first = c.post("/v1/interpret", json=SAY, headers=_bearer("w0"))
+    assert first.status_code == 200
+    c.post("/v1/interpret", json=SAY, headers=_bearer("w0"))  # the burst of 2
+    over = c.post("/v1/interpret", json=SAY, headers=_bearer("w0"))
+    assert over.status_code == 429 and int(over.headers["retry-after"]) >= 1
+    turn_log = c.app.state.turn_log  # type: ignore[attr-defined]
+    assert {t.household_id for t in turn_log._buf.values()} == {"house-7"}
+    # feedback on a turn must come through the credential that made it
+    fb = {"turn_id": first.json()["turn_id"], "user": "u1", "barge_in": True}
+    assert c.post("/v1/feedback", json=fb, headers=_bearer("w1")).status_code == 403

@@ -46,6 +46,7 @@ from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter
 from selflearn.serve.auth import Principal, TokenStore
 from selflearn.serve.guards import BodyLimit, check_text, validation_error_response
 from selflearn.serve.heap import FrozenHeap
+from selflearn.serve.ratelimit import RateLimiter
 from selflearn.serve.turnlog import TurnLog
 
 __all__ = ["ServeConfig", "create_app"]
@@ -137,6 +138,8 @@ class ServeConfig:
     # Bearer tokens (serve/auth.py); None: <workspace>/serve/tokens.json and SELFLEARN_TOKENS.
     tokens: TokenStore | None = None
     max_body_bytes: int = 64 * 1024  # larger request bodies are refused (413) unread
+    # Requests per second per authenticated principal (bursts of twice that); 0: no limit.
+    rate_limit: float = 20.0
 
 
 def _turn(req: RewriteIn, turn_id: str, session_id: str | None = None, turn_index: int = 0) -> Any:
@@ -209,7 +212,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         back = Pipeline([rw, create("nlu.model.v1", model=nlu), create("response.template.v1")])
     lock = threading.Lock()  # components keep counters and caches: one request at a time
     feedback_path = cfg.workspace / "serve" / "feedback.jsonl"
-    recent: OrderedDict[str, str] = OrderedDict()  # turn id -> user, for feedback validation
+    # turn id -> (user, principal), for feedback validation
+    recent: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
     turn_log = (
         TurnLog(cfg.workspace, cfg.log_day, cfg.log_flush_turns, cfg.log_flush_s, journal=cfg.log_journal)
         if cfg.log_turns
@@ -265,6 +269,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     app.state.turn_log = turn_log
     tokens = cfg.tokens if cfg.tokens is not None else TokenStore.for_workspace(cfg.workspace)
     app.state.tokens = tokens
+    limiter = RateLimiter(cfg.rate_limit)
+    app.state.limiter = limiter
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Any, exc: RequestValidationError) -> Any:
@@ -286,6 +292,13 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
                 raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
             if not principal.allows(scope):
                 raise HTTPException(status_code=403, detail=f"this token lacks the {scope!r} scope")
+            wait = limiter.allow(principal.name)
+            if wait > 0:
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"over {cfg.rate_limit:g} requests/s for this token",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )
             return principal
 
         return Depends(check)
@@ -338,7 +351,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         )
 
     @app.post("/v1/interpret", response_model=InterpretOut)
-    async def interpret(req: RewriteIn, _who: Principal | None = require("write")) -> InterpretOut:
+    async def interpret(req: RewriteIn, who: Principal | None = require("write")) -> InterpretOut:
         if back is None:
             raise HTTPException(status_code=503, detail=f"no NLU model under {nlu_dir}")
         t0 = time.perf_counter()
@@ -347,8 +360,10 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         with lock:
             sid, index = session_for(req.user, req.device.id, turn_id)
             turn = _turn(req, turn_id, sid, index)
+            if who is not None:  # the credential's household: k counts these, not free-form users
+                turn = turn.model_copy(update={"household_id": who.name})
             state = back(TurnState(turn=turn, utterance=Utterance(text=req.text)))
-            recent[turn_id] = req.user
+            recent[turn_id] = (req.user, who.name if who is not None else None)
             if len(recent) > 10000:
                 recent.popitem(last=False)
             heap.after_load(loaded())
@@ -372,9 +387,10 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
         )
 
     @app.post("/v1/feedback", status_code=202)
-    async def feedback(req: FeedbackIn, _who: Principal | None = require("write")) -> dict[str, Any]:
+    async def feedback(req: FeedbackIn, who: Principal | None = require("write")) -> dict[str, Any]:
         owner = recent.get(req.turn_id)
-        if owner is not None and owner != req.user:
+        caller = who.name if who is not None else None
+        if owner is not None and (owner[0] != req.user or owner[1] != caller):
             raise HTTPException(status_code=403, detail=f"turn {req.turn_id} belongs to another user")
         if req.explicit is None and not req.barge_in:
             raise HTTPException(status_code=422, detail="feedback needs 'explicit' or 'barge_in'")
@@ -394,6 +410,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
             "at": datetime.now(UTC).isoformat(),
             "known_turn": owner is not None,
             "attached": attached,
+            "principal": caller,
         }
         with lock, open(feedback_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
@@ -405,7 +422,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
 
         with lock:
             report = forget_user(cfg.workspace, user_id, buffer=turn_log)
-            recent_theirs = [tid for tid, owner in recent.items() if owner == user_id]
+            recent_theirs = [tid for tid, owner in recent.items() if owner[0] == user_id]
             for tid in recent_theirs:
                 del recent[tid]
             for key in [k for k in sessions if k[0] == user_id]:

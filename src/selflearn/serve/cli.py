@@ -57,8 +57,13 @@ def register(app: typer.Typer) -> None:
                 "by `online train`, else built at start) and the encoder traced. Same scores, faster.",
             ),
         ] = True,
+        rate_limit: Annotated[
+            float,
+            typer.Option(min=0, help="Requests per second per token (bursts of twice that); 0: no limit."),
+        ] = 20.0,
     ) -> None:
-        """Serve POST /v1/rewrite, /v1/interpret, /v1/feedback and GET /healthz (OpenAPI at /docs)."""
+        """Serve POST /v1/rewrite, /v1/interpret, /v1/feedback, DELETE /v1/users/ID and GET /healthz
+        (OpenAPI at /docs)."""
         import uvicorn
 
         from selflearn.rewrite.ranking import set_predict_threads
@@ -91,6 +96,7 @@ def register(app: typer.Typer) -> None:
             log_turns=log_turns,
             log_flush_s=log_flush_s,
             compiled=compiled,
+            rate_limit=rate_limit,
         )
         uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
 
