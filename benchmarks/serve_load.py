@@ -143,16 +143,24 @@ def in_process(ws: Path, reqs: list[dict[str, Any]], layers: str) -> dict[str, A
 
 
 async def _raw_load(
-    host: str, port: int, reqs: list[dict[str, Any]], rate: float, duration: float, conns: int
+    host: str,
+    port: int,
+    reqs: list[dict[str, Any]],
+    rate: float,
+    duration: float,
+    conns: int,
+    path: str = "/v1/rewrite",
+    headers: str = "",
 ) -> dict[str, Any]:
     """Open-loop load at a fixed offered rate with a pool of `conns` keep-alive HTTP/1.1
     connections written on raw asyncio streams (an HTTP client library costs more CPU per request
     than the server does on 2 cores, and then measures itself). Request i is due at t0 + i / rate;
     its latency runs from that due time to the last byte of the answer, so waiting for a free
-    connection (the server falling behind) counts. Bounded: stops sending after `duration`."""
+    connection (the server falling behind) counts. Bounded: stops sending after `duration`.
+    `path`: the endpoint; `headers`: extra header lines (each ending in CRLF)."""
     n = min(len(reqs), int(rate * duration))
     bodies = [json.dumps(r).encode() for r in reqs[:n]]
-    head = f"POST /v1/rewrite HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{headers}"
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(conns):
         idle.put_nowait(await asyncio.open_connection(host, port))
@@ -283,17 +291,19 @@ def wrk_load(
 class _Server:
     """`selflearn serve` in a child process on a free loopback port, for the length of a block."""
 
-    def __init__(self, ws: Path, layers: str) -> None:
-        self.ws, self.layers = ws, layers
+    def __init__(
+        self, ws: Path, layers: str, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
+        self.ws, self.layers, self.extra_env, self.extra_args = ws, layers, env or {}, args or []
 
     def __enter__(self) -> str:
         import httpx
 
         port = _free_port()
-        env = {**os.environ, "SELFLEARN_TORCH_THREADS": "1"}
+        env = {**os.environ, "SELFLEARN_TORCH_THREADS": "1", **self.extra_env}
         cmd = [
             sys.executable, "-m", "selflearn.cli", "serve",
-            "--workspace", str(self.ws), "--port", str(port), "--layers", self.layers,
+            "--workspace", str(self.ws), "--port", str(port), "--layers", self.layers, *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         url = f"http://127.0.0.1:{port}"
