@@ -712,7 +712,150 @@ CAPABILITIES = Table(
     ),
 )
 
-TABLES = (HEADLINE, CALIBRATION, CAPABILITIES)
+# --------------------------------------------------------------------------- reliability.json
+
+RELIABILITY_DEPS = (
+    S + "serve",
+    S + "privacy",
+    S + "contracts",
+    S + "util",
+    S + "logs",
+    "benchmarks/reliability.py",
+)
+
+
+def _zero(section: str, key: str) -> Callable[[Data], bool]:
+    return lambda d: int(d[section][key]) == 0
+
+
+def crash_cells(d: Data) -> Sequence[str]:
+    c = d["crash"]
+    return [
+        f"{c['acknowledged_turns_lost']} of {c['acknowledged_turns']:,} acknowledged turns lost over "
+        f"{c['trials']} kill -9 trials; {c['duplicated']} stored twice"
+    ]
+
+
+def http_cells(d: Data) -> Sequence[str]:
+    h = d["http"]
+    return [
+        f"{h['status_5xx']} of {h['requests_tried']} malformed or hostile requests answered 5xx; "
+        f"{h['echoed']} echoed long input back"
+    ]
+
+
+def deletion_cells(d: Data) -> Sequence[str]:
+    x = d["deletion"]
+    removed = sum(x["records_removed"].values())
+    return [
+        f"{x['traces_left']} places still naming the person after `selflearn forget` "
+        f"({removed:,} records removed from {x['places_before']} places); {x['restored_by_nightly']} "
+        "after the nightly job ran again"
+    ]
+
+
+def load_cells(d: Data) -> Sequence[str]:
+    parts = [
+        f"{float(rate):.0f} req/s: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors"
+        for rate, r in sorted(d["load"].items(), key=lambda kv: float(kv[0]))
+    ]
+    return ["/v1/interpret with the fsynced journal, " + "; ".join(parts)]
+
+
+def not_built(section: str) -> Callable[[Data], Sequence[str]]:
+    def cells(d: Data) -> Sequence[str]:
+        if d[section] is None:
+            raise KeyError(section)  # "not measured"
+        return [json.dumps(d[section])]
+
+    return cells
+
+
+RELIABILITY = Table(
+    title="Reliability and security",
+    intro=(
+        "`benchmarks/reliability.py` on a small simulated workspace, the service in its own process "
+        "over loopback (2 CPU cores). Poisoning and ingestion fuzzing are the parts of issue 22 still "
+        "to build."
+    ),
+    label_column="property",
+    columns=("measured",),
+    rows=(
+        Row(
+            "no acknowledged turn lost",
+            "reliability.json",
+            crash_cells,
+            RELIABILITY_DEPS,
+            Target(
+                "0 lost, 0 twice, ≥ 10 kills",
+                {
+                    "lost": _zero("crash", "acknowledged_turns_lost"),
+                    "twice": _zero("crash", "duplicated"),
+                    "trials": lambda d: int(d["crash"]["trials"]) >= 10,
+                },
+            ),
+        ),
+        Row(
+            "malformed requests",
+            "reliability.json",
+            http_cells,
+            RELIABILITY_DEPS,
+            Target(
+                "0 answered 5xx, none echoed",
+                {
+                    "5xx": _zero("http", "status_5xx"),
+                    "echo": _zero("http", "echoed"),
+                },
+            ),
+        ),
+        Row(
+            "deletion that lasts",
+            "reliability.json",
+            deletion_cells,
+            RELIABILITY_DEPS,
+            Target(
+                "0 traces, 0 restored",
+                {
+                    "traces": _zero("deletion", "traces_left"),
+                    "restored": _zero("deletion", "restored_by_nightly"),
+                },
+            ),
+        ),
+        Row("interpret under load", "reliability.json", load_cells, RELIABILITY_DEPS),
+        Row(
+            "poisoning: protected rules installed by fake crowds",
+            "reliability.json",
+            not_built("poisoning"),
+            RELIABILITY_DEPS,
+            Target(
+                "0 protected rules; k credentials needed",
+                {
+                    "protected": _zero("poisoning", "protected_rules_installed"),
+                    "k": lambda d: (
+                        d["poisoning"]["min_fake_principals_for_global_rule"] >= d["poisoning"]["k"]
+                    ),
+                },
+            ),
+        ),
+        Row(
+            "ingestion: fuzzed records",
+            "reliability.json",
+            not_built("ingest"),
+            RELIABILITY_DEPS,
+            Target(
+                "0 crashes, 0 dropped, 0 files rejected whole",
+                {
+                    "crashes": _zero("ingest", "crashes"),
+                    "dropped": _zero("ingest", "silently_dropped"),
+                    "whole files": _zero("ingest", "files_rejected_whole"),
+                },
+            ),
+        ),
+    ),
+)
+
+
+TABLES = (HEADLINE, CALIBRATION, CAPABILITIES, RELIABILITY)
 
 
 # --------------------------------------------------------------------------- staleness
