@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from selflearn.cli import app
 from selflearn.context.history import HistoryStore
 from selflearn.context.nightly import fit_context, load_context, run_context_night
+from selflearn.context.store import context_store, current_context
 from selflearn.logs.io import write_jsonl
 
 from .conftest import T0
@@ -58,11 +59,25 @@ def test_cli_train_and_forget(turn_factory: Any, tmp_path: Path) -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["context", "train", "--workspace", str(ws)])
     assert r.exit_code == 0, r.output
-    ctx = ws / "artifacts" / "context"
+    assert "version v0001" in r.output
+    runner.invoke(app, ["context", "train", "--workspace", str(ws)])
+    store = context_store(ws)
+    v1, v2 = store.versions()
+    assert store.current_version() == v2 and store.manifest(v2)["parent"] == v1
+    ctx = store.path(v2)
     assert (ctx / "history.json").exists() and (ctx / "model" / "manifest.json").exists()
-    r = runner.invoke(app, ["context", "forget", "u1", "--path", str(ctx)])
-    assert r.exit_code == 0 and "forgot u1" in r.output
-    assert HistoryStore.load(ctx / "history.json").get("u1").n == 0
+    r = runner.invoke(app, ["context", "forget", "u1", "--workspace", str(ws)])
+    assert r.exit_code == 0 and "forgot u1 in 2 context version(s)" in r.output
+    for v in (v1, v2):  # a rollback must not bring them back
+        assert HistoryStore.load(store.path(v) / "history.json").get("u1").n == 0
+    r = runner.invoke(app, ["context", "rollback", "--workspace", str(ws)])
+    assert "now v0001" in r.output and current_context(ws) is not None
+    runner.invoke(app, ["context", "disable", "--reason", "worse in the kitchen", "--workspace", str(ws)])
+    assert current_context(ws) is None
+    r = runner.invoke(app, ["context", "versions", "--workspace", str(ws)])
+    assert "disabled: worse in the kitchen" in r.output and "* v0001" not in r.output
+    runner.invoke(app, ["context", "enable", "--workspace", str(ws)])
+    assert current_context(ws) is not None
     r = runner.invoke(app, ["context", "train", "--workspace", str(tmp_path / "none")])
     assert r.exit_code == 2
 
@@ -71,3 +86,4 @@ def test_run_context_night_without_a_context_component(turn_factory: Any, tmp_pa
     write_jsonl(tmp_path / "logs" / "day=0001" / "part-0.jsonl", _episodes(turn_factory))
     summary = run_context_night(tmp_path, object())
     assert summary["context_trained"] is True and summary["context_changed_today"] is None
+    assert summary["context_version"] == "v0001" and current_context(tmp_path) is not None

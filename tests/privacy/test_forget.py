@@ -14,11 +14,13 @@ from typer.testing import CliRunner
 
 from selflearn.cli import app
 from selflearn.context.history import HistoryStore
+from selflearn.context.nightly import ContextModel
 from selflearn.context.signals import Interpretation
+from selflearn.context.store import publish_context
 from selflearn.contracts.tombstones import Tombstones
 from selflearn.logs.io import LogWriter, read_flat
 from selflearn.logs.records import DeviceInfo, DeviceType, Turn
-from selflearn.privacy.forget import HISTORY_FILE, PREFS_FILE, find_traces, forget_user
+from selflearn.privacy.forget import PREFS_FILE, find_traces, forget_user
 from selflearn.rewrite.online import OnlineStore
 from selflearn.rewrite.ranking import FEATURES, RewriteRanker
 from selflearn.rewrite.retrieval import CandidateIndex, PersonalIndexes
@@ -82,7 +84,8 @@ def _workspace(ws: Path) -> None:
     history = HistoryStore()
     for u in ("alice", "bob"):
         history.add(u, Interpretation.make("lights_on", {"room": "kitchen"}), 8, "speaker")
-    history.save(ws / HISTORY_FILE)
+    publish_context(ws, ContextModel(None, history, 0, 0))
+    publish_context(ws, ContextModel(None, history, 0, 0))  # an older version holds them too
     with PreferenceStore(ws / PREFS_FILE) as prefs:
         prefs.set("alice", "favorite_team", "arsenal")
         prefs.set("bob", "favorite_team", "chelsea")
@@ -113,7 +116,7 @@ def test_forget_leaves_no_trace_of_the_person_and_keeps_everyone_else(tmp_path: 
     assert report.tombstone_new and "alice" in Tombstones(tmp_path)
     assert report.removed["logs"] == 5 and report.removed["service buffer"] == 1
     assert report.removed["quarantine"] == 2 and report.removed["late feedback"] == 1
-    assert report.removed["preferences"] == 1 and report.removed["context history"] == 1
+    assert report.removed["preferences"] == 1 and report.removed["context history"] == 2
     assert report.online_versions_scrubbed >= 1 and report.rewrite_table_version is not None
     assert find_traces(tmp_path, "alice") == []
     # everyone else is untouched

@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option(help="Workspace holding logs/ (parquet or jsonl days).")
         ] = Path("workspace"),
         out: Annotated[
-            Path | None, typer.Option(help="Where to publish (default WORKSPACE/artifacts/context).")
+            Path | None,
+            typer.Option(
+                help="Save to this folder instead of publishing a version in WORKSPACE/artifacts/context."
+            ),
         ] = None,
     ) -> None:
         """Rebuild per-user histories and retrain the context reranker from all logs."""
@@ -44,29 +47,76 @@ def register(app: typer.Typer) -> None:
             turns = list(read_turns(logs))
             p.update(task, description=f"training on {len(turns):,} turns")
             result = fit_context(turns)
-        dest = result.save(out or workspace / "artifacts" / "context")
+        if out is not None:
+            where = str(result.save(out))
+        else:
+            from selflearn.context.store import publish_context
+
+            where = f"version {publish_context(workspace, result, {'turns': len(turns)})}"
         trained = "a reranker" if result.model is not None else "no reranker (too few labelled turns)"
         console.print(
             f"{result.labelled_turns:,} labelled turns, {result.rows:,} candidate rows, "
-            f"{len(result.history):,} user histories: published {trained} to {dest}"
+            f"{len(result.history):,} user histories: published {trained} as {where}"
         )
 
     @ctx.command("forget")
     def forget(
         user: Annotated[str, typer.Argument(help="User id.")],
-        path: Annotated[Path, typer.Option(help="The context directory.")] = Path(
-            "workspace/artifacts/context"
-        ),
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace"),
     ) -> None:
-        """Delete everything the context histories hold about USER, at once."""
-        from selflearn.context.history import HistoryStore
-        from selflearn.context.nightly import HISTORY_FILE
+        """Delete everything the context histories hold about USER, in every kept version, at once."""
+        from selflearn.context.store import forget_context
 
-        file = path / HISTORY_FILE
-        if not file.exists():
-            console.print(f"[red]no history at {file}[/red]")
-            raise typer.Exit(2)
-        store = HistoryStore.load(file)
-        gone = store.delete_user(user)
-        store.save(file)
-        console.print(f"forgot {user}" if gone else f"nothing known about {user}")
+        n = forget_context(workspace, user)
+        console.print(f"forgot {user} in {n} context version(s)" if n else f"nothing known about {user}")
+
+    @ctx.command("versions")
+    def versions(workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace")) -> None:
+        """Published context models, the live one marked."""
+        from selflearn.context.store import context_store
+
+        store = context_store(workspace)
+        live, off = store.current_version(), store.disabled()
+        for v in store.versions():
+            m = store.manifest(v)
+            mark = "*" if v == live else " "
+            console.print(
+                f"{mark} {v}  {m['created_at'][:19]}  trained={m.get('trained')}  "
+                f"labelled turns {m.get('labelled_turns', 0):,}  parent {m.get('parent') or '-'}"
+            )
+        if off:
+            console.print(f"[yellow]disabled: {off['reason']} ({off['at'][:19]})[/yellow]")
+
+    @ctx.command("rollback")
+    def rollback(
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace"),
+        to: Annotated[str | None, typer.Option(help="Version (default: the live one's parent).")] = None,
+    ) -> None:
+        """Serve an earlier context model."""
+        from selflearn.context.store import context_store
+        from selflearn.util.versions import StoreError
+
+        try:
+            console.print(f"context model now {context_store(workspace).rollback(to)}")
+        except StoreError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+
+    @ctx.command("disable")
+    def disable(
+        reason: Annotated[str, typer.Option(help="Why (kept with the store).")],
+        workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace"),
+    ) -> None:
+        """Stop serving any context model (resolution falls back to the context-free one)."""
+        from selflearn.context.store import context_store
+
+        context_store(workspace).disable(reason)
+        console.print("context models disabled; `selflearn context enable` serves the live one again")
+
+    @ctx.command("enable")
+    def enable(workspace: Annotated[Path, typer.Option(help="Workspace.")] = Path("workspace")) -> None:
+        """Serve the live context model again after `disable`."""
+        from selflearn.context.store import context_store
+
+        on = context_store(workspace).enable()
+        console.print("context models enabled" if on else "context models were not disabled")

@@ -1,5 +1,6 @@
 """The nightly context job: from all logs so far, rebuild the per-user histories and retrain the
-context reranker; publish both under one directory (model in ``model/``, ``history.json``).
+context reranker; both are published together as one version (model in ``model/``,
+``history.json``; `context.store`).
 
 Reads logs only: defects and corrections come from the log's own feedback signals.
 """
@@ -69,8 +70,8 @@ def load_context(path: str | Path) -> ContextModel:
 def run_context_night(
     workspace: str | Path, assistant: object, detector: PairScorer | None = None
 ) -> dict[str, object]:
-    """The loop's nightly step: retrain from all logs under WORKSPACE/logs, publish to
-    WORKSPACE/artifacts/context, and hand the new model and histories to the assistant's
+    """The loop's nightly step: retrain from all logs under WORKSPACE/logs, publish a version to
+    WORKSPACE/artifacts/context (`context.store`), and hand the new model and histories to the assistant's
     context component (if it has one). Returns a summary for the day's report."""
     from selflearn.context.component import ContextRerankResolver
     from selflearn.logs.io import read_turns
@@ -78,7 +79,9 @@ def run_context_night(
     workspace = Path(workspace)
     turns = list(read_turns(workspace / "logs"))
     result = fit_context(turns, detector)
-    result.save(workspace / "artifacts" / "context")
+    from selflearn.context.store import publish_context
+
+    version = publish_context(workspace, result, {"turns": len(turns)})
     comp = getattr(assistant, "component", lambda _s: None)("resolution")
     changed = None
     if isinstance(comp, ContextRerankResolver):
@@ -90,4 +93,5 @@ def run_context_night(
         "context_rows": result.rows,
         "context_trained": result.model is not None,
         "context_changed_today": changed,
+        "context_version": version,
     }

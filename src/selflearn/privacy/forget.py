@@ -31,7 +31,6 @@ __all__ = ["ForgetReport", "find_traces", "forget_user"]
 #: Store-managed artifact folders: scrubbed through their stores, which also recompute support.
 _STORE_DIRS = ("artifacts/rewrites", "artifacts/online")
 PREFS_FILE = Path("artifacts") / "preferences.sqlite"
-HISTORY_FILE = Path("artifacts") / "context" / "history.json"
 
 
 class _Buffer(Protocol):
@@ -124,7 +123,7 @@ def forget_user(
 ) -> ForgetReport:
     """Delete `user_id` from every store of `workspace` (and from a running service's unflushed
     `buffer`, which also scrubs its journal); `prefs_db` defaults to the workspace's."""
-    from selflearn.context.history import HistoryStore
+    from selflearn.context.store import forget_context
     from selflearn.rewrite.online import OnlineStore
     from selflearn.rewrite.store import RewriteStore
     from selflearn.teach.store import PreferenceStore
@@ -152,12 +151,7 @@ def forget_user(
             report._add("late feedback", _scrub_lines(path, lambda o: o.get("user") == user_id), path, ws)
         else:
             report._add("logs", _scrub_lines(path, lambda o: o.get("user_id") == user_id), path, ws)
-    history = ws / HISTORY_FILE
-    if history.exists():
-        store = HistoryStore.load(history)
-        if store.delete_user(user_id):
-            store.save(history)
-            report._add("context history", 1, history, ws)
+    report._add("context history", forget_context(ws, user_id))
     prefs = prefs_db or ws / PREFS_FILE
     if Path(prefs).exists():
         report._add("preferences", PreferenceStore(prefs).delete_user(user_id))

@@ -212,7 +212,7 @@ class VersionedStore:
         return True
 
     def rewrite(
-        self, version: str, files: Mapping[str, Callable[[Path], None]], note: Mapping[str, Any]
+        self, version: str, files: Mapping[str, Callable[[Path], object]], note: Mapping[str, Any]
     ) -> None:
         """Replace files of a kept version in place (each `files[name](tmp_path)` writes the new
         content, renamed over the old one), then record `note` under the manifest's
