@@ -7,41 +7,16 @@ Reads logs only: defects and corrections come from the log's own feedback signal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker
+from selflearn.context.store import HISTORY_FILE, MODEL_DIR, ContextModel, load_context, publish_context
 from selflearn.context.training import build_training_set
 from selflearn.feedback.rephrase_baseline import PairScorer
 from selflearn.logs.records import Turn
 
-__all__ = ["ContextModel", "fit_context", "load_context"]
-
-MODEL_DIR = "model"
-HISTORY_FILE = "history.json"
-
-
-@dataclass
-class ContextModel:
-    """A trained reranker (None when the logs held too little to train one) and the histories."""
-
-    model: ContextReranker | None
-    history: HistoryStore
-    labelled_turns: int
-    rows: int
-
-    def save(self, out: str | Path) -> Path:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if self.model is not None:
-            self.model.save(out / MODEL_DIR)
-        self.history.save(out / HISTORY_FILE)
-        return out
-
-    def component_params(self) -> dict[str, object]:
-        """Parameters for `default_config(context=...)` using these objects."""
-        return {"model": self.model, "history": self.history}
+__all__ = ["HISTORY_FILE", "MODEL_DIR", "ContextModel", "fit_context", "load_context", "run_context_night"]
 
 
 def fit_context(
@@ -60,13 +35,6 @@ def fit_context(
     return ContextModel(model, history, ts.n_turns, int(ts.x.shape[0]))
 
 
-def load_context(path: str | Path) -> ContextModel:
-    path = Path(path)
-    model = ContextReranker.load(path / MODEL_DIR) if (path / MODEL_DIR / "manifest.json").exists() else None
-    history = HistoryStore.load(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else HistoryStore()
-    return ContextModel(model, history, 0, 0)
-
-
 def run_context_night(
     workspace: str | Path, assistant: object, detector: PairScorer | None = None
 ) -> dict[str, object]:
@@ -79,8 +47,6 @@ def run_context_night(
     workspace = Path(workspace)
     turns = list(read_turns(workspace / "logs"))
     result = fit_context(turns, detector)
-    from selflearn.context.store import publish_context
-
     version = publish_context(workspace, result, {"turns": len(turns)})
     comp = getattr(assistant, "component", lambda _s: None)("resolution")
     changed = None

@@ -9,14 +9,57 @@ histories of every kept version.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from selflearn.context.history import HistoryStore
-from selflearn.context.nightly import HISTORY_FILE, ContextModel, load_context
+from selflearn.context.reranker import ContextReranker
 from selflearn.util.versions import VersionedStore
 
-__all__ = ["context_store", "current_context", "forget_context", "publish_context"]
+__all__ = [
+    "HISTORY_FILE",
+    "MODEL_DIR",
+    "ContextModel",
+    "context_store",
+    "current_context",
+    "forget_context",
+    "load_context",
+    "publish_context",
+]
+
+MODEL_DIR = "model"
+HISTORY_FILE = "history.json"
+
+
+@dataclass
+class ContextModel:
+    """A trained reranker (None when the logs held too little to train one) and the histories."""
+
+    model: ContextReranker | None
+    history: HistoryStore
+    labelled_turns: int
+    rows: int
+
+    def save(self, out: str | Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:
+            self.model.save(out / MODEL_DIR)
+        self.history.save(out / HISTORY_FILE)
+        return out
+
+    def component_params(self) -> dict[str, object]:
+        """Parameters for `default_config(context=...)` using these objects."""
+        return {"model": self.model, "history": self.history}
+
+
+def load_context(path: str | Path) -> ContextModel:
+    path = Path(path)
+    model = ContextReranker.load(path / MODEL_DIR) if (path / MODEL_DIR / "manifest.json").exists() else None
+    history = HistoryStore.load(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else HistoryStore()
+    return ContextModel(model, history, 0, 0)
+
 
 KEEP = 3
 
