@@ -19,8 +19,14 @@ Sections (each a key of benchmarks/results/reliability.json):
 * ``load``: /v1/interpret at 100 and 200 requests/s over loopback with the journal on (a turn is
   answered once it is fsynced): p50/p99 latency and errors.
 
-``poisoning`` and ``ingest`` are the issue's other sections; they are written as ``null`` with the
-reason until they are built.
+* ``ingest``: `--records` fuzzed JSONL records (valid turns, turns with one field broken,
+  arbitrary JSON from hypothesis, lines that are not JSON) ingested in 20 files: `crashes` (an
+  exception out of `ingest`), `files_rejected_whole` (a file none of whose records were kept or
+  quarantined), `silently_dropped` (records neither stored nor quarantined), and how many turns a
+  second ingest of the same file stores twice.
+
+``poisoning`` is the issue's other section; it is written as ``null`` with the reason until it is
+built.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +338,150 @@ def deletion(ws: Path) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- ingest
+
+
+def _fuzzed_records(valid: list[dict[str, Any]], n: int, seed: int) -> list[bytes]:
+    """`n` JSONL lines: valid turns, turns with one field broken (wrong types, huge or badly
+    encoded strings, non-finite numbers, far timestamps, unknown versions, deep nesting, missing
+    or extra fields), arbitrary JSON values from hypothesis, and lines that are not JSON."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    rng = random.Random(seed)
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+        lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
+        max_leaves=25,
+    )
+    drawn: list[Any] = []
+
+    @settings(max_examples=max(1, n // 4), derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(json_values)
+    def collect(v: Any) -> None:
+        drawn.append(v)
+
+    collect()
+    breakers: list[Callable[[Any], Any]] = [
+        lambda v: None,
+        lambda v: 12345,
+        lambda v: "x" * 200_000,
+        lambda v: ["a"] * 3,
+        lambda v: {"nested": [[[[[[[[[[{}]]]]]]]]]]},
+        lambda v: float("nan"),
+        lambda v: float("inf"),
+        lambda v: -1,
+        lambda v: "9999-12-31T23:59:59Z",
+        lambda v: "1969-01-01T00:00:00Z",
+        lambda v: "\udc80 lone surrogate",
+        lambda v: True,
+        lambda v: drawn[rng.randrange(len(drawn))] if drawn else None,
+    ]
+    lines: list[bytes] = []
+
+    def leaves(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        out = [path] if path else []
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                out += leaves(v, (*path, k))
+        elif isinstance(obj, list):
+            for i, v in enumerate(obj[:3]):
+                out += leaves(v, (*path, i))
+        return out
+
+    while len(lines) < n:
+        kind = rng.random()
+        if kind < 0.25:
+            lines.append(json.dumps(rng.choice(valid)).encode())
+        elif kind < 0.75:
+            rec = json.loads(json.dumps(rng.choice(valid)))
+            paths = leaves(rec)
+            path = rng.choice(paths)
+            parent = rec
+            for k in path[:-1]:
+                parent = parent[k]
+            if rng.random() < 0.15 and isinstance(parent, dict):
+                del parent[path[-1]]
+            elif rng.random() < 0.1 and isinstance(parent, dict):
+                parent["unexpected_" + str(rng.randrange(99))] = 1
+            else:
+                parent[path[-1]] = rng.choice(breakers)(parent[path[-1]])
+            text = json.dumps(rec, allow_nan=True).replace('"\\udc80', '"\\udc80')
+            lines.append(text.encode("utf-8", "surrogatepass"))
+        elif kind < 0.9 and drawn:
+            lines.append(json.dumps(drawn[rng.randrange(len(drawn))], allow_nan=True).encode())
+        else:
+            lines.append(rng.choice([b"{", b"not json", b"\xff\xfe\x00", b"[1, 2", b'{"turn_id": }']))
+    return lines
+
+
+def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
+    """Fuzzed records through `selflearn ingest`'s function, in `files` JSONL files."""
+    from selflearn.logs.io import read_flat
+    from selflearn.logs.quarantine import ingest, read_quarantine
+
+    raw = [json.loads(line) for line in _valid_lines(ws)]
+    lines = _fuzzed_records(raw, n, seed)
+    target = ws.parent / "ingest-ws"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    crashes, rejected_whole, dropped, tried, good, reported_quarantined = 0, 0, 0, 0, 0, 0
+    errors: list[str] = []
+    per = max(1, len(lines) // files)
+    for i in range(files):
+        chunk = lines[i * per : (i + 1) * per] if i < files - 1 else lines[i * per :]
+        src = target / f"fuzz-{i:03d}.jsonl"
+        src.write_bytes(b"\n".join(chunk) + b"\n")
+        tried += len(chunk)
+        try:
+            rep = ingest(src, target, day=i + 1)
+        except Exception as exc:  # any exception sinks the whole file
+            crashes += 1
+            rejected_whole += 1
+            errors.append(f"{src.name}: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        good += rep.n_good
+        reported_quarantined += rep.n_quarantined
+        dropped += len(chunk) - rep.n_good - rep.n_quarantined
+    stored = read_flat(target / "logs").num_rows if (target / "logs").exists() else 0
+    quarantined = (
+        sum(1 for _ in read_quarantine(target / "quarantine")) if (target / "quarantine").exists() else 0
+    )
+    # idempotency: the same valid file ingested twice
+    again = target / "twice.jsonl"
+    again.write_bytes(b"\n".join(json.dumps(r).encode() for r in raw[:200]) + b"\n")
+    before = stored
+    for day in (900, 901):
+        ingest(again, target, day=day)
+    ids = read_flat(target / "logs").column("turn_id").to_pylist()
+    twice = len(ids) - len(set(ids))
+    return {
+        "records_tried": tried,
+        "files": files,
+        "crashes": crashes,
+        "files_rejected_whole": rejected_whole,
+        "silently_dropped": dropped,
+        "ingested": good,
+        "stored": before,
+        "quarantined": quarantined,
+        "quarantine_matches_reports": quarantined == reported_quarantined,
+        "duplicates_stored_on_reingest": twice,
+        "errors": errors[:20],
+    }
+
+
+def _valid_lines(ws: Path) -> list[bytes]:
+    from selflearn.logs.io import read_turns
+
+    out = []
+    for t in read_turns(ws / "logs"):
+        out.append(t.model_dump_json().encode())
+        if len(out) >= 2000:
+            break
+    return out
+
+
 # --------------------------------------------------------------------------- load
 
 
@@ -348,11 +499,12 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=80)
     ap.add_argument("--days", type=int, default=2)
     ap.add_argument("--duration", type=float, default=10.0)
-    ap.add_argument("--quick", action="store_true", help="2 trials, 40 people, 3 s of load")
+    ap.add_argument("--records", type=int, default=10_000, help="fuzzed records to ingest")
+    ap.add_argument("--quick", action="store_true", help="2 trials, 40 people, 3 s of load, 1,000 records")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
     if a.quick:
-        a.trials, a.users, a.duration = 2, 40, 3.0
+        a.trials, a.users, a.duration, a.records = 2, 40, 3.0, 1000
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="reliability-"))
     try:
@@ -372,11 +524,11 @@ def main() -> None:
         out["load"] = {str(rate): interpret_load(load_ws, reqs, rate, a.duration) for rate in (100.0, 200.0)}
         print("deletion", flush=True)
         out["deletion"] = deletion(base)
+        print("ingestion fuzzing", flush=True)
+        out["ingest"] = ingest_fuzz(base, a.records, files=20, seed=0)
         out["poisoning"] = None
-        out["ingest"] = None
         out["not_measured"] = {
             "poisoning": "protected-intent guard and principal-counted k not built yet (issue 22 items 1-2)",
-            "ingest": "per-record isolation fuzzing not built yet (issue 22 item 5)",
         }
         out["seconds"] = round(time.perf_counter() - t0, 1)
     finally:
@@ -396,6 +548,14 @@ def main() -> None:
         ("answers echoing long input", str(h["echoed"])),
         ("traces left after forget", str(d["traces_left"])),
         ("traces restored by the nightly job", str(d["restored_by_nightly"])),
+        (
+            "fuzzed records: crashes / files sunk whole",
+            f"{out['ingest']['crashes']} / {out['ingest']['files_rejected_whole']}",
+        ),
+        (
+            "fuzzed records silently dropped",
+            f"{out['ingest']['silently_dropped']} of {out['ingest']['records_tried']:,}",
+        ),
     ]
     for rate, r in out["load"].items():
         value = f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}, {r['errors']}"
