@@ -68,7 +68,8 @@ def test_mine_versions_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
     store = RewriteStore(tmp_path)
     assert store.versions() == ["v0001", "v0002"] and store.current_version() == "v0002"
     res = runner.invoke(app, ["versions", str(tmp_path)])
-    assert res.exit_code == 0 and "* v0002" in res.output
+    live_rows = [line for line in res.output.splitlines() if "*" in line]
+    assert res.exit_code == 0 and len(live_rows) == 1 and "v0002" in live_rows[0] and "v0001" in live_rows[0]
     res = runner.invoke(app, ["rollback", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert store.current_version() == "v0001"
@@ -80,6 +81,13 @@ def test_mine_versions_rollback_disable(tmp_path: Path, small_nlu: Any) -> None:
     assert res.exit_code == 0, res.output
     live = store.current()
     assert live is not None and rule.rule_id not in live.rule_ids
+    res = runner.invoke(app, ["versions", str(tmp_path)])
+    assert "disable (1: test)" in res.output
+
+
+def test_version_flag() -> None:
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.startswith("selflearn ")
 
 
 def test_stats_without_truth_uses_log_signals(tmp_path: Path, small_nlu: Any) -> None:

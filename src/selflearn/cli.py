@@ -21,6 +21,26 @@ app = typer.Typer(
 console = Console()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"selflearn {version('selflearn')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            typer.echo("selflearn (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """selflearn: a conversational assistant that learns from its own users."""
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -385,17 +405,30 @@ def _load_detector(workspace: Path, name: str = "auto") -> Any:
 def versions(
     workspace: Annotated[Path, typer.Argument(help="Workspace.")],
 ) -> None:
-    """List published rewrite-table versions; the live one is marked with *."""
+    """List published rewrite-table versions: when, how many rules, what made them, and their
+    parent; the live one is marked with *."""
+    from rich.table import Table
+
     from selflearn.rewrite.store import RewriteStore
 
     store = RewriteStore(workspace)
     cur = store.current_version()
+    table = Table("", "version", "published (UTC)", "rules", "made by", "parent")
     for v in store.versions():
         m = store.manifest(v)
-        console.print(
-            f"{'*' if v == cur else ' '} {v}  {m.get('created_at', '')}  "
-            f"rules={m.get('rules', m.get('counts', ''))}"
+        counts = m.get("counts") or {}
+        made = m.get("action") or ("mine" if m.get("miner") else "publish")
+        if m.get("disabled"):
+            made += f" ({len(m['disabled'].get('rule_ids', []))}: {m['disabled'].get('reason', '')})"
+        table.add_row(
+            "*" if v == cur else "",
+            v,
+            str(m.get("created_at", ""))[:19].replace("T", " "),
+            str(counts.get("rules", "")),
+            made,
+            str(m.get("parent") or "-"),
         )
+    console.print(table if store.versions() else f"no rewrite table published under {workspace}")
 
 
 @app.command()
