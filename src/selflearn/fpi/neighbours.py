@@ -45,7 +45,9 @@ class LabelNeighbours:
         if len(vectors) != len(labels):
             raise ValueError(f"{len(vectors)} vectors but {len(labels)} labels")
         self.classes_ = list(classes)
-        self.vectors_ = np.asarray(vectors, dtype=np.float32)
+        # Contiguous, as a loaded model's are: a strided copy takes another BLAS path, and the
+        # votes then differ in the 7th digit, enough to flip a tree split after save and load.
+        self.vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
         self.labels_ = np.array([self.classes_.index(s) for s in labels], dtype=np.int64)
         return self
 
