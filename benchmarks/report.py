@@ -420,7 +420,8 @@ def serve_cells(model: str) -> Callable[[Data], Sequence[str]]:
         h = next(x for x in d["http"] if x["layers"] == "global+personal")
         pre = next(x for x in d["in_process"] if x["layers"] == "off")
         most = max(
-            (w["throughput_rps"] for w in d.get("wrk", []) if w["layers"] == "global+personal"), default=None
+            (w["throughput_rps"] for w in d.get("wrk", []) if w.get("layers") == "global+personal"),
+            default=None,
         )
         out = (
             f"{model}, both layers, HTTP at {h['target_rate']:.0f} req/s: p50 {h['p50_ms']:.1f} ms, "
