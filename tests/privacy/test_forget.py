@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tests.rewrite.chains import rule_row, table_of
+from tests.rewrite.chains import candidate_index, rule_row, table_of
 from typer.testing import CliRunner
 
 from selflearn.cli import app
@@ -17,17 +17,16 @@ from selflearn.context.history import HistoryStore
 from selflearn.context.nightly import ContextModel
 from selflearn.context.signals import Interpretation
 from selflearn.context.store import publish_context
-from selflearn.contracts.tombstones import Tombstones
 from selflearn.logs.io import LogWriter, read_flat
 from selflearn.logs.records import DeviceInfo, DeviceType, Turn
 from selflearn.privacy.forget import PREFS_FILE, find_traces, forget_user
 from selflearn.rewrite.online import OnlineStore
 from selflearn.rewrite.ranking import FEATURES, RewriteRanker
-from selflearn.rewrite.retrieval import CandidateIndex, PersonalIndexes
+from selflearn.rewrite.retrieval import PersonalIndexes
 from selflearn.rewrite.store import RewriteStore
 from selflearn.serve.turnlog import TurnLog
 from selflearn.teach.store import PreferenceStore
-from selflearn.text.encoder import EMBEDDING_DIM
+from selflearn.util.tombstones import Tombstones
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -40,23 +39,6 @@ def _turn(i: int, user: str) -> Turn:
         turn_index=i,
         timestamp=T0 + timedelta(seconds=i),
         device=DeviceInfo(device_id="d1", type=DeviceType.SPEAKER),
-    )
-
-
-def _index(layer: str, texts: list[str], users: list[list[str]]) -> CandidateIndex:
-    n = len(texts)
-    return CandidateIndex(
-        layer=layer,
-        texts=texts,
-        embeddings=np.eye(n, EMBEDDING_DIM, dtype=np.float32),
-        interpretations=[None] * n,
-        intents=[None] * n,
-        nlu_confidence=np.full(n, 0.9),
-        counts=np.ones(n),
-        distinct_users=np.array([float(len(u)) for u in users]),
-        last_seen=np.zeros(n),
-        contexts=[{} for _ in range(n)],
-        users=users,
     )
 
 
@@ -97,11 +79,11 @@ def _workspace(ws: Path) -> None:
     ranker = RewriteRanker(n_estimators=5).fit(x, np.array([2, 0, 2, 0]), np.array([2, 2]))
     personal = PersonalIndexes(
         {
-            "alice": _index("personal", ["my lamp on"], [["alice"]]),
-            "bob": _index("personal", ["tv off"], [["bob"]]),
+            "alice": candidate_index("personal", ["my lamp on"], [["alice"]]),
+            "bob": candidate_index("personal", ["tv off"], [["bob"]]),
         }
     )
-    glob = _index("global", ["lights off"], [["alice", "bob", "carol", "dan"]])
+    glob = candidate_index("global", ["lights off"], [["alice", "bob", "carol", "dan"]])
     OnlineStore(ws).publish(glob.to_arrow(), personal.to_arrow(), ranker, None, {"min_users": 3})
 
 

@@ -87,3 +87,26 @@ def table_of(*rows: Mapping[str, Any], min_users: int = 3) -> Any:
     return RewriteTable(
         data, meta={"miner": {"name": "test", "min_users": min_users}, "input": {"chains": 1}}
     )
+
+
+def candidate_index(layer: str, texts: list[str], users: list[list[str]]) -> Any:
+    """A small CandidateIndex (one-hot embeddings) whose rows name their supporting `users`."""
+    import numpy as np
+
+    from selflearn.rewrite.retrieval import CandidateIndex
+    from selflearn.text.encoder import EMBEDDING_DIM
+
+    n = len(texts)
+    return CandidateIndex(
+        layer=layer,
+        texts=texts,
+        embeddings=np.eye(n, EMBEDDING_DIM, dtype=np.float32),
+        interpretations=[None] * n,
+        intents=[None] * n,
+        nlu_confidence=np.full(n, 0.9),
+        counts=np.ones(n),
+        distinct_users=np.array([float(len(u)) for u in users]),
+        last_seen=np.zeros(n),
+        contexts=[{} for _ in range(n)],
+        users=users,
+    )

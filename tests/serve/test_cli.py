@@ -4,30 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tests.rewrite.chains import candidate_index
 from typer.testing import CliRunner
 
 from selflearn.cli import app
 from selflearn.rewrite.online import OnlineStore
 from selflearn.rewrite.ranking import FEATURES, RewriteRanker
-from selflearn.rewrite.retrieval import CandidateIndex, PersonalIndexes
-from selflearn.text.encoder import EMBEDDING_DIM
-
-
-def _index(layer: str, texts: list[str], users: list[list[str]]) -> CandidateIndex:
-    n = len(texts)
-    return CandidateIndex(
-        layer=layer,
-        texts=texts,
-        embeddings=np.eye(n, EMBEDDING_DIM, dtype=np.float32),
-        interpretations=[None] * n,
-        intents=[None] * n,
-        nlu_confidence=np.full(n, 0.9),
-        counts=np.ones(n),
-        distinct_users=np.array([float(len(u)) for u in users]),
-        last_seen=np.zeros(n),
-        contexts=[{} for _ in range(n)],
-        users=users,
-    )
+from selflearn.rewrite.retrieval import PersonalIndexes
 
 
 def test_online_forget_and_serve_help(tmp_path: Path) -> None:
@@ -35,9 +18,12 @@ def test_online_forget_and_serve_help(tmp_path: Path) -> None:
     x[[0, 2], 0] = 1.0
     ranker = RewriteRanker(n_estimators=5).fit(x, np.array([2, 0, 2, 0]), np.array([2, 2]))
     personal = PersonalIndexes(
-        {"u1": _index("personal", ["my lamp on"], [["u1"]]), "u2": _index("personal", ["tv off"], [["u2"]])}
+        {
+            "u1": candidate_index("personal", ["my lamp on"], [["u1"]]),
+            "u2": candidate_index("personal", ["tv off"], [["u2"]]),
+        }
     )
-    glob = _index("global", ["lights off"], [["u1", "u2", "u3"]])
+    glob = candidate_index("global", ["lights off"], [["u1", "u2", "u3"]])
     OnlineStore(tmp_path).publish(glob.to_arrow(), personal.to_arrow(), ranker, None, {"min_users": 3})
     runner = CliRunner()
     r = runner.invoke(app, ["online", "forget", "u1", "--workspace", str(tmp_path)])

@@ -3,7 +3,7 @@
 A person's traces are spread over many stores: the interaction logs (and the control arm's and the
 simulator's truth tables), late feedback, the service's journal and unflushed buffer, quarantined
 records, preferences, context histories, labels, and every kept version of the rewrite table and
-the online model. `forget_user` first writes a tombstone (`contracts.tombstones`: durable, so that
+the online model. `forget_user` first writes a tombstone (`util.tombstones`: durable, so that
 readers drop the person even from data that arrives later), then scrubs each store, rewriting every
 file atomically (a reader sees the old file or the new one), and reports the records removed per
 store. Running it again is harmless; `find_traces` lists whatever still names the person.
@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from selflearn.contracts.tombstones import Tombstones
 from selflearn.util.atomic import atomic_path, atomic_write_text
 from selflearn.util.journal import TurnJournal
+from selflearn.util.tombstones import Tombstones
 
 __all__ = ["ForgetReport", "find_traces", "forget_user"]
 

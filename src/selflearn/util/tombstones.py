@@ -25,6 +25,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from selflearn.util.atomic import fsync_dir
+
 __all__ = ["Tombstones"]
 
 
@@ -66,7 +68,7 @@ class Tombstones:
             pass
         finally:
             tmp.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def _digest(self, user_id: str) -> str:
         key = self._ensure_key(create=True)
@@ -104,7 +106,7 @@ class Tombstones:
                 fh.write(line + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self._hashes.add(digest)
             self._loaded_size = self.path.stat().st_size
             return True
@@ -142,17 +144,3 @@ class Tombstones:
         keep = pc.fill_null(keep, True)
         out = table.filter(keep)
         return out, table.num_rows - out.num_rows
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new name in `directory` survive a power cut (best effort where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from selflearn.contracts.tombstones import Tombstones
+from selflearn.util.tombstones import Tombstones
 
 
 def test_a_tombstone_lasts_and_holds_no_plain_id(tmp_path: Path) -> None:
