@@ -184,3 +184,17 @@ def test_run_nightly_on_spark_publishes_the_embedded_table(
     assert spk_table.equals(emb_table)
     # The nightly's own engine reused the module's session and left it running.
     assert engine.spark.range(3).count() == 3
+
+
+def test_read_flat_leaves_out_deleted_people(engine: SparkEngine, workspace: Path, tmp_path: Path) -> None:
+    from selflearn.util.tombstones import Tombstones
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace / "logs" / "day=0001", ws / "logs" / "day=0001")
+    users = EmbeddedEngine().read_flat(ws / "logs").column("user_id").to_pylist()
+    gone = users[0]
+    Tombstones(ws).add(gone)
+    got = engine.to_arrow(engine.read_flat(ws / "logs")).sort_by("turn_id")
+    want = EmbeddedEngine().read_flat(ws / "logs").sort_by("turn_id")
+    assert want.num_rows == len(users) - users.count(gone)
+    assert got.equals(want)
