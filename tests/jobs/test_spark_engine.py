@@ -122,7 +122,9 @@ def test_rewrites_solved_on_spark_equal_in_process(
         # others are redirected to FAILURE (several FAILURE edges per source).
         half = chains.slice(0, chains.num_rows // 2)
         users = pc.binary_join_element_wise(half["user_id"], pa.scalar("twin"), "-")
-        chains = pa.concat_tables([chains, half.set_column(1, "user_id", users)])
+        twins = half.set_column(1, "user_id", users)
+        twins = twins.set_column(twins.schema.get_field_index("principal"), "principal", users)
+        chains = pa.concat_tables([chains, twins])
     local = MarkovRewriteMiner(**params).fit(chains)
     spark = MarkovRewriteMiner(**params).fit(chains, solver=engine.solve_components)
     assert local.stats_["candidate_sources"] > 0

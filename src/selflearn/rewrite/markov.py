@@ -190,7 +190,9 @@ def _encode_texts(values: pa.Array) -> tuple[_IntArr, npt.NDArray[np.object_]]:
 def _explode(chains: pa.Table, group_by_interpretation: bool = True) -> _Turns:
     # `interpretations` is optional: chains written before it existed group by text only
     missing = [
-        f.name for f in CHAIN_SCHEMA if f.name not in chains.column_names and f.name != "interpretations"
+        f.name
+        for f in CHAIN_SCHEMA
+        if f.name not in chains.column_names and f.name not in ("interpretations", "principal")
     ]
     if missing:
         raise ValueError(f"chains table lacks columns {missing}; expected CHAIN_SCHEMA")
@@ -210,7 +212,11 @@ def _explode(chains: pa.Table, group_by_interpretation: bool = True) -> _Turns:
     last = pos == np.repeat(lens, lens) - 1
 
     node, vocab = _encode_texts(_col(chains, "nlu_texts").flatten())
-    chain_user, users = _encode_strings(_col(chains, "user_id"))
+    # support is counted in principals (households/devices with credentials), not user strings
+    who = _col(chains, "user_id")
+    if "principal" in chains.column_names:
+        who = pc.coalesce(_col(chains, "principal"), who)
+    chain_user, users = _encode_strings(who)
     outcome = pc.fill_null(_col(chains, "outcome"), "").to_numpy(zero_copy_only=False)
     ts = _col(chains, "timestamps").flatten().cast(_TS).cast(pa.int64())  # any unit -> us
     ts_np = pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy().astype(np.int64)

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.friction import CrowdFriction
+from selflearn.rewrite.guard import ProtectedGuard
 from selflearn.rewrite.online import OnlineStore, parse_layers
 from selflearn.rewrite.ranking import (
     FEATURES,
@@ -154,6 +155,10 @@ class SuccessEvent:
     nlu_confidence: float
     timestamp: float
     context: tuple[str, ...]
+    # Who vouches for the event: the authenticated household (or device) that sent the turn, else
+    # the user. A crowd is counted in principals, since user ids are free strings one client can
+    # mint at will.
+    principal: str = ""
 
 
 @dataclass
@@ -187,6 +192,8 @@ class OnlineTrainResult:
     friction_requests: int = 0  # confident requests k people had to say again: past the gate
     catalog_candidates: int = 0  # catalog phrasings added to the global index
     catalog_rejected: list[str] = field(default_factory=list)  # unusable catalog lines, and why
+    # successful texts kept out of both layers: they read (or the log claims them) as protected
+    protected_texts: int = 0
     # Seconds per phase (mine, fine_tune, embed, index, groups, rank, publish): where a night goes.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -280,6 +287,7 @@ def mine_training_data(
                         nlu_confidence=float(r["nlu_confidence"] or 0.0),
                         timestamp=float(r["timestamp"]),
                         context=tuple(context_keys(r["device_type"], r["room"], _hour(r["timestamp"]))),
+                        principal=r["household_id"] or r["user_id"],
                     )
                 )
         last = turn_rows[-1]
@@ -570,6 +578,7 @@ def _aggregate(events: Iterable[SuccessEvent]) -> dict[str, dict[str, Any]]:
         if a is None:
             a = by[e.text] = {
                 "users": set(),
+                "principals": set(),
                 "interp": Counter(),
                 "intent": Counter(),
                 "conf": [],
@@ -578,6 +587,7 @@ def _aggregate(events: Iterable[SuccessEvent]) -> dict[str, dict[str, Any]]:
                 "ctx": Counter(),
             }
         a["users"].add(e.user_id)
+        a["principals"].add(e.principal or e.user_id)
         a["interp"][e.interpretation] += 1
         a["intent"][e.intent] += 1
         a["conf"].append(e.nlu_confidence)
@@ -594,10 +604,11 @@ def build_index(
     min_users: int = 1,
     sources: Iterable[tuple[str, str]] = (),
 ) -> CandidateIndex:
-    """A layer's index from success events; `vectors` maps each text to its embedding; `sources`
+    """A layer's index from success events (texts at least `min_users` distinct principals
+    succeeded with); `vectors` maps each text to its embedding; `sources`
     (personal layer only: the owner's own (failing text, successful text) pairs) are attached to
     their successful text."""
-    agg = {t: a for t, a in _aggregate(events).items() if len(a["users"]) >= min_users}
+    agg = {t: a for t, a in _aggregate(events).items() if len(a["principals"]) >= min_users}
     texts = sorted(agg)
     by_target: dict[str, set[str]] = defaultdict(set)
     for src, tgt in sources:
@@ -870,11 +881,14 @@ def train_online(
     cfg: OnlineTrainConfig | None = None,
     flat: pa.Table | None = None,
     previous_table: Any = None,
+    guard: ProtectedGuard | None = None,
 ) -> OnlineTrainResult:
     """Mine, fine-tune, index, rank, and publish the online layers for `workspace`.
 
     `flat` defaults to the workspace's logs; `previous_table` (a RewriteTable) supplies the
-    precomputed probabilities of known targets."""
+    precomputed probabilities of known targets. `guard` keeps every text that reads as a
+    protected intent (re-read by the deployment's understanding, or claimed so by the log) out of
+    both layers' candidates: retrieval never learns to rewrite a request into one."""
     from selflearn.logs.io import read_flat
 
     cfg = cfg or OnlineTrainConfig()
@@ -889,6 +903,11 @@ def train_online(
     catalog_texts, catalog_rejected = read_configured_catalog(cfg)
     friction = crowd_friction(chains, cfg)
     events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts, friction)
+    protected: set[str] = set()
+    if guard is not None and guard.protected:
+        protected = {e.text for e in events if e.intent in guard.protected}
+        protected |= guard.protected_texts(sorted({e.text for e in events} - protected))
+        events = [e for e in events if e.text not in protected]
     unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
     suppressed = suppressed_rewrites(chains, cfg)
     if unreliable and cfg.retry_filter_positives:
@@ -937,6 +956,11 @@ def train_online(
     n_catalog = 0
     if cfg.catalog:
         entries = [e for e in catalog_entries(workspace, cfg, catalog_texts) if e.text not in unreliable]
+        if guard is not None and guard.protected:
+            claims = [e.intent for e in entries]
+            banned = guard.protected_texts([e.text for e in entries], claims)
+            protected |= banned
+            entries = [e for e in entries if e.text not in banned]
         fresh = sorted({e.text for e in entries} - set(vectors))
         if fresh:
             vectors.update(zip(fresh, encoder.encode(fresh), strict=True))
@@ -1000,6 +1024,7 @@ def train_online(
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
         catalog_candidates=n_catalog,
         catalog_rejected=catalog_rejected,
+        protected_texts=len(protected),
     )
     if cfg.publish:
         store = OnlineStore(workspace, keep=cfg.keep_versions)
