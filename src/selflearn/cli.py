@@ -179,6 +179,7 @@ def ingest(
 
 
 _SEEDS_CONTEXT = {"allow_extra_args": True}
+_MIN_USERS_HELP = "Distinct principals a rewrite needs (households, else users)."
 _SEEDS_HELP = "Seeds to run and pool (mean with a 95% interval): --seeds 0 1 2 3 4, or 0,1,2 or 0-4."
 _PARALLEL_HELP = "With several --seeds: how many seeds run at once, each in its own process (same results)."
 
@@ -289,7 +290,7 @@ def demo(
     parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
-    min_users: Annotated[int, typer.Option(help="Distinct principals a rewrite needs (households, else users).")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -372,7 +373,7 @@ _DETECTOR_HELP = (
 def mine(
     workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
     engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
-    min_users: Annotated[int, typer.Option(help="Distinct principals a rewrite needs (households, else users).")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     publish: Annotated[bool, typer.Option(help="Publish the mined table as a new version.")] = True,
     detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
 ) -> None:
@@ -474,7 +475,7 @@ def bench(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
     parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
-    min_users: Annotated[int, typer.Option(help="Distinct principals a rewrite needs (households, else users).")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     detector: Annotated[
         str, typer.Option(help="Rephrase detector: trained (lexical), heuristic or span (contextual MiniLM).")
     ] = "trained",
