@@ -721,6 +721,10 @@ RELIABILITY_DEPS = (
     S + "contracts",
     S + "util",
     S + "logs",
+    S + "rewrite",
+    S + "feedback",
+    S + "jobs",
+    S + "assistant/nlu",
     "benchmarks/reliability.py",
 )
 
@@ -772,13 +776,26 @@ def ingest_cells(d: Data) -> Sequence[str]:
     ]
 
 
-def not_built(section: str) -> Callable[[Data], Sequence[str]]:
-    def cells(d: Data) -> Sequence[str]:
-        if d[section] is None:
-            raise KeyError(section)  # "not measured"
-        return [json.dumps(d[section])]
-
-    return cells
+def poisoning_cells(d: Data) -> Sequence[str]:
+    x = d["poisoning"]
+    if x is None:
+        raise KeyError("poisoning")  # "not measured"
+    smallest = x["min_fake_principals_for_global_rule"]
+    crowd = (
+        f"{smallest} fake principals (own tokens) installed a global rule at k = {x['k']}"
+        if smallest is not None
+        else f"no crowd of up to {max(map(int, x['principals_tried']))} fake principals installed one"
+    )
+    one = "did" if x["one_credential_installs"] else "did not"
+    ctl = x["control_without_guard"]["protected_rules_installed"]
+    return [
+        f"{crowd}; one token with {x['one_credential_user_ids']} user ids {one}; "
+        f"{x['protected_attack_principals']} fake principals plus "
+        f"{x['forged_turns_ingested']:,} forged turns (households and intents forged): "
+        f"{x['protected_rules_installed']} protected rules installed "
+        f"({ctl} with the guard off), {x['protected_online_candidates']} protected online candidates, "
+        f"{x['protected_served_to_ordinary_people']} protected actions served to ordinary people"
+    ]
 
 
 RELIABILITY = Table(
@@ -786,7 +803,8 @@ RELIABILITY = Table(
     intro=(
         "`benchmarks/reliability.py` on a small simulated workspace, the service in its own process "
         "over loopback (2 CPU cores). Fuzzed ingestion exercises `selflearn ingest`'s function with "
-        "10,000 records; guarding protected actions against fake crowds (poisoning) is still to build."
+        "10,000 records; poisoning sends fake crowds' rephrases through the service, each fake "
+        "principal with its own token, and forges log fields in an ingested file."
     ),
     label_column="property",
     columns=("measured",),
@@ -835,15 +853,19 @@ RELIABILITY = Table(
         Row(
             "poisoning: protected rules installed by fake crowds",
             "reliability.json",
-            not_built("poisoning"),
+            poisoning_cells,
             RELIABILITY_DEPS,
             Target(
-                "0 protected rules; k credentials needed",
+                "0 protected rules, candidates or actions served; k credentials needed, one never enough",
                 {
                     "protected": _zero("poisoning", "protected_rules_installed"),
+                    "candidates": _zero("poisoning", "protected_online_candidates"),
+                    "served": _zero("poisoning", "protected_served_to_ordinary_people"),
                     "k": lambda d: (
-                        d["poisoning"]["min_fake_principals_for_global_rule"] >= d["poisoning"]["k"]
+                        (d["poisoning"]["min_fake_principals_for_global_rule"] or 10**9)
+                        >= d["poisoning"]["k"]
                     ),
+                    "one credential": lambda d: not d["poisoning"]["one_credential_installs"],
                 },
             ),
             part="poisoning",
