@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -400,6 +401,63 @@ def _load_detector(workspace: Path, name: str = "auto") -> Any:
         raise typer.BadParameter(str(exc), param_hint="--detector") from exc
     console.print(f"rephrase detector: {which}")
     return det
+
+
+@app.command()
+def nightly(
+    workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
+    engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL (spark engine; default local[*]).")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one step (and the steps it needs): read, sessionize, detect, mine, publish, online."
+        ),
+    ] = None,
+    online: Annotated[
+        str, typer.Option(help="Online layers to train: off, global, personal or global+personal.")
+    ] = "off",
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
+    detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
+) -> None:
+    """Run the nightly learning graph and write WORKSPACE/nightly/<run>/summary.json: each step's
+    duration, and each published artifact's kind, version and content digest."""
+    from selflearn.jobs.engine import make_engine
+    from selflearn.jobs.graph import GraphError
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+    if not (workspace / "logs").is_dir():
+        raise typer.BadParameter(f"no logs under {workspace}", param_hint="WORKSPACE")
+    if online not in ("off", "global", "personal", "global+personal"):
+        raise typer.BadParameter(f"unknown layers {online!r}", param_hint="--online")
+    det = _load_detector(workspace, detector)
+    cfg = NightlyConfig(
+        engine=engine, min_users=min_users, online=None if online == "off" else {"layers": online}
+    )
+    try:
+        eng = make_engine(engine, **({"master": master} if master and engine == "spark" else {}))
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--engine") from exc
+    try:
+        with console.status(f"the nightly graph on the {engine} engine"):
+            res = run_nightly(workspace, cfg, detector=det, engine=eng, only=only)
+    except GraphError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
+    finally:
+        eng.close()
+    assert res.summary is not None
+    summary = json.loads(res.summary.read_text(encoding="utf-8"))
+    table = Table("step", "seconds", "published", "digest")
+    for step in summary["steps"]:
+        art = step["artifact"] or {}
+        published = f"{art['kind']} {art['version']}" if art else ""
+        table.add_row(step["name"], f"{step['seconds']:.2f}", published, (art.get("digest") or "")[:16])
+    console.print(table)
+    if res.refused:
+        console.print(f"{len(res.refused)} rules refused by the protected-action guard")
+    console.print(f"summary: {res.summary}")
 
 
 @app.command()

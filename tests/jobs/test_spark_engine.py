@@ -4,6 +4,7 @@ One local SparkSession (local[2]) for the whole module; skipped where pyspark or
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -184,6 +185,18 @@ def test_run_nightly_on_spark_publishes_the_embedded_table(
     (emb, emb_table), (spk, spk_table) = runs["embedded"], runs["spark"]
     assert (spk.rules, spk.chains, spk.turns) == (emb.rules, emb.chains, emb.turns)
     assert spk_table.equals(emb_table)
+    # Both engines' summaries list the same steps and publish artifacts with the same digests.
+    summaries = {n: json.loads(r.summary.read_text()) for n, (r, _) in runs.items() if r.summary}
+    assert [s["name"] for s in summaries["spark"]["steps"]] == [
+        "read",
+        "sessionize",
+        "detect",
+        "mine",
+        "publish",
+    ]
+    digests = {n: [s["artifact"] for s in x["steps"] if s["artifact"]] for n, x in summaries.items()}
+    assert digests["spark"] == digests["embedded"] and digests["spark"][0]["kind"] == "rewrite"
+    assert summaries["spark"]["engine"] == "spark" and summaries["embedded"]["engine"] == "embedded"
     # The nightly's own engine reused the module's session and left it running.
     assert engine.spark.range(3).count() == 3
 
