@@ -7,7 +7,9 @@ Sections (each a key of benchmarks/results/reliability.json):
 * ``crash``: `selflearn serve` in a child process takes /v1/interpret turns at a steady rate and is
   killed with SIGKILL at a random moment; on restart its journal is replayed. Counts the turns it
   had acknowledged (HTTP 200 with a turn id) that are not in the logs afterwards
-  (`acknowledged_turns_lost`) and those stored twice (`duplicated`), over `--trials` kills.
+  (`acknowledged_turns_lost`) and those stored twice (`duplicated`), over `--trials` kills; then
+  `selflearn mine` is killed at random moments, 4 x `--trials` times (`publish_kills`), and every
+  listed rewrite version must still load (`publish_kills_left_invalid_store`).
 * ``http``: a suite of malformed and hostile requests (NaN and Infinity, lone surrogates, oversized
   and unbounded bodies, deep nesting, wrong types, bad JSON and bytes, missing or bad credentials)
   against a running service; `status_5xx` must be 0, `echoed` counts answers that repeat a long
@@ -309,6 +311,42 @@ def http_suite(ws: Path) -> dict[str, Any]:
         "echoed": sum(1 for r in results if r["echoed"]),
         "server_alive_after": alive,
         "cases": results,
+    }
+
+
+def publish_kills(ws: Path, trials: int, seed: int) -> dict[str, Any]:
+    """`selflearn mine` killed with SIGKILL at random moments of its run (mostly while it mines
+    and publishes): afterwards every listed rewrite version and the live one must load whole."""
+    from selflearn.rewrite.store import RewriteStore
+
+    rng = random.Random(seed)
+    cmd = [sys.executable, "-m", "selflearn.cli", "mine", str(ws), "--min-users", "1"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full = time.perf_counter() - t0
+    invalid, killed, problems = 0, 0, []
+    for _ in range(trials):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3 * full, 1.05 * full))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        store = RewriteStore(ws)
+        try:
+            for v in store.versions():
+                store.load(v)
+            store.current()
+        except Exception as exc:  # a version listed but not loadable: the store is broken
+            invalid += 1
+            problems.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+    return {
+        "publish_trials": trials,
+        "publish_kills": killed,
+        "publish_kills_left_invalid_store": invalid,
+        "mine_seconds": round(full, 2),
+        "versions_after": len(RewriteStore(ws).versions()),
+        "problems": problems[:5],
     }
 
 
@@ -707,6 +745,10 @@ def main() -> None:
         shutil.copytree(base, crash_ws)
         print("crash trials", flush=True)
         out["crash"] = crash_trials(crash_ws, reqs, a.trials, rate=25.0, seed=0)
+        print("publish kills", flush=True)
+        pub_ws = work / "publish"
+        shutil.copytree(base, pub_ws)
+        out["crash"].update(publish_kills(pub_ws, trials=4 * a.trials, seed=0))
         print("malformed requests", flush=True)
         out["http"] = http_suite(crash_ws)
         print("load", flush=True)
@@ -733,6 +775,10 @@ def main() -> None:
             f"{c['acknowledged_turns_lost']} of {c['acknowledged_turns']}",
         ),
         ("acknowledged turns stored twice", str(c["duplicated"])),
+        (
+            f"kill -9 of mine's publish: stores left invalid ({c['publish_kills']} kills)",
+            str(c["publish_kills_left_invalid_store"]),
+        ),
         ("malformed requests answered 5xx", f"{h['status_5xx']} of {h['requests_tried']}"),
         ("answers echoing long input", str(h["echoed"])),
         ("traces left after forget", str(d["traces_left"])),

@@ -738,6 +738,12 @@ def crash_cells(d: Data) -> Sequence[str]:
     return [
         f"{c['acknowledged_turns_lost']} of {c['acknowledged_turns']:,} acknowledged turns lost over "
         f"{c['trials']} kill -9 trials; {c['duplicated']} stored twice"
+        + (
+            f"; `selflearn mine` killed {c['publish_kills']} times mid-run: "
+            f"{c['publish_kills_left_invalid_store']} stores left invalid"
+            if "publish_kills" in c
+            else ""
+        )
     ]
 
 
@@ -820,6 +826,7 @@ RELIABILITY = Table(
                     "lost": _zero("crash", "acknowledged_turns_lost"),
                     "twice": _zero("crash", "duplicated"),
                     "trials": lambda d: int(d["crash"]["trials"]) >= 10,
+                    "publish": lambda d: int(d["crash"].get("publish_kills_left_invalid_store", 0)) == 0,
                 },
             ),
         ),
