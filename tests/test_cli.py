@@ -205,7 +205,14 @@ def test_nightly_runs_the_graph_and_writes_its_summary(tmp_path: Path, small_nlu
     assert res.exit_code == 0, res.output
     (run,) = sorted((tmp_path / "nightly").iterdir())
     summary = json.loads((run / "summary.json").read_text())
-    assert [s["name"] for s in summary["steps"]] == ["read", "sessionize", "detect", "mine", "publish"]
+    assert [s["name"] for s in summary["steps"]] == [
+        "read",
+        "sessionize",
+        "detect",
+        "late_feedback",
+        "mine",
+        "publish",
+    ]
     art = summary["steps"][-1]["artifact"]
     assert art["kind"] == "rewrite" and art["version"] == "v0001" and len(art["digest"]) == 64
     assert "publish" in res.output and "summary:" in res.output

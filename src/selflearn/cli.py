@@ -413,7 +413,8 @@ def nightly(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Run one step (and the steps it needs): read, sessionize, detect, mine, publish, online."
+            help="Run one step (and the steps it needs): read, sessionize, detect, late_feedback, "
+            "mine, publish, online."
         ),
     ] = None,
     online: Annotated[

@@ -191,6 +191,7 @@ def test_run_nightly_on_spark_publishes_the_embedded_table(
         "read",
         "sessionize",
         "detect",
+        "late_feedback",
         "mine",
         "publish",
     ]

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from selflearn.contracts.chains import CHAIN_SCHEMA
+from selflearn.feedback.late import apply_late_feedback, late_feedback, turn_owners
 from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, PairScorer
 from selflearn.jobs.engine import Engine, make_engine
 from selflearn.jobs.graph import Artifact, NightlyGraph, Step, table_digest
@@ -158,7 +159,8 @@ def nightly_graph(
     reader: Reader | None = None,
     protected: Collection[str] | None = None,
 ) -> NightlyGraph:
-    """The night as steps: read -> sessionize -> detect -> mine (guarded) -> publish -> online.
+    """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
+    publish -> online.
 
     Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
     online training fit on the aggregated chains on the driver (the chains of a night fit in memory
@@ -182,6 +184,12 @@ def nightly_graph(
         # deterministic order whatever the engine's partitioning
         return {"chains": table.sort_by([("chain_id", "ascending")])}
 
+    def feedback(v: Mapping[str, Any]) -> dict[str, Any]:
+        # what people said about a turn after the service had logged it (serve/feedback.jsonl)
+        chains = v["chains"]
+        late = late_feedback(workspace, turn_owners(chains)) if chains.num_rows else {}
+        return {"learning_chains": apply_late_feedback(chains, late), "late_feedback": len(late)}
+
     guard_box: dict[str, ProtectedGuard] = {}
 
     def mine(v: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +197,7 @@ def nightly_graph(
         solver: ComponentSolver | None = getattr(engine, "solve_components", None)
         miner = MarkovRewriteMiner(
             min_users=cfg.min_users, min_probability=cfg.min_probability, margin=cfg.margin, **cfg.miner
-        ).fit(v["chains"], previous=store.current(), solver=solver)
+        ).fit(v["learning_chains"], previous=store.current(), solver=solver)
         if miner.allow_protected:
             guarded: Collection[str] = ()
         elif protected is None:
@@ -204,7 +212,12 @@ def nightly_graph(
         table: RewriteTable = v["rules"]
         version = None
         if cfg.publish:
-            meta = {"engine": cfg.engine, "turns": v["turns"], "chains": v["chains"].num_rows}
+            meta = {
+                "engine": cfg.engine,
+                "turns": v["turns"],
+                "chains": v["learning_chains"].num_rows,
+                "late_feedback": v["late_feedback"],
+            }
             version = store.publish(table, meta)
         digest = table_digest(table.to_arrow(), sort_by=["source"])
         return {"version": version, "artifact": Artifact("rewrite", version, digest)}
@@ -216,7 +229,11 @@ def nightly_graph(
 
         online_cfg = OnlineTrainConfig(**{"min_users": cfg.min_users, **(cfg.online or {})})
         trained = train_online(
-            workspace, v["chains"], online_cfg, previous_table=store.current(), guard=guard_box.get("guard")
+            workspace,
+            v["learning_chains"],
+            online_cfg,
+            previous_table=store.current(),
+            guard=guard_box.get("guard"),
         )
         digest = online_digest(workspace, trained.version)
         return {"online": asdict(trained), "artifact": Artifact("online", trained.version, digest)}
@@ -225,11 +242,12 @@ def nightly_graph(
         Step("read", (), ("flat", "turns"), read),
         Step("sessionize", ("flat",), ("sessions",), sessions),
         Step("detect", ("sessions",), ("chains",), detect),
-        Step("mine", ("chains",), ("rules", "refused"), mine),
-        Step("publish", ("rules", "chains", "turns"), ("version",), publish),
+        Step("late_feedback", ("chains",), ("learning_chains", "late_feedback"), feedback),
+        Step("mine", ("learning_chains",), ("rules", "refused"), mine),
+        Step("publish", ("rules", "learning_chains", "turns", "late_feedback"), ("version",), publish),
     ]
     if cfg.online is not None:
-        steps.append(Step("online", ("chains", "version"), ("online",), online))
+        steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
     return NightlyGraph(steps)
 
 

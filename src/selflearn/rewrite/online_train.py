@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -41,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from selflearn.feedback.late import apply_late_feedback, late_feedback
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.friction import CrowdFriction
 from selflearn.rewrite.guard import ProtectedGuard
@@ -442,62 +442,6 @@ def suppressed_by(
 
 
 RETRY_SIGNALS: tuple[str, ...] = ("session", "chain")
-
-
-def late_feedback(workspace: Path, flat: pa.Table) -> dict[str, bool]:
-    """Feedback that `selflearn serve` could not attach to a buffered turn any more, from
-    ``<workspace>/serve/feedback.jsonl``: turn id -> defective (an explicit "negative" or a
-    barge-in: True; an explicit "positive": False). Only entries naming the turn's own user
-    count; the latest entry per turn wins."""
-    path = Path(workspace) / "serve" / "feedback.jsonl"
-    if not path.exists() or "turn_id" not in flat.column_names:
-        return {}
-    owner = dict(zip(flat.column("turn_id").to_pylist(), flat.column("user_id").to_pylist(), strict=True))
-    out: dict[str, bool] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of a file still being appended to
-            tid = rec.get("turn_id")
-            if not isinstance(tid, str) or owner.get(tid) != rec.get("user") or tid not in owner:
-                continue
-            if rec.get("explicit") == "negative" or rec.get("barge_in"):
-                out[tid] = True
-            elif rec.get("explicit") == "positive":
-                out[tid] = False
-    return out
-
-
-def apply_late_feedback(chains: pa.Table, feedback: Mapping[str, bool]) -> pa.Table:
-    """Chains with their turns' defective flags overridden by late feedback; a chain whose last
-    turn turns out defective did not end in success."""
-    if not feedback or chains.num_rows == 0:
-        return chains
-    ids = chains.column("turn_ids").to_pylist()
-    defective = chains.column("defective").to_pylist()
-    outcome = chains.column("outcome").to_pylist()
-    changed = False
-    for i, (tids, flags) in enumerate(zip(ids, defective, strict=True)):
-        new = [feedback.get(t, d) for t, d in zip(tids, flags, strict=True)]
-        if new != flags:
-            changed = True
-            defective[i] = new
-            if new and new[-1] and outcome[i] == "success":
-                outcome[i] = "failure"
-            elif new and not new[-1] and outcome[i] == "failure":
-                outcome[i] = "success"
-    if not changed:
-        return chains
-    t = chains.set_column(
-        chains.schema.get_field_index("defective"),
-        chains.schema.field("defective"),
-        pa.array(defective, chains.schema.field("defective").type),
-    )
-    return t.set_column(
-        t.schema.get_field_index("outcome"), t.schema.field("outcome"), pa.array(outcome, pa.string())
-    )
 
 
 class VocabAsOf:
