@@ -108,7 +108,8 @@ def run_nightly(
     every rule's source and target are re-read and a rule into a protected intent the source did
     not mean is refused, whatever the log claims; without it the log's claim is all the guard has.
     `protected` is the deployment's set (the one its NLU stage guards at serve time); None: the
-    miner's own (`protected_intents`), and none at all when the miner is told `allow_protected`.
+    miner's own (`protected_`: by default `contracts.domain`'s policy over the logged intents),
+    and none at all when the miner is told `allow_protected`.
     Without a `reader`, the workspace's own NLU model is used when it holds one. `only` runs one
     step and the steps it needs.
     """
@@ -201,9 +202,9 @@ def nightly_graph(
         if miner.allow_protected:
             guarded: Collection[str] = ()
         elif protected is None:
-            guarded = miner.protected_intents
+            guarded = miner.protected_
         else:
-            guarded = set(protected) | set(miner.protected_intents)
+            guarded = set(protected) | set(miner.protected_)
         guard_box["guard"] = ProtectedGuard.of(guarded, reader)
         table, refused = guard_table(miner.to_table(), guard_box["guard"])
         return {"rules": table, "refused": refused}

@@ -59,7 +59,7 @@ from scipy.sparse.linalg import splu, spsolve_triangular
 from scipy.stats import beta as beta_dist
 
 from selflearn.contracts.chains import CHAIN_SCHEMA
-from selflearn.home.intents import PROTECTED
+from selflearn.contracts.domain import protected_by_default
 from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
 from selflearn.text.normalize import normalize_request
 
@@ -971,7 +971,9 @@ class MarkovRewriteMiner:
     `strategy` forces row or column solves (default: the cheaper per component).
 
     Fitted: `rewrites_` (REWRITE_SCHEMA), `solutions_` (SOLUTION_SCHEMA, one row per candidate
-    source), `dropped_` (previous rules dropped, with the reason), `input_`, `stats_`.
+    source), `dropped_` (previous rules dropped, with the reason), `protected_` (the protected intents
+    guarded: `protected_intents`, or by default `contracts.domain`'s policy over the logged intents),
+    `input_`, `stats_`.
     """
 
     def __init__(
@@ -980,7 +982,7 @@ class MarkovRewriteMiner:
         min_probability: float = 0.5,
         margin: float = 0.2,
         min_source_count: int = 3,
-        protected_intents: Collection[str] = PROTECTED,
+        protected_intents: Collection[str] | None = None,
         allow_protected: bool = False,
         max_examples: int = 5,
         self_aware: bool = True,
@@ -1014,7 +1016,7 @@ class MarkovRewriteMiner:
             "min_probability": self.min_probability,
             "margin": self.margin,
             "min_source_count": self.min_source_count,
-            "protected_intents": sorted(self.protected_intents),
+            "protected_intents": None if self.protected_intents is None else sorted(self.protected_intents),
             "allow_protected": self.allow_protected,
             "max_examples": self.max_examples,
             "self_aware": self.self_aware,
@@ -1047,6 +1049,12 @@ class MarkovRewriteMiner:
         give the same rules: only where the solves run changes."""
         self._validate()
         t = _explode(chains, self.group_by_interpretation)
+        # the deployment's protected intents; by default, the policy over the intents the logs name
+        if self.protected_intents is not None:
+            self.protected_ = frozenset(self.protected_intents)
+        else:
+            named = [i for i in pc.unique(t.intent).to_pylist() if i]
+            self.protected_ = protected_by_default(named)
         e = _count(t)
         if self.min_edge_users > 1:
             # A rephrase seen from fewer users is noise, not collaborative evidence: the turn is
@@ -1365,7 +1373,7 @@ class MarkovRewriteMiner:
         if len(idx) == 0:
             return []
         intents = self._majority_intents(t, np.unique(sol["target"][idx]))
-        protected = set(self.protected_intents)
+        protected = set(self.protected_)
         pairs = [(int(sol["source"][i]), int(sol["target"][i])) for i in idx]
         pairs = [p for p in pairs if self.allow_protected or intents.get(p[1]) not in protected]
         by_src = {int(sol["source"][i]): i for i in idx}
@@ -1424,7 +1432,7 @@ class MarkovRewriteMiner:
         s_succ, s_fail = self._source_stats(t)
         vocab = t.vocab
         blocked = set(self.blocked_rule_ids)
-        protected = set(self.protected_intents)
+        protected = set(self.protected_)
 
         def node_stats(text: str) -> tuple[int, int]:
             i = int(np.searchsorted(vocab, text)) if len(vocab) else 0
