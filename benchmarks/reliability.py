@@ -654,7 +654,7 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
     target = ws.parent / "ingest-ws"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    crashes, rejected_whole, dropped, tried, good, reported_quarantined = 0, 0, 0, 0, 0, 0
+    crashes, rejected_whole, dropped, tried, good, reported_quarantined, already = 0, 0, 0, 0, 0, 0, 0
     errors: list[str] = []
     per = max(1, len(lines) // files)
     for i in range(files):
@@ -671,7 +671,9 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
             continue
         good += rep.n_good
         reported_quarantined += rep.n_quarantined
-        dropped += len(chunk) - rep.n_good - rep.n_quarantined
+        already += rep.n_already_stored
+        # a valid turn drawn again in a later file is reported as already stored, not dropped
+        dropped += len(chunk) - rep.n_good - rep.n_quarantined - rep.n_already_stored - rep.n_forgotten
     stored = read_flat(target / "logs").num_rows if (target / "logs").exists() else 0
     quarantined = (
         sum(1 for _ in read_quarantine(target / "quarantine")) if (target / "quarantine").exists() else 0
@@ -691,6 +693,7 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
         "files_rejected_whole": rejected_whole,
         "silently_dropped": dropped,
         "ingested": good,
+        "reported_already_stored": already,
         "stored": before,
         "quarantined": quarantined,
         "quarantine_matches_reports": quarantined == reported_quarantined,
