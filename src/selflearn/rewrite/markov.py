@@ -330,6 +330,42 @@ def _destinations(t: _Turns) -> _IntArr:
     return np.where(t.last, absorb, nxt)
 
 
+def independent_principals(times: Sequence[npt.NDArray[np.int64]], window_us: int) -> int:
+    """How many independent principals support something, given each one's supporting times.
+
+    Principals that appear only together (every supporting chain of each within `window_us` of
+    one of the other's, and vice versa) count once, transitively: a crowd of fresh credentials
+    driven by one client in the same minutes is one voice, while real people, who run into the
+    same problem on their own schedules, stay many. `window_us` <= 0 counts every principal."""
+    n = len(times)
+    if window_us <= 0 or n < 2:
+        return n
+    ts = [np.sort(np.asarray(t, np.int64)) for t in times]
+    order = sorted(range(n), key=lambda i: int(ts[i][0]))
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def near(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:
+        """Every time in a lies within the window of some time in b."""
+        idx = np.searchsorted(b, a)
+        lo = np.abs(a - b[np.clip(idx - 1, 0, len(b) - 1)])
+        hi = np.abs(b[np.clip(idx, 0, len(b) - 1)] - a)
+        return bool(np.all(np.minimum(lo, hi) <= window_us))
+
+    for k, i in enumerate(order):
+        for j in order[k + 1 :]:
+            if int(ts[j][0]) - int(ts[i][0]) > window_us:
+                break  # i's first time is near none of j's (or any later principal's) times
+            if near(ts[i], ts[j]) and near(ts[j], ts[i]):
+                parent[find(i)] = find(j)
+    return len({find(i) for i in range(n)})
+
+
 def _group_distinct(key: _IntArr, sub: _IntArr) -> tuple[_IntArr, _IntArr, _IntArr]:
     """Unique keys, their row counts and their number of distinct `sub` values (sort-based)."""
     if len(key) == 0:
@@ -968,7 +1004,9 @@ class MarkovRewriteMiner:
     Other knobs: `max_examples` example sessions per rule; `blocked_rule_ids` never published (e.g.
     `RewriteStore.disabled_rules()`); `min_edge_users` > 1 treats rephrases seen from fewer users as
     leaving the graph (noise robustness, and far smaller components; 1 = the exact graph);
-    `strategy` forces row or column solves (default: the cheaper per component).
+    `strategy` forces row or column solves (default: the cheaper per component);
+    `together_window_s`: principals whose support appears only together, within this many seconds
+    of each other, count once towards `min_users` (`independent_principals`; 0 turns it off).
 
     Fitted: `rewrites_` (REWRITE_SCHEMA), `solutions_` (SOLUTION_SCHEMA, one row per candidate
     source), `dropped_` (previous rules dropped, with the reason), `protected_` (the protected intents
@@ -992,6 +1030,7 @@ class MarkovRewriteMiner:
         min_edge_users: int = 1,
         strategy: Strategy = "auto",
         group_by_interpretation: bool = True,
+        together_window_s: float = 600.0,
     ) -> None:
         self.min_users = min_users
         self.min_probability = min_probability
@@ -1007,6 +1046,7 @@ class MarkovRewriteMiner:
         self.min_edge_users = min_edge_users
         self.strategy = strategy
         self.group_by_interpretation = group_by_interpretation
+        self.together_window_s = together_window_s
 
     # -- config ------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -1026,6 +1066,7 @@ class MarkovRewriteMiner:
             "min_edge_users": self.min_edge_users,
             "strategy": self.strategy,
             "group_by_interpretation": self.group_by_interpretation,
+            "together_window_s": self.together_window_s,
         }
 
     def _validate(self) -> None:
@@ -1333,6 +1374,8 @@ class MarkovRewriteMiner:
             ts_r = t.ts[ri[a:b]]
             users = t.users[t.user[li[a:b]][first_idx]]
             u_names, u_counts = np.unique(users.astype(object), return_counts=True)
+            chain_ts = ts_l[first_idx]
+            by_user = [chain_ts[users == name] for name in u_names]
             # examples: most recent chains first, distinct sessions
             recent = uniq_c[np.lexsort((uniq_c, -t.chain_last_ts[uniq_c]))]
             ex_s: list[str] = []
@@ -1350,6 +1393,7 @@ class MarkovRewriteMiner:
             res[(key // width, key % width)] = {
                 "support": len(uniq_c),
                 "distinct_users": len(u_names),
+                "independent": independent_principals(by_user, int(self.together_window_s * 1e6)),
                 "users": [
                     {"user_id": str(n), "chains": int(c)} for n, c in zip(u_names, u_counts, strict=True)
                 ],
@@ -1387,7 +1431,7 @@ class MarkovRewriteMiner:
         rows = []
         for s, u in pairs:
             sup = support.get(key_of[s])
-            if sup is None or sup["distinct_users"] < self.min_users:
+            if sup is None or sup["independent"] < self.min_users:
                 continue
             i = by_src[s]
             source, target = str(t.vocab[s]), str(t.vocab[u])
