@@ -447,10 +447,15 @@ def _forge(ws: Path, copies: int) -> int:
     return ingest(src, ws).n_good
 
 
-def _night(ws: Path, k: int, allow_protected: bool = False) -> Any:
+def _night(ws: Path, k: int, allow_protected: bool = False, window: bool = True) -> Any:
+    """The nightly job with k = `k`; `allow_protected` turns the protected-action guard off, and
+    `window=False` counts principals acting in the same minutes separately (an attacker who spaces
+    its fake principals out)."""
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
-    miner = {"allow_protected": True} if allow_protected else {}
+    miner: dict[str, Any] = {"allow_protected": True} if allow_protected else {}
+    if not window:
+        miner["together_window_s"] = 0.0
     return run_nightly(
         ws, NightlyConfig(min_users=k, miner=miner, online={"layers": "global", "fine_tune_steps": 0})
     )
@@ -514,20 +519,32 @@ def poisoning(base: Path, work: Path, k: int, max_principals: int) -> dict[str, 
     _attack(one, principals=1, users_each=3 * k, pairs=pair)
     _night(one, k)
     one_credential = bool(_installed(one, pair)["rules"])
+    # the same crowd judged twice: as it acted (in one burst) and as if it had spaced itself out
     tried: dict[str, bool] = {}
-    smallest = None
+    spaced: dict[str, bool] = {}
+    smallest = smallest_spaced = None
     for n in range(1, max_principals + 1):
         ws = work / f"poison-{n}"
         shutil.copytree(base, ws)
         _attack(ws, principals=n, users_each=1, pairs=pair)
+        apart = work / f"poison-{n}-spaced"
+        shutil.copytree(ws, apart)
         _night(ws, k)
+        _night(apart, k, window=False)
         tried[str(n)] = bool(_installed(ws, pair)["rules"])
+        spaced[str(n)] = bool(_installed(apart, pair)["rules"])
         shutil.rmtree(ws, ignore_errors=True)
-        if tried[str(n)]:
+        shutil.rmtree(apart, ignore_errors=True)
+        if smallest is None and tried[str(n)]:
             smallest = n
+        if smallest_spaced is None and spaced[str(n)]:
+            smallest_spaced = n
+        if smallest is not None and smallest_spaced is not None:
             break
     # protected targets: a large crowd, then the same turns again under forged households and
-    # forged intents; once with the guard off (the control: the attack would work) and once on
+    # forged intents; once with the guard off (the control: the attack would work) and once on,
+    # both counting the crowd's principals separately, so the protected-action guard alone is
+    # what stands between them and the table
     big = 2 * k + 2
     ws = work / "poison-protected"
     shutil.copytree(base, ws)
@@ -535,9 +552,9 @@ def poisoning(base: Path, work: Path, k: int, max_principals: int) -> dict[str, 
     forged = _forge(ws, copies=big)
     control = work / "poison-protected-control"
     shutil.copytree(ws, control)
-    _night(control, k, allow_protected=True)
+    _night(control, k, allow_protected=True, window=False)
     without_guard = _installed(control, PROTECTED_ATTACKS)
-    _night(ws, k)
+    _night(ws, k, window=False)
     with_guard = _installed(ws, PROTECTED_ATTACKS)
     sources = [a for a, _ in PROTECTED_ATTACKS]
     served = _served(ws, sources)
@@ -552,6 +569,8 @@ def poisoning(base: Path, work: Path, k: int, max_principals: int) -> dict[str, 
         "k": k,
         "min_fake_principals_for_global_rule": smallest,
         "principals_tried": tried,
+        "min_fake_principals_spaced_out": smallest_spaced,
+        "principals_tried_spaced_out": spaced,
         "one_credential_installs": one_credential,
         "one_credential_user_ids": 3 * k,
         "protected_rules_installed": len(with_guard["rules"]) + with_guard["protected_rules"],
