@@ -788,10 +788,13 @@ def poisoning_cells(d: Data) -> Sequence[str]:
         raise KeyError("poisoning")  # "not measured"
     smallest = x["min_fake_principals_for_global_rule"]
     crowd = (
-        f"{smallest} fake principals (own tokens) installed a global rule at k = {x['k']}"
+        f"{smallest} fake principals (own tokens) in one burst installed a global rule at k = {x['k']}"
         if smallest is not None
-        else f"no crowd of up to {max(map(int, x['principals_tried']))} fake principals installed one"
+        else f"no burst of up to {max(map(int, x['principals_tried']))} fake principals (own tokens) "
+        f"installed a global rule at k = {x['k']}"
     )
+    if x.get("min_fake_principals_spaced_out") is not None:
+        crowd += f"; spaced out, {x['min_fake_principals_spaced_out']} did"
     one = "did" if x["one_credential_installs"] else "did not"
     ctl = x["control_without_guard"]["protected_rules_installed"]
     return [
@@ -868,9 +871,9 @@ RELIABILITY = Table(
                     "protected": _zero("poisoning", "protected_rules_installed"),
                     "candidates": _zero("poisoning", "protected_online_candidates"),
                     "served": _zero("poisoning", "protected_served_to_ordinary_people"),
-                    "k": lambda d: (
-                        (d["poisoning"]["min_fake_principals_for_global_rule"] or 10**9)
-                        >= d["poisoning"]["k"]
+                    "k": lambda d: all(
+                        (d["poisoning"].get(f) or 10**9) >= d["poisoning"]["k"]
+                        for f in ("min_fake_principals_for_global_rule", "min_fake_principals_spaced_out")
                     ),
                     "one credential": lambda d: not d["poisoning"]["one_credential_installs"],
                 },
