@@ -7,7 +7,9 @@ Sections (each a key of benchmarks/results/reliability.json):
 * ``crash``: `selflearn serve` in a child process takes /v1/interpret turns at a steady rate and is
   killed with SIGKILL at a random moment; on restart its journal is replayed. Counts the turns it
   had acknowledged (HTTP 200 with a turn id) that are not in the logs afterwards
-  (`acknowledged_turns_lost`) and those stored twice (`duplicated`), over `--trials` kills.
+  (`acknowledged_turns_lost`) and those stored twice (`duplicated`), over `--trials` kills; then
+  `selflearn mine` is killed at random moments, 4 x `--trials` times (`publish_kills`), and every
+  listed rewrite version must still load (`publish_kills_left_invalid_store`).
 * ``http``: a suite of malformed and hostile requests (NaN and Infinity, lone surrogates, oversized
   and unbounded bodies, deep nesting, wrong types, bad JSON and bytes, missing or bad credentials)
   against a running service; `status_5xx` must be 0, `echoed` counts answers that repeat a long
@@ -25,8 +27,14 @@ Sections (each a key of benchmarks/results/reliability.json):
   quarantined), `silently_dropped` (records neither stored nor quarantined), and how many turns a
   second ingest of the same file stores twice.
 
-``poisoning`` is the issue's other section; it is written as ``null`` with the reason until it is
-built.
+* ``poisoning``: fake people send a rephrase pattern through the service (each principal with its
+  own bearer token): `min_fake_principals_for_global_rule` is the smallest crowd whose pattern the
+  nightly job installs as a global rule (k = 3), `one_credential_installs` whether one token with
+  many user ids can; then a large crowd steers phrases into protected actions (opening the garage,
+  unlocking), its turns are re-ingested under forged households with every logged intent forged to
+  a harmless one, and `protected_rules_installed`, `protected_online_candidates` and
+  `protected_served_to_ordinary_people` count what got through (the control arm runs the same
+  night with the guard off, to show the attack is real).
 """
 
 from __future__ import annotations
@@ -306,6 +314,42 @@ def http_suite(ws: Path) -> dict[str, Any]:
     }
 
 
+def publish_kills(ws: Path, trials: int, seed: int) -> dict[str, Any]:
+    """`selflearn mine` killed with SIGKILL at random moments of its run (mostly while it mines
+    and publishes): afterwards every listed rewrite version and the live one must load whole."""
+    from selflearn.rewrite.store import RewriteStore
+
+    rng = random.Random(seed)
+    cmd = [sys.executable, "-m", "selflearn.cli", "mine", str(ws), "--min-users", "1"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full = time.perf_counter() - t0
+    invalid, killed, problems = 0, 0, []
+    for _ in range(trials):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3 * full, 1.05 * full))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        store = RewriteStore(ws)
+        try:
+            for v in store.versions():
+                store.load(v)
+            store.current()
+        except Exception as exc:  # a version listed but not loadable: the store is broken
+            invalid += 1
+            problems.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+    return {
+        "publish_trials": trials,
+        "publish_kills": killed,
+        "publish_kills_left_invalid_store": invalid,
+        "mine_seconds": round(full, 2),
+        "versions_after": len(RewriteStore(ws).versions()),
+        "problems": problems[:5],
+    }
+
+
 # --------------------------------------------------------------------------- deletion
 
 
@@ -335,6 +379,209 @@ def deletion(ws: Path) -> dict[str, Any]:
         "restored_by_nightly": len(after_nightly),
         "left": left,
         "after_nightly": after_nightly,
+    }
+
+
+# --------------------------------------------------------------------------- poisoning
+
+# A phrase ordinary people do not say, steered to another request. Harmless target: measures how
+# many principals a global rule needs. Protected targets: must never be installed.
+POISON_SOURCE = "kitchen lights off right now please"
+POISON_TARGET = "turn on the kitchen lights"
+PROTECTED_ATTACKS = [
+    ("garage shut right now please", "open the garage"),
+    ("lock every door right now please", "unlock the front door"),
+]
+
+
+def _attack(
+    ws: Path, principals: int, users_each: int, pairs: list[tuple[str, str]], sessions: int = 3
+) -> None:
+    """Fake people send each (source, target) pair through the service: the source, a barge-in, the
+    target said as a rephrase, `sessions` times a person, each principal with its own token."""
+    from fastapi.testclient import TestClient
+
+    from selflearn.serve.app import ServeConfig, create_app
+    from selflearn.serve.auth import TokenStore
+
+    store = TokenStore(ws / "serve" / "tokens.json")
+    tokens = [store.add(f"attacker-{i}", "write") for i in range(principals)]
+    cfg = ServeConfig(
+        workspace=ws, layers="off", compiled=False, rate_limit=0, tokens=store, session_gap_s=1.0
+    )
+    with TestClient(create_app(cfg)) as client:
+        for i, token in enumerate(tokens):
+            auth = {"Authorization": f"Bearer {token}"}
+            for u in range(users_each):
+                user = f"fake-{i}-{u}"
+                for _ in range(sessions):
+                    for source, target in pairs:
+                        r = client.post("/v1/interpret", json={"text": source, "user": user}, headers=auth)
+                        r.raise_for_status()
+                        fb = {"turn_id": r.json()["turn_id"], "user": user, "barge_in": True}
+                        client.post("/v1/feedback", json=fb, headers=auth).raise_for_status()
+                        client.post("/v1/interpret", json={"text": target, "user": user}, headers=auth)
+                    time.sleep(1.1)  # the next session
+
+
+def _forge(ws: Path, copies: int) -> int:
+    """An ingested file replaying the attackers' turns under `copies` forged households each, with
+    every turn's logged intent rewritten to a harmless one: the log's claims are lies."""
+    from selflearn.logs.io import read_turns
+    from selflearn.logs.quarantine import ingest
+
+    fake = [t for t in read_turns(ws / "logs") if t.user_id.startswith("fake-")]
+    lines = []
+    for c in range(copies):
+        for t in fake:
+            d = t.to_json_dict()
+            d["turn_id"] = f"forged-{c}-{t.turn_id}"
+            d["session_id"] = f"forged-{c}-{t.session_id}"
+            d["user_id"] = f"forged-{c}-{t.user_id}"
+            d["household_id"] = f"forged-household-{c}"
+            for h in d["nlu"]["nbest"]:
+                h["intent"] = "lights_on"
+            lines.append(json.dumps(d))
+    src = ws / "forged.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ingest(src, ws).n_good
+
+
+def _night(ws: Path, k: int, allow_protected: bool = False, window: bool = True) -> Any:
+    """The nightly job with k = `k`; `allow_protected` turns the protected-action guard off, and
+    `window=False` counts principals acting in the same minutes separately (an attacker who spaces
+    its fake principals out)."""
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+    miner: dict[str, Any] = {"allow_protected": True} if allow_protected else {}
+    if not window:
+        miner["together_window_s"] = 0.0
+    return run_nightly(
+        ws, NightlyConfig(min_users=k, miner=miner, online={"layers": "global", "fine_tune_steps": 0})
+    )
+
+
+def _installed(ws: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Which attack pairs the published rewrite table holds, and which protected-reading texts the
+    online global layer holds."""
+    from selflearn.rewrite.guard import workspace_reader
+    from selflearn.rewrite.online import OnlineStore
+    from selflearn.rewrite.store import RewriteStore
+    from selflearn.text.normalize import normalize_request
+
+    table = RewriteStore(ws).current()
+    rules = {(r.source, r.target) for r in table} if table is not None else set()
+    wanted = [(normalize_request(a), normalize_request(b)) for a, b in pairs]
+    read, protected = workspace_reader(ws)
+    ostore = OnlineStore(ws)
+    version = ostore.current_version()
+    online = ostore.load(version) if version is not None else None
+    protected_candidates = 0
+    if online is not None and read is not None and protected:
+        texts = list(online.global_index.texts)
+        protected_candidates = sum(1 for i in read(texts) if i in protected)
+    return {
+        "rules": [f"{a} -> {b}" for a, b in wanted if (a, b) in rules],
+        "protected_rules": sum(
+            1 for r in (table or []) if read is not None and (read([r.target])[0] in (protected or ()))
+        ),
+        "protected_online_candidates": protected_candidates,
+    }
+
+
+def _served(ws: Path, texts: list[str]) -> list[str | None]:
+    """What an ordinary person gets for `texts` from the service after the night (intents)."""
+    from fastapi.testclient import TestClient
+
+    from selflearn.serve.app import ServeConfig, create_app
+    from selflearn.serve.auth import TokenStore
+
+    store = TokenStore(ws / "serve" / "tokens.json")
+    token = store.add("ordinary-household", "write")
+    cfg = ServeConfig(
+        workspace=ws, layers="global", compiled=False, rate_limit=0, tokens=store, log_turns=False
+    )
+    with TestClient(create_app(cfg)) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        return [
+            client.post("/v1/interpret", json={"text": t, "user": "ordinary"}, headers=auth).json()["intent"]
+            for t in texts
+        ]
+
+
+def poisoning(base: Path, work: Path, k: int, max_principals: int) -> dict[str, Any]:
+    """The smallest number of fake principals (each with its own token) that installs a global
+    rule, whether one token with many user ids ever can, and whether any group size, with forged
+    log fields, installs a rule into a protected intent."""
+    pair = [(POISON_SOURCE, POISON_TARGET)]
+    one = work / "poison-one"
+    shutil.copytree(base, one)
+    _attack(one, principals=1, users_each=3 * k, pairs=pair)
+    _night(one, k)
+    one_credential = bool(_installed(one, pair)["rules"])
+    # the same crowd judged twice: as it acted (in one burst) and as if it had spaced itself out
+    tried: dict[str, bool] = {}
+    spaced: dict[str, bool] = {}
+    smallest = smallest_spaced = None
+    for n in range(1, max_principals + 1):
+        ws = work / f"poison-{n}"
+        shutil.copytree(base, ws)
+        _attack(ws, principals=n, users_each=1, pairs=pair)
+        apart = work / f"poison-{n}-spaced"
+        shutil.copytree(ws, apart)
+        _night(ws, k)
+        _night(apart, k, window=False)
+        tried[str(n)] = bool(_installed(ws, pair)["rules"])
+        spaced[str(n)] = bool(_installed(apart, pair)["rules"])
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(apart, ignore_errors=True)
+        if smallest is None and tried[str(n)]:
+            smallest = n
+        if smallest_spaced is None and spaced[str(n)]:
+            smallest_spaced = n
+        if smallest is not None and smallest_spaced is not None:
+            break
+    # protected targets: a large crowd, then the same turns again under forged households and
+    # forged intents; once with the guard off (the control: the attack would work) and once on,
+    # both counting the crowd's principals separately, so the protected-action guard alone is
+    # what stands between them and the table
+    big = 2 * k + 2
+    ws = work / "poison-protected"
+    shutil.copytree(base, ws)
+    _attack(ws, principals=big, users_each=1, pairs=PROTECTED_ATTACKS)
+    forged = _forge(ws, copies=big)
+    control = work / "poison-protected-control"
+    shutil.copytree(ws, control)
+    _night(control, k, allow_protected=True, window=False)
+    without_guard = _installed(control, PROTECTED_ATTACKS)
+    _night(ws, k, window=False)
+    with_guard = _installed(ws, PROTECTED_ATTACKS)
+    sources = [a for a, _ in PROTECTED_ATTACKS]
+    served = _served(ws, sources)
+    from selflearn.rewrite.guard import workspace_reader
+
+    read, protected = workspace_reader(ws)
+    own = read(sources) if read is not None else [None] * len(sources)
+    served_protected = sum(
+        1 for got, mine in zip(served, own, strict=True) if got in (protected or ()) and got != mine
+    )
+    return {
+        "k": k,
+        "min_fake_principals_for_global_rule": smallest,
+        "principals_tried": tried,
+        "min_fake_principals_spaced_out": smallest_spaced,
+        "principals_tried_spaced_out": spaced,
+        "one_credential_installs": one_credential,
+        "one_credential_user_ids": 3 * k,
+        "protected_rules_installed": len(with_guard["rules"]) + with_guard["protected_rules"],
+        "protected_online_candidates": with_guard["protected_online_candidates"],
+        "protected_served_to_ordinary_people": served_protected,
+        "protected_attack_principals": big,
+        "forged_turns_ingested": forged,
+        "control_without_guard": {
+            "protected_rules_installed": len(without_guard["rules"]),
+            "rules": without_guard["rules"],
+        },
     }
 
 
@@ -426,7 +673,7 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
     target = ws.parent / "ingest-ws"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    crashes, rejected_whole, dropped, tried, good, reported_quarantined = 0, 0, 0, 0, 0, 0
+    crashes, rejected_whole, dropped, tried, good, reported_quarantined, already = 0, 0, 0, 0, 0, 0, 0
     errors: list[str] = []
     per = max(1, len(lines) // files)
     for i in range(files):
@@ -443,7 +690,9 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
             continue
         good += rep.n_good
         reported_quarantined += rep.n_quarantined
-        dropped += len(chunk) - rep.n_good - rep.n_quarantined
+        already += rep.n_already_stored
+        # a valid turn drawn again in a later file is reported as already stored, not dropped
+        dropped += len(chunk) - rep.n_good - rep.n_quarantined - rep.n_already_stored - rep.n_forgotten
     stored = read_flat(target / "logs").num_rows if (target / "logs").exists() else 0
     quarantined = (
         sum(1 for _ in read_quarantine(target / "quarantine")) if (target / "quarantine").exists() else 0
@@ -463,6 +712,7 @@ def ingest_fuzz(ws: Path, n: int, files: int, seed: int) -> dict[str, Any]:
         "files_rejected_whole": rejected_whole,
         "silently_dropped": dropped,
         "ingested": good,
+        "reported_already_stored": already,
         "stored": before,
         "quarantined": quarantined,
         "quarantine_matches_reports": quarantined == reported_quarantined,
@@ -501,6 +751,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--records", type=int, default=10_000, help="fuzzed records to ingest")
     ap.add_argument("--quick", action="store_true", help="2 trials, 40 people, 3 s of load, 1,000 records")
+    ap.add_argument("--max-principals", type=int, default=6, help="largest fake crowd tried for k")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
     if a.quick:
@@ -516,6 +767,10 @@ def main() -> None:
         shutil.copytree(base, crash_ws)
         print("crash trials", flush=True)
         out["crash"] = crash_trials(crash_ws, reqs, a.trials, rate=25.0, seed=0)
+        print("publish kills", flush=True)
+        pub_ws = work / "publish"
+        shutil.copytree(base, pub_ws)
+        out["crash"].update(publish_kills(pub_ws, trials=4 * a.trials, seed=0))
         print("malformed requests", flush=True)
         out["http"] = http_suite(crash_ws)
         print("load", flush=True)
@@ -526,10 +781,8 @@ def main() -> None:
         out["deletion"] = deletion(base)
         print("ingestion fuzzing", flush=True)
         out["ingest"] = ingest_fuzz(base, a.records, files=20, seed=0)
-        out["poisoning"] = None
-        out["not_measured"] = {
-            "poisoning": "protected-intent guard and principal-counted k not built yet (issue 22 items 1-2)",
-        }
+        print("poisoning", flush=True)
+        out["poisoning"] = poisoning(base, work, k=3, max_principals=a.max_principals)
         out["seconds"] = round(time.perf_counter() - t0, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -544,6 +797,10 @@ def main() -> None:
             f"{c['acknowledged_turns_lost']} of {c['acknowledged_turns']}",
         ),
         ("acknowledged turns stored twice", str(c["duplicated"])),
+        (
+            f"kill -9 of mine's publish: stores left invalid ({c['publish_kills']} kills)",
+            str(c["publish_kills_left_invalid_store"]),
+        ),
         ("malformed requests answered 5xx", f"{h['status_5xx']} of {h['requests_tried']}"),
         ("answers echoing long input", str(h["echoed"])),
         ("traces left after forget", str(d["traces_left"])),
@@ -556,6 +813,20 @@ def main() -> None:
             "fuzzed records silently dropped",
             f"{out['ingest']['silently_dropped']} of {out['ingest']['records_tried']:,}",
         ),
+    ]
+    pz = out["poisoning"]
+    rows += [
+        (
+            f"fake principals to install a global rule (k={pz['k']})",
+            str(pz["min_fake_principals_for_global_rule"]),
+        ),
+        (
+            f"one credential, {pz['one_credential_user_ids']} user ids, installs",
+            str(pz["one_credential_installs"]),
+        ),
+        ("protected rules installed (forged fields)", str(pz["protected_rules_installed"])),
+        ("  ... with the guard off (control)", str(pz["control_without_guard"]["protected_rules_installed"])),
+        ("protected actions served to ordinary people", str(pz["protected_served_to_ordinary_people"])),
     ]
     for rate, r in out["load"].items():
         value = f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}, {r['errors']}"

@@ -721,6 +721,10 @@ RELIABILITY_DEPS = (
     S + "contracts",
     S + "util",
     S + "logs",
+    S + "rewrite",
+    S + "feedback",
+    S + "jobs",
+    S + "assistant/nlu",
     "benchmarks/reliability.py",
 )
 
@@ -734,6 +738,12 @@ def crash_cells(d: Data) -> Sequence[str]:
     return [
         f"{c['acknowledged_turns_lost']} of {c['acknowledged_turns']:,} acknowledged turns lost over "
         f"{c['trials']} kill -9 trials; {c['duplicated']} stored twice"
+        + (
+            f"; `selflearn mine` killed {c['publish_kills']} times mid-run: "
+            f"{c['publish_kills_left_invalid_store']} stores left invalid"
+            if "publish_kills" in c
+            else ""
+        )
     ]
 
 
@@ -772,13 +782,29 @@ def ingest_cells(d: Data) -> Sequence[str]:
     ]
 
 
-def not_built(section: str) -> Callable[[Data], Sequence[str]]:
-    def cells(d: Data) -> Sequence[str]:
-        if d[section] is None:
-            raise KeyError(section)  # "not measured"
-        return [json.dumps(d[section])]
-
-    return cells
+def poisoning_cells(d: Data) -> Sequence[str]:
+    x = d["poisoning"]
+    if x is None:
+        raise KeyError("poisoning")  # "not measured"
+    smallest = x["min_fake_principals_for_global_rule"]
+    crowd = (
+        f"{smallest} fake principals (own tokens) in one burst installed a global rule at k = {x['k']}"
+        if smallest is not None
+        else f"no burst of up to {max(map(int, x['principals_tried']))} fake principals (own tokens) "
+        f"installed a global rule at k = {x['k']}"
+    )
+    if x.get("min_fake_principals_spaced_out") is not None:
+        crowd += f"; spaced out, {x['min_fake_principals_spaced_out']} did"
+    one = "did" if x["one_credential_installs"] else "did not"
+    ctl = x["control_without_guard"]["protected_rules_installed"]
+    return [
+        f"{crowd}; one token with {x['one_credential_user_ids']} user ids {one}; "
+        f"{x['protected_attack_principals']} fake principals plus "
+        f"{x['forged_turns_ingested']:,} forged turns (households and intents forged): "
+        f"{x['protected_rules_installed']} protected rules installed "
+        f"({ctl} with the guard off), {x['protected_online_candidates']} protected online candidates, "
+        f"{x['protected_served_to_ordinary_people']} protected actions served to ordinary people"
+    ]
 
 
 RELIABILITY = Table(
@@ -786,7 +812,8 @@ RELIABILITY = Table(
     intro=(
         "`benchmarks/reliability.py` on a small simulated workspace, the service in its own process "
         "over loopback (2 CPU cores). Fuzzed ingestion exercises `selflearn ingest`'s function with "
-        "10,000 records; guarding protected actions against fake crowds (poisoning) is still to build."
+        "10,000 records; poisoning sends fake crowds' rephrases through the service, each fake "
+        "principal with its own token, and forges log fields in an ingested file."
     ),
     label_column="property",
     columns=("measured",),
@@ -802,6 +829,7 @@ RELIABILITY = Table(
                     "lost": _zero("crash", "acknowledged_turns_lost"),
                     "twice": _zero("crash", "duplicated"),
                     "trials": lambda d: int(d["crash"]["trials"]) >= 10,
+                    "publish": lambda d: int(d["crash"].get("publish_kills_left_invalid_store", 0)) == 0,
                 },
             ),
         ),
@@ -835,15 +863,19 @@ RELIABILITY = Table(
         Row(
             "poisoning: protected rules installed by fake crowds",
             "reliability.json",
-            not_built("poisoning"),
+            poisoning_cells,
             RELIABILITY_DEPS,
             Target(
-                "0 protected rules; k credentials needed",
+                "0 protected rules, candidates or actions served; k credentials needed, one never enough",
                 {
                     "protected": _zero("poisoning", "protected_rules_installed"),
-                    "k": lambda d: (
-                        d["poisoning"]["min_fake_principals_for_global_rule"] >= d["poisoning"]["k"]
+                    "candidates": _zero("poisoning", "protected_online_candidates"),
+                    "served": _zero("poisoning", "protected_served_to_ordinary_people"),
+                    "k": lambda d: all(
+                        (d["poisoning"].get(f) or 10**9) >= d["poisoning"]["k"]
+                        for f in ("min_fake_principals_for_global_rule", "min_fake_principals_spaced_out")
                     ),
+                    "one credential": lambda d: not d["poisoning"]["one_credential_installs"],
                 },
             ),
             part="poisoning",

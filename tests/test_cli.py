@@ -190,3 +190,37 @@ def test_mine_names_its_detector_and_refuses_one_the_workspace_lacks(tmp_path: P
     res = CliRunner().invoke(app, ["mine", str(tmp_path), "--detector", "span"])
     assert res.exit_code == 2
     assert "no trained span rephrase detector" in res.output
+
+
+def test_nightly_runs_the_graph_and_writes_its_summary(tmp_path: Path, small_nlu: Any) -> None:
+    import json
+
+    small_nlu.save(tmp_path / "artifacts" / "models" / "nlu")
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["simulate", "--users", "30", "--days", "2", "--seed", "4", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--min-users", "1"])
+    assert res.exit_code == 0, res.output
+    (run,) = sorted((tmp_path / "nightly").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert [s["name"] for s in summary["steps"]] == [
+        "read",
+        "sessionize",
+        "detect",
+        "late_feedback",
+        "mine",
+        "publish",
+    ]
+    art = summary["steps"][-1]["artifact"]
+    assert art["kind"] == "rewrite" and art["version"] == "v0001" and len(art["digest"]) == 64
+    assert "publish" in res.output and "summary:" in res.output
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "detect"])
+    assert res.exit_code == 0, res.output
+    latest = sorted((tmp_path / "nightly").iterdir())[-1]
+    assert [s["name"] for s in json.loads((latest / "summary.json").read_text())["steps"]] == [
+        "read", "sessionize", "detect",
+    ]  # fmt: skip
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "nope"])
+    assert res.exit_code == 2 and "no step 'nope'" in res.output

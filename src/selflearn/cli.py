@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -179,6 +180,7 @@ def ingest(
 
 
 _SEEDS_CONTEXT = {"allow_extra_args": True}
+_MIN_USERS_HELP = "Distinct principals a rewrite needs (households, else users)."
 _SEEDS_HELP = "Seeds to run and pool (mean with a 95% interval): --seeds 0 1 2 3 4, or 0,1,2 or 0-4."
 _PARALLEL_HELP = "With several --seeds: how many seeds run at once, each in its own process (same results)."
 
@@ -289,7 +291,7 @@ def demo(
     parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
     out: Annotated[Path, typer.Option(help="Workspace directory.")] = Path("workspace/demo"),
     engine: Annotated[str, typer.Option(help="Offline engine: embedded or spark.")] = "embedded",
-    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -372,7 +374,7 @@ _DETECTOR_HELP = (
 def mine(
     workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
     engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
-    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     publish: Annotated[bool, typer.Option(help="Publish the mined table as a new version.")] = True,
     detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
 ) -> None:
@@ -399,6 +401,64 @@ def _load_detector(workspace: Path, name: str = "auto") -> Any:
         raise typer.BadParameter(str(exc), param_hint="--detector") from exc
     console.print(f"rephrase detector: {which}")
     return det
+
+
+@app.command()
+def nightly(
+    workspace: Annotated[Path, typer.Argument(help="Workspace with logs/.")],
+    engine: Annotated[str, typer.Option(help="embedded or spark.")] = "embedded",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL (spark engine; default local[*]).")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one step (and the steps it needs): read, sessionize, detect, late_feedback, "
+            "mine, publish, online."
+        ),
+    ] = None,
+    online: Annotated[
+        str, typer.Option(help="Online layers to train: off, global, personal or global+personal.")
+    ] = "off",
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
+    detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
+) -> None:
+    """Run the nightly learning graph and write WORKSPACE/nightly/<run>/summary.json: each step's
+    duration, and each published artifact's kind, version and content digest."""
+    from selflearn.jobs.engine import make_engine
+    from selflearn.jobs.graph import GraphError
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+    if not (workspace / "logs").is_dir():
+        raise typer.BadParameter(f"no logs under {workspace}", param_hint="WORKSPACE")
+    if online not in ("off", "global", "personal", "global+personal"):
+        raise typer.BadParameter(f"unknown layers {online!r}", param_hint="--online")
+    det = _load_detector(workspace, detector)
+    cfg = NightlyConfig(
+        engine=engine, min_users=min_users, online=None if online == "off" else {"layers": online}
+    )
+    try:
+        eng = make_engine(engine, **({"master": master} if master and engine == "spark" else {}))
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--engine") from exc
+    try:
+        with console.status(f"the nightly graph on the {engine} engine"):
+            res = run_nightly(workspace, cfg, detector=det, engine=eng, only=only)
+    except GraphError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
+    finally:
+        eng.close()
+    assert res.summary is not None
+    summary = json.loads(res.summary.read_text(encoding="utf-8"))
+    table = Table("step", "seconds", "published", "digest")
+    for step in summary["steps"]:
+        art = step["artifact"] or {}
+        published = f"{art['kind']} {art['version']}" if art else ""
+        table.add_row(step["name"], f"{step['seconds']:.2f}", published, (art.get("digest") or "")[:16])
+    console.print(table)
+    if res.refused:
+        console.print(f"{len(res.refused)} rules refused by the protected-action guard")
+    console.print(f"summary: {res.summary}")
 
 
 @app.command()
@@ -474,7 +534,7 @@ def bench(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     seeds: Annotated[list[str] | None, typer.Option(help=_SEEDS_HELP)] = None,
     parallel: Annotated[int, typer.Option(min=1, help=_PARALLEL_HELP)] = 1,
-    min_users: Annotated[int, typer.Option(help="Distinct users a rewrite needs.")] = 3,
+    min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     detector: Annotated[
         str, typer.Option(help="Rephrase detector: trained (lexical), heuristic or span (contextual MiniLM).")
     ] = "trained",

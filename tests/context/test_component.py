@@ -116,3 +116,37 @@ def test_factory_puts_it_in_resolutions_place(small_nlu: Any) -> None:
     assert "context.rerank.v1" in names and "resolution.home.v1" not in names
     assistant = build_assistant(cfg)
     assert isinstance(assistant.component("resolution"), ContextRerankResolver)
+
+
+class PickAt(ContextReranker):
+    """Prefers the candidate at `pick` (or the last): a stand-in for a model taught by forged
+    feedback to prefer one reading."""
+
+    pick = 0
+
+    def choose(self, x: np.ndarray) -> tuple[int, np.ndarray]:
+        best = min(self.pick, x.shape[0] - 1)
+        return best, np.eye(x.shape[0])[best]
+
+
+def test_context_never_turns_a_request_into_a_protected_action(turn_factory: Any) -> None:
+    from selflearn.context.features import generate_candidates
+    from selflearn.context.signals import Interpretation, TurnView
+
+    home = _home()
+    hyps = [
+        NluHypothesis(intent="temperature_query", confidence=0.9),
+        NluHypothesis(intent="security_disarm", confidence=0.05),
+    ]
+    st = _state(turn_factory, home, "what's the temperature", list(hyps))
+    view = TurnView.from_turn(st.turn, executed=Interpretation.make("temperature_query", {}))
+    intents = [c.interp.intent for c in generate_candidates(view)]
+    model = PickAt()
+    model.pick = intents.index("security_disarm")
+    # with the guard off, the protected reading would be executed
+    unguarded = ContextRerankResolver(model, HistoryStore(), protected=())
+    st = unguarded(st)
+    assert st.turn.nlu.top is not None and st.turn.nlu.top.intent == "security_disarm"
+    guarded = ContextRerankResolver(model, HistoryStore())  # the default policy
+    st = guarded(_state(turn_factory, home, "what's the temperature", list(hyps), i=2))
+    assert st.turn.nlu.top is not None and st.turn.nlu.top.intent != "security_disarm"

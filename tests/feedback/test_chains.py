@@ -211,3 +211,21 @@ def test_interpretations_follow_the_turns(flat, turn):
     assert chains_old.drop_columns(["interpretations"]).equals(
         _detect(flat)[1].drop_columns(["interpretations"])
     )
+
+
+def test_chains_carry_the_principal_who_sent_them() -> None:
+    """A crowd is counted in principals: the chain holds the turn's household, else its user."""
+    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
+    from selflearn.jobs.steps import DetectStep
+    from selflearn.logs.flat import flatten_turns
+
+    from ..logs.strategies import make_turn
+
+    turns = [make_turn(i) for i in range(6)]
+    turns = [t.model_copy(update={"household_id": "hh-1" if i < 3 else None}) for i, t in enumerate(turns)]
+    chains = DetectStep(detector=HeuristicRephraseDetector()).chains(flatten_turns(turns))
+    by_user = dict(zip(chains["user_id"].to_pylist(), chains["principal"].to_pylist(), strict=True))
+    for t in turns:
+        if t.user_id in by_user:
+            assert by_user[t.user_id] == (t.household_id or t.user_id)
+    assert "hh-1" in by_user.values()

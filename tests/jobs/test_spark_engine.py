@@ -4,6 +4,7 @@ One local SparkSession (local[2]) for the whole module; skipped where pyspark or
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -122,7 +123,9 @@ def test_rewrites_solved_on_spark_equal_in_process(
         # others are redirected to FAILURE (several FAILURE edges per source).
         half = chains.slice(0, chains.num_rows // 2)
         users = pc.binary_join_element_wise(half["user_id"], pa.scalar("twin"), "-")
-        chains = pa.concat_tables([chains, half.set_column(1, "user_id", users)])
+        twins = half.set_column(1, "user_id", users)
+        twins = twins.set_column(twins.schema.get_field_index("principal"), "principal", users)
+        chains = pa.concat_tables([chains, twins])
     local = MarkovRewriteMiner(**params).fit(chains)
     spark = MarkovRewriteMiner(**params).fit(chains, solver=engine.solve_components)
     assert local.stats_["candidate_sources"] > 0
@@ -182,5 +185,32 @@ def test_run_nightly_on_spark_publishes_the_embedded_table(
     (emb, emb_table), (spk, spk_table) = runs["embedded"], runs["spark"]
     assert (spk.rules, spk.chains, spk.turns) == (emb.rules, emb.chains, emb.turns)
     assert spk_table.equals(emb_table)
+    # Both engines' summaries list the same steps and publish artifacts with the same digests.
+    summaries = {n: json.loads(r.summary.read_text()) for n, (r, _) in runs.items() if r.summary}
+    assert [s["name"] for s in summaries["spark"]["steps"]] == [
+        "read",
+        "sessionize",
+        "detect",
+        "late_feedback",
+        "mine",
+        "publish",
+    ]
+    digests = {n: [s["artifact"] for s in x["steps"] if s["artifact"]] for n, x in summaries.items()}
+    assert digests["spark"] == digests["embedded"] and digests["spark"][0]["kind"] == "rewrite"
+    assert summaries["spark"]["engine"] == "spark" and summaries["embedded"]["engine"] == "embedded"
     # The nightly's own engine reused the module's session and left it running.
     assert engine.spark.range(3).count() == 3
+
+
+def test_read_flat_leaves_out_deleted_people(engine: SparkEngine, workspace: Path, tmp_path: Path) -> None:
+    from selflearn.util.tombstones import Tombstones
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace / "logs" / "day=0001", ws / "logs" / "day=0001")
+    users = EmbeddedEngine().read_flat(ws / "logs").column("user_id").to_pylist()
+    gone = users[0]
+    Tombstones(ws).add(gone)
+    got = engine.to_arrow(engine.read_flat(ws / "logs")).sort_by("turn_id")
+    want = EmbeddedEngine().read_flat(ws / "logs").sort_by("turn_id")
+    assert want.num_rows == len(users) - users.count(gone)
+    assert got.equals(want)

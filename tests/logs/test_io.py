@@ -215,3 +215,23 @@ def test_concurrent_day_writers_never_clobber(tmp_path: Path) -> None:
     assert b.commit() == [w.day_dir(1) / "part-00000.parquet"]
     assert a.commit() == [w.day_dir(1) / "part-00001.parquet"]
     assert sorted(t.turn_id for t in read_turns(w.logs_dir)) == ["t00000", "t00001"]
+
+
+def test_readers_leave_out_deleted_people(tmp_path: Path) -> None:
+    """A forgotten person's turns that reached the log again are never read (tombstones)."""
+    from selflearn.logs.io import iter_tables, read_flat, workspace_tombstones
+    from selflearn.util.tombstones import Tombstones
+
+    turns = [make_turn(i) for i in range(8)]
+    gone = turns[2].user_id
+    LogWriter(tmp_path).write_day(1, turns[:4])
+    write_jsonl(tmp_path / "logs" / "day=0002" / "late.jsonl", turns[4:])
+    assert workspace_tombstones(tmp_path / "logs") is None  # nobody deleted: no filtering cost
+    Tombstones(tmp_path).add(gone)
+    kept = [t for t in turns if t.user_id != gone]
+    assert len(kept) < len(turns)
+    assert list(read_turns(tmp_path / "logs")) == kept
+    late = tmp_path / "logs" / "day=0002" / "late.jsonl"
+    assert list(read_turns(late)) == [t for t in turns[4:] if t.user_id != gone]
+    assert sum(t.num_rows for t in iter_tables(tmp_path / "logs")) == len(kept)
+    assert gone not in read_flat(tmp_path / "logs").column("user_id").to_pylist()

@@ -73,11 +73,12 @@ def test_ingest_parquet_rows(tmp_path: Path) -> None:
 
 
 def test_all_good_makes_no_quarantine_file_and_days_advance(tmp_path: Path) -> None:
-    src = tmp_path / "ok.jsonl"
+    src, other = tmp_path / "ok.jsonl", tmp_path / "more.jsonl"
     write_jsonl(src, [make_turn(i) for i in range(4)])
+    write_jsonl(other, [make_turn(i) for i in range(4, 6)])
     ws = tmp_path / "ws"
     r1 = ingest(src, ws)
-    r2 = ingest(src, ws)
+    r2 = ingest(other, ws)
     assert (r1.day, r2.day) == (1, 2)
     assert r1.quarantine_path is None and not quarantine_dir(ws).exists()
     assert r1.to_json_dict()["n_quarantined"] == 0
@@ -129,9 +130,57 @@ def test_nothing_is_silently_dropped(turns: list, damage: list[str | None]) -> N
         report = ingest(src, ws, batch_size=3)
         n_lines = sum(1 for line in lines if line.strip())
         assert report.n_input == n_lines
-        assert report.n_good + report.n_quarantined == n_lines
+        assert report.n_good + report.n_quarantined + report.n_already_stored == n_lines
         assert report.n_good == len(kept)
         good = list(read_turns(ws / "logs")) if report.log_paths else []
         assert good == kept
         quarantined = list(read_quarantine(report.quarantine_path)) if report.quarantine_path else []
         assert len(quarantined) == report.n_quarantined
+
+
+def test_reingesting_stores_each_turn_once_and_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "export.jsonl"
+    write_jsonl(src, [make_turn(i) for i in range(6)])
+    ws = tmp_path / "ws"
+    first = ingest(src, ws)
+    write_jsonl(src, [make_turn(i) for i in range(4, 9)])  # overlaps the first export by two
+    second = ingest(src, ws)
+    assert (first.n_good, first.n_already_stored) == (6, 0)
+    assert (second.n_input, second.n_good, second.n_already_stored) == (5, 3, 2)
+    assert second.already_stored == ["t00004", "t00005"]
+    assert "2 already stored, not stored again: t00004, t00005" in str(second)
+    ids = [t.turn_id for t in read_turns(ws / "logs")]
+    assert sorted(ids) == [f"t{i:05d}" for i in range(9)]
+
+
+def test_a_forgotten_person_is_not_ingested_again(tmp_path: Path) -> None:
+    from selflearn.util.tombstones import Tombstones
+
+    turns = [make_turn(i) for i in range(6)]
+    gone = turns[1].user_id
+    ws = tmp_path / "ws"
+    Tombstones(ws).add(gone)
+    src = tmp_path / "old-export.jsonl"
+    write_jsonl(src, turns)
+    report = ingest(src, ws)
+    kept = [t for t in turns if t.user_id != gone]
+    assert report.n_forgotten == len(turns) - len(kept) > 0
+    assert report.n_good == len(kept)
+    assert list(read_turns(ws / "logs")) == kept
+    assert not quarantine_dir(ws).exists()  # their records are not kept anywhere
+
+
+def test_a_lone_surrogate_is_quarantined_readably_and_the_rest_ingested(tmp_path: Path) -> None:
+    bad = make_turn(1).to_json_dict()
+    bad["asr"]["text"] = "turn on \udc80"
+    lines = [make_turn(i).model_dump_json().encode() for i in (0, 2)]
+    lines.insert(1, json.dumps(bad).encode())
+    # the same record with the surrogate as raw (invalid) UTF-8 bytes
+    lines.append(json.dumps(bad, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    report = ingest(src, tmp_path / "ws")
+    assert (report.n_good, report.n_quarantined) == (2, 2)
+    rejected = list(read_quarantine(quarantine_dir(tmp_path / "ws")))
+    assert [r["field"] for r in rejected] == ["<json>", "<json>"]
+    assert rejected[0]["raw"]["asr"]["text"] == "turn on \udc80"

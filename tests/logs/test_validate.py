@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from selflearn.logs.io import iter_raw_records
-from selflearn.logs.validate import JSON_FIELD, RECORD_FIELD, RecordError, validate_records
+from selflearn.logs.validate import JSON_FIELD, MAX_RECORD_BYTES, RECORD_FIELD, RecordError, validate_records
 
 from .strategies import make_turn
 
@@ -47,7 +47,13 @@ MUTATIONS = [
     ("latency_ms", -1.0, "latency_ms", "greater than or equal to 0"),
     ("rewrite", {"original": "a", "rewritten": "b"}, "rewrite.rule_id", "Field required"),
     ("surprise", 1, "surprise", "Extra inputs are not permitted"),
-    ("action.changes", "x", "action.changes", "valid list"),
+    ("action.changes", "x", "action.changes", "valid array"),
+    # Strict: nothing is coerced from a string, a version is MAJOR.MINOR, a timestamp must fit.
+    ("device.has_screen", "yes", "device.has_screen", "valid boolean"),
+    ("latency_ms", "0.5", "latency_ms", "valid number"),
+    ("turn_index", True, "turn_index", "valid integer"),
+    ("schema_version", "1.0-evil", "schema_version", "not MAJOR.MINOR"),
+    ("timestamp", "0001-01-01T00:00:00+05:00", "timestamp", "out of range"),
     # Numbers the model accepts but storage cannot hold.
     ("latency_ms", float("inf"), "latency_ms", "finite"),
     ("turn_index", 2**70, "turn_index", "64-bit"),
@@ -147,3 +153,49 @@ def test_validate_file_lines(tmp_path: Path) -> None:
         ["logs.jsonl", "3", " field 'nlu.nbest.0.confidence'"],
         ["logs.jsonl", "4", " field '<json>'"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "words"),
+    [
+        (b'{"turn_id": "\\udc80"}', JSON_FIELD, "surrogate"),
+        (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON_FIELD, "nested too deeply"),
+        (b'{"a": "' + b"x" * (MAX_RECORD_BYTES + 1) + b'"}', RECORD_FIELD, "the limit is"),
+    ],
+    ids=["lone surrogate", "deep nesting", "too large"],
+)
+def test_hostile_lines_are_errors_of_their_own_record(line: bytes, field: str, words: str) -> None:
+    good = make_turn(1)
+    result = validate_records("f.jsonl", [(1, line), (2, good.model_dump_json())])
+    assert result.good == [good]
+    (err,) = result.errors
+    assert (err.line, err.field) == (1, field)
+    assert words in err.message
+
+
+def test_lone_surrogate_in_a_parsed_record_is_named() -> None:
+    bad = make_turn(2).to_json_dict()
+    bad["user_id"] = "u\udc80"
+    result = validate_records("rows", [(1, bad), (2, make_turn(3).to_json_dict())])
+    assert len(result.good) == 1
+    assert [(e.line, e.field) for e in result.errors] == [(1, "user_id")]
+    assert "unicode" in result.errors[0].message
+
+
+def test_an_unforeseen_exception_is_isolated_to_its_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    import selflearn.logs.validate as validate
+
+    real = validate._storage_problems
+
+    def explode(obj: Any, path: str) -> Any:
+        if getattr(obj, "turn_id", "") == "t00002":
+            raise OverflowError("boom")
+        return real(obj, path)
+
+    monkeypatch.setattr(validate, "_storage_problems", explode)
+    lines = [make_turn(i).model_dump_json() for i in (1, 2, 3)]
+    result = validate_records("f.jsonl", _records(lines))
+    assert [t.turn_id for t in result.good] == ["t00001", "t00003"]
+    (err,) = result.errors
+    assert (err.line, err.field) == (2, RECORD_FIELD)
+    assert "OverflowError: boom" in err.message

@@ -16,13 +16,13 @@ T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 def build_chains(specs: Sequence[Mapping[str, Any]]) -> pa.Table:
     """One chain per spec: ``user``, ``texts`` (what the NLU read), ``outcome`` (default success) and
     optionally ``asr``, ``rules``, ``intents``, ``interps`` (NLU interpretations), ``defective``,
-    ``session``, ``start`` (minutes)."""
+    ``session``, ``start`` (minutes; default an hour apart)."""
     rows = []
     for i, spec in enumerate(specs):
         texts = list(spec["texts"])
         n = len(texts)
         outcome = spec.get("outcome", "success")
-        start = T0 + timedelta(minutes=spec.get("start", i))
+        start = T0 + timedelta(minutes=spec.get("start", 60 * i))  # people on their own schedules
         ts = [start + timedelta(seconds=5 * k) for k in range(n)]
         default_def = [True] * (n - 1) + [outcome != "success"]
         rows.append(

@@ -735,3 +735,21 @@ def test_grouped_fit_composes_the_pure_steps_and_an_external_solver(seed: int) -
     assert external.rewrites_.equals(miner.rewrites_)
     assert external.solutions_.equals(miner.solutions_)
     assert miner.rewrites_.num_rows > 0
+
+
+def test_principals_that_appear_only_together_count_once() -> None:
+    import numpy as np
+
+    from selflearn.rewrite.markov import independent_principals
+
+    minute = 60_000_000
+    # three credentials driven by one client within the same minutes: one voice
+    burst = [np.array([0]), np.array([1 * minute]), np.array([2 * minute, 3 * minute])]
+    assert independent_principals(burst, 10 * minute) == 1
+    # three people meeting the same problem on their own schedules: three
+    spread = [np.array([0]), np.array([60 * minute]), np.array([600 * minute])]
+    assert independent_principals(spread, 10 * minute) == 3
+    # one of them also acted alone, later: not "only together" any more
+    mixed = [np.array([0]), np.array([1 * minute, 300 * minute])]
+    assert independent_principals(mixed, 10 * minute) == 2
+    assert independent_principals(burst, 0) == 3  # off

@@ -126,7 +126,9 @@ def test_failed_publish_leaves_no_partial_state(tmp_path: Path, monkeypatch: pyt
     def broken_switch(path: object, text: str) -> None:
         raise OSError("crash while switching CURRENT")
 
-    monkeypatch.setattr(store_mod, "atomic_write_text", broken_switch)
+    import selflearn.util.versions as versions_mod
+
+    monkeypatch.setattr(versions_mod, "atomic_write_text", broken_switch)
     with pytest.raises(OSError, match="switching"):
         store.publish(table_of(A, B))
     monkeypatch.undo()

@@ -9,6 +9,10 @@ intent's hypothesis is moved to the top of the NLU n-best (an intent the NLU did
 enters it with confidence 0), and a slot filled from context is a resolved entity with an empty
 surface value, as the resolver already logs a room taken from context.
 
+A context-aware choice never makes a request a protected action (unlocking, opening the garage,
+disarming, buying: `contracts.domain`) that the NLU's reading did not already mean: the reranker
+learns from implicit feedback, which is cheap to forge, so such candidates are never offered to it.
+
 The user's previous request in the session (for "turn it off") is kept in memory per user; a
 counterfactual replay of a turn (`TurnState.replay`) is never remembered, so it never counts as
 the user's history.
@@ -16,6 +20,7 @@ the user's history.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from selflearn.assistant.component import StageFailure, TurnState, register
@@ -25,6 +30,7 @@ from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker
 from selflearn.context.signals import Interpretation, TurnView
 from selflearn.context.training import prev_turn
+from selflearn.contracts.domain import protected_by_default
 from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, Turn
 
 __all__ = ["ContextRerankResolver", "make_context_reranker"]
@@ -40,8 +46,11 @@ class ContextRerankResolver:
         model: ContextReranker | None,
         history: HistoryStore | None = None,
         resolver: EntityResolver | None = None,
+        protected: Collection[str] | None = None,
     ) -> None:
         self.model = model
+        # None: the default policy, applied to each candidate's intent name
+        self.protected = None if protected is None else frozenset(protected)
         self.history = history if history is not None else HistoryStore()
         self.resolver = resolver if resolver is not None else EntityResolver()
         self._last: dict[str, Turn] = {}
@@ -93,7 +102,11 @@ class ContextRerankResolver:
             args.pop("room")
         default = Interpretation.make(top.intent, args, ctx_room)
         view = TurnView.from_turn(turn, prev=prev_turn(turn, previous), executed=default)
-        cands = generate_candidates(view, self.history)
+        cands = [
+            c
+            for i, c in enumerate(generate_candidates(view, self.history))
+            if i == 0 or c.interp.intent == default.intent or not self._protected(c.interp.intent)
+        ]
         if len(cands) > 1:
             best, scores = self.model.choose(featurize(cands, view, self.history))
             state.scratch["context_scores"] = {
@@ -110,6 +123,11 @@ class ContextRerankResolver:
         if failure is not None:
             raise failure
         return state
+
+    def _protected(self, intent: str) -> bool:
+        if self.protected is not None:
+            return intent in self.protected
+        return bool(protected_by_default([intent]))
 
     def _apply(self, state: TurnState, chosen: Interpretation, default: Interpretation) -> None:
         turn = state.turn
@@ -148,6 +166,7 @@ def make_context_reranker(
     history: HistoryStore | None = None,
     threshold: float = 0.8,
     tie_margin: float = 0.02,
+    protected: Collection[str] | None = None,
 ) -> ContextRerankResolver:
     """Pipeline factory: a saved model's directory and history file (from config), or objects (in
     code). Without a model it behaves exactly like ``resolution.home.v1``."""
@@ -155,4 +174,5 @@ def make_context_reranker(
         model = ContextReranker.load(model_dir)
     if history is None and history_path is not None and Path(history_path).exists():
         history = HistoryStore.load(history_path)
-    return ContextRerankResolver(model, history, EntityResolver(threshold=threshold, tie_margin=tie_margin))
+    resolver = EntityResolver(threshold=threshold, tie_margin=tie_margin)
+    return ContextRerankResolver(model, history, resolver, protected=protected)

@@ -29,6 +29,10 @@ CHAIN_SCHEMA = pa.schema(
         ("first_ts", _TS),
         ("last_ts", _TS),
         ("interpretations", pa.list_(pa.string())),  # flat nlu_interpretation per turn, or null
+        # Who vouches for the chain: the authenticated household/device that sent it (the log's
+        # household_id), else the user id. Crowd thresholds (k) count principals: user ids are
+        # free strings, and one client can mint any number of them.
+        ("principal", pa.string()),
     ]
 )
 

@@ -40,6 +40,7 @@ from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_det
 from selflearn.eval.report import DayMetrics, day_metrics
 from selflearn.eval.seeds import SeedRun, run_loop_seeds
 from selflearn.eval.slu_metrics import slu_f1
+from selflearn.rewrite.guard import nlu_reader
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
 from selflearn.simulate.traffic import SimConfig
@@ -348,6 +349,8 @@ def _bench_seed(
             out,
             NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, online=nightly_online, **cfg.nightly),
             detector=detector,
+            reader=nlu_reader(nlu),
+            protected=getattr(assistant.component("nlu"), "protected", None),
         )
         if rewriter is not None and hasattr(rewriter, "reload"):
             rewriter.reload()

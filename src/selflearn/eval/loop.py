@@ -22,6 +22,7 @@ from selflearn.compose import build_assistant, default_config, load_or_train_nlu
 from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.eval.seeds import SeedRun, comparison_for, run_loop_seeds
+from selflearn.rewrite.guard import nlu_reader
 from selflearn.simulate.run import write_day
 from selflearn.simulate.traffic import SimConfig, Simulator
 from selflearn.simulate.truth import truth_table
@@ -276,6 +277,8 @@ def _run_seed(
             out,
             NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, online=nightly_online, **cfg.nightly),
             detector=detector,
+            reader=nlu_reader(nlu),
+            protected=getattr(assistant.component("nlu"), "protected", None),
         )
         t_night = time.perf_counter() - t0
         if rewriter is not None and hasattr(rewriter, "reload"):

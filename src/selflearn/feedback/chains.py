@@ -117,8 +117,17 @@ def _chains(req: pa.Table, links: pa.Table, feedback: pa.Table, interpretations:
         "first_ts": ts.take(first_idx),
         "last_ts": ts.take(last_idx),
         "interpretations": _list(interpretations, order, offsets, pa.string()),
+        "principal": _principal(req).take(first_idx),
     }
     return pa.table(cols, schema=CHAIN_SCHEMA)
+
+
+def _principal(req: pa.Table) -> pa.Array:
+    """Per turn, its household (the authenticated principal) where the log has one, else its user."""
+    users = req.column("user_id")
+    if "household_id" not in req.column_names:
+        return users
+    return pc.coalesce(req.column("household_id"), users)
 
 
 def build_chains(

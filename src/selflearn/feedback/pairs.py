@@ -42,6 +42,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "error_codes",
 )
 
+OPTIONAL_COLUMNS: tuple[str, ...] = ("household_id",)
+
 PAIRS_SCHEMA = pa.schema(
     [
         ("turn_id_a", pa.string()),
@@ -91,14 +93,16 @@ def _conform(flat: pa.Table) -> pa.Table:
     missing = [c for c in REQUIRED_COLUMNS if c not in flat.column_names]
     if missing:
         raise KeyError(f"flat table lacks feedback columns {missing}; expected logs.flat.FLAT_SCHEMA")
+    # the principal who sent a turn (chains.principal) travels along where the table has it
+    names = [*REQUIRED_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in flat.column_names)]
     cols = []
-    for name in REQUIRED_COLUMNS:
+    for name in names:
         col = flat.column(name)
         want = _FLAT_TYPES[name]
         if col.type != want:
             col = col.cast(want)
         cols.append(col)
-    return pa.table(cols, names=list(REQUIRED_COLUMNS))
+    return pa.table(cols, names=names)
 
 
 def request_turns(flat: pa.Table) -> pa.Table:

@@ -93,7 +93,7 @@ INTENTS: tuple[IntentSpec, ...] = (
         "oven_preheat", A, (_s("temperature", SlotType.NUMBER, True),), description="preheat the oven"
     ),
     IntentSpec("oven_off", A, (), description="switch the oven off"),
-    IntentSpec("garage_open", A, (), description="open the garage door"),
+    IntentSpec("garage_open", A, (), protected=True, description="open the garage door"),
     IntentSpec("garage_close", A, (), description="close the garage door"),
     IntentSpec("door_lock", A, (_DEV,), description="lock a door"),
     IntentSpec("door_unlock", A, (_DEV,), protected=True, description="unlock a door"),

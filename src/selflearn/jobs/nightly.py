@@ -5,7 +5,9 @@ Reads only workspace/logs (never truth/); the same graph runs on either engine."
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -14,12 +16,16 @@ from typing import Any
 import pyarrow as pa
 
 from selflearn.contracts.chains import CHAIN_SCHEMA
+from selflearn.feedback.late import apply_late_feedback, late_feedback, turn_owners
 from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, PairScorer
 from selflearn.jobs.engine import Engine, make_engine
+from selflearn.jobs.graph import Artifact, NightlyGraph, Step, table_digest
 from selflearn.jobs.steps import DetectStep, sessionize
 from selflearn.logs.flat import FLAT_SCHEMA
+from selflearn.rewrite.guard import ProtectedGuard, Reader, workspace_reader
 from selflearn.rewrite.markov import ComponentSolver, MarkovRewriteMiner
 from selflearn.rewrite.store import RewriteStore
+from selflearn.rewrite.table import RewriteTable
 
 
 @dataclass
@@ -48,6 +54,9 @@ class NightlyResult:
     seconds: float
     timings: dict[str, float]
     online: dict[str, Any] | None = None  # the online layers' training summary, when trained
+    # rules the protected-action guard refused: rule_id, source, target, reason
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    summary: Path | None = None  # the run's nightly/<run>/summary.json
 
 
 def mine_chains(
@@ -64,54 +73,194 @@ def mine_chains(
     return table.sort_by([("chain_id", "ascending")]), n_turns
 
 
+def guard_table(table: RewriteTable, guard: ProtectedGuard) -> tuple[RewriteTable, list[dict[str, Any]]]:
+    """`table` without the rules the guard refuses (their targets re-read as protected), and those
+    rules with the reason. The log's own claim of each target's intent is checked too."""
+    data = table.to_arrow()
+    if not data.num_rows:
+        return table, []
+    pairs = list(zip(data["source"].to_pylist(), data["target"].to_pylist(), strict=True))
+    reasons = guard.refusals(pairs, data["target_intent"].to_pylist())
+    if not any(reasons):
+        return table, []
+    keep = pa.array([r is None for r in reasons])
+    refused = [
+        {"rule_id": rid, "source": s, "target": t, "reason": r}
+        for rid, (s, t), r in zip(data["rule_id"].to_pylist(), pairs, reasons, strict=True)
+        if r is not None
+    ]
+    return RewriteTable.from_arrow(data.filter(keep), meta=table.meta), refused
+
+
 def run_nightly(
     workspace: Path,
     cfg: NightlyConfig | None = None,
     detector: PairScorer | None = None,
     engine: Engine | None = None,
+    reader: Reader | None = None,
+    protected: Collection[str] | None = None,
+    only: str | None = None,
 ) -> NightlyResult:
+    """One night: chains from the logs, rules mined, guarded and published, online layers trained
+    (`nightly_graph`; the run's summary goes to ``<workspace>/nightly/<run>/summary.json``).
+
+    `reader` is the deployment's own understanding (`rewrite.guard.nlu_reader(model)`): with it,
+    every rule's source and target are re-read and a rule into a protected intent the source did
+    not mean is refused, whatever the log claims; without it the log's claim is all the guard has.
+    `protected` is the deployment's set (the one its NLU stage guards at serve time); None: the
+    miner's own (`protected_`: by default `contracts.domain`'s policy over the logged intents),
+    and none at all when the miner is told `allow_protected`.
+    Without a `reader`, the workspace's own NLU model is used when it holds one. `only` runs one
+    step and the steps it needs.
+    """
     cfg = cfg or NightlyConfig()
+    if reader is None:
+        reader, default_protected = workspace_reader(Path(workspace))
+        protected = default_protected if protected is None else protected
     det = detector if detector is not None else HeuristicRephraseDetector()
     own_engine = engine is None
     eng = engine if engine is not None else make_engine(cfg.engine)
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        chains, n_turns = mine_chains(eng, Path(workspace) / "logs", det, cfg)
-        timings["detect_s"] = time.perf_counter() - t0
-        store = RewriteStore(workspace)
-        previous = store.current()
-        t1 = time.perf_counter()
-        # An engine that can solve the rephrase graph's components (Spark) does; else in-process.
-        solver: ComponentSolver | None = getattr(eng, "solve_components", None)
-        miner = MarkovRewriteMiner(
-            min_users=cfg.min_users, min_probability=cfg.min_probability, margin=cfg.margin, **cfg.miner
-        ).fit(chains, previous=previous, solver=solver)
-        timings["mine_s"] = time.perf_counter() - t1
+        graph = nightly_graph(Path(workspace), cfg, det, eng, reader, protected)
+        run = graph.run(
+            only=only,
+            summary_dir=Path(workspace) / "nightly",
+            meta={"engine": eng.name, "workspace": str(workspace)},
+        )
     finally:
         if own_engine:
             eng.close()
-    table = miner.to_table()
-    version = None
-    if cfg.publish:
-        version = store.publish(table, {"engine": cfg.engine, "turns": n_turns, "chains": chains.num_rows})
-    online_summary = None
-    if cfg.online is not None:
+    secs = {s.name: s.seconds for s in run.steps}
+    timings = {"detect_s": secs.get("read", 0.0) + secs.get("sessionize", 0.0) + secs.get("detect", 0.0)}
+    if "mine" in secs:
+        timings["mine_s"] = secs["mine"]
+    if "online" in secs:
+        timings["online_s"] = secs["online"]
+    v = run.values
+    chains = v.get("chains")
+    return NightlyResult(
+        version=v.get("version"),
+        rules=len(v["rules"]) if "rules" in v else 0,
+        chains=chains.num_rows if chains is not None else 0,
+        turns=int(v.get("turns", 0)),
+        seconds=time.perf_counter() - t0,
+        timings=timings,
+        online=v.get("online"),
+        refused=list(v.get("refused", [])),
+        summary=run.summary_path,
+    )
+
+
+def nightly_graph(
+    workspace: Path,
+    cfg: NightlyConfig,
+    detector: PairScorer,
+    engine: Engine,
+    reader: Reader | None = None,
+    protected: Collection[str] | None = None,
+) -> NightlyGraph:
+    """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
+    publish -> online.
+
+    Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
+    online training fit on the aggregated chains on the driver (the chains of a night fit in memory
+    on one machine, and the fits are not per-group: they need every chain at once), except the
+    Markov solve, which an engine that offers `solve_components` (Spark) distributes."""
+    logs = workspace / "logs"
+    store = RewriteStore(workspace)
+
+    def read(_: Mapping[str, Any]) -> dict[str, Any]:
+        flat = engine.read_flat(logs)
+        n_turns = flat.num_rows if isinstance(flat, pa.Table) else int(flat.count())
+        return {"flat": flat, "turns": n_turns}
+
+    def sessions(v: Mapping[str, Any]) -> dict[str, Any]:
+        fn = partial(sessionize, gap_s=cfg.session_gap_s)
+        return {"sessions": engine.map_groups(v["flat"], "user_id", fn, FLAT_SCHEMA)}
+
+    def detect(v: Mapping[str, Any]) -> dict[str, Any]:
+        step = DetectStep(detector=detector, threshold=cfg.rephrase_threshold)
+        table = engine.to_arrow(engine.map_groups(v["sessions"], "session_id", step.chains, CHAIN_SCHEMA))
+        # deterministic order whatever the engine's partitioning
+        return {"chains": table.sort_by([("chain_id", "ascending")])}
+
+    def feedback(v: Mapping[str, Any]) -> dict[str, Any]:
+        # what people said about a turn after the service had logged it (serve/feedback.jsonl)
+        chains = v["chains"]
+        late = late_feedback(workspace, turn_owners(chains)) if chains.num_rows else {}
+        return {"learning_chains": apply_late_feedback(chains, late), "late_feedback": len(late)}
+
+    guard_box: dict[str, ProtectedGuard] = {}
+
+    def mine(v: Mapping[str, Any]) -> dict[str, Any]:
+        # an engine that can solve the rephrase graph's components (Spark) does; else in-process
+        solver: ComponentSolver | None = getattr(engine, "solve_components", None)
+        miner = MarkovRewriteMiner(
+            min_users=cfg.min_users, min_probability=cfg.min_probability, margin=cfg.margin, **cfg.miner
+        ).fit(v["learning_chains"], previous=store.current(), solver=solver)
+        if miner.allow_protected:
+            guarded: Collection[str] = ()
+        elif protected is None:
+            guarded = miner.protected_
+        else:
+            guarded = set(protected) | set(miner.protected_)
+        guard_box["guard"] = ProtectedGuard.of(guarded, reader)
+        table, refused = guard_table(miner.to_table(), guard_box["guard"])
+        return {"rules": table, "refused": refused}
+
+    def publish(v: Mapping[str, Any]) -> dict[str, Any]:
+        table: RewriteTable = v["rules"]
+        version = None
+        if cfg.publish:
+            meta = {
+                "engine": cfg.engine,
+                "turns": v["turns"],
+                "chains": v["learning_chains"].num_rows,
+                "late_feedback": v["late_feedback"],
+            }
+            version = store.publish(table, meta)
+        digest = table_digest(table.to_arrow(), sort_by=["source"])
+        return {"version": version, "artifact": Artifact("rewrite", version, digest)}
+
+    def online(v: Mapping[str, Any]) -> dict[str, Any]:
         from dataclasses import asdict
 
         from selflearn.rewrite.online_train import OnlineTrainConfig, train_online
 
-        t2 = time.perf_counter()
-        online_cfg = OnlineTrainConfig(**{"min_users": cfg.min_users, **cfg.online})
-        trained = train_online(Path(workspace), chains, online_cfg, previous_table=store.current())
-        online_summary = asdict(trained)
-        timings["online_s"] = time.perf_counter() - t2
-    return NightlyResult(
-        version=version,
-        rules=len(table),
-        chains=chains.num_rows,
-        turns=n_turns,
-        seconds=time.perf_counter() - t0,
-        timings=timings,
-        online=online_summary,
-    )
+        online_cfg = OnlineTrainConfig(**{"min_users": cfg.min_users, **(cfg.online or {})})
+        trained = train_online(
+            workspace,
+            v["learning_chains"],
+            online_cfg,
+            previous_table=store.current(),
+            guard=guard_box.get("guard"),
+        )
+        digest = online_digest(workspace, trained.version)
+        return {"online": asdict(trained), "artifact": Artifact("online", trained.version, digest)}
+
+    steps = [
+        Step("read", (), ("flat", "turns"), read),
+        Step("sessionize", ("flat",), ("sessions",), sessions),
+        Step("detect", ("sessions",), ("chains",), detect),
+        Step("late_feedback", ("chains",), ("learning_chains", "late_feedback"), feedback),
+        Step("mine", ("learning_chains",), ("rules", "refused"), mine),
+        Step("publish", ("rules", "learning_chains", "turns", "late_feedback"), ("version",), publish),
+    ]
+    if cfg.online is not None:
+        steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
+    return NightlyGraph(steps)
+
+
+def online_digest(workspace: Path, version: str | None) -> str:
+    """The digest of a published online version's candidates (global and personal indexes)."""
+    if version is None:
+        return ""
+    import pyarrow.parquet as pq
+
+    from selflearn.rewrite.online import GLOBAL_FILE, PERSONAL_FILE, OnlineStore
+
+    vdir = OnlineStore(workspace).store.path(version)
+    glob = table_digest(pq.read_table(vdir / GLOBAL_FILE), sort_by=["text"])
+    personal = table_digest(pq.read_table(vdir / PERSONAL_FILE), sort_by=["user_id", "text"])
+    return hashlib.sha256(f"{glob}:{personal}".encode()).hexdigest()

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from selflearn.jobs.protocol import Step
 from selflearn.logs.flat import FLAT_SCHEMA
-from selflearn.logs.io import list_log_files
+from selflearn.logs.io import list_log_files, workspace_tombstones
 from selflearn.logs.schema import TURN_SCHEMA, check_schema_version, flatten_table
 from selflearn.rewrite.markov import (
     EDGE_SCHEMA,
@@ -269,7 +269,8 @@ class SparkEngine:
 
         File versions are checked on the driver as `logs.io` does (a file of another major version is
         refused before any job runs). The `day=` folders become no column: the turn carries its own
-        timestamp. Hidden (`.`/`_`) files are in-progress writes and are skipped, by both readers."""
+        timestamp. Hidden (`.`/`_`) files are in-progress writes and are skipped, by both readers.
+        Deleted people's rows are left out, as `logs.io` leaves them (the workspace's tombstones)."""
         files = list_log_files(logs_dir)
         other = [f for f in files if f.suffix != ".parquet"]
         if other:
@@ -284,6 +285,14 @@ class SparkEngine:
             .option("pathGlobFilter", "*.parquet")
             .parquet(str(logs_dir))
         )
+        tombs = workspace_tombstones(logs_dir)
+        if tombs is not None:
+            from pyspark.sql import functions as F
+
+            users = [r[0] for r in raw.select("user_id").distinct().collect()]
+            gone = tombs.deleted(u for u in users if u is not None)
+            if gone:
+                raw = raw.filter(~F.col("user_id").isin(sorted(gone)))
         df = raw.select(*TURN_SCHEMA.names).mapInArrow(_flatten_batches, flat_struct)
         if self.cache_flat:
             # Spark matches cached plans by path, not by the files found: a view cached by an earlier

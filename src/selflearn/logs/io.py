@@ -44,6 +44,7 @@ from selflearn.logs.schema import (
 from selflearn.logs.validate import LogFormatError, errors_from_validation
 from selflearn.util.atomic import CommitOnExit, atomic_path, new_temp_path, publish_temp
 from selflearn.util.perf import gc_paused
+from selflearn.util.tombstones import Tombstones
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -57,6 +58,8 @@ __all__ = [
     "read_flat",
     "read_table",
     "read_turns",
+    "stored_turn_ids",
+    "workspace_tombstones",
     "write_jsonl",
     "write_parquet",
 ]
@@ -317,6 +320,24 @@ def list_log_files(path_or_dir: PathLike) -> list[Path]:
     return [p / f for f in sorted(files, key=_natural_key)]
 
 
+def stored_turn_ids(root: PathLike) -> set[str]:
+    """Every turn id already in a workspace's log (`root/logs`), read from the id column alone.
+
+    Ingestion checks new turns against it so that the same export ingested twice stores each
+    turn once. Memory is one string per stored turn (about 80 MB for a million turns).
+    """
+    logs = Path(root) / "logs"
+    if not logs.is_dir():
+        return set()
+    ids: set[str] = set()
+    for f in list_log_files(logs):
+        if f.suffix == ".parquet":
+            ids.update(pq.read_table(f, columns=["turn_id"]).column("turn_id").to_pylist())
+        else:
+            ids.update(t.turn_id for t in _iter_jsonl_turns(f))
+    return ids
+
+
 def _iter_jsonl_turns(path: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Turn]:
     with open(path, "rb") as f:
         numbered = ((n, line) for n, line in enumerate(f, start=1) if line.strip())
@@ -358,31 +379,57 @@ def _iter_jsonl_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
         yield turns_to_table(chunk, version=version)
 
 
+def workspace_tombstones(path_or_dir: PathLike) -> Tombstones | None:
+    """The tombstones of the workspace a log path lies in, or None when nobody was deleted.
+
+    A log path is `<workspace>/logs` or anything below it; its workspace's `privacy/` folder holds
+    the tombstones (`util.tombstones`). Every reader here honours them, so a deleted person's
+    records that reached the log again (a collector's late batch, a restored backup, files copied
+    in by hand) are never read by a nightly step.
+    """
+    p = Path(path_or_dir).absolute()
+    for d in (p, *p.parents):
+        if d.name == "logs":
+            tombs = Tombstones(d.parent)
+            return tombs if tombs.path.exists() else None
+    return None
+
+
 def read_turns(path_or_dir: PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Turn]:
     """Stream validated turns from a .jsonl/.parquet file or a directory of them, in order.
 
     For trusted logs: an invalid record raises `LogFormatError` naming file, line and field (use
-    `quarantine.ingest` for untrusted files).
+    `quarantine.ingest` for untrusted files). Deleted people's turns are skipped (tombstones).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tombs = workspace_tombstones(path_or_dir)
     for f in list_log_files(path_or_dir):
         if f.suffix == ".jsonl":
-            yield from _iter_jsonl_turns(f, batch_size)
+            turns: Iterable[Turn] = _iter_jsonl_turns(f, batch_size)
+            if tombs is not None:
+                turns = (t for t in turns if t.user_id not in tombs)
+            yield from turns
         else:
             for table in _iter_parquet_tables(f, batch_size):
+                if tombs is not None:
+                    table, _ = tombs.filter_table(table)
                 yield from table_to_turns(table, batch_size)
 
 
 def iter_tables(path_or_dir: PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pa.Table]:
-    """Stream the log as nested tables of at most `batch_size` rows (`TURN_SCHEMA`), in order."""
+    """Stream the log as nested tables of at most `batch_size` rows (`TURN_SCHEMA`), in order.
+
+    Deleted people's rows are left out (tombstones, see `workspace_tombstones`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tombs = workspace_tombstones(path_or_dir)
     for f in list_log_files(path_or_dir):
-        if f.suffix == ".jsonl":
-            yield from _iter_jsonl_tables(f, batch_size)
-        else:
-            yield from _iter_parquet_tables(f, batch_size)
+        jsonl = f.suffix == ".jsonl"
+        for table in _iter_jsonl_tables(f, batch_size) if jsonl else _iter_parquet_tables(f, batch_size):
+            if tombs is not None:
+                table, _ = tombs.filter_table(table)
+            yield table
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:

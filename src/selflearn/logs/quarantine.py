@@ -10,10 +10,12 @@ per rejected record:
      "errors": [{"field": ..., "message": ...}, ...], "raw": {...the record as read...}}
 
 (`field`/`message` repeat the first of `errors`, for grep.) Nothing is silently dropped: every
-non-blank input line (Parquet row) ends up either in the log or in quarantine, and the report's
-counts say so (`n_input == n_good + n_quarantined`). Both outputs are written atomically; the
-quarantine file is published before the log parts, so a crash in between leaves the rejected
-records recorded and the (re-runnable) good ones unpublished.
+non-blank input line (Parquet row) ends up in the log, in quarantine, or counted in the report as
+already stored (its turn id is in the log: ingesting an export twice stores it once) or as a
+forgotten person's (a tombstone says they were deleted: an old export must not bring them back),
+and the counts say so (`n_input == n_good + n_quarantined + n_already_stored + n_forgotten`).
+Both outputs are written atomically; the quarantine file is published before the log parts, so a
+crash in between leaves the rejected records recorded and the (re-runnable) good ones unpublished.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from selflearn.logs.io import DEFAULT_BATCH_SIZE, LOG_SUFFIXES, LogWriter, iter_raw_records
+from selflearn.logs.io import DEFAULT_BATCH_SIZE, LOG_SUFFIXES, LogWriter, iter_raw_records, stored_turn_ids
 from selflearn.logs.records import Turn
 from selflearn.logs.validate import RecordError, iter_validated
 from selflearn.util.atomic import CommitOnExit, new_temp_path, publish_temp
+from selflearn.util.tombstones import Tombstones
 
 __all__ = ["IngestReport", "QuarantineWriter", "ingest", "quarantine_dir", "read_quarantine"]
 
@@ -42,14 +45,18 @@ def quarantine_dir(workspace: str | os.PathLike[str]) -> Path:
 
 @dataclass
 class IngestReport:
-    """What an ingest did: counts (`n_input == n_good + n_quarantined`), where things went, and
-    the first `max_errors` errors (all of them are in the quarantine file)."""
+    """What an ingest did: counts (`n_input == n_good + n_quarantined + n_already_stored +
+    n_forgotten`), where things went, and the first `max_errors` errors (all of them are in the
+    quarantine file) and already-stored turn ids."""
 
     source: str
     n_input: int = 0
     n_good: int = 0
     n_quarantined: int = 0
+    n_already_stored: int = 0
+    n_forgotten: int = 0
     n_errors: int = 0
+    already_stored: list[str] = field(default_factory=list)
     day: int | None = None
     log_paths: list[Path] = field(default_factory=list)
     quarantine_path: Path | None = None
@@ -59,6 +66,11 @@ class IngestReport:
         s = f"{self.source}: {self.n_input} records, {self.n_good} ingested, {self.n_quarantined} quarantined"
         if self.quarantine_path is not None:
             s += f" -> {self.quarantine_path}"
+        if self.n_already_stored:
+            shown = ", ".join(self.already_stored[:5]) + (", ..." if self.n_already_stored > 5 else "")
+            s += f"\n  {self.n_already_stored} already stored, not stored again: {shown}"
+        if self.n_forgotten:
+            s += f"\n  {self.n_forgotten} of deleted people, not stored (their tombstone holds)"
         return "\n".join([s, *(f"  {e}" for e in self.errors)])
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -67,7 +79,10 @@ class IngestReport:
             "n_input": self.n_input,
             "n_good": self.n_good,
             "n_quarantined": self.n_quarantined,
+            "n_already_stored": self.n_already_stored,
+            "n_forgotten": self.n_forgotten,
             "n_errors": self.n_errors,
+            "already_stored": self.already_stored,
             "day": self.day,
             "log_paths": [str(p) for p in self.log_paths],
             "quarantine_path": str(self.quarantine_path) if self.quarantine_path else None,
@@ -102,7 +117,9 @@ class QuarantineWriter(CommitOnExit):
     def add(self, line: int, errors: list[RecordError], raw: dict[str, Any] | str) -> None:
         if self._f is None:
             self._tmp = new_temp_path(self.dir / "quarantine.jsonl")
-            self._f = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            # backslashreplace: a lone surrogate (the reason a record is here) is written as its
+            # JSON escape, so the line stays valid JSON and reads back as the same string.
+            self._f = open(self._tmp, "w", encoding="utf-8", errors="backslashreplace", newline="\n")  # noqa: SIM115
         first = errors[0]
         rec = {
             "source": self.source,
@@ -160,6 +177,9 @@ def ingest(
     writer = LogWriter(workspace, batch_size=batch_size)
     report = IngestReport(source=src.name, day=writer.next_day() if day is None else day)
     assert report.day is not None
+    stored = stored_turn_ids(workspace)
+    tombstones = Tombstones(Path(workspace))
+    gone: dict[str, bool] = {}
 
     with writer.open_day(report.day) as log, QuarantineWriter(workspace, src.name) as quarantine:
 
@@ -167,6 +187,16 @@ def ingest(
             for line, outcome, raw in iter_validated(src.name, iter_raw_records(src, batch_size)):
                 report.n_input += 1
                 if isinstance(outcome, Turn):
+                    if outcome.turn_id in stored:
+                        report.n_already_stored += 1
+                        if len(report.already_stored) < max_errors:
+                            report.already_stored.append(outcome.turn_id)
+                        continue
+                    if outcome.user_id not in gone:
+                        gone[outcome.user_id] = outcome.user_id in tombstones
+                    if gone[outcome.user_id]:
+                        report.n_forgotten += 1
+                        continue
                     report.n_good += 1
                     yield outcome
                 else:
@@ -179,7 +209,8 @@ def ingest(
         log.write(good())
     report.log_paths = list(log.paths)
     report.quarantine_path = quarantine.path
-    if report.n_input != report.n_good + report.n_quarantined:  # pragma: no cover - invariant
+    accounted = report.n_good + report.n_quarantined + report.n_already_stored + report.n_forgotten
+    if report.n_input != accounted:  # pragma: no cover - invariant
         raise AssertionError(f"ingest lost records: {report}")
     return report
 

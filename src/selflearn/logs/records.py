@@ -206,12 +206,18 @@ class Turn(_Record):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("timestamp must be timezone-aware (UTC)")
-        return v.astimezone(UTC)
+        try:
+            return v.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp is out of range once moved to UTC") from None
 
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, v: str) -> str:
-        if v.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        major, dot, minor = v.partition(".")
+        if not (major.isdecimal() and dot and minor.isdecimal() and v.isascii()):
+            raise ValueError(f"schema version {v!r} is not MAJOR.MINOR; this reader speaks {SCHEMA_VERSION}")
+        if major != SCHEMA_VERSION.split(".")[0]:
             raise ValueError(f"unsupported schema version {v!r}; this reader speaks {SCHEMA_VERSION}")
         return v
 

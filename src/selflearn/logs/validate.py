@@ -11,7 +11,14 @@ error location (`asr.nbest.0.confidence`) and pydantic's message, so a person ca
 Invariants that pydantic cannot see are checked here as well: a `turn_id` may appear only once per
 file (the first occurrence is kept, later ones are errors), and every number must be storable
 (integers in int64, floats finite: `latency_ms=inf` passes the model but cannot round-trip JSON).
-Pseudo-fields: `<json>` for a line that is not a JSON object, `<record>` for a whole-record error.
+Strings must be valid Unicode: a JSON escape can smuggle in a lone surrogate, which Parquet cannot
+store (the JSON parser refuses it; pydantic refuses it in a parsed record). Pseudo-fields:
+`<json>` for a line that is not a JSON object, `<record>` for a whole-record error.
+
+Lines of text are validated strictly, straight from JSON (pydantic's strict JSON mode): `"yes"` is
+not a boolean and `"0.5"` not a number, nesting deeper than the parser's limit and lines over
+`MAX_RECORD_BYTES` are errors. Records are isolated: whatever goes wrong with one record (even an
+exception nobody foresaw) becomes that record's error, never the file's.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from selflearn.util.perf import gc_paused
 
 __all__ = [
     "JSON_FIELD",
+    "MAX_RECORD_BYTES",
     "RECORD_FIELD",
     "LogFormatError",
     "RawRecord",
@@ -44,6 +52,9 @@ __all__ = [
 
 JSON_FIELD = "<json>"
 RECORD_FIELD = "<record>"
+
+MAX_RECORD_BYTES = 1 << 20
+"""The largest line accepted as one record (a real turn is a few KiB)."""
 
 RawRecord = Mapping[str, Any] | str | bytes
 """A record before validation: a parsed dict, or one line of JSON (str or bytes)."""
@@ -137,6 +148,8 @@ def parse_raw(source: str, line: int, raw: RawRecord) -> dict[str, Any] | Record
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         return RecordError(source, line, JSON_FIELD, f"invalid JSON: {e}", text)
+    except RecursionError:
+        return RecordError(source, line, JSON_FIELD, "invalid JSON: nested too deeply", text)
     if not isinstance(obj, dict):
         return RecordError(
             source, line, JSON_FIELD, f"expected a JSON object, got {type(obj).__name__}", text
@@ -167,8 +180,9 @@ def _storage_problems(obj: Any, path: str) -> Iterator[tuple[str, str]]:
 def iter_validated(
     source: str, records: Iterable[tuple[int, RawRecord]]
 ) -> Iterator[tuple[int, Turn | list[RecordError], dict[str, Any] | str]]:
-    """Validate records one by one (streaming): yield `(line, Turn or its errors, parsed raw)`.
+    """Validate records one by one (streaming): yield `(line, Turn or its errors, the record)`.
 
+    The record is shown parsed where it was bad and parses (for quarantine), else as read.
     Every input record yields exactly one item, so nothing can be dropped on the way.
     """
     first_seen: dict[str, int] = {}
@@ -187,22 +201,65 @@ _CHUNK = 1024
 def _validate_one(
     source: str, line: int, raw: RawRecord, first_seen: dict[str, int]
 ) -> tuple[int, Turn | list[RecordError], dict[str, Any] | str]:
-    parsed = parse_raw(source, line, raw)
-    if isinstance(parsed, RecordError):
-        return line, [parsed], parsed.raw
     try:
-        turn = Turn.model_validate(parsed)
-    except ValidationError as exc:
-        return line, errors_from_validation(source, line, exc, parsed), parsed
+        outcome, shown = _check(source, line, raw)
+        if isinstance(outcome, Turn):
+            seen = first_seen.get(outcome.turn_id)
+            if seen is not None:
+                msg = f"duplicate turn_id {outcome.turn_id!r} (first seen at line {seen})"
+                return line, [RecordError(source, line, "turn_id", msg, _shown(raw))], _shown(raw)
+            first_seen[outcome.turn_id] = line
+        return line, outcome, shown
+    except Exception as exc:  # isolation: one record's surprise never sinks the file
+        shown = _shown(raw)
+        msg = f"could not be validated: {type(exc).__name__}: {str(exc)[:200]}"
+        return line, [RecordError(source, line, RECORD_FIELD, msg, shown)], shown
+
+
+def _shown(raw: RawRecord) -> dict[str, Any] | str:
+    """The record as quarantine shows it: parsed when it parses, else its text."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    parsed = parse_raw("", 0, raw)
+    return parsed.raw if isinstance(parsed, RecordError) else parsed
+
+
+def _check(source: str, line: int, raw: RawRecord) -> tuple[Turn | list[RecordError], dict[str, Any] | str]:
+    if isinstance(raw, Mapping):
+        parsed: dict[str, Any] | str = dict(raw)
+        try:
+            turn = Turn.model_validate(parsed)
+        except ValidationError as exc:
+            return errors_from_validation(source, line, exc, parsed), parsed
+    else:
+        if len(raw) > MAX_RECORD_BYTES:
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            msg = f"record is {len(raw):,} bytes; the limit is {MAX_RECORD_BYTES:,}"
+            return [RecordError(source, line, RECORD_FIELD, msg, text)], text
+        try:
+            turn = Turn.model_validate_json(raw, strict=True)
+        except ValidationError as exc:
+            return _json_errors(source, line, raw, exc)
+        parsed = raw if isinstance(raw, str) else raw.decode("utf-8")
     problems = list(_storage_problems(turn, ""))
     if problems:
-        return line, [RecordError(source, line, f, m, parsed) for f, m in problems], parsed
-    seen = first_seen.get(turn.turn_id)
-    if seen is not None:
-        msg = f"duplicate turn_id {turn.turn_id!r} (first seen at line {seen})"
-        return line, [RecordError(source, line, "turn_id", msg, parsed)], parsed
-    first_seen[turn.turn_id] = line
-    return line, turn, parsed
+        shown = _shown(raw)
+        return [RecordError(source, line, f, m, shown) for f, m in problems], shown
+    return turn, parsed
+
+
+def _json_errors(
+    source: str, line: int, raw: str | bytes, exc: ValidationError
+) -> tuple[list[RecordError], dict[str, Any] | str]:
+    """The errors of a line strict validation refused, located as precisely as parsing allows."""
+    parsed = parse_raw(source, line, raw)
+    if isinstance(parsed, RecordError):
+        return [parsed], parsed.raw
+    unparsed = [e for e in exc.errors(include_url=False) if e["type"] == "json_invalid"]
+    if unparsed:  # Python's parser was more lenient (a lone surrogate, very deep nesting)
+        msg = unparsed[0]["msg"]
+        return [RecordError(source, line, JSON_FIELD, msg, parsed)], parsed
+    return errors_from_validation(source, line, exc, parsed), parsed
 
 
 def validate_records(source_name: str, records: Iterable[tuple[int, RawRecord]]) -> ValidationResult:

@@ -59,7 +59,7 @@ from scipy.sparse.linalg import splu, spsolve_triangular
 from scipy.stats import beta as beta_dist
 
 from selflearn.contracts.chains import CHAIN_SCHEMA
-from selflearn.home.intents import PROTECTED
+from selflearn.contracts.domain import protected_by_default
 from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
 from selflearn.text.normalize import normalize_request
 
@@ -190,7 +190,9 @@ def _encode_texts(values: pa.Array) -> tuple[_IntArr, npt.NDArray[np.object_]]:
 def _explode(chains: pa.Table, group_by_interpretation: bool = True) -> _Turns:
     # `interpretations` is optional: chains written before it existed group by text only
     missing = [
-        f.name for f in CHAIN_SCHEMA if f.name not in chains.column_names and f.name != "interpretations"
+        f.name
+        for f in CHAIN_SCHEMA
+        if f.name not in chains.column_names and f.name not in ("interpretations", "principal")
     ]
     if missing:
         raise ValueError(f"chains table lacks columns {missing}; expected CHAIN_SCHEMA")
@@ -210,7 +212,11 @@ def _explode(chains: pa.Table, group_by_interpretation: bool = True) -> _Turns:
     last = pos == np.repeat(lens, lens) - 1
 
     node, vocab = _encode_texts(_col(chains, "nlu_texts").flatten())
-    chain_user, users = _encode_strings(_col(chains, "user_id"))
+    # support is counted in principals (households/devices with credentials), not user strings
+    who = _col(chains, "user_id")
+    if "principal" in chains.column_names:
+        who = pc.coalesce(_col(chains, "principal"), who)
+    chain_user, users = _encode_strings(who)
     outcome = pc.fill_null(_col(chains, "outcome"), "").to_numpy(zero_copy_only=False)
     ts = _col(chains, "timestamps").flatten().cast(_TS).cast(pa.int64())  # any unit -> us
     ts_np = pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy().astype(np.int64)
@@ -322,6 +328,42 @@ def _destinations(t: _Turns) -> _IntArr:
         nxt[-1] = 0
     absorb = np.where(t.chain_success[t.chain], v + t.group, v + len(t.groups))
     return np.where(t.last, absorb, nxt)
+
+
+def independent_principals(times: Sequence[npt.NDArray[np.int64]], window_us: int) -> int:
+    """How many independent principals support something, given each one's supporting times.
+
+    Principals that appear only together (every supporting chain of each within `window_us` of
+    one of the other's, and vice versa) count once, transitively: a crowd of fresh credentials
+    driven by one client in the same minutes is one voice, while real people, who run into the
+    same problem on their own schedules, stay many. `window_us` <= 0 counts every principal."""
+    n = len(times)
+    if window_us <= 0 or n < 2:
+        return n
+    ts = [np.sort(np.asarray(t, np.int64)) for t in times]
+    order = sorted(range(n), key=lambda i: int(ts[i][0]))
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def near(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:
+        """Every time in a lies within the window of some time in b."""
+        idx = np.searchsorted(b, a)
+        lo = np.abs(a - b[np.clip(idx - 1, 0, len(b) - 1)])
+        hi = np.abs(b[np.clip(idx, 0, len(b) - 1)] - a)
+        return bool(np.all(np.minimum(lo, hi) <= window_us))
+
+    for k, i in enumerate(order):
+        for j in order[k + 1 :]:
+            if int(ts[j][0]) - int(ts[i][0]) > window_us:
+                break  # i's first time is near none of j's (or any later principal's) times
+            if near(ts[i], ts[j]) and near(ts[j], ts[i]):
+                parent[find(i)] = find(j)
+    return len({find(i) for i in range(n)})
 
 
 def _group_distinct(key: _IntArr, sub: _IntArr) -> tuple[_IntArr, _IntArr, _IntArr]:
@@ -962,10 +1004,14 @@ class MarkovRewriteMiner:
     Other knobs: `max_examples` example sessions per rule; `blocked_rule_ids` never published (e.g.
     `RewriteStore.disabled_rules()`); `min_edge_users` > 1 treats rephrases seen from fewer users as
     leaving the graph (noise robustness, and far smaller components; 1 = the exact graph);
-    `strategy` forces row or column solves (default: the cheaper per component).
+    `strategy` forces row or column solves (default: the cheaper per component);
+    `together_window_s`: principals whose support appears only together, within this many seconds
+    of each other, count once towards `min_users` (`independent_principals`; 0 turns it off).
 
     Fitted: `rewrites_` (REWRITE_SCHEMA), `solutions_` (SOLUTION_SCHEMA, one row per candidate
-    source), `dropped_` (previous rules dropped, with the reason), `input_`, `stats_`.
+    source), `dropped_` (previous rules dropped, with the reason), `protected_` (the protected intents
+    guarded: `protected_intents`, or by default `contracts.domain`'s policy over the logged intents),
+    `input_`, `stats_`.
     """
 
     def __init__(
@@ -974,7 +1020,7 @@ class MarkovRewriteMiner:
         min_probability: float = 0.5,
         margin: float = 0.2,
         min_source_count: int = 3,
-        protected_intents: Collection[str] = PROTECTED,
+        protected_intents: Collection[str] | None = None,
         allow_protected: bool = False,
         max_examples: int = 5,
         self_aware: bool = True,
@@ -984,6 +1030,7 @@ class MarkovRewriteMiner:
         min_edge_users: int = 1,
         strategy: Strategy = "auto",
         group_by_interpretation: bool = True,
+        together_window_s: float = 600.0,
     ) -> None:
         self.min_users = min_users
         self.min_probability = min_probability
@@ -999,6 +1046,7 @@ class MarkovRewriteMiner:
         self.min_edge_users = min_edge_users
         self.strategy = strategy
         self.group_by_interpretation = group_by_interpretation
+        self.together_window_s = together_window_s
 
     # -- config ------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -1008,7 +1056,7 @@ class MarkovRewriteMiner:
             "min_probability": self.min_probability,
             "margin": self.margin,
             "min_source_count": self.min_source_count,
-            "protected_intents": sorted(self.protected_intents),
+            "protected_intents": None if self.protected_intents is None else sorted(self.protected_intents),
             "allow_protected": self.allow_protected,
             "max_examples": self.max_examples,
             "self_aware": self.self_aware,
@@ -1018,6 +1066,7 @@ class MarkovRewriteMiner:
             "min_edge_users": self.min_edge_users,
             "strategy": self.strategy,
             "group_by_interpretation": self.group_by_interpretation,
+            "together_window_s": self.together_window_s,
         }
 
     def _validate(self) -> None:
@@ -1041,6 +1090,12 @@ class MarkovRewriteMiner:
         give the same rules: only where the solves run changes."""
         self._validate()
         t = _explode(chains, self.group_by_interpretation)
+        # the deployment's protected intents; by default, the policy over the intents the logs name
+        if self.protected_intents is not None:
+            self.protected_ = frozenset(self.protected_intents)
+        else:
+            named = [i for i in pc.unique(t.intent).to_pylist() if i]
+            self.protected_ = protected_by_default(named)
         e = _count(t)
         if self.min_edge_users > 1:
             # A rephrase seen from fewer users is noise, not collaborative evidence: the turn is
@@ -1319,6 +1374,8 @@ class MarkovRewriteMiner:
             ts_r = t.ts[ri[a:b]]
             users = t.users[t.user[li[a:b]][first_idx]]
             u_names, u_counts = np.unique(users.astype(object), return_counts=True)
+            chain_ts = ts_l[first_idx]
+            by_user = [chain_ts[users == name] for name in u_names]
             # examples: most recent chains first, distinct sessions
             recent = uniq_c[np.lexsort((uniq_c, -t.chain_last_ts[uniq_c]))]
             ex_s: list[str] = []
@@ -1336,6 +1393,7 @@ class MarkovRewriteMiner:
             res[(key // width, key % width)] = {
                 "support": len(uniq_c),
                 "distinct_users": len(u_names),
+                "independent": independent_principals(by_user, int(self.together_window_s * 1e6)),
                 "users": [
                     {"user_id": str(n), "chains": int(c)} for n, c in zip(u_names, u_counts, strict=True)
                 ],
@@ -1359,7 +1417,7 @@ class MarkovRewriteMiner:
         if len(idx) == 0:
             return []
         intents = self._majority_intents(t, np.unique(sol["target"][idx]))
-        protected = set(self.protected_intents)
+        protected = set(self.protected_)
         pairs = [(int(sol["source"][i]), int(sol["target"][i])) for i in idx]
         pairs = [p for p in pairs if self.allow_protected or intents.get(p[1]) not in protected]
         by_src = {int(sol["source"][i]): i for i in idx}
@@ -1373,7 +1431,7 @@ class MarkovRewriteMiner:
         rows = []
         for s, u in pairs:
             sup = support.get(key_of[s])
-            if sup is None or sup["distinct_users"] < self.min_users:
+            if sup is None or sup["independent"] < self.min_users:
                 continue
             i = by_src[s]
             source, target = str(t.vocab[s]), str(t.vocab[u])
@@ -1418,7 +1476,7 @@ class MarkovRewriteMiner:
         s_succ, s_fail = self._source_stats(t)
         vocab = t.vocab
         blocked = set(self.blocked_rule_ids)
-        protected = set(self.protected_intents)
+        protected = set(self.protected_)
 
         def node_stats(text: str) -> tuple[int, int]:
             i = int(np.searchsorted(vocab, text)) if len(vocab) else 0

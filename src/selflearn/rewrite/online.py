@@ -16,14 +16,12 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA, BiEncoder, CandidateIn
 from selflearn.rewrite.runtime import PrecomputedRewriter
 from selflearn.rewrite.table import RewriteTable
 from selflearn.text.normalize import normalize_request
-from selflearn.util.atomic import atomic_path, atomic_write_text, fsync_dir
+from selflearn.util.versions import VersionedStore
 
 log = logging.getLogger(__name__)
 
@@ -104,36 +102,35 @@ class OnlineModel:
 
 
 class OnlineStore:
-    """Published online models under ``root/artifacts/online`` (single writer assumed).
-
-    A version directory is written under a temporary name and renamed into place complete; CURRENT
-    is replaced by rename after that, so readers see the old model or the new one. Only the newest
-    `keep` versions are kept. `delete_user` scrubs a user from every kept version."""
+    """Published online models under ``root/artifacts/online``, on the one versioned store
+    (`util.versions`): a version is written whole under a hidden name and renamed into place,
+    CURRENT switches atomically, pruning hides a version by rename before deleting it (a crash
+    never leaves a half version listed), interrupted writes are cleaned, and `rollback`, `disable`
+    and `enable` work as for every other kind. `delete_user` scrubs a user from every kept
+    version."""
 
     def __init__(self, root: str | os.PathLike[str], keep: int = 2) -> None:
         self.root = Path(root)
         self.dir = self.root / "artifacts" / "online"
         self.keep = keep
+        self.store = VersionedStore(
+            self.dir, "online", keep=keep, required=(GLOBAL_FILE, PERSONAL_FILE, RANKER_DIR)
+        )
 
     @property
     def current_path(self) -> Path:
-        return self.dir / "CURRENT"
+        return self.store.current_path
 
     def versions(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        found = [
-            (int(m.group(1)), p.name)
-            for p in self.dir.iterdir()
-            if (m := _VERSION.match(p.name)) and (p / MANIFEST_FILE).is_file()
-        ]
-        return [n for _, n in sorted(found)]
+        return self.store.versions()
 
     def current_version(self) -> str | None:
-        try:
-            return self.current_path.read_text(encoding="utf-8").strip() or None
-        except FileNotFoundError:
-            return None
+        """The live version; None when nothing is published or the online layers are disabled."""
+        return self.store.current_version()
+
+    def clean(self) -> list[str]:
+        """Remove what interrupted publishes and prunes left behind (run at service start)."""
+        return self.store.clean()
 
     def publish(
         self,
@@ -148,9 +145,8 @@ class OnlineStore:
         """Write a new version (encoder weights only if fine-tuned) and make it CURRENT. With
         `compile_rankers`, the rankers' native code is built into the version too (seconds per
         booster, paid here rather than by a serving process; `RewriteRanker.compile`)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
-        try:
+
+        def write(tmp: Path) -> None:
             pq.write_table(global_table.cast(CANDIDATE_SCHEMA), tmp / GLOBAL_FILE)
             pq.write_table(personal_table.cast(CANDIDATE_SCHEMA), tmp / PERSONAL_FILE)
             ranker.save(tmp / RANKER_DIR)
@@ -160,19 +156,8 @@ class OnlineStore:
                 compile_rankers_in(tmp)
             if encoder is not None and encoder.fine_tuned_:
                 encoder.save(tmp / ENCODER_FILE)
-            numbers = [int(m.group(1)) for p in self.dir.iterdir() if (m := _VERSION.match(p.name))]
-            version = f"v{max(numbers, default=0) + 1:04d}"
-            full = {**manifest, "version": version, "created_at": datetime.now(UTC).isoformat()}
-            (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
-            os.rename(tmp, self.dir / version)
-            fsync_dir(self.dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        atomic_write_text(self.current_path, version + "\n")
-        for old in self.versions()[: -self.keep]:
-            shutil.rmtree(self.dir / old, ignore_errors=True)
-        return version
+
+        return self.store.publish(write, manifest)
 
     def load(self, version: str, encoder: BiEncoder | None = None) -> OnlineModel:
         """A published version. Pass `encoder` to reuse an already loaded shipped encoder when the
@@ -208,7 +193,7 @@ class OnlineStore:
         changed = 0
         for version in self.versions():
             vdir = self.dir / version
-            manifest = json.loads((vdir / MANIFEST_FILE).read_text(encoding="utf-8"))
+            manifest = self.store.manifest(version)
             k = min_users if min_users is not None else int(manifest.get("min_users", 1))
             personal = pq.read_table(vdir / PERSONAL_FILE)
             keep = pc.invert(pc.fill_null(pc.equal(personal.column("user_id"), user_id), False))
@@ -237,26 +222,32 @@ class OnlineStore:
                 and not any(user_id in users for users in by.values())
             ):
                 continue
-            manifest["friction"] = new_friction
+            updates: dict[str, Any] = {"friction": new_friction}
             if by:
-                manifest["suppressed_by"] = {
+                updates["suppressed_by"] = {
                     src: [u for u in users if u != user_id] for src, users in by.items() if src not in gone
                 }
-                manifest["suppressed"] = {
+                updates["suppressed"] = {
                     src: tgts for src, tgts in (manifest.get("suppressed") or {}).items() if src not in gone
                 }
-            with atomic_path(vdir / PERSONAL_FILE) as tmp:
-                pq.write_table(new_personal, tmp)
             new_glob = pa.Table.from_pylist(new_rows, schema=CANDIDATE_SCHEMA)
-            with atomic_path(vdir / GLOBAL_FILE) as tmp:
-                pq.write_table(new_glob, tmp)
-            manifest.setdefault("redactions", []).append({"at": datetime.now(UTC).isoformat()})
-            atomic_write_text(vdir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            self.store.rewrite(
+                version,
+                {
+                    PERSONAL_FILE: partial(_write_parquet, new_personal),
+                    GLOBAL_FILE: partial(_write_parquet, new_glob),
+                },
+                note={},
+                updates=updates,
+            )
             changed += 1
-        current = self.current_version()
-        if changed and current is not None:
-            atomic_write_text(self.current_path, current + "\n")  # a new inode: readers reload
+        if changed:
+            self.store.touch_current()  # a new inode: readers reload
         return changed
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path)
 
 
 def compile_rankers_in(vdir: Path) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -41,8 +40,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from selflearn.feedback.late import apply_late_feedback, late_feedback
 from selflearn.rewrite.catalog import CatalogEntry, interpret_catalog, read_catalog, with_catalog
 from selflearn.rewrite.friction import CrowdFriction
+from selflearn.rewrite.guard import ProtectedGuard
 from selflearn.rewrite.online import OnlineStore, parse_layers
 from selflearn.rewrite.ranking import (
     FEATURES,
@@ -154,6 +155,10 @@ class SuccessEvent:
     nlu_confidence: float
     timestamp: float
     context: tuple[str, ...]
+    # Who vouches for the event: the authenticated household (or device) that sent the turn, else
+    # the user. A crowd is counted in principals, since user ids are free strings one client can
+    # mint at will.
+    principal: str = ""
 
 
 @dataclass
@@ -187,6 +192,8 @@ class OnlineTrainResult:
     friction_requests: int = 0  # confident requests k people had to say again: past the gate
     catalog_candidates: int = 0  # catalog phrasings added to the global index
     catalog_rejected: list[str] = field(default_factory=list)  # unusable catalog lines, and why
+    # successful texts kept out of both layers: they read (or the log claims them) as protected
+    protected_texts: int = 0
     # Seconds per phase (mine, fine_tune, embed, index, groups, rank, publish): where a night goes.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -280,6 +287,7 @@ def mine_training_data(
                         nlu_confidence=float(r["nlu_confidence"] or 0.0),
                         timestamp=float(r["timestamp"]),
                         context=tuple(context_keys(r["device_type"], r["room"], _hour(r["timestamp"]))),
+                        principal=r["household_id"] or r["user_id"],
                     )
                 )
         last = turn_rows[-1]
@@ -436,62 +444,6 @@ def suppressed_by(
 RETRY_SIGNALS: tuple[str, ...] = ("session", "chain")
 
 
-def late_feedback(workspace: Path, flat: pa.Table) -> dict[str, bool]:
-    """Feedback that `selflearn serve` could not attach to a buffered turn any more, from
-    ``<workspace>/serve/feedback.jsonl``: turn id -> defective (an explicit "negative" or a
-    barge-in: True; an explicit "positive": False). Only entries naming the turn's own user
-    count; the latest entry per turn wins."""
-    path = Path(workspace) / "serve" / "feedback.jsonl"
-    if not path.exists() or "turn_id" not in flat.column_names:
-        return {}
-    owner = dict(zip(flat.column("turn_id").to_pylist(), flat.column("user_id").to_pylist(), strict=True))
-    out: dict[str, bool] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of a file still being appended to
-            tid = rec.get("turn_id")
-            if not isinstance(tid, str) or owner.get(tid) != rec.get("user") or tid not in owner:
-                continue
-            if rec.get("explicit") == "negative" or rec.get("barge_in"):
-                out[tid] = True
-            elif rec.get("explicit") == "positive":
-                out[tid] = False
-    return out
-
-
-def apply_late_feedback(chains: pa.Table, feedback: Mapping[str, bool]) -> pa.Table:
-    """Chains with their turns' defective flags overridden by late feedback; a chain whose last
-    turn turns out defective did not end in success."""
-    if not feedback or chains.num_rows == 0:
-        return chains
-    ids = chains.column("turn_ids").to_pylist()
-    defective = chains.column("defective").to_pylist()
-    outcome = chains.column("outcome").to_pylist()
-    changed = False
-    for i, (tids, flags) in enumerate(zip(ids, defective, strict=True)):
-        new = [feedback.get(t, d) for t, d in zip(tids, flags, strict=True)]
-        if new != flags:
-            changed = True
-            defective[i] = new
-            if new and new[-1] and outcome[i] == "success":
-                outcome[i] = "failure"
-            elif new and not new[-1] and outcome[i] == "failure":
-                outcome[i] = "success"
-    if not changed:
-        return chains
-    t = chains.set_column(
-        chains.schema.get_field_index("defective"),
-        chains.schema.field("defective"),
-        pa.array(defective, chains.schema.field("defective").type),
-    )
-    return t.set_column(
-        t.schema.get_field_index("outcome"), t.schema.field("outcome"), pa.array(outcome, pa.string())
-    )
-
-
 class VocabAsOf:
     """The words the runtime's indexes held at a request's time: the global layer's (texts at
     least k users succeeded with, and the catalog) and the user's own earlier successes."""
@@ -570,6 +522,7 @@ def _aggregate(events: Iterable[SuccessEvent]) -> dict[str, dict[str, Any]]:
         if a is None:
             a = by[e.text] = {
                 "users": set(),
+                "principals": set(),
                 "interp": Counter(),
                 "intent": Counter(),
                 "conf": [],
@@ -578,6 +531,7 @@ def _aggregate(events: Iterable[SuccessEvent]) -> dict[str, dict[str, Any]]:
                 "ctx": Counter(),
             }
         a["users"].add(e.user_id)
+        a["principals"].add(e.principal or e.user_id)
         a["interp"][e.interpretation] += 1
         a["intent"][e.intent] += 1
         a["conf"].append(e.nlu_confidence)
@@ -594,10 +548,11 @@ def build_index(
     min_users: int = 1,
     sources: Iterable[tuple[str, str]] = (),
 ) -> CandidateIndex:
-    """A layer's index from success events; `vectors` maps each text to its embedding; `sources`
+    """A layer's index from success events (texts at least `min_users` distinct principals
+    succeeded with); `vectors` maps each text to its embedding; `sources`
     (personal layer only: the owner's own (failing text, successful text) pairs) are attached to
     their successful text."""
-    agg = {t: a for t, a in _aggregate(events).items() if len(a["users"]) >= min_users}
+    agg = {t: a for t, a in _aggregate(events).items() if len(a["principals"]) >= min_users}
     texts = sorted(agg)
     by_target: dict[str, set[str]] = defaultdict(set)
     for src, tgt in sources:
@@ -870,11 +825,14 @@ def train_online(
     cfg: OnlineTrainConfig | None = None,
     flat: pa.Table | None = None,
     previous_table: Any = None,
+    guard: ProtectedGuard | None = None,
 ) -> OnlineTrainResult:
     """Mine, fine-tune, index, rank, and publish the online layers for `workspace`.
 
     `flat` defaults to the workspace's logs; `previous_table` (a RewriteTable) supplies the
-    precomputed probabilities of known targets."""
+    precomputed probabilities of known targets. `guard` keeps every text that reads as a
+    protected intent (re-read by the deployment's understanding, or claimed so by the log) out of
+    both layers' candidates: retrieval never learns to rewrite a request into one."""
     from selflearn.logs.io import read_flat
 
     cfg = cfg or OnlineTrainConfig()
@@ -889,6 +847,11 @@ def train_online(
     catalog_texts, catalog_rejected = read_configured_catalog(cfg)
     friction = crowd_friction(chains, cfg)
     events, queries, pairs = mine_training_data(flat, chains, cfg, entities, catalog_texts, friction)
+    protected: set[str] = set()
+    if guard is not None and guard.protected:
+        protected = {e.text for e in events if e.intent in guard.protected}
+        protected |= guard.protected_texts(sorted({e.text for e in events} - protected))
+        events = [e for e in events if e.text not in protected]
     unreliable = unreliable_texts(retry_stats(chains, cfg.retry_signal), cfg)
     suppressed = suppressed_rewrites(chains, cfg)
     if unreliable and cfg.retry_filter_positives:
@@ -937,6 +900,11 @@ def train_online(
     n_catalog = 0
     if cfg.catalog:
         entries = [e for e in catalog_entries(workspace, cfg, catalog_texts) if e.text not in unreliable]
+        if guard is not None and guard.protected:
+            claims = [e.intent for e in entries]
+            banned = guard.protected_texts([e.text for e in entries], claims)
+            protected |= banned
+            entries = [e for e in entries if e.text not in banned]
         fresh = sorted({e.text for e in entries} - set(vectors))
         if fresh:
             vectors.update(zip(fresh, encoder.encode(fresh), strict=True))
@@ -1000,6 +968,7 @@ def train_online(
         suppressed_rewrites=sum(len(v) for v in suppressed.values()),
         catalog_candidates=n_catalog,
         catalog_rejected=catalog_rejected,
+        protected_texts=len(protected),
     )
     if cfg.publish:
         store = OnlineStore(workspace, keep=cfg.keep_versions)

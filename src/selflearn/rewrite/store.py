@@ -5,23 +5,22 @@ Layout (under a workspace root)::
     artifacts/rewrites/
         CURRENT                    one line: the live version, e.g. "v0007"
         v0007/table.parquet        REWRITE_SCHEMA
-        v0007/manifest.json        version, created_at, parent, miner config, counts, input, ...
+        v0007/manifest.json        kind, version, created_at, parent, miner config, counts, ...
 
-A version directory is written under a temporary name and renamed into place complete; CURRENT is
-replaced by rename after that. A reader therefore sees the old table or the new one, never a mix,
-and a publish that fails part way leaves CURRENT and every published version as they were.
-Versions are immutable, except that `delete_user` scrubs a deleted user out of all of them.
+The table is one kind of the one versioned store (`util.versions.VersionedStore`): a version is
+written under a temporary name and renamed into place complete, CURRENT is replaced by rename
+after that, so a reader sees the old table or the new one, never a mix, and a publish that fails
+part way leaves CURRENT and every published version as they were. What is particular to rewrites
+lives here: rules disabled by hand stay disabled in every later publish of the lineage, and
+`delete_user` scrubs a person's support out of every version (then republishes the live one).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,82 +28,64 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
-from selflearn.util.atomic import atomic_path, atomic_write_text, fsync_dir
+from selflearn.util.versions import CURRENT_FILE, MANIFEST_FILE, StoreError, VersionedStore
 
-_VERSION = re.compile(r"^v(\d{4,})$")
+__all__ = ["CURRENT_FILE", "MANIFEST_FILE", "TABLE_FILE", "RewriteStore", "StoreError"]
+
 TABLE_FILE = "table.parquet"
-MANIFEST_FILE = "manifest.json"
-CURRENT_FILE = "CURRENT"
-_RESERVED = ("version", "created_at", "parent")
+_RESERVED = ("kind", "version", "created_at", "parent")
 # what happened to one version (not inherited when its table is republished)
 _EVENTS = ("action", "disabled", "dropped_disabled", "redactions")
-
-
-class StoreError(Exception):
-    """A store operation could not be done; `code` is a machine code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _write_table(data: pa.Table, path: Path) -> None:
+    pq.write_table(data.cast(REWRITE_SCHEMA), path)
+
+
 class RewriteStore:
-    """Published rewrite tables under ``root/artifacts/rewrites``; single writer assumed."""
+    """Published rewrite tables under ``root/artifacts/rewrites`` (every version kept)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.dir = self.root / "artifacts" / "rewrites"
+        self.store = VersionedStore(self.dir, "rewrite", keep=None, required=(TABLE_FILE,))
 
     # -- reading -----------------------------------------------------------------------------------
     @property
     def current_path(self) -> Path:
         """The CURRENT pointer file (the runtime stats it to notice a new version cheaply)."""
-        return self.dir / CURRENT_FILE
+        return self.store.current_path
 
     def versions(self) -> list[str]:
-        """Published versions, oldest first (directories with a manifest; temp dirs are skipped)."""
-        if not self.dir.is_dir():
-            return []
-        found = []
-        for p in self.dir.iterdir():
-            m = _VERSION.match(p.name)
-            if m and p.is_dir() and (p / MANIFEST_FILE).is_file() and (p / TABLE_FILE).is_file():
-                found.append((int(m.group(1)), p.name))
-        return [name for _, name in sorted(found)]
+        """Published versions, oldest first (temporary and half-pruned directories skipped)."""
+        return self.store.versions()
 
     def current_version(self) -> str | None:
-        try:
-            text = self.current_path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        return text or None
+        """The live version; None when nothing is published or the kind is disabled."""
+        return self.store.current_version()
 
     def manifest(self, version: str) -> dict[str, Any]:
-        path = self._vdir(version) / MANIFEST_FILE
-        try:
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise StoreError("rewrite-version-unknown", f"no published rewrite version {version!r}") from None
+        return self.store.manifest(version)
 
     def load(self, version: str) -> RewriteTable:
         """A published version as a RewriteTable (its manifest as meta)."""
         manifest = self.manifest(version)
-        data = pq.read_table(self._vdir(version) / TABLE_FILE)
+        data = pq.read_table(self.store.path(version) / TABLE_FILE)
         return RewriteTable(data, version=version, meta=manifest)
 
     def current(self) -> RewriteTable | None:
-        """The live table, or None if nothing was published yet."""
+        """The live table, or None if nothing was published yet (or the kind is disabled)."""
         version = self.current_version()
         return None if version is None else self.load(version)
 
     def disabled_rules(self) -> dict[str, str]:
         """Rules disabled by hand in the live lineage (rule id -> reason): pass them to the miner's
         `blocked_rule_ids`; `publish` also drops them."""
-        version = self.current_version()
+        version = self.store.pointed_version()
         return dict(self.manifest(version).get("disabled_rules", {})) if version else {}
 
     # -- writing -----------------------------------------------------------------------------------
@@ -112,7 +93,6 @@ class RewriteStore:
         """Write `table` as the next version and make it CURRENT. The manifest holds the table's meta
         (miner config, input, counts) and `manifest_extra`; rules disabled earlier in the live
         lineage are dropped (and listed). Returns the new version."""
-        parent = self.current_version()
         disabled = self.disabled_rules()
         dropped = sorted(set(disabled) & table.rule_ids)
         if dropped:
@@ -124,28 +104,11 @@ class RewriteStore:
             manifest["dropped_disabled"] = dropped
         manifest.setdefault("counts", {})
         manifest["counts"] = {**dict(manifest["counts"]), "rules": len(table)}
-        version = self._write_version(table.to_arrow(), manifest, parent)
-        try:
-            self._switch(version)
-        except BaseException:
-            # nothing points at the new version yet: remove it so a failed publish leaves no trace
-            shutil.rmtree(self._vdir(version), ignore_errors=True)
-            raise
-        return version
+        return self.store.publish(partial(_write_table_in, table.to_arrow()), manifest)
 
     def rollback(self, to: str | None = None) -> str:
         """Point CURRENT at `to` (default: the current version's parent). Returns that version."""
-        current = self.current_version()
-        if to is None:
-            if current is None:
-                raise StoreError("rewrite-nothing-published", "nothing is published; cannot roll back")
-            to = self.manifest(current).get("parent")
-            if not to:
-                raise StoreError("rewrite-no-parent", f"{current} has no previous version to roll back to")
-        if to not in self.versions():
-            raise StoreError("rewrite-version-unknown", f"no published rewrite version {to!r}")
-        self._switch(to)
-        return to
+        return self.store.rollback(to)
 
     def disable(self, rule_ids: Iterable[str], reason: str) -> str:
         """Publish the current table without `rule_ids` (one bad rewrite can be pulled at once); the
@@ -175,67 +138,28 @@ class RewriteStore:
         changed_current = False
         current = self.current_version()
         for version in self.versions():
-            vdir = self._vdir(version)
             manifest = self.manifest(version)
             k = min_users if min_users is not None else int(manifest.get("miner", {}).get("min_users", 1))
-            data = pq.read_table(vdir / TABLE_FILE)
+            data = pq.read_table(self.store.path(version) / TABLE_FILE)
             scrubbed, n_scrubbed, n_dropped = _scrub_user(data, user_id, k)
             if n_scrubbed == 0:
                 continue
-            with atomic_path(vdir / TABLE_FILE) as tmp:
-                pq.write_table(scrubbed, tmp)
+            counts = {**dict(manifest.get("counts", {})), "rules": scrubbed.num_rows}
             # the manifest records that a deletion happened, never whose
-            redactions = [
-                *manifest.get("redactions", []),
-                {"at": _now(), "rules": n_scrubbed, "dropped": n_dropped},
-            ]
-            manifest["redactions"] = redactions
-            counts = dict(manifest.get("counts", {}))
-            counts["rules"] = scrubbed.num_rows
-            manifest["counts"] = counts
-            atomic_write_text(vdir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            self.store.rewrite(
+                version,
+                {TABLE_FILE: partial(_write_table, scrubbed)},
+                note={"rules": n_scrubbed, "dropped": n_dropped},
+                updates={"counts": counts},
+            )
             changed_current |= version == current
         if not changed_current or current is None:
             return None
         return self.publish(self.load(current), {"action": "delete_user"})
 
-    # -- internals ---------------------------------------------------------------------------------
-    def _vdir(self, version: str) -> Path:
-        if not _VERSION.match(version):
-            raise StoreError("rewrite-version-invalid", f"not a version name: {version!r}")
-        return self.dir / version
 
-    def _next_version(self) -> str:
-        numbers = [int(m.group(1)) for p in self.dir.iterdir() if (m := _VERSION.match(p.name))]
-        return f"v{max(numbers, default=0) + 1:04d}"
-
-    def _write_version(self, data: pa.Table, manifest: dict[str, Any], parent: str | None) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
-        try:
-            pq.write_table(data.cast(REWRITE_SCHEMA), tmp / TABLE_FILE)
-            for _ in range(100):
-                version = self._next_version()
-                full = {**manifest, "version": version, "created_at": _now(), "parent": parent}
-                (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-                for name in (TABLE_FILE, MANIFEST_FILE):
-                    with open(tmp / name, "rb") as fh:
-                        os.fsync(fh.fileno())
-                try:
-                    os.rename(tmp, self.dir / version)  # fails if another writer took the name
-                except OSError:
-                    if (self.dir / version).exists():
-                        continue
-                    raise
-                fsync_dir(self.dir)
-                return version
-            raise StoreError("rewrite-version-race", "could not claim a new version name")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-    def _switch(self, version: str) -> None:
-        atomic_write_text(self.current_path, version + "\n")
+def _write_table_in(data: pa.Table, directory: Path) -> None:
+    _write_table(data, directory / TABLE_FILE)
 
 
 def _scrub_user(data: pa.Table, user_id: str, min_users: int) -> tuple[pa.Table, int, int]:

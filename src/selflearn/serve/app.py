@@ -42,7 +42,7 @@ from typing import Any, Literal
 from fastapi import Request  # at module level: FastAPI resolves the dependency's annotation here
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter
+from selflearn.rewrite.online import LAYER_CHOICES, OnlineRewriter, OnlineStore
 from selflearn.serve.auth import Principal, TokenStore
 from selflearn.serve.guards import BodyLimit, check_text, validation_error_response
 from selflearn.serve.heap import FrozenHeap
@@ -176,6 +176,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
 
         nlu = NluModel.load(nlu_dir)
     if rewriter is None:
+        # what an interrupted publish or prune of the online model left behind goes first
+        OnlineStore(cfg.workspace).clean()
         rewriter = OnlineRewriter(
             root=cfg.workspace,
             layers=cfg.layers,

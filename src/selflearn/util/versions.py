@@ -212,11 +212,16 @@ class VersionedStore:
         return True
 
     def rewrite(
-        self, version: str, files: Mapping[str, Callable[[Path], object]], note: Mapping[str, Any]
+        self,
+        version: str,
+        files: Mapping[str, Callable[[Path], object]],
+        note: Mapping[str, Any],
+        updates: Mapping[str, Any] | None = None,
     ) -> None:
         """Replace files of a kept version in place (each `files[name](tmp_path)` writes the new
-        content, renamed over the old one), then record `note` under the manifest's
-        ``redactions``: that a deletion happened (counts, time), never whose."""
+        content, renamed over the old one), set the manifest fields in `updates` (never the
+        reserved ones), then record `note` under the manifest's ``redactions``: that a deletion
+        happened (counts, time), never whose."""
         from selflearn.util.atomic import atomic_path
 
         vdir = self.path(version)
@@ -224,6 +229,7 @@ class VersionedStore:
         for name, write in files.items():
             with atomic_path(vdir / name) as tmp:
                 write(tmp)
+        manifest.update({k: v for k, v in (updates or {}).items() if k not in _RESERVED})
         manifest["redactions"] = [*manifest.get("redactions", []), {"at": _now(), **dict(note)}]
         atomic_write_text(
             vdir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"

@@ -101,3 +101,27 @@ def test_registered_factory_takes_a_model_or_a_directory(model: NluModel, tmp_pa
         create("nlu.model.v1")
     with pytest.raises(ValueError):
         NluComponent(model, threshold=2.0)
+
+
+def test_a_rewrite_into_a_protected_intent_is_refused_at_serve_time(model: NluModel) -> None:
+    """Whatever a learner published, a rewrite alone never makes a request a protected action."""
+    comp = NluComponent(model, protected={"lights_off"})
+    state = comp(_state("weather in paris", rewrite="turn off the kitchen lights"))
+    assert state.turn.rewrite is None  # refused: the words as heard are understood instead
+    assert state.turn.nlu.input_text == "weather in paris"
+    assert state.turn.nlu.top is not None and state.turn.nlu.top.intent == "weather_query"
+    assert comp.refused == 1
+    # a rewrite that keeps the protected intent the request already had is no new power: kept
+    kept = comp(_state("lights of in the kitchen", rewrite="turn off the kitchen lights"))
+    assert kept.turn.rewrite is not None and kept.turn.nlu.top is not None
+    assert kept.turn.nlu.top.intent == "lights_off" and comp.refused == 1
+    # unprotected targets are untouched
+    free = NluComponent(model, protected=set())(
+        _state("weather in paris", rewrite="turn off the kitchen lights")
+    )
+    assert free.turn.rewrite is not None
+
+
+def test_protected_intents_default_to_the_domain_policy(model: NluModel) -> None:
+    assert NluComponent(model).protected == frozenset()  # lights and weather: nothing to guard
+    assert NluComponent(model, protected=["lights_off"]).protected == {"lights_off"}
