@@ -222,6 +222,8 @@ def build_training_set(
             if view.default is None:
                 continue
             cands = generate_candidates(view, store)
+            if not cands:  # an intent the domain does not know: nothing to choose between
+                continue
             labels = np.full(len(cands), np.nan)
             weights = np.ones(len(cands))
             default = view.default
