@@ -163,8 +163,8 @@ def bench_pipeline(
 
 def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None, progress: bool) -> int:
     """Decode every recording of every goal once, in parallel, into the disk cache."""
-    from selflearn.assistant.asr.pocketsphinx_asr import PocketsphinxAsr
     from selflearn.assistant.component import Utterance
+    from selflearn.speech.pocketsphinx_asr import PocketsphinxAsr
 
     asr = assistant.component("asr")
     if not isinstance(asr, PocketsphinxAsr):
