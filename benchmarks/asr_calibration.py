@@ -203,8 +203,8 @@ def turn_ids(sid: int) -> tuple[str, str]:
 def run_pocketsphinx(
     held: list[tuple[int, str]], lm_sentences: list[str], processes: int, cache_dir: Path | None
 ) -> tuple[list[Heard], list[Heard], dict[str, Any]]:
-    from selflearn.assistant.asr.pocketsphinx_asr import PocketsphinxAsr
     from selflearn.speech.lm import build_language_model
+    from selflearn.speech.pocketsphinx_asr import PocketsphinxAsr
 
     lm = build_language_model(lm_sentences, cache_dir=cache_dir)
     asr = PocketsphinxAsr(lm, n=3, **({"cache_dir": cache_dir} if cache_dir else {}))

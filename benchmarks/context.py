@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from provenance import with_provenance
+from selflearn.home.domain import simulated_domain
 from selflearn.util.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "context.json"
 TARGET_ACCURACY = 0.90  # context resolves >= 90% of the cases ...
 HARD_BASELINE = 0.60  # ... of kinds where the context-free assistant gets <= 60%
+DOMAIN = simulated_domain()  # the simulated home is the deployment here
 
 
 def _per_kind(sim: Any, truth: list[Any]) -> dict[str, list[bool]]:
@@ -225,7 +227,7 @@ def _run_seed(
 
     t1 = time.perf_counter()
     outcomes = turn_outcomes(logs)
-    ts, history = build_training_set(logs, HistoryStore(), outcomes=outcomes)
+    ts, history = build_training_set(logs, HistoryStore(DOMAIN), outcomes=outcomes)
     model = ContextReranker(seed=seed).fit(ts.x, ts.y, ts.weight, group=ts.group, observed=ts.observed)
     t_train = time.perf_counter() - t1
 
@@ -320,7 +322,7 @@ def _replay(model: Any, hist: Any, sim: Any, res: Any, acc: dict[str, int]) -> N
             continue
         if t.nlu.top is None or r.goal_intent is None:
             continue
-        view = TurnView.from_turn(t, prev=prev)
+        view = TurnView.from_turn(t, prev=prev, domain=DOMAIN)
         if view.default is None:
             continue
         acc["n"] += 1

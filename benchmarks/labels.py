@@ -55,6 +55,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "labels.json"
 HEADS = ("defect", "goal_start", "goal_success", "intent", "slots")
 
 
+def _grammar_examples(seed: int, n_per_intent: int = 400, train_fraction: float = 0.7) -> list[Any]:
+    """The simulated deployment's own NLU training examples (as `compose.train_default_nlu`)."""
+    from selflearn.grammar import generate, split_templates
+
+    train_ids, _heldout = split_templates(seed, train_fraction)
+    return generate(n_per_intent, seed, template_ids=train_ids)
+
+
 def simulate(users: int, seed: int, days: int, nlu: Any, first_day: int = 1) -> tuple[list, Any, dict]:
     sim = GoldSlotSimulator(SimConfig(users=users, seed=seed))
     assistant = build_assistant(default_config(seed=seed, nlu=nlu))
@@ -157,7 +165,7 @@ def closed_loop(model: Labeller, nlu: Any, train_turns: list, a: argparse.Namesp
         fc = FeedbackNluConfig(min_confidence=a.min_confidence, include_retries=retries)
         examples = examples_from_labels(train_labels, fc)
         print(f"closed loop ({name}): {len(examples)} NLU examples from labels; retraining", file=sys.stderr)
-        variants[name] = (retrain_nlu(examples, seed=a.seed), len(examples))
+        variants[name] = (retrain_nlu(_grammar_examples(a.seed), examples), len(examples))
     out: dict[str, Any] = {"days": [first, first + a.loop_days - 1]}
     for name, (m, n_examples) in variants.items():
         _t, truth, _g = simulate(a.users, a.seed, a.loop_days, m, first_day=first)

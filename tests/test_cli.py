@@ -224,3 +224,16 @@ def test_nightly_runs_the_graph_and_writes_its_summary(tmp_path: Path, small_nlu
     ]  # fmt: skip
     res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "nope"])
     assert res.exit_code == 2 and "no step 'nope'" in res.output
+
+
+def test_domain_export_and_show(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["domain", "export", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "43 intents, 4 protected" in " ".join(res.output.split()) and (tmp_path / "domain.json").exists()
+    res = runner.invoke(app, ["domain", "show", str(tmp_path)])
+    assert res.exit_code == 0 and "door_unlock" in res.output and "selflearn-simulated-home" in res.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "intents": [{"name": "a", "kind": "wish"}]}')
+    res = runner.invoke(app, ["domain", "show", str(bad)])
+    assert res.exit_code == 2 and "intents[0].kind" in "".join(res.output.split())

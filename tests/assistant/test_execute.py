@@ -9,8 +9,9 @@ import pytest
 from selflearn.assistant.component import Component, Pipeline, StageFailure, TurnState, Utterance, create
 from selflearn.assistant.execute import Executor
 from selflearn.assistant.respond import Responder
+from selflearn.contracts.actions import Command, Outcome
 from selflearn.home.devices import Kind, Room, make_device
-from selflearn.home.home import Command, Home, Outcome
+from selflearn.home.home import Home
 from selflearn.logs.records import DeviceInfo, DeviceType, NluHypothesis, NluStage, Slot, StageError, Turn
 
 

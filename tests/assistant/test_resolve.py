@@ -12,9 +12,11 @@ from selflearn.assistant.component import Component, Pipeline, StageFailure, Tur
 from selflearn.assistant.execute import Executor
 from selflearn.assistant.resolve import CONTEXT_VALUE, EntityResolver
 from selflearn.assistant.respond import Responder
+from selflearn.contracts.actions import Command
 from selflearn.home.devices import Kind, Room, make_device
+from selflearn.home.domain import simulated_domain
 from selflearn.home.factory import make_home
-from selflearn.home.home import Command, Home
+from selflearn.home.home import Home
 from selflearn.home.intents import INTENTS, IntentSpec, SlotType
 from selflearn.logs.records import DeviceInfo, DeviceType, NluHypothesis, NluStage, Slot, StageError, Turn
 
@@ -279,11 +281,14 @@ def test_edge_cases() -> None:
     # slots the intent does not take are ignored; a repeated slot keeps its first value
     st = resolve(HOME, "timer_set", [("duration", "ten minutes"), ("duration", "an hour"), ("city", "paris")])
     assert st.scratch["resolved_args"] == {"duration": "600"}
-    # no home: parsed slots still resolve, home names do not
-    assert resolve(None, "timer_set", {"duration": "a minute"}).scratch["resolved_args"] == {"duration": "60"}
-    st = state_for(None, "lights_on", {"device": "kitchen light"})
+    # no home: with the deployment's domain, parsed slots still resolve, home names do not
+    alone = EntityResolver(domain=simulated_domain())
+    st = alone(state_for(None, "timer_set", {"duration": "a minute"}))
+    assert st.scratch["resolved_args"] == {"duration": "60"}
     with pytest.raises(StageFailure):
-        EntityResolver()(st)
+        alone(state_for(None, "lights_on", {"device": "kitchen light"}))
+    # with no home and no domain, no intent is known: nothing to resolve
+    assert resolve(None, "timer_set", {"duration": "a minute"}).scratch["resolved_args"] == {}
     # an intent the catalog does not know: nothing to resolve
     assert resolve(HOME, "teleport", {"where": "mars"}).scratch["resolved_args"] == {}
 

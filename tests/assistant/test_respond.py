@@ -8,8 +8,9 @@ from selflearn.assistant.component import Component, Pipeline, TurnState, Uttera
 from selflearn.assistant.execute import Executor
 from selflearn.assistant.resolve import EntityResolver
 from selflearn.assistant.respond import FAILURE_TEXT, Responder, speech_ms
+from selflearn.contracts.actions import Outcome
 from selflearn.home.devices import Kind, Room, make_device
-from selflearn.home.home import Home, Outcome
+from selflearn.home.home import Home
 from selflearn.logs.records import DeviceInfo, DeviceType, NluHypothesis, NluStage, Slot, StageError, Turn
 
 

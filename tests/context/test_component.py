@@ -12,9 +12,12 @@ from selflearn.context.component import ContextRerankResolver, make_context_rera
 from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker
 from selflearn.home.devices import Kind
+from selflearn.home.domain import simulated_domain
 from selflearn.home.factory import make_home
 from selflearn.home.home import Home
 from selflearn.logs.records import NluHypothesis, NluStage, Slot
+
+SIM_DOMAIN = simulated_domain()
 
 
 class PickOven(ContextReranker):
@@ -70,7 +73,7 @@ def test_chosen_candidate_is_executed_and_logged(turn_factory: Any) -> None:
     oven = home.devices_of(Kind.OVEN)[0]
     oven.state["on"] = True
     model = PickOven()
-    comp = ContextRerankResolver(model, HistoryStore())
+    comp = ContextRerankResolver(model, HistoryStore(SIM_DOMAIN))
     st = _state(turn_factory, home, "what's the temperature", [
         NluHypothesis(intent="temperature_query", confidence=0.9),
         NluHypothesis(intent="weather_query", confidence=0.05),
@@ -79,7 +82,9 @@ def test_chosen_candidate_is_executed_and_logged(turn_factory: Any) -> None:
     from selflearn.context.features import generate_candidates
     from selflearn.context.signals import Interpretation, TurnView
 
-    view = TurnView.from_turn(st.turn, executed=Interpretation.make("temperature_query", {}))
+    view = TurnView.from_turn(
+        st.turn, executed=Interpretation.make("temperature_query", {}), domain=SIM_DOMAIN
+    )
     keys = [c.interp.key for c in generate_candidates(view)]
     model.pick = keys.index(f"temperature_query|device={oven.entity_id}")
     st = comp(st)
@@ -99,7 +104,7 @@ def test_chosen_candidate_is_executed_and_logged(turn_factory: Any) -> None:
 
 def test_replays_do_not_become_the_previous_turn(turn_factory: Any) -> None:
     home = _home()
-    comp = ContextRerankResolver(PickOven(), HistoryStore())
+    comp = ContextRerankResolver(PickOven(), HistoryStore(SIM_DOMAIN))
     st = _state(turn_factory, home, "turn on the tv", [NluHypothesis(intent="tv_on", confidence=0.9)])
     comp(st)
     replay = TurnState(turn=st.turn.model_copy(deep=True), utterance=st.utterance, home=home, replay=True)
@@ -111,7 +116,7 @@ def test_replays_do_not_become_the_previous_turn(turn_factory: Any) -> None:
 
 
 def test_factory_puts_it_in_resolutions_place(small_nlu: Any) -> None:
-    cfg = default_config(seed=0, nlu=small_nlu, context={"model": None, "history": HistoryStore()})
+    cfg = default_config(seed=0, nlu=small_nlu, context={"model": None, "history": HistoryStore(SIM_DOMAIN)})
     names = [e["component"] for e in cfg]
     assert "context.rerank.v1" in names and "resolution.home.v1" not in names
     assistant = build_assistant(cfg)
@@ -139,14 +144,16 @@ def test_context_never_turns_a_request_into_a_protected_action(turn_factory: Any
         NluHypothesis(intent="security_disarm", confidence=0.05),
     ]
     st = _state(turn_factory, home, "what's the temperature", list(hyps))
-    view = TurnView.from_turn(st.turn, executed=Interpretation.make("temperature_query", {}))
+    view = TurnView.from_turn(
+        st.turn, executed=Interpretation.make("temperature_query", {}), domain=SIM_DOMAIN
+    )
     intents = [c.interp.intent for c in generate_candidates(view)]
     model = PickAt()
     model.pick = intents.index("security_disarm")
     # with the guard off, the protected reading would be executed
-    unguarded = ContextRerankResolver(model, HistoryStore(), protected=())
+    unguarded = ContextRerankResolver(model, HistoryStore(SIM_DOMAIN), protected=())
     st = unguarded(st)
     assert st.turn.nlu.top is not None and st.turn.nlu.top.intent == "security_disarm"
-    guarded = ContextRerankResolver(model, HistoryStore())  # the default policy
+    guarded = ContextRerankResolver(model, HistoryStore(SIM_DOMAIN))  # the default policy
     st = guarded(_state(turn_factory, home, "what's the temperature", list(hyps), i=2))
     assert st.turn.nlu.top is not None and st.turn.nlu.top.intent != "security_disarm"

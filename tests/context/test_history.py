@@ -7,10 +7,13 @@ import pytest
 
 from selflearn.context.history import HistoryStore, value_signature
 from selflearn.context.signals import Interpretation
+from selflearn.home.domain import simulated_domain
+
+SIM_DOMAIN = simulated_domain()
 
 
 def _store() -> HistoryStore:
-    s = HistoryStore()
+    s = HistoryStore(SIM_DOMAIN)
     for _ in range(4):
         s.add("u1", Interpretation.make("play_music", {"genre": "jazz"}), 20, "speaker")
     s.add("u1", Interpretation.make("play_music", {}), 20, "speaker")
@@ -25,8 +28,10 @@ def test_shares_habits_and_top_values() -> None:
     s = _store()
     h = s.get("u1")
     assert h.n == 9
-    assert h.value_share(Interpretation.make("play_music", {"genre": "jazz"})) == pytest.approx(0.8)
-    assert h.value_share(Interpretation.make("play_music", {})) == pytest.approx(0.2)
+    assert h.value_share(Interpretation.make("play_music", {"genre": "jazz"}), SIM_DOMAIN) == pytest.approx(
+        0.8
+    )
+    assert h.value_share(Interpretation.make("play_music", {}), SIM_DOMAIN) == pytest.approx(0.2)
     assert h.top_values("play_music", "genre") == ["jazz"]
     assert h.habits(7) == ["coffee_start"]
     assert h.intent_hour_share("coffee_start", 8) == pytest.approx(1.0)  # within an hour of 7
@@ -35,8 +40,8 @@ def test_shares_habits_and_top_values() -> None:
 
 
 def test_value_signature_keeps_empty_taste_slots() -> None:
-    assert value_signature(Interpretation.make("play_music", {})) == "play_music|genre=|artist="
-    assert value_signature(Interpretation.make("lights_off", {"room": "kitchen"})) == "lights_off"
+    assert value_signature(Interpretation.make("play_music", {}), SIM_DOMAIN) == "play_music|genre=|artist="
+    assert value_signature(Interpretation.make("lights_off", {"room": "kitchen"}), SIM_DOMAIN) == "lights_off"
 
 
 def test_save_load_roundtrip_and_delete(tmp_path: Path) -> None:

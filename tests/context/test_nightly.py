@@ -10,9 +10,13 @@ from selflearn.cli import app
 from selflearn.context.history import HistoryStore
 from selflearn.context.nightly import fit_context, load_context, run_context_night
 from selflearn.context.store import context_store, current_context
+from selflearn.home.domain import simulated_domain
+from selflearn.lexicon.io import save_domain
 from selflearn.logs.io import write_jsonl
 
 from .conftest import T0
+
+SIM_DOMAIN = simulated_domain()
 
 
 def _episodes(turn_factory: Any, n_users: int = 6, days: int = 3) -> list[Any]:
@@ -44,12 +48,12 @@ def _episodes(turn_factory: Any, n_users: int = 6, days: int = 3) -> list[Any]:
 
 
 def test_fit_context_learns_the_oven(turn_factory: Any, tmp_path: Path) -> None:
-    result = fit_context(_episodes(turn_factory), min_rows=10)
+    result = fit_context(_episodes(turn_factory), min_rows=10, domain=SIM_DOMAIN)
     assert result.model is not None and result.labelled_turns > 0
     assert len(result.history) == 6
     back = load_context(result.save(tmp_path / "ctx"))
     assert back.model is not None and len(back.history) == 6
-    too_little = fit_context(_episodes(turn_factory, n_users=1, days=1), min_rows=1000)
+    too_little = fit_context(_episodes(turn_factory, n_users=1, days=1), min_rows=1000, domain=SIM_DOMAIN)
     assert too_little.model is None and isinstance(too_little.history, HistoryStore)
 
 
@@ -57,6 +61,9 @@ def test_cli_train_and_forget(turn_factory: Any, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     write_jsonl(ws / "logs" / "day=0001" / "part-0.jsonl", _episodes(turn_factory))
     runner = CliRunner()
+    r = runner.invoke(app, ["context", "train", "--workspace", str(ws)])
+    assert r.exit_code == 2 and "no domain.json" in r.output  # the deployment's intents are needed
+    save_domain(SIM_DOMAIN, ws)
     r = runner.invoke(app, ["context", "train", "--workspace", str(ws)])
     assert r.exit_code == 0, r.output
     assert "version v0001" in r.output
@@ -84,6 +91,7 @@ def test_cli_train_and_forget(turn_factory: Any, tmp_path: Path) -> None:
 
 def test_run_context_night_without_a_context_component(turn_factory: Any, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "logs" / "day=0001" / "part-0.jsonl", _episodes(turn_factory))
+    save_domain(SIM_DOMAIN, tmp_path)  # the domain comes from the workspace
     summary = run_context_night(tmp_path, object())
     assert summary["context_trained"] is True and summary["context_changed_today"] is None
     assert summary["context_version"] == "v0001" and current_context(tmp_path) is not None

@@ -9,7 +9,10 @@ from selflearn.context.signals import (
     logged_interpretation,
     targets_of_changes,
 )
+from selflearn.home.domain import simulated_domain
 from selflearn.logs.records import DeviceState, ResolvedEntity
+
+SIM_DOMAIN = simulated_domain()
 
 
 def test_is_active_reads_each_kind() -> None:
@@ -51,7 +54,7 @@ def test_logged_interpretation_separates_the_context_room(turn_factory: Any) -> 
     interp = logged_interpretation(t)
     assert interp is not None
     assert interp.args == () and interp.ctx_room == "kitchen"
-    view = TurnView.from_turn(t)
+    view = TurnView.from_turn(t, domain=SIM_DOMAIN)
     assert view.default == interp and view.hour == 18 and view.room == "kitchen"
 
 

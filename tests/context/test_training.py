@@ -8,8 +8,11 @@ import numpy as np
 from selflearn.context.features import FEATURE_NAMES
 from selflearn.context.history import HistoryStore
 from selflearn.context.training import build_training_set, prev_turn, turn_outcomes, update_history
+from selflearn.home.domain import simulated_domain
 
 from .conftest import T0
+
+SIM_DOMAIN = simulated_domain()
 
 
 def _oven_episode(turn_factory: Any, k: int, user: str) -> list[Any]:
@@ -34,7 +37,7 @@ def test_correction_makes_the_oven_the_positive(turn_factory: Any) -> None:
     assert outs[turns[0].turn_id].defective
     assert outs[turns[0].turn_id].correction == turns[1].turn_id
     assert not outs[turns[1].turn_id].defective
-    ts, _hist = build_training_set(turns, outcomes=outs)
+    ts, _hist = build_training_set(turns, outcomes=outs, domain=SIM_DOMAIN)
     assert ts.x.shape[1] == len(FEATURE_NAMES)
     first = [i for i, g in enumerate(ts.group) if ts.turn_ids[g] == turns[0].turn_id]
     labels = {ts.candidates[0][i - first[0]].interp.key: ts.y[i] for i in first}
@@ -46,7 +49,7 @@ def test_correction_makes_the_oven_the_positive(turn_factory: Any) -> None:
 def test_success_turn_labels_its_own_interpretation(turn_factory: Any) -> None:
     t = turn_factory(1, "what's the temperature", [("temperature_query", 0.9, {})],
                      action=("temperature_query", {}), oven_on=True)  # fmt: skip
-    ts, _ = build_training_set([t])
+    ts, _ = build_training_set([t], domain=SIM_DOMAIN)
     assert ts.y[0] == 1.0 and set(ts.y[1:]) <= {0.0}
 
 
@@ -65,9 +68,9 @@ def test_refinement_without_alarm_is_a_correction(turn_factory: Any) -> None:
 def test_history_counts_only_successes_and_is_built_day_by_day(turn_factory: Any) -> None:
     turns = _oven_episode(turn_factory, 1, "u1") + _oven_episode(turn_factory, 30, "u1")
     outs = turn_outcomes(turns)
-    store = update_history(HistoryStore(), turns, outs)
+    store = update_history(HistoryStore(SIM_DOMAIN), turns, outs)
     assert store.get("u1").n == 2  # the two corrections, not the two barged-in turns
-    ts, hist = build_training_set(turns, outcomes=outs)
+    ts, hist = build_training_set(turns, outcomes=outs, domain=SIM_DOMAIN)
     assert hist.get("u1").n == 2
     # the second day's rows see the first day's history
     col = FEATURE_NAMES.index("hist_n_log")
@@ -106,7 +109,7 @@ def test_a_silent_session_end_is_not_evidence_of_success(turn_factory: Any) -> N
     outs = turn_outcomes([*turns, last])
     assert outs[turns[0].turn_id].observed  # defective: the barge-in shows it
     assert not outs[turns[1].turn_id].observed and not outs[last.turn_id].observed
-    ts, _ = build_training_set([*turns, last], outcomes=outs)
+    ts, _ = build_training_set([*turns, last], outcomes=outs, domain=SIM_DOMAIN)
     assert ts.observed.shape == ts.y.shape
     first = ts.group == ts.turn_ids.index(turns[0].turn_id)
     assert ts.observed[first].all() and not ts.observed[~first].any()

@@ -275,3 +275,19 @@ def test_devel_reads_cleanly_and_annotations_agree_with_token_spans() -> None:
     assert len(ex) == len(got.records) and all(
         e.text == r.sentence for e, r in zip(ex, got.records, strict=True)
     )
+
+
+def test_slurp_domain_has_one_intent_per_label_with_its_entity_types() -> None:
+    from selflearn.contracts.domain import SlotType
+    from selflearn.corpora.slurp import parse_record, slurp_domain
+
+    recs = [
+        parse_record(
+            _rec(1, "wake me up at five", ["wake", "me", "up", "at", "five"], [("time", [4])], "alarm", "set")
+        ),
+        parse_record(_rec(2, "buy milk", ["buy", "milk"], [("item", [1])], "lists", "purchase")),
+    ]
+    d = slurp_domain(recs)
+    assert [i.name for i in d.intents] == ["alarm_set", "lists_purchase"]
+    assert d.intent("alarm_set").slot("time").type is SlotType.ITEM  # type: ignore[union-attr]
+    assert d.protected == frozenset({"lists_purchase"})

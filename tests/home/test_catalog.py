@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from selflearn.home.catalog import MediaType, default_catalog
-from selflearn.home.matching import norm_name
+from selflearn.text.matching import norm_name
 
 CAT = default_catalog()
 

@@ -8,11 +8,13 @@ from datetime import datetime
 
 import pytest
 
+from selflearn.contracts.actions import Command, Outcome
 from selflearn.home.devices import Cap, Kind, Room, make_device
 from selflearn.home.factory import make_home
-from selflearn.home.home import Command, Home, Outcome, canonical_item
+from selflearn.home.home import Home
 from selflearn.home.intents import INTENTS, IntentKind, IntentSpec, SlotType
 from selflearn.logs.records import DeviceState, StageError
+from selflearn.text.items import canonical_item
 
 NOW = datetime(2026, 11, 24, 16, 0)
 

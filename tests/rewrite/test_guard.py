@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,16 @@ def test_nightly_guard_drops_refused_rules_with_their_reason() -> None:
             "reason": "target reads as protected intent garage_open",
         }
     ]
+
+
+def test_the_workspace_domain_adds_its_protected_intents(tmp_path: Path) -> None:
+    from selflearn.contracts.domain import Domain, IntentKind, IntentSpec
+    from selflearn.lexicon.io import save_domain
+    from selflearn.rewrite.guard import workspace_reader
+
+    assert workspace_reader(tmp_path) == (None, None)  # no model, no domain: the miner's own policy
+    oven = IntentSpec("oven_on", IntentKind.ACTION, protected=True)
+    domain = Domain("house", (oven, IntentSpec("door_unlock", IntentKind.ACTION)))
+    save_domain(domain, tmp_path)
+    reader, protected = workspace_reader(tmp_path)
+    assert reader is None and protected == frozenset({"oven_on", "door_unlock"})

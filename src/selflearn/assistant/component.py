@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from selflearn.logs.records import StageError, Turn
 
 if TYPE_CHECKING:
-    from selflearn.home.home import Home
+    from selflearn.assistant.home_api import HomeApi
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TurnState:
 
     turn: Turn
     utterance: Utterance
-    home: Home | None = None
+    home: HomeApi | None = None
     halted: bool = False  # a stage decided nothing further should run (e.g. no wake word)
     # A counterfactual replay of a turn already run (the simulator's "what if" runs for the truth
     # table): components decide it as usual but must not learn from it or count it, since nobody

@@ -2,7 +2,7 @@
 
 Reads `state.scratch["resolved_args"]` (from entity resolution; without a resolver in the
 pipeline the NLU's raw slot values are used) and `state.home`. Writes `state.turn.action` and
-`state.scratch["outcome"]` (a `selflearn.home.home.Outcome`); a failed outcome is recorded first
+`state.scratch["outcome"]` (a `selflearn.contracts.actions.Outcome`); a failed outcome is recorded first
 and then raised as a `StageFailure` with the outcome's code, so the pipeline logs it and only the
 response stage runs after it.
 """
@@ -10,7 +10,7 @@ response stage runs after it.
 from __future__ import annotations
 
 from selflearn.assistant.component import StageFailure, TurnState, register
-from selflearn.home.home import Command, Outcome
+from selflearn.contracts.actions import Command, Outcome
 from selflearn.logs.records import ActionStage, StageError
 
 __all__ = ["Executor"]

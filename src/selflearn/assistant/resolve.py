@@ -26,12 +26,12 @@ from datetime import date
 from typing import Protocol, runtime_checkable
 
 from selflearn.assistant.component import StageFailure, TurnState, register
-from selflearn.home.catalog import MEDIA_TYPE_WORDS, default_catalog
-from selflearn.home.devices import COLORS, GENERIC_NAMES, Kind
-from selflearn.home.home import INTENT_KINDS, Home, canonical_item
-from selflearn.home.intents import BY_NAME, SlotType
-from selflearn.home.matching import Match, NameIndex, norm_name
+from selflearn.assistant.home_api import HomeApi
+from selflearn.contracts.domain import Domain, SlotType
+from selflearn.lexicon.lexicon import Lexicon, lexicon_for
 from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, StageError
+from selflearn.text.items import canonical_item
+from selflearn.text.matching import Match, norm_name
 from selflearn.text.numbers import parse_date, parse_duration, parse_number, parse_time
 
 __all__ = ["PREFERENCES_KEY", "EntityResolver", "PersonalPreferences", "SlotResolution"]
@@ -40,8 +40,6 @@ __all__ = ["PREFERENCES_KEY", "EntityResolver", "PersonalPreferences", "SlotReso
 _ORDER = {SlotType.ROOM: 0, SlotType.MEDIA_TYPE: 0}
 _MULTI_PREFIXES = ("lights_", "blinds_")
 _DEVICE_LEADING = ("all the ", "all of the ", "all ", "both ", "every ")
-_COLOR_INDEX = NameIndex((c, c) for c in COLORS)
-_TYPE_INDEX = NameIndex((w, str(t)) for w, t in MEDIA_TYPE_WORDS.items())
 CONTEXT_VALUE = ""  # ResolvedEntity.value of a slot filled from context, not said by the user
 # scratch key under which a component earlier in the pipeline (selflearn.teach) puts the speaking
 # user's `PersonalPreferences`; absent, resolution is exactly as without preferences.
@@ -87,14 +85,22 @@ class EntityResolver:
 
     threshold: lowest match score accepted for names (0..1); tie_margin: device-name scores this
     close to the best count as tied (the user's room decides; if it cannot, `er-ambiguous`).
-    Other lookups order equal scores by their own preference (region, popularity).
+    Other lookups order equal scores by their own preference (region, popularity). The intents'
+    slot types and the vocabularies come from the home's domain; `domain` serves turns that come
+    without a home (then only what needs no household resolves).
     """
 
     name = "resolution"
 
-    def __init__(self, threshold: float = 0.8, tie_margin: float = 0.02) -> None:
+    def __init__(
+        self, threshold: float = 0.8, tie_margin: float = 0.02, domain: Domain | None = None
+    ) -> None:
         self.threshold = threshold
         self.tie_margin = tie_margin
+        self.domain = domain
+
+    def _domain(self, home: HomeApi | None) -> Domain | None:
+        return home.domain if home is not None else self.domain
 
     # ------------------------------------------------------------------------------- component
 
@@ -129,14 +135,15 @@ class EntityResolver:
     def resolve(
         self,
         hyp: NluHypothesis,
-        home: Home | None,
+        home: HomeApi | None,
         ctx_room: str | None,
         today: date,
         prefs: PersonalPreferences | None = None,
     ) -> tuple[dict[str, str], list[ResolvedEntity], tuple[str, SlotType, str, StageError] | None]:
         """Resolve every slot of `hyp`: (args, log entities, first failure or None). With `prefs`,
         the user's own names win over the household's, and unsaid slots get the user's defaults."""
-        spec = BY_NAME.get(hyp.intent)
+        domain = self._domain(home)
+        spec = domain.intent(hyp.intent) if domain is not None else None
         typed: list[tuple[str, SlotType, str]] = []
         seen: set[str] = set()
         for s in hyp.slots:
@@ -219,7 +226,7 @@ class EntityResolver:
 
     @staticmethod
     def _join_room_into_device(
-        typed: list[tuple[str, SlotType, str]], home: Home | None
+        typed: list[tuple[str, SlotType, str]], home: HomeApi | None
     ) -> list[tuple[str, SlotType, str]]:
         """Saying "turn off the kitchen lamp", the tagger may split a device's name into a room and a
         kind word. When room + device together are exactly one device's name, that device is
@@ -240,7 +247,7 @@ class EntityResolver:
         value: str,
         *,
         intent: str,
-        home: Home | None,
+        home: HomeApi | None,
         args: dict[str, str],
         ctx_room: str | None,
         today: date,
@@ -257,11 +264,15 @@ class EntityResolver:
             return self._parsed(d.isoformat() if d else None)
         if stype is SlotType.ITEM:
             return self._parsed(canonical_item(value) or None)
+        domain = self._domain(home)
+        if domain is None:
+            return _unresolved()
+        lex = lexicon_for(domain)
         if stype is SlotType.COLOR:
-            return self._pick(_COLOR_INDEX.match(value))
+            return self._pick(lex.colors.match(value))
         if stype is SlotType.MEDIA_TYPE:
-            return self._pick(_TYPE_INDEX.match(value))
-        catalog = home.catalog if home is not None else default_catalog()
+            return self._pick(lex.media_types.match(value))
+        catalog = home.catalog if home is not None else lex.catalog
         if stype is SlotType.GENRE:
             return self._pick(catalog.genre_index.match(value))
         if stype is SlotType.ARTIST:
@@ -275,11 +286,11 @@ class EntityResolver:
         if stype is SlotType.TEAM:
             return self._pick(home.find_teams(value))
         if stype is SlotType.CUISINE:
-            return self._pick(home.world.cuisine_index.match(value))
+            return self._pick(lex.cuisines.match(value))
         if stype is SlotType.MEDIA_TITLE:
             return self._media(home, value, args.get("media_type"))
         if stype is SlotType.DEVICE:
-            return self._device(home, intent, value, args.get("room") or ctx_room)
+            return self._device(home, lex, intent, value, args.get("room") or ctx_room)
         return _unresolved()
 
     @staticmethod
@@ -298,9 +309,10 @@ class EntityResolver:
         chosen = ok[0]
         return SlotResolution(chosen.key, chosen.score, [m.key for m in ok[1:5]])
 
-    def _media(self, home: Home, value: str, media_type: str | None) -> SlotResolution:
+    def _media(self, home: HomeApi, value: str, media_type: str | None) -> SlotResolution:
         """A title, honouring a media type said in the title itself ("the dune audiobook")."""
         title = norm_name(value)
+        type_words = home.domain.media_type_words
         exact = home.catalog.titles.exact(title)
         if exact and not media_type:
             return self._pick(
@@ -309,8 +321,8 @@ class EntityResolver:
         words = title.split()
         for n in (2, 1):  # "audio book" is two words
             tail = " ".join(words[-n:])
-            if len(words) > n and tail in MEDIA_TYPE_WORDS:
-                media_type = media_type or str(MEDIA_TYPE_WORDS[tail])
+            if len(words) > n and tail in type_words:
+                media_type = media_type or type_words[tail]
                 title = " ".join(words[:-n])
                 break
         if media_type is not None:
@@ -323,8 +335,11 @@ class EntityResolver:
             home.find_media(title),
         )
 
-    def _device(self, home: Home, intent: str, value: str, room: str | None) -> SlotResolution:
-        kinds = INTENT_KINDS.get(intent)
+    def _device(
+        self, home: HomeApi, lex: Lexicon, intent: str, value: str, room: str | None
+    ) -> SlotResolution:
+        kinds = lex.domain.device_types_of(intent)
+        generic = lex.domain.generic_device_names
         v = norm_name(value)
         for lead in _DEVICE_LEADING:
             if v.startswith(lead):
@@ -336,10 +351,10 @@ class EntityResolver:
             fitting = [m for m in exact if kinds is None or home.devices[m.key].kind in kinds] or exact
             return self._by_room(home, fitting, room)
         # 2. "the lights", "lamp": a kind, narrowed by the room
-        if v in GENERIC_NAMES:
-            return self._generic(home, intent, GENERIC_NAMES[v], room)
+        if v in generic:
+            return self._generic(home, intent, generic[v], room)
         # 3. "bedroom lights": a room plus a kind
-        for gname, kind in sorted(GENERIC_NAMES.items(), key=lambda kv: -len(kv[0])):
+        for gname, kind in lex.generic_names_longest_first:
             if v.endswith(" " + gname):
                 head = v[: -len(gname) - 1].removesuffix(" in the").removesuffix(" in")
                 rooms = [m for m in home.find_rooms(head, limit=1) if m.score >= 0.9]
@@ -357,7 +372,7 @@ class EntityResolver:
         return self._by_room(home, tied, room, others=ok)
 
     def _by_room(
-        self, home: Home, tied: list[Match], room: str | None, others: list[Match] | None = None
+        self, home: HomeApi, tied: list[Match], room: str | None, others: list[Match] | None = None
     ) -> SlotResolution:
         """Pick among equally good devices: the one in `room` wins; a tie that the room does not
         break is ambiguous."""
@@ -371,7 +386,7 @@ class EntityResolver:
         return SlotResolution(pool[0].key, pool[0].score, rest)
 
     def _generic(
-        self, home: Home, intent: str, kind: Kind, room: str | None, *, room_named: bool = False
+        self, home: HomeApi, intent: str, kind: str, room: str | None, *, room_named: bool = False
     ) -> SlotResolution:
         """A kind word instead of a name: the device of that kind in the room; several lights or
         blinds in the room become a room target; with no room to narrow, leave it to the executor

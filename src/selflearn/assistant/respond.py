@@ -9,7 +9,7 @@ Reads `state.scratch["outcome"]` (from the executor) or, after a failed stage,
 from __future__ import annotations
 
 from selflearn.assistant.component import TurnState, register
-from selflearn.home.home import Outcome
+from selflearn.contracts.actions import Outcome
 from selflearn.logs.records import DeviceType, ResponseStage, StageError
 
 __all__ = ["FAILURE_TEXT", "Responder", "speech_ms", "verbalize"]

@@ -34,11 +34,19 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from selflearn.context.nightly import fit_context
+        from selflearn.lexicon.io import DOMAIN_FILE, workspace_domain
         from selflearn.logs.io import read_turns
 
         logs = workspace / "logs"
         if not logs.exists():
             console.print(f"[red]no logs under {logs}[/red]")
+            raise typer.Exit(2)
+        domain = workspace_domain(workspace)
+        if domain is None:
+            console.print(
+                f"[red]no {DOMAIN_FILE} in {workspace}: the reranker needs the deployment's intents "
+                "(write one with `selflearn domain export`)[/red]"
+            )
             raise typer.Exit(2)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
@@ -46,7 +54,7 @@ def register(app: typer.Typer) -> None:
             task = p.add_task("reading logs", total=None)
             turns = list(read_turns(logs))
             p.update(task, description=f"training on {len(turns):,} turns")
-            result = fit_context(turns)
+            result = fit_context(turns, domain=domain)
         if out is not None:
             where = str(result.save(out))
         else:

@@ -101,7 +101,8 @@ class ContextRerankResolver:
         if ctx_room is not None and args.get("room") == ctx_room:
             args.pop("room")
         default = Interpretation.make(top.intent, args, ctx_room)
-        view = TurnView.from_turn(turn, prev=prev_turn(turn, previous), executed=default)
+        domain = state.home.domain if state.home is not None else None
+        view = TurnView.from_turn(turn, prev=prev_turn(turn, previous), executed=default, domain=domain)
         cands = [
             c
             for i, c in enumerate(generate_candidates(view, self.history))

@@ -18,9 +18,8 @@ import numpy as np
 
 from selflearn.context.history import HistoryStore, UserHistory, media_type_of
 from selflearn.context.signals import Interpretation, TurnView, is_active
-from selflearn.home.catalog import default_catalog
-from selflearn.home.home import INTENT_KINDS
-from selflearn.home.intents import BY_NAME, SlotType
+from selflearn.contracts.domain import Domain, SlotType
+from selflearn.lexicon.lexicon import lexicon_for
 from selflearn.logs.records import DeviceState
 
 __all__ = [
@@ -79,24 +78,26 @@ def _nlu_pos(view: TurnView, intent: str) -> tuple[int, float]:
     return len(view.nbest), 0.0
 
 
-def _kinds(intent: str) -> frozenset[str]:
-    return frozenset(str(k) for k in INTENT_KINDS.get(intent, frozenset()))
+def _kinds(intent: str, domain: Domain | None) -> frozenset[str]:
+    return (domain.device_types_of(intent) if domain is not None else None) or frozenset()
 
 
-def _has_slot(intent: str, slot: str) -> bool:
-    spec = BY_NAME.get(intent)
+def _has_slot(intent: str, slot: str, domain: Domain | None) -> bool:
+    spec = domain.intent(intent) if domain is not None else None
     return spec is not None and spec.slot(slot) is not None
 
 
 def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> list[Candidate]:
     """Candidates of `view`, the context-free default first (absent if the turn has none)."""
     user = history.get(view.user_id) if history is not None else UserHistory()
+    domain = view.domain
+    known_intents = domain.by_name if domain is not None else {}
     out: list[Candidate] = []
     seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 
     def add(interp: Interpretation, source: str) -> None:
         key = (interp.intent, interp.args)
-        if key in seen or interp.intent not in BY_NAME:
+        if key in seen or interp.intent not in known_intents:
             return
         seen.add(key)
         rank, conf = _nlu_pos(view, interp.intent)
@@ -108,7 +109,7 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
         bases.append(view.default)
         # runner-up entities resolution logged for a slot
         args = view.default.arg_dict
-        spec = BY_NAME.get(view.default.intent)
+        spec = known_intents.get(view.default.intent)
         for slot, (chosen, alts) in view.entity_candidates.items():
             ss = spec.slot(slot) if spec is not None else None
             if ss is None or ss.type not in _SWAP_TYPES or args.get(slot) != chosen:
@@ -128,8 +129,8 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
             interp = Interpretation.make(h.intent, {})
             add(interp, "nlu")
             bases.append(interp)
-        elif h.intent == "play_media" and h.slot("media_title"):
-            for m in default_catalog().find(h.slot("media_title") or "", None, 4):
+        elif h.intent == "play_media" and h.slot("media_title") and domain is not None:
+            for m in lexicon_for(domain).catalog.find(h.slot("media_title") or "", None, 4):
                 if m.score >= _TITLE_MATCH:
                     add(Interpretation.make("play_media", {"media_title": m.key}), "nlu")
     # the verb of the request applied to what the previous request acted on ("turn on the tv",
@@ -144,9 +145,9 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
                 for intent, (kind, to_active) in _ON_OFF.items():
                     if kind != d.kind or to_active != polarity[1]:
                         continue
-                    if _has_slot(intent, "device"):
+                    if _has_slot(intent, "device", domain):
                         add(Interpretation.make(intent, {"device": d.entity_id}), "prev")
-                    elif _has_slot(intent, "room") and d.room:
+                    elif _has_slot(intent, "room", domain) and d.room:
                         add(Interpretation.make(intent, {"room": d.room}), "prev")
                     else:
                         add(Interpretation.make(intent, {}), "prev")
@@ -156,7 +157,7 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
     habits = [
         i
         for i in user.habits(view.hour)
-        if i not in proposed and i in BY_NAME and not any(s.required for s in BY_NAME[i].slots)
+        if i not in proposed and i in known_intents and not any(s.required for s in known_intents[i].slots)
     ]
     habits.sort(key=lambda i: -user.intent_hour_share(i, view.hour) / max(user.intent_share(i), 1e-9))
     for intent in habits[:2]:
@@ -167,17 +168,21 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
     prev_targets = set(view.prev.targets) if view.prev is not None else set()
     for base in bases:
         args = base.arg_dict
-        kinds = _kinds(base.intent)
+        kinds = _kinds(base.intent, domain)
         if not kinds:
             continue
-        if _has_slot(base.intent, "device") and "device" not in args and "room" not in args:
+        if _has_slot(base.intent, "device", domain) and "device" not in args and "room" not in args:
             pool = [d for d in view.states.values() if d.kind in kinds]
             picks = [d for d in pool if d.entity_id in prev_targets or is_active(d)]
             if len(pool) <= 4:
                 picks = pool
             for d in picks[:_MAX_FILLS]:
                 add(Interpretation.make(base.intent, {**args, "device": d.entity_id}), "device")
-        if kinds <= _ROOM_KINDS and _has_slot(base.intent, "room") and not {"device", "room"} & set(args):
+        if (
+            kinds <= _ROOM_KINDS
+            and _has_slot(base.intent, "room", domain)
+            and not {"device", "room"} & set(args)
+        ):
             rooms: list[str] = []
             for d in view.states.values():
                 hit = d.kind in kinds and (is_active(d) or d.entity_id in prev_targets)
@@ -185,7 +190,7 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
                     rooms.append(d.room)
             for r in rooms[:_MAX_FILLS]:
                 add(Interpretation.make(base.intent, {**args, "room": r}), "room")
-        if _has_slot(base.intent, "genre") and not ({"genre", "artist"} & set(args)):
+        if _has_slot(base.intent, "genre", domain) and not ({"genre", "artist"} & set(args)):
             for g in user.top_values(base.intent, "genre", k=3):
                 add(Interpretation.make(base.intent, {**args, "genre": g}), "genre")
     if view.default is not None and out:
@@ -255,7 +260,7 @@ def _targets(interp: Interpretation, view: TurnView) -> list[str]:
     args = interp.arg_dict
     if "device" in args:
         return [args["device"]] if args["device"] in view.states else []
-    kinds = _NO_DEVICE_KINDS.get(interp.intent, _kinds(interp.intent))
+    kinds = _NO_DEVICE_KINDS.get(interp.intent, _kinds(interp.intent, view.domain))
     pool = [d for d in view.states.values() if d.kind in kinds]
     room = args.get("room") or interp.ctx_room or view.room
     here = [d for d in pool if d.room == room]
@@ -333,14 +338,14 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
     playing_ids = {d.entity_id for d in view.states.values() if _playing(d)}
     d_change, d_active = 0.0, 0.0
     d_targets: set[str] = set()
-    d_value = user.value_share(cands[0].interp) if cands else 0.0
+    d_value = user.value_share(cands[0].interp, view.domain) if cands else 0.0
     d_interp = user.interp_share(cands[0].interp) if cands else 0.0
     said = view.said_rooms()
     angle = 2.0 * math.pi * (view.hour + view.local_time.minute / 60.0) / 24.0
     for c in cands:
         it = c.interp
         args = it.arg_dict
-        kinds = _kinds(it.intent)
+        kinds = _kinds(it.intent, view.domain)
         targets = _targets(it, view)
         n_active_kinds = sum(1 for d in view.states.values() if d.kind in kinds and d.entity_id in active_ids)
         n_active_here = sum(
@@ -371,7 +376,7 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
         title = args.get("media_title", "")
         mtype = media_type_of(title) if title else ""
         needs_screen = mtype in _SCREEN_MEDIA
-        vs = user.value_share(it)
+        vs = user.value_share(it, view.domain)
         t_rooms = _target_rooms(it, view)
         rows.append(
             [

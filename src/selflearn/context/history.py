@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from selflearn.context.signals import Interpretation
-from selflearn.home.intents import BY_NAME, SlotType
+from selflearn.contracts.domain import Domain, SlotType
 from selflearn.util.atomic import atomic_write_text
 
 __all__ = ["VALUE_SLOT_TYPES", "HistoryStore", "UserHistory"]
@@ -37,10 +37,10 @@ VALUE_SLOT_TYPES = frozenset(
 _FORMAT = 1
 
 
-def value_signature(interp: Interpretation) -> str:
+def value_signature(interp: Interpretation, domain: Domain | None) -> str:
     """The taste part of an interpretation: its intent's value slots, empty ones included
     ("play_music|genre=" is a person who plays a mix, "play_music|genre=jazz" a jazz listener)."""
-    spec = BY_NAME.get(interp.intent)
+    spec = domain.intent(interp.intent) if domain is not None else None
     if spec is None:
         return interp.intent
     args = interp.arg_dict
@@ -65,12 +65,12 @@ class UserHistory:
     interps: Counter[str] = field(default_factory=Counter)  # Interpretation.key
     media_on: Counter[str] = field(default_factory=Counter)  # "device_type:media_type"
 
-    def add(self, interp: Interpretation, hour: int, device_type: str) -> None:
+    def add(self, interp: Interpretation, hour: int, device_type: str, domain: Domain | None = None) -> None:
         self.n += 1
         self.intents[interp.intent] += 1
         self.intent_hour[f"{interp.intent}@{hour}"] += 1
         self.hours[hour] += 1
-        self.values[value_signature(interp)] += 1
+        self.values[value_signature(interp, domain)] += 1
         self.interps[interp.key] += 1
         title = interp.arg_dict.get("media_title")
         if title:
@@ -89,10 +89,10 @@ class UserHistory:
         hits = sum(self.intent_hour[f"{intent}@{h}"] for h in hs)
         return hits / total if total else 0.0
 
-    def value_share(self, interp: Interpretation) -> float:
+    def value_share(self, interp: Interpretation, domain: Domain | None = None) -> float:
         """Share of this user's successes of the intent that had the same taste values."""
         n = self.intents[interp.intent]
-        return self.values[value_signature(interp)] / n if n else 0.0
+        return self.values[value_signature(interp, domain)] / n if n else 0.0
 
     def interp_share(self, interp: Interpretation) -> float:
         n = self.intents[interp.intent]
@@ -159,15 +159,16 @@ _EMPTY = UserHistory()
 class HistoryStore:
     """Per-user histories; `get(user)` is an empty history for an unknown user."""
 
-    def __init__(self) -> None:
+    def __init__(self, domain: Domain | None = None) -> None:
         self.users: dict[str, UserHistory] = {}
+        self.domain = domain  # which slots are tastes (value_signature); not saved
 
     def get(self, user_id: str) -> UserHistory:
         return self.users.get(user_id, _EMPTY)
 
     def add(self, user_id: str, interp: Interpretation, hour: int, device_type: str) -> None:
         """Record one successful request of `user_id`."""
-        self.users.setdefault(user_id, UserHistory()).add(interp, hour, device_type)
+        self.users.setdefault(user_id, UserHistory()).add(interp, hour, device_type, self.domain)
 
     def add_many(self, rows: Iterable[tuple[str, Interpretation, int, str]]) -> HistoryStore:
         for user_id, interp, hour, device_type in rows:
@@ -189,12 +190,12 @@ class HistoryStore:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> HistoryStore:
+    def load(cls, path: str | Path, domain: Domain | None = None) -> HistoryStore:
         path = Path(path)
         data = json.loads(path.read_text())
         if data.get("format") != _FORMAT:
             raise ValueError(f"{path}: history format {data.get('format')!r}, this reader speaks {_FORMAT}")
-        store = cls()
+        store = cls(domain)
         for user_id, d in data["users"].items():
             try:
                 store.users[user_id] = UserHistory.from_json(d)

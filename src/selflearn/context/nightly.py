@@ -13,7 +13,9 @@ from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker
 from selflearn.context.store import HISTORY_FILE, MODEL_DIR, ContextModel, load_context, publish_context
 from selflearn.context.training import build_training_set
+from selflearn.contracts.domain import Domain
 from selflearn.feedback.rephrase_baseline import PairScorer
+from selflearn.lexicon.io import workspace_domain
 from selflearn.logs.records import Turn
 
 __all__ = ["HISTORY_FILE", "MODEL_DIR", "ContextModel", "fit_context", "load_context", "run_context_night"]
@@ -24,9 +26,11 @@ def fit_context(
     detector: PairScorer | None = None,
     reranker: ContextReranker | None = None,
     min_rows: int = 50,
+    domain: Domain | None = None,
 ) -> ContextModel:
-    """Histories and a reranker from `turns` (all logged days, any order)."""
-    ts, history = build_training_set(turns, HistoryStore(), detector=detector)
+    """Histories and a reranker from `turns` (all logged days, any order), read under `domain`
+    (the deployment's intents and vocabularies; None knows no intent, so nothing is learned)."""
+    ts, history = build_training_set(turns, HistoryStore(domain), detector=detector)
     model: ContextReranker | None = None
     if ts.x.shape[0] >= min_rows and len(set(ts.y.tolist())) == 2:
         model = (reranker or ContextReranker()).fit(
@@ -36,17 +40,18 @@ def fit_context(
 
 
 def run_context_night(
-    workspace: str | Path, assistant: object, detector: PairScorer | None = None
+    workspace: str | Path, assistant: object, detector: PairScorer | None = None, domain: Domain | None = None
 ) -> dict[str, object]:
     """The loop's nightly step: retrain from all logs under WORKSPACE/logs, publish a version to
     WORKSPACE/artifacts/context (`context.store`), and hand the new model and histories to the assistant's
-    context component (if it has one). Returns a summary for the day's report."""
+    context component (if it has one). The domain is the workspace's `domain.json` unless given.
+    Returns a summary for the day's report."""
     from selflearn.context.component import ContextRerankResolver
     from selflearn.logs.io import read_turns
 
     workspace = Path(workspace)
     turns = list(read_turns(workspace / "logs"))
-    result = fit_context(turns, detector)
+    result = fit_context(turns, detector, domain=domain or workspace_domain(workspace))
     version = publish_context(workspace, result, {"turns": len(turns)})
     comp = getattr(assistant, "component", lambda _s: None)("resolution")
     changed = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from selflearn.contracts.domain import Domain
 from selflearn.logs.records import DeviceState, NluHypothesis, Turn
 
 __all__ = [
@@ -134,6 +135,7 @@ class TurnView:
     prev: PrevTurn | None = None
     entity_candidates: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # slot -> (id, alts)
     transcript: str = ""  # the top ASR hypothesis: what the user said, as the device heard it
+    domain: Domain | None = None  # the deployment's intents and vocabularies (None: unknown)
 
     @property
     def hour(self) -> int:
@@ -162,6 +164,7 @@ class TurnView:
         *,
         prev: PrevTurn | None = None,
         executed: Interpretation | None = None,
+        domain: Domain | None = None,
     ) -> TurnView:
         """The view of a turn. `executed` overrides the default interpretation read off the turn
         (at run time the action stage has not run yet, so the resolver's arguments are passed)."""
@@ -194,6 +197,7 @@ class TurnView:
             prev=prev,
             entity_candidates=alts,
             transcript=turn.asr.text.lower(),
+            domain=domain,
         )
 
 

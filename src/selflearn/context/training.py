@@ -30,6 +30,7 @@ from selflearn.context.features import (
 )
 from selflearn.context.history import HistoryStore
 from selflearn.context.signals import PrevTurn, TurnView, logged_interpretation, targets_of_changes
+from selflearn.contracts.domain import Domain
 from selflearn.feedback.chains import detect_sessions
 from selflearn.feedback.defect import DefectScorer
 from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector, PairScorer
@@ -187,6 +188,7 @@ def build_training_set(
     detector: PairScorer | None = None,
     outcomes: dict[str, TurnOutcome] | None = None,
     correction_weight: float = 3.0,
+    domain: Domain | None = None,
 ) -> tuple[TrainingSet, HistoryStore]:
     """Labelled candidate rows from logged turns (see module docstring), and the history store
     after all of them. `history` holds what was known before the first turn; it is extended in
@@ -194,7 +196,9 @@ def build_training_set(
     reqs = _requests(turns)
     outs = outcomes if outcomes is not None else turn_outcomes(reqs, detector)
     by_id = {t.turn_id: t for t in reqs}
-    store = history if history is not None else HistoryStore()
+    store = history if history is not None else HistoryStore(domain)
+    if store.domain is None:
+        store.domain = domain
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     ws: list[np.ndarray] = []
@@ -214,10 +218,12 @@ def build_training_set(
             o = outs.get(t.turn_id)
             if o is None or t.nlu.top is None:
                 continue
-            view = TurnView.from_turn(t, prev=prev)
+            view = TurnView.from_turn(t, prev=prev, domain=store.domain)
             if view.default is None:
                 continue
             cands = generate_candidates(view, store)
+            if not cands:  # an intent the domain does not know: nothing to choose between
+                continue
             labels = np.full(len(cands), np.nan)
             weights = np.ones(len(cands))
             default = view.default

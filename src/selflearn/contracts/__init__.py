@@ -1,5 +1,5 @@
 """Contracts at the bottom of selflearn: data shapes that every layer may read and none owns.
 
-So far the NLU's training examples (`nlu_examples`), which the grammar, the corpora readers, the
-NLU and the labeller all exchange; the log records, Arrow schema and flat view (`selflearn.logs`)
-and the deployment's domain are to join them (docs/design/README.md)."""
+The deployment's domain (`domain`), what the executor asks of a home and what it did (`actions`),
+the NLU's training examples (`nlu_examples`) and the rephrase-chain table (`chains`); the log
+records, Arrow schema and flat view live in `selflearn.logs` (docs/ARCHITECTURE.md)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from selflearn.contracts.domain import Domain, IntentKind, IntentSpec, SlotSpec, SlotType
 from selflearn.contracts.nlu_examples import Example, SpanSlot
 from selflearn.util.jsonl import LineError, iter_jsonl
 
@@ -346,6 +347,20 @@ def to_examples(
         slots = tuple(SpanSlot(e.type, e.value, e.start, e.end) for e in r.entities)
         out.append(Example(r.sentence, r.label if intent == "label" else r.intent, slots))
     return out
+
+
+def slurp_domain(records: Iterable[SlurpRecord], name: str = "slurp") -> Domain:
+    """SLURP's domain as the runtime reads it: one intent per ``scenario_action`` label with the
+    entity types seen under it as free-text slots, protected intents by the default policy. SLURP
+    ships no entity inventory, so the vocabularies stay empty."""
+    slots: dict[str, set[str]] = {}
+    for r in records:
+        slots.setdefault(r.label, set()).update(e.type for e in r.entities)
+    intents = tuple(
+        IntentSpec(label, IntentKind.ACTION, tuple(SlotSpec(t, SlotType.ITEM) for t in sorted(types)))
+        for label, types in sorted(slots.items())
+    )
+    return Domain(name, intents)
 
 
 def _unit_hash(slurp_id: int, seed: int) -> float:

@@ -45,7 +45,8 @@ from typing import Any
 import pyarrow as pa
 
 from selflearn.assistant.component import TurnState
-from selflearn.home.home import Home, Outcome
+from selflearn.contracts.actions import Outcome
+from selflearn.home.home import Home
 from selflearn.logs.records import Turn
 from selflearn.simulate.phrasing import Phrasing
 from selflearn.simulate.traffic import Attempt, Simulator

@@ -163,8 +163,8 @@ def bench_pipeline(
 
 def _prewarm(assistant: Any, goals: SlurpGoals, seed: int, processes: int | None, progress: bool) -> int:
     """Decode every recording of every goal once, in parallel, into the disk cache."""
-    from selflearn.assistant.asr.pocketsphinx_asr import PocketsphinxAsr
     from selflearn.assistant.component import Utterance
+    from selflearn.speech.pocketsphinx_asr import PocketsphinxAsr
 
     asr = assistant.component("asr")
     if not isinstance(asr, PocketsphinxAsr):
@@ -268,8 +268,9 @@ def _bench_seed(
     """One seed's bench into `out`."""
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.compose import build_assistant
-    from selflearn.corpora.slurp import read_slurp, to_examples
+    from selflearn.corpora.slurp import read_slurp, slurp_domain, to_examples
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
+    from selflearn.lexicon.io import save_domain
     from selflearn.rewrite.store import RewriteStore
     from selflearn.simulate.run import write_day
 
@@ -285,6 +286,8 @@ def _bench_seed(
     if not train:
         raise ValueError(f"no readable requests in the training file {cfg.train}")
     goals = SlurpGoals.from_file(cfg.goals, seed=cfg.seed)
+    # The training file's intents are this deployment's domain (the learners read it from here).
+    save_domain(slurp_domain(train), out)
     say(f"training the NLU on {len(train)} requests")
     t0 = time.perf_counter()
     nlu = NluModel().fit(to_examples(train))

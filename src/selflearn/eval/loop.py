@@ -197,7 +197,9 @@ def _run_seed(
     on_day: Callable[[DayMetrics, dict[str, Any]], None] | None = None,
     status: Callable[[str], None] | None = None,
 ) -> SeedRun:
+    from selflearn.home.domain import simulated_domain
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
+    from selflearn.lexicon.io import save_domain
     from selflearn.rewrite.store import RewriteStore
 
     say = status or (lambda _m: None)
@@ -209,6 +211,8 @@ def _run_seed(
             "(use another --out, or `selflearn demo --fresh`)"
         )
     out.mkdir(parents=True, exist_ok=True)
+    # The simulated home is this run's deployment: its domain is what the learners read.
+    save_domain(simulated_domain(), out)
     t_start = time.perf_counter()
     say("training the NLU on the built-in grammar")
     nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=cfg.seed)

@@ -9,11 +9,11 @@ loop can learn to fix. Ties are broken by `popularity`, deterministically.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
 
-from selflearn.home.matching import Match, NameIndex, norm_name
+from selflearn.contracts.domain import MediaItem
+from selflearn.lexicon.catalog import MediaCatalog
+from selflearn.text.matching import norm_name
 
 
 class MediaType(StrEnum):
@@ -43,23 +43,6 @@ GENRE_WORDS: dict[str, str] = {
     "classic rock": "rock", "heavy metal": "metal", "edm": "electronic", "dance": "electronic",
     "dance music": "electronic", "techno": "electronic", "country music": "country", "western": "country",
 }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class MediaItem:
-    """One playable item. `artist` is the performer (songs, albums) or author (audiobooks)."""
-
-    media_id: str
-    title: str
-    type: MediaType
-    artist: str | None = None
-    genre: str | None = None
-    popularity: int = 50  # 0..100; breaks ties between items that share a title
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def needs_screen(self) -> bool:
-        return self.type is MediaType.MOVIE
 
 
 def slug(text: str) -> str:
@@ -317,67 +300,6 @@ def _build_items() -> tuple[MediaItem, ...]:
     return tuple(items)
 
 
-class MediaCatalog:
-    """Immutable media catalog with title, artist and genre lookups. One instance is shared by every
-    home (`default_catalog()`)."""
-
-    def __init__(self, items: tuple[MediaItem, ...]) -> None:
-        self.items = items
-        self.by_id: dict[str, MediaItem] = {}
-        for it in items:
-            if it.media_id in self.by_id:
-                raise ValueError(f"duplicate media id {it.media_id}")
-            self.by_id[it.media_id] = it
-
-    def get(self, media_id: str) -> MediaItem | None:
-        return self.by_id.get(media_id)
-
-    @cached_property
-    def titles(self) -> NameIndex:
-        return NameIndex((s, it.media_id) for it in self.items for s in (it.title, *it.aliases))
-
-    @cached_property
-    def artist_index(self) -> NameIndex:
-        return NameIndex((a, norm_name(a)) for a in self.artists.values())
-
-    @cached_property
-    def artists(self) -> dict[str, str]:
-        """Canonical artist id (normalised name) -> display name, for music artists only."""
-        out: dict[str, str] = {}
-        for it in self.items:
-            if it.artist and it.type in (MediaType.SONG, MediaType.ALBUM) and it.artist != "Various Artists":
-                out.setdefault(norm_name(it.artist), it.artist)
-        return out
-
-    @cached_property
-    def genres(self) -> tuple[str, ...]:
-        return tuple(sorted({it.genre for it in self.items if it.type is MediaType.SONG and it.genre}))
-
-    @cached_property
-    def genre_index(self) -> NameIndex:
-        return NameIndex([(g, g) for g in self.genres] + [(w, g) for w, g in GENRE_WORDS.items()])
-
-    def songs(self, *, artist: str | None = None, genre: str | None = None) -> list[MediaItem]:
-        """Songs by canonical artist id and/or genre, most popular first (ties by id)."""
-        out = [
-            it
-            for it in self.items
-            if it.type is MediaType.SONG
-            and (artist is None or (it.artist is not None and norm_name(it.artist) == artist))
-            and (genre is None or it.genre == genre)
-        ]
-        return sorted(out, key=lambda it: (-it.popularity, it.media_id))
-
-    def find(self, title: str, media_type: str | None = None, limit: int = 5) -> list[Match]:
-        """Items matching a spoken title, best first; equal scores ordered by popularity so the
-        first is the catalog's default reading of an ambiguous title."""
-        matches = self.titles.match(title, limit=limit * 3)
-        if media_type:
-            matches = [m for m in matches if self.by_id[m.key].type == media_type]
-        matches.sort(key=lambda m: (-round(m.score, 3), -self.by_id[m.key].popularity, m.key))
-        return matches[:limit]
-
-
 _DEFAULT: MediaCatalog | None = None
 
 
@@ -385,5 +307,5 @@ def default_catalog() -> MediaCatalog:
     """The shared catalog (built once per process)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = MediaCatalog(_build_items())
+        _DEFAULT = MediaCatalog(_build_items(), GENRE_WORDS)
     return _DEFAULT

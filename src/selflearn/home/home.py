@@ -14,11 +14,10 @@ media id, artist -> artist id, other slots canonical lower-case strings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from selflearn.contracts.actions import Change, Command, Outcome
 from selflearn.home.catalog import (
     GENRE_WORDS,
     MEDIA_TYPE_WORDS,
@@ -28,37 +27,20 @@ from selflearn.home.catalog import (
     default_catalog,
 )
 from selflearn.home.devices import COLORS, Cap, Device, Kind, Room, StateValue, fmt_value
-from selflearn.home.intents import BY_NAME, SlotType
-from selflearn.home.matching import Match, NameIndex, norm_name
+from selflearn.home.domain import simulated_domain
+from selflearn.home.intents import BY_NAME, INTENT_KINDS, SlotType
 from selflearn.home.weather import WeatherService
 from selflearn.home.world import CUISINE_WORDS, CUISINES, GROCERIES, REMINDER_TEXTS, World
 from selflearn.logs.records import DeviceState, StageError
+from selflearn.text.items import canonical_item
+from selflearn.text.matching import Match, NameIndex, norm_name
 from selflearn.text.numbers import render_date, render_duration, render_number, render_time
 
-__all__ = ["INTENT_KINDS", "Change", "Command", "Home", "Outcome", "canonical_item"]
+__all__ = ["Home"]
 
-Change = tuple[str, str, str]  # (entity_id, field, new value as a string)
 
-_L, _T, _O, _G = Kind.LIGHT, Kind.THERMOSTAT, Kind.OVEN, Kind.GARAGE_DOOR
+_L, _T, _O = Kind.LIGHT, Kind.THERMOSTAT, Kind.OVEN
 _PLAYERS = frozenset({Kind.SPEAKER, Kind.TV})
-
-# Which device kinds an intent acts on or reads: drives device resolution and context defaults.
-INTENT_KINDS: dict[str, frozenset[Kind]] = {
-    **{i: frozenset({_L}) for i in ("lights_on", "lights_off", "lights_dim", "lights_brighten",
-                                   "lights_set_brightness", "lights_set_color")},
-    **{i: frozenset({_T}) for i in ("thermostat_set", "thermostat_raise", "thermostat_lower")},
-    "temperature_query": frozenset({_T, _O}),
-    "oven_preheat": frozenset({_O}), "oven_off": frozenset({_O}),
-    "garage_open": frozenset({_G}), "garage_close": frozenset({_G}),
-    "door_lock": frozenset({Kind.LOCK}), "door_unlock": frozenset({Kind.LOCK}),
-    "blinds_open": frozenset({Kind.BLINDS}), "blinds_close": frozenset({Kind.BLINDS}),
-    **{i: _PLAYERS for i in ("volume_up", "volume_down", "volume_set", "media_pause", "media_resume",
-                             "play_music", "play_media")},
-    "tv_on": frozenset({Kind.TV}), "tv_off": frozenset({Kind.TV}),
-    "coffee_start": frozenset({Kind.COFFEE_MAKER}),
-    "device_status": frozenset(Kind),
-    "security_disarm": frozenset({Kind.SECURITY}),
-}  # fmt: skip
 
 BRIGHTNESS_STEP = 20
 THERMOSTAT_STEP = 2
@@ -66,45 +48,6 @@ THERMOSTAT_RANGE = (45, 90)
 OVEN_RANGE = (150, 550)
 VOLUME_RANGE = (0, 10)
 FORECAST_DAYS = 10
-_ITEM_FILLERS = frozenset({"to", "some", "a", "an", "the", "more", "please", "me"})
-
-
-def canonical_item(text: str) -> str:
-    """Canonical free-text item: lower case, no punctuation, no leading filler ('some milk' ->
-    'milk', 'to call mom' -> 'call mom'). Applied by the resolver and again by `apply`."""
-    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
-    while len(words) > 1 and words[0] in _ITEM_FILLERS:
-        words = words[1:]
-    return " ".join(words)
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """An intent with resolved canonical arguments: what the executor asks the home to do."""
-
-    intent: str
-    args: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What applying a command did. `changes` and `answer` are the effect; `message` is what the
-    assistant says; `targets` are the entities acted on or read (for the response stage)."""
-
-    ok: bool
-    error: str | None = None
-    changes: tuple[Change, ...] = ()
-    answer: str | None = None
-    message: str = ""
-    targets: tuple[str, ...] = ()
-
-    def same_effect(self, other: Outcome) -> bool:
-        """Equal success, state changes and answer: how the simulator judges a turn."""
-        return self.ok == other.ok and self.changes == other.changes and self.answer == other.answer
-
-    def change_strings(self) -> list[str]:
-        """Changes as 'entity_id.field=value', the form `ActionStage.changes` logs."""
-        return [f"{e}.{f}={v}" for e, f, v in self.changes]
 
 
 def _fail(code: StageError, message: str) -> Outcome:
@@ -161,6 +104,7 @@ class Home:
         self.catalog = catalog or default_catalog()
         self.weather = weather or _default_weather()
         self.world = world or _default_world()
+        self.domain = simulated_domain()
         if self.weather.get(location) is None:
             raise ValueError(f"unknown location {location!r}")
         self.now = now or datetime(2026, 11, 24, 8, 0)
@@ -182,7 +126,7 @@ class Home:
         h.household_id = self.household_id
         h.rooms = self.rooms
         h.devices = {k: d.copy() for k, d in self.devices.items()}
-        h.catalog, h.weather, h.world = self.catalog, self.weather, self.world
+        h.catalog, h.weather, h.world, h.domain = self.catalog, self.weather, self.world, self.domain
         h.now, h.location, h.favorite_team = self.now, self.location, self.favorite_team
         h.alarms = set(self.alarms)
         h.timers = dict(self.timers)
@@ -222,10 +166,10 @@ class Home:
         return self.location
 
     def devices_of(
-        self, kinds: Kind | Iterable[Kind] | None = None, room: str | None = None, cap: str | None = None
+        self, kinds: str | Iterable[str] | None = None, room: str | None = None, cap: str | None = None
     ) -> list[Device]:
         """Devices of the given kind(s), in a room, with a capability (each filter optional)."""
-        ks = {kinds} if isinstance(kinds, Kind) else (set(kinds) if kinds is not None else None)
+        ks = {kinds} if isinstance(kinds, str) else (set(kinds) if kinds is not None else None)
         return [
             d
             for d in self.devices.values()
@@ -238,7 +182,7 @@ class Home:
         """Entity ids whose name or alias is exactly `name` (after normalisation)."""
         return self._index_().devices.exact(name)
 
-    def find_devices(self, name: str, kinds: Iterable[Kind] | None = None, limit: int = 5) -> list[Match]:
+    def find_devices(self, name: str, kinds: Iterable[str] | None = None, limit: int = 5) -> list[Match]:
         """Devices whose name or alias matches `name`, best first; `kinds` restricts the result."""
         idx = self._index_()
         ms = idx.devices.match(name, limit=limit * 2 if kinds else limit)
@@ -267,6 +211,12 @@ class Home:
             + [t.team_id for t in self.world.teams if t.city == city]
         )
         return self.world.find_team(name, prefer=prefer, limit=limit)
+
+    @property
+    def city(self) -> str:
+        """The name of the city the household is in ("" when the location is unknown)."""
+        here = self.weather.get(self.location)
+        return here.name if here else ""
 
     def room_name(self, room_id: str | None) -> str:
         r = self.rooms.get(room_id or "")

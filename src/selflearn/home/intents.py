@@ -3,54 +3,20 @@ executor and the simulator's goals, so that every part agrees on what a request 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from selflearn.contracts.domain import IntentKind, IntentSpec, SlotSpec, SlotType
+from selflearn.home.devices import Kind
 
-
-class IntentKind(StrEnum):
-    ACTION = "action"  # changes the home's state
-    QUERY = "query"  # reads state or the world and answers
-
-
-class SlotType(StrEnum):
-    DEVICE = "device"  # a named device in the home, resolved to an entity id
-    ROOM = "room"  # a room in the home
-    NUMBER = "number"  # an integer (brightness %, degrees, volume level)
-    COLOR = "color"
-    TIME = "time"  # a clock time, normalised "HH:MM"
-    DURATION = "duration"  # seconds
-    DATE = "date"  # "today", "tomorrow", weekday names
-    CITY = "city"  # resolved against the weather service's places
-    MEDIA_TITLE = "media_title"  # resolved against the media catalog
-    MEDIA_TYPE = "media_type"  # movie, audiobook, podcast, song, album
-    GENRE = "genre"
-    ARTIST = "artist"
-    ITEM = "item"  # free text: shopping items, reminder text
-    TEAM = "team"
-    CUISINE = "cuisine"
-
-
-@dataclass(frozen=True)
-class SlotSpec:
-    """A slot an intent can carry; `required` slots must be filled (by the user, context or a default)."""
-
-    name: str
-    type: SlotType
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class IntentSpec:
-    """One intent: what it means, which slots it takes, and whether rewrites may target it."""
-
-    name: str
-    kind: IntentKind
-    slots: tuple[SlotSpec, ...] = field(default_factory=tuple)
-    protected: bool = False  # security or money: never the target of a learned rewrite by default
-    description: str = ""
-
-    def slot(self, name: str) -> SlotSpec | None:
-        return next((s for s in self.slots if s.name == name), None)
+__all__ = [
+    "BY_NAME",
+    "INTENTS",
+    "INTENT_KINDS",
+    "PROTECTED",
+    "IntentKind",
+    "IntentSpec",
+    "SlotSpec",
+    "SlotType",
+    "get",
+]
 
 
 def _s(name: str, type_: SlotType, required: bool = False) -> SlotSpec:
@@ -156,6 +122,28 @@ INTENTS: tuple[IntentSpec, ...] = (
 
 BY_NAME: dict[str, IntentSpec] = {i.name: i for i in INTENTS}
 PROTECTED: frozenset[str] = frozenset(i.name for i in INTENTS if i.protected)
+
+
+_L, _T, _O, _G = Kind.LIGHT, Kind.THERMOSTAT, Kind.OVEN, Kind.GARAGE_DOOR
+_PLAYERS = frozenset({Kind.SPEAKER, Kind.TV})
+
+# Which device kinds an intent acts on or reads: drives device resolution and context defaults.
+INTENT_KINDS: dict[str, frozenset[Kind]] = {
+    **{i: frozenset({_L}) for i in ("lights_on", "lights_off", "lights_dim", "lights_brighten",
+                                   "lights_set_brightness", "lights_set_color")},
+    **{i: frozenset({_T}) for i in ("thermostat_set", "thermostat_raise", "thermostat_lower")},
+    "temperature_query": frozenset({_T, _O}),
+    "oven_preheat": frozenset({_O}), "oven_off": frozenset({_O}),
+    "garage_open": frozenset({_G}), "garage_close": frozenset({_G}),
+    "door_lock": frozenset({Kind.LOCK}), "door_unlock": frozenset({Kind.LOCK}),
+    "blinds_open": frozenset({Kind.BLINDS}), "blinds_close": frozenset({Kind.BLINDS}),
+    **{i: _PLAYERS for i in ("volume_up", "volume_down", "volume_set", "media_pause", "media_resume",
+                             "play_music", "play_media")},
+    "tv_on": frozenset({Kind.TV}), "tv_off": frozenset({Kind.TV}),
+    "coffee_start": frozenset({Kind.COFFEE_MAKER}),
+    "device_status": frozenset(Kind),
+    "security_disarm": frozenset({Kind.SECURITY}),
+}  # fmt: skip
 
 
 def get(name: str) -> IntentSpec:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
-from selflearn.home.matching import Match, NameIndex
 from selflearn.home.world import stable_hash
+from selflearn.text.matching import Match, NameIndex
 
 CONDITIONS = ("sunny", "partly cloudy", "cloudy", "rain", "showers", "thunderstorms", "fog", "windy", "snow")
 

@@ -9,32 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from selflearn.home.matching import Match, NameIndex
+from selflearn.contracts.domain import Team
+from selflearn.lexicon.indexes import cuisine_index, team_index
+from selflearn.text.matching import Match, NameIndex
 
 
 def stable_hash(text: str) -> int:
     """A well-mixed 64-bit hash that is the same in every process (unlike `hash`)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    """`team_id` is the canonical value of team slots."""
-
-    team_id: str
-    city: str
-    nickname: str
-    league: str
-    popularity: int = 50
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.city} {self.nickname}"
-
-    @property
-    def surfaces(self) -> tuple[str, ...]:
-        return (self.name, self.nickname, *self.aliases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +129,11 @@ class World:
 
     @cached_property
     def team_index(self) -> NameIndex:
-        return NameIndex((s, t.team_id) for t in self.teams for s in t.surfaces)
+        return team_index(self.teams)
 
     @cached_property
     def cuisine_index(self) -> NameIndex:
-        entries = [(c, c) for c in CUISINES] + [(w, c) for w, c in CUISINE_WORDS.items()]
-        entries += [(f"{c} food", c) for c in CUISINES]
-        return NameIndex(entries)
+        return cuisine_index(CUISINES, CUISINE_WORDS)
 
     def find_team(self, name: str, prefer: tuple[str, ...] = (), limit: int = 5) -> list[Match]:
         """Teams matching a name; equal scores ordered by `prefer` (favourite team, home-city teams),

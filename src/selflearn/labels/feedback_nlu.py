@@ -8,8 +8,9 @@ half knew (it got them right, often with low confidence). Optionally (`include_r
 tries inside a goal labelled successful are added with the goal's labelled intent and slots: the
 phrasings the NLU got wrong, labelled by what the user went on to get.
 
-`retrain_nlu` fits the default NLU on the grammar's training examples plus these, so the closed
-loop can compare the assistant before and after (no hook into the assistant factory needed).
+`retrain_nlu` fits the default NLU on the deployment's own training examples (for the simulated
+home, the grammar's) plus these, so the closed loop can compare the assistant before and after
+(no hook into the assistant factory needed).
 """
 
 from __future__ import annotations
@@ -72,14 +73,8 @@ def examples_from_labels(labels: pa.Table, config: FeedbackNluConfig | None = No
     return out
 
 
-def retrain_nlu(
-    extra: Sequence[Example], seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7
-) -> Any:
-    """The default NLU (same grammar examples as `compose.train_default_nlu`) refitted
-    with `extra` examples added."""
+def retrain_nlu(base: Sequence[Example], extra: Sequence[Example]) -> Any:
+    """The default NLU fitted on the deployment's training examples `base` plus `extra`."""
     from selflearn.assistant.nlu.model import NluModel
-    from selflearn.grammar import generate, split_templates
 
-    train_ids, _heldout = split_templates(seed, train_fraction)
-    examples = generate(n_per_intent, seed, template_ids=train_ids)
-    return NluModel().fit([*examples, *extra])
+    return NluModel().fit([*base, *extra])

@@ -43,16 +43,22 @@ def nlu_reader(model: Any) -> Reader:
 
 
 def workspace_reader(workspace: Path) -> tuple[Reader | None, frozenset[str] | None]:
-    """The workspace's own understanding as a `Reader`, with the intents it protects by default
-    (`contracts.domain`); (None, None) when the workspace holds no NLU model."""
+    """The workspace's own understanding as a `Reader`, with the intents it protects: those the
+    workspace's domain (`domain.json`) protects, plus those the default policy
+    (`contracts.domain`) finds among the model's intents. Without an NLU model: (None, the
+    domain's set), or (None, None) when there is no domain file either."""
+    from selflearn.lexicon.io import workspace_domain
+
+    domain = workspace_domain(Path(workspace))
+    declared = domain.protected if domain is not None else None
     model_dir = Path(workspace) / WORKSPACE_NLU
     if not (model_dir / "manifest.json").exists():
-        return None, None
+        return None, declared
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.contracts.domain import protected_by_default
 
     model = NluModel.load(model_dir)
-    return nlu_reader(model), protected_by_default(model.classes_)
+    return nlu_reader(model), protected_by_default(model.classes_) | (declared or frozenset())
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ in requests that worked, "the chicken lights" is not. This is the prior half of 
 view of correction (the phonetic features are the channel half): the ranker reads how much a
 candidate's per-word log-probability improves on the request's (`ranking` feature ``lm_gain``).
 
-The model is the interpolated modified Kneser-Ney trigram model of `selflearn.speech.lm`, fitted
+The model is the interpolated modified Kneser-Ney trigram model of `selflearn.text.ngram`, fitted
 on the global index's texts only (requests at least k distinct users succeeded with, plus the
 developer's catalog), each repeated by its count up to `max_weight`. Nothing that only one user
 said enters it, so it carries no personal data across users and needs no scrubbing of its own
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from selflearn.speech.lm import BOS, EOS, UNK, KneserNeyLM
+from selflearn.text.ngram import BOS, EOS, UNK, KneserNeyLM
 
 __all__ = ["RequestPrior"]
 

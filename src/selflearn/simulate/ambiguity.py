@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from selflearn.contracts.actions import Command
 from selflearn.home.devices import Kind, StateValue
-from selflearn.home.home import Command, Home
+from selflearn.home.home import Home
 from selflearn.simulate.goals import Goal
 from selflearn.simulate.phrasing import Phrasing, Strategy
 from selflearn.simulate.population import Endpoint, Household, User

@@ -12,9 +12,10 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from selflearn.contracts.actions import Command
 from selflearn.grammar import templates_for
 from selflearn.home import intents as catalog
-from selflearn.home.home import Command, Home
+from selflearn.home.home import Home
 from selflearn.text.numbers import parse_date
 
 # A usage ranking for smart-home assistants (most requested first). Protected intents sit last:

@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
+from selflearn.contracts.actions import Command, Outcome
 from selflearn.home.catalog import GENRE_WORDS, default_catalog
 from selflearn.home.devices import Kind
-from selflearn.home.home import Command, Home, Outcome
+from selflearn.home.home import Home
 from selflearn.home.world import CUISINE_WORDS, CUISINES, TEAMS
 from selflearn.logs.records import Context, Turn
 from selflearn.simulate.goals import Goal

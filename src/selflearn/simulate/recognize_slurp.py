@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selflearn.assistant.asr.pocketsphinx_asr import DEFAULT_SNR_DB, PocketsphinxAsr
 from selflearn.assistant.component import Utterance
 from selflearn.corpora.slurp import SlurpError, iter_slurp
 from selflearn.speech.cache import default_cache_dir
 from selflearn.speech.lm import LanguageModel, build_language_model, tokenize
+from selflearn.speech.pocketsphinx_asr import DEFAULT_SNR_DB, PocketsphinxAsr
 from selflearn.speech.tts import voice_for_speaker
 from selflearn.text.wer import word_errors
 from selflearn.util.atomic import atomic_write_text

@@ -30,7 +30,8 @@ from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState
-from selflearn.home.home import Home, Outcome
+from selflearn.contracts.actions import Outcome
+from selflearn.home.home import Home
 from selflearn.logs.records import AsrHypothesis, Turn
 from selflearn.simulate.phrasing import Phrasing, Strategy
 from selflearn.simulate.population import Endpoint, Household, User, make_population

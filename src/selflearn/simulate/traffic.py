@@ -17,7 +17,8 @@ from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
-from selflearn.home.home import Command, Home, Outcome
+from selflearn.contracts.actions import Command, Outcome
+from selflearn.home.home import Home
 from selflearn.logs.records import Context, NluHypothesis, NluStage, Slot, Turn
 from selflearn.simulate import sessions
 from selflearn.simulate.ambiguity import KINDS as AMBIGUITY_KINDS

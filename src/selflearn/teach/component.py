@@ -28,10 +28,10 @@ import jellyfish
 from rapidfuzz import fuzz
 
 from selflearn.assistant.component import TurnState, register
+from selflearn.assistant.home_api import HomeApi
 from selflearn.assistant.resolve import PREFERENCES_KEY
 from selflearn.assistant.respond import Responder, speech_ms
-from selflearn.home.home import INTENT_KINDS, Home
-from selflearn.home.intents import SlotType
+from selflearn.contracts.domain import SlotType
 from selflearn.logs.records import (
     ActionStage,
     DeviceType,
@@ -80,7 +80,7 @@ class UserPreferences:
     `applied` records which preferences filled a slot this turn (what "forget that" may mean next).
     """
 
-    def __init__(self, prefs: list[Preference], home: Home | None = None, user_id: str = "") -> None:
+    def __init__(self, prefs: list[Preference], home: HomeApi | None = None, user_id: str = "") -> None:
         self.user_id = user_id
         self.single: dict[PreferenceKind, str] = {
             p.kind: p.value for p in prefs if p.kind is not PreferenceKind.ALIAS
@@ -163,7 +163,7 @@ class UserPreferences:
             home, spotted = self.home, self.spotted
             if home is not None and spotted in home.devices:
                 assert spotted is not None
-                if home.devices[spotted].kind in INTENT_KINDS.get(intent, ()):
+                if home.devices[spotted].kind in (home.domain.device_types_of(intent) or ()):
                     return spotted
             if intent in _MEDIA and not args.get("room") and not args.get("device"):
                 kind = PreferenceKind.DEFAULT_DEVICE

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from selflearn.home.home import Home
+from selflearn.assistant.home_api import HomeApi
 from selflearn.teach.moments import TeachableMoment
 from selflearn.teach.parse import Act, Expect, Parsed, TeachingParser, describe
 from selflearn.teach.store import Change, Preference, PreferenceKind, PreferenceStore
@@ -129,7 +129,7 @@ class Step:
     forgotten: tuple[tuple[PreferenceKind, str], ...] = ()
 
 
-def summarize(prefs: Sequence[Preference], home: Home | None = None) -> str:
+def summarize(prefs: Sequence[Preference], home: HomeApi | None = None) -> str:
     """Say what is known about a user, one clause per preference."""
     if not prefs:
         return "I don't know anything about you yet."
@@ -159,7 +159,7 @@ class TeachingDialogue:
     def question(kind: PreferenceKind, key: str = "") -> str:
         return _QUESTION[kind].format(key=key)
 
-    def open(self, st: DialogueState, moment: TeachableMoment, home: Home | None) -> str:
+    def open(self, st: DialogueState, moment: TeachableMoment, home: HomeApi | None) -> str:
         """Start a one-question sub-dialogue for a teachable moment; returns what to ask."""
         st.reset()
         st.offered.add(moment.tag)
@@ -177,7 +177,7 @@ class TeachingDialogue:
         self,
         st: DialogueState,
         text: str,
-        home: Home | None,
+        home: HomeApi | None,
         alternatives: Sequence[str] = (),
         previous_turn_moment: TeachableMoment | None = None,
         write: bool = True,
@@ -203,7 +203,7 @@ class TeachingDialogue:
         self,
         st: DialogueState,
         p: Parsed,
-        home: Home | None,
+        home: HomeApi | None,
         moment: TeachableMoment | None,
         write: bool,
     ) -> Step:

@@ -20,16 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
 
 from rapidfuzz import fuzz
 
-from selflearn.home.catalog import default_catalog
-from selflearn.home.devices import GENERIC_NAMES
-from selflearn.home.home import Home
-from selflearn.home.matching import Match, NameIndex, norm_name
-from selflearn.home.world import CUISINE_WORDS, CUISINES, TEAMS, World
+from selflearn.assistant.home_api import HomeApi
+from selflearn.contracts.domain import Domain
+from selflearn.lexicon.lexicon import Lexicon, lexicon_for
 from selflearn.teach.store import PreferenceKind
+from selflearn.text.matching import Match, NameIndex, norm_name
 
 __all__ = ["ACT_INTENT", "Act", "Expect", "Parsed", "TeachingParser", "describe", "normalize_teaching"]
 
@@ -254,12 +252,19 @@ _CARRIER_WORDS = """i am a an the my is are of to for and in on at it that this 
     changed mind switched switch new these days better call name called named mean means good
     music songs song tunes station playlist what about know remember"""
 _CARRIER = frozenset(_CARRIER_WORDS.split())
+# Preference kinds whose values come from the domain's vocabularies (teams, cuisines, genres).
+_VOCABULARY_KINDS = frozenset(
+    {PreferenceKind.FAVORITE_TEAM, PreferenceKind.CUISINE, PreferenceKind.MUSIC_GENRE}
+)
 
 
-def describe(kind: PreferenceKind, value: str, home: Home | None = None) -> str:
+def describe(
+    kind: PreferenceKind, value: str, home: HomeApi | None = None, domain: Domain | None = None
+) -> str:
     """How the assistant says a canonical value back ("the Golden State Warriors", "Italian")."""
     if kind is PreferenceKind.FAVORITE_TEAM:
-        team = next((t for t in TEAMS if t.team_id == value), None)
+        dom = home.domain if home is not None else domain
+        team = lexicon_for(dom).teams_by_id.get(value) if dom is not None else None
         return f"the {team.name}" if team else value
     if kind is PreferenceKind.CUISINE:
         return value.capitalize()
@@ -279,33 +284,25 @@ class TeachingParser:
     n-gram of up to `max_ngram` words; the best score wins, longer n-grams on ties.
     """
 
-    def __init__(self, threshold: float = 0.86, max_ngram: int = 4) -> None:
+    def __init__(self, threshold: float = 0.86, max_ngram: int = 4, domain: Domain | None = None) -> None:
         self.threshold = threshold
         self.max_ngram = max_ngram
+        self.domain = domain
 
     # ------------------------------------------------------------------------------- indexes
 
-    @cached_property
-    def _team_index(self) -> NameIndex:
-        return World().team_index
-
-    @cached_property
-    def _cuisine_index(self) -> NameIndex:
-        entries = [(c, c) for c in CUISINES] + list(CUISINE_WORDS.items())
-        entries += [(f"{c} food", c) for c in CUISINES]
-        return NameIndex(entries)
-
-    @cached_property
-    def _genre_index(self) -> NameIndex:
-        return default_catalog().genre_index
+    def _lexicon(self, home: HomeApi | None) -> Lexicon | None:
+        """The vocabularies to look values up in: the home's domain, else the parser's own."""
+        domain = home.domain if home is not None else self.domain
+        return lexicon_for(domain) if domain is not None else None
 
     @staticmethod
-    def _rooms(home: Home) -> NameIndex:
+    def _rooms(home: HomeApi) -> NameIndex:
         return NameIndex((s, r.room_id) for r in home.rooms.values() for s in (r.name, *r.aliases))
 
     # ------------------------------------------------------------------------------- parsing
 
-    def parse(self, text: str, home: Home | None = None, expect: Expect | None = None) -> Parsed:
+    def parse(self, text: str, home: HomeApi | None = None, expect: Expect | None = None) -> Parsed:
         """The act of one user turn, given what the dialogue is waiting for."""
         t = normalize_teaching(text)
         if not t:
@@ -345,7 +342,7 @@ class TeachingParser:
                     best, score = act, r
         return Parsed(best, score=score / 100 if best is not Act.NONE else 0.0)
 
-    def _in_confirm(self, t: str, home: Home | None, ex: Expect) -> Parsed:
+    def _in_confirm(self, t: str, home: HomeApi | None, ex: Expect) -> Parsed:
         assert ex.kind is not None
         if ex.soft and not _CORRECTION_CUE.search(t):
             return self.parse(t, home)
@@ -378,7 +375,7 @@ class TeachingParser:
             return Parsed(Act.CONFIRM, ex.kind, key=ex.key, score=0.8)
         return self._fuzzy_control(t)
 
-    def _in_question(self, t: str, home: Home | None, ex: Expect) -> Parsed:
+    def _in_question(self, t: str, home: HomeApi | None, ex: Expect) -> Parsed:
         assert ex.kind is not None
         if _STOP.search(t):
             return Parsed(Act.STOP)
@@ -399,7 +396,7 @@ class TeachingParser:
             return Parsed(Act.SKIP, ex.kind, key=ex.key)
         return self._fuzzy_control(t)
 
-    def _statement(self, t: str, home: Home | None) -> Parsed | None:
+    def _statement(self, t: str, home: HomeApi | None) -> Parsed | None:
         """An unprompted preference: the cued kind's value, else the best value of any kind."""
         act = Act.TEACH
         kinds = [k for k, rx in _KIND_CUES.items() if rx.search(t)]
@@ -467,19 +464,20 @@ class TeachingParser:
                 return next(m for m in best if m.key == top_key)
         return next((m for p in prefer for m in best if m.key == p), best[0])
 
-    def _value(self, t: str, kind: PreferenceKind, home: Home | None) -> tuple[str, str, float] | None:
+    def _value(self, t: str, kind: PreferenceKind, home: HomeApi | None) -> tuple[str, str, float] | None:
         """(canonical value, display, score) of `kind` found in `t`, or None."""
         m: Match | None
-        if kind is PreferenceKind.FAVORITE_TEAM:
-            prefer: tuple[str, ...] = ()
-            if home is not None:
-                here = home.weather.get(home.location)
-                prefer = tuple(tm.team_id for tm in TEAMS if here is not None and tm.city == here.name)
-            m = self._best(t, self._team_index, prefer)
-        elif kind is PreferenceKind.CUISINE:
-            m = self._best(t, self._cuisine_index)
-        elif kind is PreferenceKind.MUSIC_GENRE:
-            m = self._best(t, self._genre_index)
+        lex = self._lexicon(home)
+        if kind in _VOCABULARY_KINDS and lex is None:
+            return None
+        if kind is PreferenceKind.FAVORITE_TEAM and lex is not None:
+            city = home.city if home is not None else ""
+            prefer = tuple(tm.team_id for tm in lex.domain.teams if city and tm.city == city)
+            m = self._best(t, lex.teams, prefer)
+        elif kind is PreferenceKind.CUISINE and lex is not None:
+            m = self._best(t, lex.cuisines)
+        elif kind is PreferenceKind.MUSIC_GENRE and lex is not None:
+            m = self._best(t, lex.catalog.genre_index)
         elif kind is PreferenceKind.DEFAULT_ROOM:
             m = self._best(t, self._rooms(home)) if home is not None else None
         elif kind is PreferenceKind.DEFAULT_DEVICE:
@@ -488,9 +486,9 @@ class TeachingParser:
             return None
         if m is None:
             return None
-        return m.key, describe(kind, m.key, home), m.score
+        return m.key, describe(kind, m.key, home, self.domain), m.score
 
-    def _device_value(self, t: str, home: Home | None) -> tuple[str, str, float] | None:
+    def _device_value(self, t: str, home: HomeApi | None) -> tuple[str, str, float] | None:
         """A device of the home named in `t` (by name, alias, or room + kind word)."""
         if home is None:
             return None
@@ -504,14 +502,15 @@ class TeachingParser:
                     best = (hit[0], describe(PreferenceKind.ALIAS, hit[0], home), hit[1])
         return best
 
-    def _device(self, name: str, home: Home) -> tuple[str, float] | None:
+    def _device(self, name: str, home: HomeApi) -> tuple[str, float] | None:
         v = norm_name(name)
-        if not v or v in _CARRIER or v in GENERIC_NAMES:
+        generic = home.domain.generic_device_names
+        if not v or v in _CARRIER or v in generic:
             return None
         exact = home.exact_devices(v)
         if len(exact) == 1:
             return exact[0], 1.0
-        for gname, kind in sorted(GENERIC_NAMES.items(), key=lambda kv: -len(kv[0])):
+        for gname, kind in lexicon_for(home.domain).generic_names_longest_first:
             if v.endswith(" " + gname):
                 head = v[: -len(gname) - 1]
                 rooms = [m for m in home.find_rooms(head, limit=1) if m.score >= 0.9]
@@ -526,7 +525,7 @@ class TeachingParser:
 
     # --------------------------------------------------------------------------------- aliases
 
-    def _alias(self, t: str, home: Home | None) -> Parsed | None:
+    def _alias(self, t: str, home: HomeApi | None) -> Parsed | None:
         """ "call the bedroom lamp moonlight" -> alias moonlight = the bedroom lamp's entity id."""
         if home is None:
             return None
@@ -555,7 +554,7 @@ class TeachingParser:
                 )
         return None
 
-    def _split_device_alias(self, rest: str, home: Home) -> tuple[str, str, float] | None:
+    def _split_device_alias(self, rest: str, home: HomeApi) -> tuple[str, str, float] | None:
         words = rest.split()
         best: tuple[str, str, float] | None = None
         for i in range(1, len(words)):
@@ -575,7 +574,7 @@ class TeachingParser:
             a = a.removeprefix(art)
         return norm_name(a)
 
-    def _forget_alias(self, t: str, home: Home | None) -> str:
+    def _forget_alias(self, t: str, home: HomeApi | None) -> str:
         m = re.search(
             r"\b(?:the name|calling (?:it|the \w+(?: \w+)?)|the alias|the nickname) (?P<a>[a-z ]+)$", t
         )

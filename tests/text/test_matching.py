@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selflearn.home.matching import NameIndex, norm_name, phonetic
+from selflearn.text.matching import NameIndex, norm_name, phonetic
 
 
 def test_norm_name() -> None:

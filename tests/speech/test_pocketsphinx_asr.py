@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from selflearn.assistant.asr.pocketsphinx_asr import (
+from selflearn.assistant.component import Component, Pipeline, StageFailure, TurnState, Utterance, create
+from selflearn.logs.records import AsrStage, DeviceInfo, DeviceType, StageError, Turn
+from selflearn.speech.pocketsphinx_asr import (
     ENGINE,
     PocketsphinxAsr,
     nbest_confidences,
 )
-from selflearn.assistant.component import Component, Pipeline, StageFailure, TurnState, Utterance, create
-from selflearn.logs.records import AsrStage, DeviceInfo, DeviceType, StageError, Turn
 from selflearn.speech.tts import Voice, voice_for_speaker
 from selflearn.text.wer import corpus_word_error_rate
 
