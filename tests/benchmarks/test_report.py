@@ -175,6 +175,51 @@ def test_stale_and_dirty_flags(report: ModuleType, tmp_path: Path) -> None:
     assert "src/selflearn/rewrite" in log and "benchmarks/closed_loop.py" in log
 
 
+def test_a_same_behaviour_fingerprint_carries_a_result_over_a_refactor(
+    report: ModuleType, tmp_path: Path
+) -> None:
+    old, mid, new = ("old" + "0" * 37, "mid" + "0" * 37, "new" + "0" * 37)
+
+    def git(*args: str, root: Path) -> str:  # the code changed after old and after mid, not after new
+        return "" if args[2].startswith("new") else "f" * 40 + "\n"
+
+    beds = {
+        "simulator": {"arms": {"precomputed": arm(0.35, (0.25, 0.45), [0], commit=old)}},
+        "slurp_real_asr": {"arms": {"precomputed": arm(0.35, (0.25, 0.45), [0], commit=old)}},
+    }
+    closed_loop(tmp_path, beds)
+    comparisons = [  # old -> mid -> new on the simulator (a chain); the SLURP bed came out different
+        {"from": old, "to": mid, "bed": "simulator", "same": True},
+        {"from": mid, "to": new, "bed": "simulator", "same": True},
+        {"from": old, "to": new, "bed": "slurp_real_asr", "same": False},
+    ]
+    (tmp_path / "behaviour.json").write_text(json.dumps({"comparisons": comparisons}))
+    r = rows(report.render_table(report.HEADLINE, report.Sources(tmp_path, tmp_path, git)))
+    sim, slurp = "simulator (realistic sessions)", "SLURP, real recognition (strict judge)"
+    assert r[f"{sim} / precomputed rewrites"].endswith("`closed_loop.json` · same behaviour at `new0000` |")
+    assert r[f"{slurp} / precomputed rewrites"].endswith("`closed_loop.json` · stale |")
+    # a row that is not a closed-loop bed is never carried
+    src = report.Sources(tmp_path, tmp_path, git)
+    assert src.flags({"commit": old}, ["src"], bed="") == ["stale"]
+
+
+def test_behaviour_digest_ignores_timings_and_configuration() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_behaviour", BENCH / "behaviour.py")
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCH))
+    a = {"days": [{"defect_rate": 0.25, "nightly_s": 50.0, "online_training": {"timings": {"fit": 3}}}],
+         "config": {"engine": "embedded"}, "summary": {"wins": 11}}  # fmt: skip
+    b = {"days": [{"defect_rate": 0.25, "nightly_s": 61.0, "online_training": {"timings": {"fit": 9}}}],
+         "config": {"engine": "spark"}, "summary": {"wins": 11}}  # fmt: skip
+    assert mod.digest(a) == mod.digest(b)
+    assert mod.digest(a) != mod.digest({**a, "summary": {"wins": 12}})
+
+
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
