@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.base import clone
 
 from provenance import with_provenance
 from selflearn.compose import build_assistant, default_config, load_or_train_nlu
@@ -39,11 +40,9 @@ from selflearn.eval.annotator import (
     score_heads,
     threshold_sweep,
 )
-from selflearn.labels.dataset import DialogueBuilder, WeakLabelConfig
+from selflearn.labels.dataset import DialogueBuilder
 from selflearn.labels.feedback_nlu import FeedbackNluConfig, examples_from_labels, retrain_nlu
-from selflearn.labels.labeller import Labeller, LabellerConfig
-from selflearn.labels.pretrain import PretrainConfig
-from selflearn.labels.train import TrainConfig
+from selflearn.labels.labeller import Labeller
 from selflearn.logs.adapters.rated_tsv import defect_labels, read_rated_tsv, to_turns
 from selflearn.simulate.traffic import SimConfig
 from selflearn.simulate.truth import truth_table
@@ -95,7 +94,7 @@ def weak_rows(turns: list) -> list[dict[str, Any]]:
     return rows
 
 
-def fit(turns: list, cfg: LabellerConfig, label: str) -> tuple[Labeller, float]:
+def fit(turns: list, params: dict[str, Any], label: str) -> tuple[Labeller, float]:
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -105,7 +104,7 @@ def fit(turns: list, cfg: LabellerConfig, label: str) -> tuple[Labeller, float]:
             last[0] = now
             print(f"  [{label}] {phase} {done}/{total} ({now - t0:.0f}s)", file=sys.stderr, flush=True)
 
-    lab = Labeller(cfg).fit(turns, progress=progress)
+    lab = Labeller(**params).fit(turns, progress=progress)
     return lab, time.perf_counter() - t0
 
 
@@ -227,14 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train turns {len(train_turns)}, held-out turns {len(test_turns)}", file=sys.stderr)
     gold = gold_labels(test_turns, test_truth, test_slots)
 
-    cfg = LabellerConfig(
-        trainable_layers=a.trainable_layers,
-        rule_prior=a.rule_prior,
-        goal_success_from=a.goal_success_from,
-        weak=WeakLabelConfig(soft_targets=a.soft_targets),
-        train=TrainConfig(epochs=a.epochs, seed=a.seed),
-        pretrain=PretrainConfig(epochs=a.pretrain_epochs, seed=a.seed),
-    )
+    cfg: dict[str, Any] = {
+        "trainable_layers": a.trainable_layers,
+        "rule_prior": a.rule_prior,
+        "goal_success_from": a.goal_success_from,
+        "weak": {"soft_targets": a.soft_targets},
+        "train": {"epochs": a.epochs, "seed": a.seed},
+        "pretrain": {"epochs": a.pretrain_epochs, "seed": a.seed},
+    }
     model, fit_s = fit(train_turns, cfg, "model")
     model.save(a.work / "labeller")
     labels = model.predict(test_turns)
@@ -242,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     fits = {"model": fit_s}
     baseline = None
     if not a.skip_baseline:
-        bcfg = LabellerConfig(**{**cfg.__dict__, "context": False})
+        bcfg = {**cfg, "context": False}
         baseline, fits["context_free"] = fit(train_turns, bcfg, "context-free")
         rows["context_free"] = baseline.predict(test_turns).to_pylist()
     annot = SimulatedAnnotator(error_rate=a.annotator_error, seed=a.seed)
@@ -263,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     spd = speed(model, speed_turns)
     set_torch_threads(1)
     spd_1 = speed(model, speed_turns)
-    model.config = LabellerConfig(**{**cfg.__dict__, "quantize": False})
-    spd_fp32 = speed(model, speed_turns, repeats=1)
-    model.config = cfg
+    fp32 = clone(model).set_params(quantize=False)
+    fp32.builder_, fp32.model_ = model.builder_, model.model_
+    spd_fp32 = speed(fp32, speed_turns, repeats=1)
     set_torch_threads(a.threads)
     load = os.getloadavg()[0]
 

@@ -7,9 +7,7 @@ from typing import Any
 import pytest
 
 from selflearn.eval.annotator import GoldSlotSimulator
-from selflearn.labels.labeller import Labeller, LabellerConfig
-from selflearn.labels.pretrain import PretrainConfig
-from selflearn.labels.train import TrainConfig
+from selflearn.labels.labeller import Labeller
 from selflearn.simulate.traffic import SimConfig
 from selflearn.simulate.truth import truth_table
 
@@ -21,18 +19,18 @@ def sim_log(small_assistant: Any) -> dict[str, Any]:
     return {"turns": res.turns, "truth": truth_table(res.truth), "gold_slots": sim.gold_slots}
 
 
-def tiny_config(**kw: Any) -> LabellerConfig:
-    return LabellerConfig(
-        trainable_layers=1,
-        max_length=24,
-        d_model=32,
-        n_layers=1,
-        train=TrainConfig(epochs=1, batch_dialogues=16, max_steps=2),
-        pretrain=PretrainConfig(epochs=1, batch_dialogues=16, max_steps=1),
+def tiny_params(**kw: Any) -> dict[str, Any]:
+    return {
+        "trainable_layers": 1,
+        "max_length": 24,
+        "d_model": 32,
+        "n_layers": 1,
+        "train": {"epochs": 1, "batch_dialogues": 16, "max_steps": 2},
+        "pretrain": {"epochs": 1, "batch_dialogues": 16, "max_steps": 1},
         **kw,
-    )
+    }
 
 
 @pytest.fixture(scope="session")
 def tiny_labeller(sim_log: dict[str, Any]) -> Labeller:
-    return Labeller(tiny_config()).fit(sim_log["turns"])
+    return Labeller(**tiny_params()).fit(sim_log["turns"])

@@ -8,8 +8,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from tests.labels.conftest import tiny_params
 
-from selflearn.labels.labeller import LABELS_SCHEMA, Labeller, LabellerConfig
+from selflearn.labels.labeller import LABELS_SCHEMA, Labeller
+from selflearn.util.manifest import ManifestError
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +68,14 @@ def test_save_load_gives_the_same_labels(
         again.column("defect_prob").to_pylist(), table.column("defect_prob").to_pylist(), atol=1e-5
     )
     assert again.column("intent").to_pylist() == table.column("intent").to_pylist()
-    with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
+    with pytest.raises(ManifestError, match=r"manifest\.json"):
         Labeller.load(tmp_path / "nothing")
 
 
 def test_unquantized_agrees_with_int8(
     tiny_labeller: Labeller, table: pa.Table, sim_log: dict[str, Any]
 ) -> None:
-    fp32 = Labeller(LabellerConfig(**{**tiny_labeller._cfg().__dict__, "quantize": False}))
+    fp32 = clone(tiny_labeller).set_params(quantize=False)
     fp32.builder_, fp32.model_ = tiny_labeller.builder_, tiny_labeller.model_
     other = fp32.predict(sim_log["turns"])
     diff = np.abs(
@@ -86,15 +90,14 @@ def test_training_lowered_the_loss_and_unfitted_fails(
 ) -> None:
     assert tiny_labeller.history_ and all(np.isfinite(v) for v in tiny_labeller.history_[0].values())
     assert tiny_labeller.pretrain_history_[0]["total"] > 0
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         Labeller().predict(sim_log["turns"])
 
 
 def test_rule_prior_starts_from_the_weak_verdict(tiny_labeller: Labeller, sim_log: dict[str, Any]) -> None:
     """With the skip connection from the weak labels, an untrained model already says what the
     rules say; training only has to learn the corrections."""
-    cfg = LabellerConfig(**{**tiny_labeller._cfg().__dict__, "rule_prior": ["defect"], "quantize": False})
-    lab = Labeller(cfg)
+    lab = clone(tiny_labeller).set_params(rule_prior=["defect"], quantize=False)
     lab.builder_ = tiny_labeller.builder_
     lab.model_ = lab._new_model(lab.builder_).eval()
     table = lab.predict(sim_log["turns"])
@@ -106,4 +109,35 @@ def test_rule_prior_starts_from_the_weak_verdict(tiny_labeller: Labeller, sim_lo
     pred = dict(zip(table.column("turn_id").to_pylist(), table.column("defect").to_pylist(), strict=True))
     assert pred == weak
     with pytest.raises(ValueError, match="goal_success_from"):
-        LabellerConfig(goal_success_from="vote")
+        Labeller(goal_success_from="vote").settings()
+
+
+def test_keeps_the_learner_contract(sim_log: dict[str, Any], tmp_path: Path, check_learner: Any) -> None:
+    from selflearn.context.reranker import ContextReranker
+
+    turns = sim_log["turns"]
+    check_learner(
+        Labeller(**tiny_params(quantize=False)),
+        lambda est: est.fit(turns),
+        lambda est: est.predict(turns).column("defect_prob").to_pylist(),
+        tmp_path,
+        other_kind=ContextReranker,
+    )
+
+
+def test_a_labeller_saved_before_the_learner_base_still_loads(
+    tiny_labeller: Labeller, table: pa.Table, sim_log: dict[str, Any], tmp_path: Path
+) -> None:
+    import json
+
+    saved = tiny_labeller.save(tmp_path / "lab")
+    m = json.loads((saved / "manifest.json").read_text())
+    old = {
+        k: v for k, v in m.items() if k not in ("params", "format", "feature_version", "selflearn", "written")
+    }
+    old["config"] = tiny_labeller.settings().to_dict()  # how the labeller used to write it
+    (saved / "manifest.json").write_text(json.dumps(old))
+    back = Labeller.load(saved)
+    assert back.get_params()["train"] == tiny_labeller.settings().to_dict()["train"]
+    again = back.predict(sim_log["turns"])
+    assert again.column("intent").to_pylist() == table.column("intent").to_pylist()

@@ -21,6 +21,7 @@ CONTRACT_TESTS = {
     "ContextReranker": "tests/context/test_reranker.py",
     "GbmFpi": "tests/fpi/test_models.py",
     "MixerFpi": "tests/fpi/test_models.py",
+    "Labeller": "tests/labels/test_labeller.py",
 }
 
 

@@ -65,8 +65,7 @@ def label(
     trained on the logs' own feedback signals (no annotation) when no saved one is given."""
     import pyarrow.parquet as pq
 
-    from selflearn.labels.labeller import Labeller, LabellerConfig
-    from selflearn.labels.train import TrainConfig
+    from selflearn.labels.labeller import Labeller
     from selflearn.logs.io import read_turns
     from selflearn.text.encoder import set_torch_threads
     from selflearn.util.atomic import atomic_path
@@ -94,8 +93,9 @@ def label(
                     tasks[phase] = prog.add_task(f"{phase} ({len(turns):,} turns)", total=total)
                 prog.update(tasks[phase], completed=done, total=total)
 
-            cfg = LabellerConfig(train=TrainConfig(epochs=epochs))
-            lab = Labeller(cfg, detector=_detector(workspace, detector)).fit(turns, progress=on_fit)
+            lab = Labeller(train={"epochs": epochs}).fit(
+                turns, progress=on_fit, detector=_detector(workspace, detector)
+            )
             lab.save(model_path)
         task = prog.add_task("labelling", total=len(turns))
 

@@ -14,10 +14,9 @@ Labelling speed: dynamic int8 quantisation of every Linear layer (`quantize=True
 from __future__ import annotations
 
 import copy
-import json
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,8 @@ from selflearn.labels.pretrain import PretrainConfig, pretrain
 from selflearn.labels.train import TrainConfig, batches, train_multitask
 from selflearn.logs.records import Turn
 from selflearn.text.encoder import load_bert, load_tokenizer
-from selflearn.util.atomic import atomic_path, atomic_write_text
+from selflearn.util.atomic import atomic_path
+from selflearn.util.learner import Learner
 
 __all__ = ["LABELS_SCHEMA", "Labeller", "LabellerConfig", "TurnPredictions"]
 
@@ -83,7 +83,9 @@ LABELS_SCHEMA = pa.schema(
 
 @dataclass
 class LabellerConfig:
-    """Everything that shapes a labeller (model sizes, training, weak-label rules, speed)."""
+    """The typed, checked view of a `Labeller`'s parameters (`Labeller.settings()`): model sizes,
+    training, weak-label rules, speed. The parameters themselves are the labeller's `__init__`
+    arguments, so `get_params`, `clone` and the manifest all read one spelling."""
 
     trainable_layers: int = 1
     max_length: int = 40
@@ -118,13 +120,13 @@ class LabellerConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LabellerConfig:
+    def from_dict(cls, d: Mapping[str, Any]) -> LabellerConfig:
         d = dict(d)
         return cls(
             **{k: v for k, v in d.items() if k not in ("train", "pretrain", "weak")},
-            train=TrainConfig(**d.get("train", {})),
-            pretrain=PretrainConfig(**d.get("pretrain", {})),
-            weak=WeakLabelConfig(**d.get("weak", {})),
+            train=TrainConfig(**(d.get("train") or {})),
+            pretrain=PretrainConfig(**(d.get("pretrain") or {})),
+            weak=WeakLabelConfig(**(d.get("weak") or {})),
         )
 
 
@@ -153,22 +155,54 @@ def _quantized(model: LabelModel) -> LabelModel:
     return q
 
 
-class Labeller:
-    """Fit on logs (weak labels only), then label logs. See the module docstring."""
+class Labeller(Learner):
+    """Fit on logs (weak labels only), then label logs. See the module docstring.
+
+    Parameters are `LabellerConfig`'s fields, with the training, pretraining and weak-label
+    settings as plain mappings (`train={"epochs": 3}`); the rephrase detector and defect scorer
+    the weak labels come from are collaborators given to `fit` (and `load`), not parameters.
+    """
+
+    manifest_kind = "selflearn.labels.Labeller"
 
     def __init__(
         self,
-        config: LabellerConfig | None = None,
-        detector: PairScorer | None = None,
-        scorer: DefectScorer | None = None,
+        trainable_layers: int = 1,
+        max_length: int = 40,
+        d_model: int = 128,
+        n_layers: int = 2,
+        context: bool = True,
+        rule_prior: Sequence[str] = ("goal_start",),
+        goal_success_from: str = "last_defect",
+        train: Mapping[str, Any] | None = None,
+        pretrain: Mapping[str, Any] | None = None,
+        weak: Mapping[str, Any] | None = None,
+        auto_threshold: float = 0.9,
+        batch_dialogues: int = 64,
+        quantize: bool = True,
     ) -> None:
-        self.config = config
-        self.detector = detector
-        self.scorer = scorer
+        self.trainable_layers = trainable_layers
+        self.max_length = max_length
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.context = context
+        self.rule_prior = rule_prior
+        self.goal_success_from = goal_success_from
+        self.train = train
+        self.pretrain = pretrain
+        self.weak = weak
+        self.auto_threshold = auto_threshold
+        self.batch_dialogues = batch_dialogues
+        self.quantize = quantize
 
     # -- fitting -------------------------------------------------------------------------------------
+    def settings(self) -> LabellerConfig:
+        """The parameters, typed and checked (a bad value raises ValueError naming it)."""
+        params = self.get_params()
+        return LabellerConfig.from_dict({**params, "rule_prior": list(params["rule_prior"])})
+
     def _cfg(self) -> LabellerConfig:
-        return self.config or LabellerConfig()
+        return self.settings()
 
     def _new_model(self, builder: DialogueBuilder) -> LabelModel:
         cfg = self._cfg()
@@ -193,14 +227,18 @@ class Labeller:
         self,
         turns: Iterable[Turn],
         progress: Callable[[str, int, int], None] | None = None,
+        *,
+        detector: PairScorer | None = None,
+        scorer: DefectScorer | None = None,
     ) -> Labeller:
-        """Fit on `turns` (complete sessions). `progress(phase, done, total)` reports work in
-        dialogues (phases "encode", "pretrain", "train")."""
+        """Fit on `turns` (complete sessions), with weak labels from `detector` and `scorer`
+        (defaults: the heuristic ones). `progress(phase, done, total)` reports work in dialogues
+        (phases "encode", "pretrain", "train")."""
         cfg = self._cfg()
         say = progress or (lambda _p, _d, _t: None)
         turns = list(turns)
         t0 = time.perf_counter()
-        self.builder_ = DialogueBuilder(self.detector, self.scorer, cfg.weak).fit(turns)
+        self.builder_ = DialogueBuilder(detector, scorer, cfg.weak).fit(turns)
         self.model_ = self._new_model(self.builder_)
         dialogues = split_long(self.builder_.build(turns), self.model_.config.max_turns)
         if not dialogues:
@@ -244,8 +282,7 @@ class Labeller:
         return {name: i for i, name in enumerate(self.builder_.slot_names_.items) if i > 0}
 
     def _check(self) -> None:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("Labeller is not fitted: call fit(turns) or Labeller.load(dir)")
+        self.check_fitted()
 
     # -- labelling -----------------------------------------------------------------------------------
     def _tokenizer(self) -> Any:
@@ -396,42 +433,34 @@ class Labeller:
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """`manifest.json` (config, vocabularies) + `model.pt` (state dict), each written atomically."""
+        """`manifest.json` (parameters, model shape, vocabularies) + `model.pt` (state dict), each
+        written atomically."""
         self._check()
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         b = self.builder_
-        manifest = {
-            "kind": "selflearn.labels.Labeller",
-            "config": self._cfg().to_dict(),
-            "model_config": self.model_.config.to_dict(),
-            "cat_vocabs": {k: v.items for k, v in b.cat_vocabs_.items()},
-            "intents": b.intents_.items,
-            "slot_names": b.slot_names_.items,
-        }
         with atomic_path(out / "model.pt") as tmp:
             torch.save(self.model_.state_dict(), tmp)
-        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
-        return out
+        return self.write_manifest(
+            out,
+            model_config=self.model_.config.to_dict(),
+            cat_vocabs={k: v.items for k, v in b.cat_vocabs_.items()},
+            intents=b.intents_.items,
+            slot_names=b.slot_names_.items,
+        )
 
     @classmethod
     def load(cls, directory: str | Path, detector: PairScorer | None = None) -> Labeller:
-        d = Path(directory)
-        path = d / "manifest.json"
-        if not path.exists():
-            raise FileNotFoundError(f"no labeller at {d}: {path.name} is missing")
-        m = json.loads(path.read_text())
-        if m.get("kind") != "selflearn.labels.Labeller":
-            raise ValueError(f"{path}: field 'kind' is {m.get('kind')!r}, not a labeller")
-        cfg = LabellerConfig.from_dict(m["config"])
-        lab = cls(cfg, detector=detector)
-        b = DialogueBuilder(detector, None, cfg.weak)
+        """A saved labeller; `detector` gives the weak labels of the logs it will label."""
+        m = cls.read_manifest(directory)
+        lab: Labeller = cls.from_manifest(m)
+        b = DialogueBuilder(detector, None, lab.settings().weak)
         b.cat_vocabs_ = {k: Vocab(list(v)) for k, v in m["cat_vocabs"].items()}
         b.intents_ = Vocab(list(m["intents"]))
         b.slot_names_ = Vocab(list(m["slot_names"]))
         lab.builder_ = b
         lab.model_ = LabelModel(ModelConfig(**m["model_config"]), load_bert())
-        lab.model_.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+        lab.model_.load_state_dict(torch.load(Path(directory) / "model.pt", weights_only=True))
         lab.model_.eval()
         lab._runtime = None
         return lab
