@@ -189,7 +189,7 @@ def main() -> None:
         "n_train": len(train),
         "n_intents": len(model.classes_),
         "n_slot_labels": len(model.slot_labels_),
-        "config": model.get_config(),
+        "config": model.get_params(),
         "train_seconds": train_s,
         "calibration_oof": model.calibration_,
         **metrics,

@@ -22,6 +22,7 @@ CONTRACT_TESTS = {
     "GbmFpi": "tests/fpi/test_models.py",
     "MixerFpi": "tests/fpi/test_models.py",
     "Labeller": "tests/labels/test_labeller.py",
+    "NluModel": "tests/assistant/nlu/test_model.py",
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
 
 from selflearn.assistant.nlu.model import NluModel, expected_calibration_error, tokenize
 from selflearn.contracts.nlu_examples import Example, SpanSlot
@@ -193,7 +195,7 @@ def test_save_load_round_trip(model: NluModel, tmp_path: Path) -> None:
     d = model.save(tmp_path / "nlu")
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["intents"] == sorted(TEMPLATES) and manifest["n_train"] == model.n_train_
-    assert manifest["config"]["C"] == model.C and manifest["version"] == model.version_
+    assert manifest["params"]["C"] == model.C and manifest["version"] == model.version_
     assert {"selflearn", "numpy", "scikit-learn", "python-crfsuite"} <= set(manifest["versions"])
     assert "I-time" in manifest["slot_labels"]
     loaded = NluModel.load(d)
@@ -230,7 +232,7 @@ def test_bio_scheme_two_intents_and_errors() -> None:
         NluModel().fit([e for e in data if e.intent == "alarm_set"])
     with pytest.raises(ValueError):
         NluModel(tag_scheme="bilou").fit(data)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         NluModel().predict("play adele")
 
 
@@ -239,3 +241,31 @@ def test_examples_without_slots_train_a_model_that_tags_nothing() -> None:
     m = NluModel(calibration="none").fit(data)
     assert m.crf_model_ is None and m.slot_labels_ == []
     assert all(h.slots == [] for h in m.predict("play adele"))
+
+
+def test_keeps_the_learner_contract(tmp_path: Path, check_learner: Any) -> None:
+    from selflearn.context.reranker import ContextReranker
+
+    data = make(10, seed=3)
+    texts = ["play adele", "wake me at seven", "play some jazz please"]
+    check_learner(
+        NluModel(calibration="none", n_jobs=1),
+        lambda est: est.fit(data),
+        lambda est: [h.confidence for t in texts for h in est.predict(t)],
+        tmp_path,
+        other_kind=ContextReranker,
+    )
+
+
+def test_a_model_saved_before_the_learner_base_still_loads(tmp_path: Path) -> None:
+    model = NluModel(calibration="none", n_jobs=1).fit(make(10, seed=3))
+    saved = model.save(tmp_path / "nlu")
+    m = json.loads((saved / "manifest.json").read_text())
+    old = {
+        k: v for k, v in m.items() if k not in ("params", "format", "feature_version", "selflearn", "written")
+    }
+    old.update(config=m["params"], format_version=1)  # how NluModel used to write it
+    (saved / "manifest.json").write_text(json.dumps(old))
+    back = NluModel.load(saved)
+    assert back.version_ == model.version_ and back.word_ngrams == (1, 2)
+    assert [h.intent for h in back.predict("play adele")] == [h.intent for h in model.predict("play adele")]

@@ -59,6 +59,7 @@ import selflearn
 from selflearn.contracts.nlu_examples import ExampleLike
 from selflearn.logs.records import NluHypothesis, Slot
 from selflearn.text.numbers import NUMBER_WORDS
+from selflearn.util.learner import Learner
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -222,7 +223,7 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
-class NluModel:
+class NluModel(Learner):
     """Joint intent + slot NLU trained on `Example`s; ``predict`` gives a calibrated n-best of
     `NluHypothesis` with slots as character spans of the input text.
 
@@ -280,33 +281,15 @@ class NluModel:
         self.random_state = random_state
         self.name = name
 
-    # ----------------------------------------------------------------------------------- config
+    manifest_kind = "selflearn.nlu.NluModel"
+    manifest_format = FORMAT_VERSION
 
-    _CONFIG_KEYS = (
-        "word_ngrams",
-        "char_ngrams",
-        "char_min_df",
-        "classifier",
-        "C",
-        "max_iter",
-        "tol",
-        "calibration",
-        "calibration_folds",
-        "tag_scheme",
-        "crf_algorithm",
-        "crf_max_iterations",
-        "crf_params",
-        "restrict_slots",
-        "cache_size",
-        "n_jobs",
-        "random_state",
-        "name",
-    )
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, JSON-ready (what `save` writes and `load` passes back)."""
-        cfg = {k: getattr(self, k) for k in self._CONFIG_KEYS}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> NluModel:
+        params = dict(manifest["params"])
+        for k in ("word_ngrams", "char_ngrams"):
+            params[k] = tuple(params[k])
+        return cls(**params)
 
     def _vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
         word = TfidfVectorizer(
@@ -501,7 +484,7 @@ class NluModel:
         return data, sorted(labels_seen), skipped
 
     def _fingerprint(self, examples: Sequence[ExampleLike]) -> str:
-        h = hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True).encode())
         for ex in examples:
             slots = [[s.name, s.value, s.start, s.end] for s in ex.slots]
             h.update(json.dumps([ex.text, ex.intent, slots]).encode())
@@ -526,8 +509,7 @@ class NluModel:
         )
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise RuntimeError("NluModel is not fitted: call fit(examples) or NluModel.load(dir)")
+        self.check_fitted()
 
     def _features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(indices, values) of the request's TF-IDF vector, as TfidfVectorizer would compute it:
@@ -664,15 +646,13 @@ class NluModel:
 
     # ------------------------------------------------------------------------------- save/load
 
-    def manifest(self) -> dict[str, Any]:
-        """What made this model: config, library versions, label sets, training size, calibration."""
+    def _manifest_fields(self) -> dict[str, Any]:
+        """What made this model, beside its parameters: library versions, label sets, training
+        size, calibration, the training fingerprint."""
         self._check_fitted()
         return {
-            "kind": "selflearn.nlu.NluModel",
-            "format_version": FORMAT_VERSION,
             "name": self.name,
             "version": self.version_,
-            "config": self.get_config(),
             "versions": {
                 "selflearn": selflearn.__version__,
                 "python": platform.python_version(),
@@ -688,6 +668,15 @@ class NluModel:
             "n_features": {"word": len(self.word_vocab_), "char": len(self.char_vocab_)},
             "calibration": self.calibration_,
             "files": [_VOCAB, _WEIGHTS] + ([_CRF] if self.crf_model_ is not None else []),
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest `save` writes: kind, format, parameters and `_manifest_fields`."""
+        return {
+            "kind": self.kind_name(),
+            "format": self.manifest_format,
+            "params": self.get_params(),
+            **self._manifest_fields(),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -711,7 +700,7 @@ class NluModel:
             )
             if self.crf_model_ is not None:
                 (tmp / _CRF).write_bytes(self.crf_model_)
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+            self.write_manifest(tmp, **self._manifest_fields())
             if target.exists():
                 old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
                 os.replace(target, old)
@@ -728,17 +717,8 @@ class NluModel:
     def load(cls, directory: str | Path) -> NluModel:
         """Read a model written by `save` (no pickles: arrays, JSON and the crfsuite file)."""
         d = Path(directory)
-        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("kind") != "selflearn.nlu.NluModel":
-            raise ValueError(f"{d} does not hold an NluModel (kind={manifest.get('kind')!r})")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{d} has NluModel format {manifest.get('format_version')}; this code reads {FORMAT_VERSION}"
-            )
-        cfg = dict(manifest["config"])
-        for k in ("word_ngrams", "char_ngrams"):
-            cfg[k] = tuple(cfg[k])
-        model = cls(**cfg)
+        manifest = cls.read_manifest(d)
+        model = cls.from_manifest(manifest)
         vocab = json.loads((d / _VOCAB).read_text(encoding="utf-8"))
         model.word_vocab_ = {g: i for i, g in enumerate(vocab["word"])}
         model.char_vocab_ = {g: i for i, g in enumerate(vocab["char"])}
