@@ -199,11 +199,13 @@ def throughput(
     `precision`: "fp32", "bf16" (CPU autocast) or "int8" (dynamic quantisation)."""
     from selflearn.text.encoder import set_torch_threads
 
-    det.config.threads = threads
-    det.config.quantize = precision == "int8"
-    det.config.precision = "fp32" if precision == "int8" else precision
     # A saved model keeps the batch size it was trained with; scoring uses today's default.
-    det.config.infer_batch_size = SpanConfig().infer_batch_size
+    det.set_params(
+        threads=threads,
+        quantize=precision == "int8",
+        precision="fp32" if precision == "int8" else precision,
+        infer_batch_size=SpanConfig().infer_batch_size,
+    )
     set_torch_threads(threads)
     det.predict_proba(pairs.slice(0, min(64, pairs.num_rows)))  # build the network first
     det.clear_cache()
@@ -419,13 +421,11 @@ def main() -> None:
         print(f"fitting {NAMES[kind]}", flush=True)
         if kind == "span":
             det = ContextualRephraseDetector(
-                SpanConfig(
-                    epochs=args.epochs,
-                    threads=args.train_threads,
-                    lr=args.lr,
-                    train_layers=args.train_layers,
-                    max_steps=args.max_steps,
-                )
+                epochs=args.epochs,
+                threads=args.train_threads,
+                lr=args.lr,
+                train_layers=args.train_layers,
+                max_steps=args.max_steps,
             )
         else:
             det = make_detector(kind)
@@ -460,11 +460,10 @@ def main() -> None:
         span_det = fitted["span"]
         by_prec[split] = {"default": span_det.inference_precision()}
         for prec in ("fp32", "bf16", "int8"):  # what each scoring arithmetic costs in quality
-            span_det.config.quantize = prec == "int8"
-            span_det.config.precision = "fp32" if prec == "int8" else prec
+            span_det.set_params(quantize=prec == "int8", precision="fp32" if prec == "int8" else prec)
             span_det.clear_cache()
             by_prec[split][prec] = scores(y, span_det.predict_proba(pairs), float(span_det.threshold_))
-        span_det.config.quantize, span_det.config.precision = False, SpanConfig().precision
+        span_det.set_params(quantize=False, precision=SpanConfig().precision)
         span_det.clear_cache()
     span = fitted["span"]
     tp_split = "slurp" if "slurp" in splits else "sim_test"
@@ -484,9 +483,8 @@ def main() -> None:
         for t in tput:
             print(f"{t['precision']} {t['threads']} thread(s): {t['turns_per_s']:.0f} turns/s")
         return
-    span.config.quantize = False
-    span.config.precision = SpanConfig().precision
-    span.config.threads = args.threads  # what the loops' nightly scoring uses
+    # what the loops' nightly scoring uses
+    span.set_params(quantize=False, precision=SpanConfig().precision, threads=args.threads)
 
     loops = [] if args.skip_loop else run_loops(args, nlu_dir, fitted, work)
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from selflearn.feedback.rephrase.fusion import FusionHead, span_logit
-from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig
+from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector
 from selflearn.feedback.rephrase_baseline import FEATURE_NAMES
 
 from .conftest import toy_pairs
@@ -54,9 +54,9 @@ def test_span_detector_refits_its_fused_decision_and_keeps_it_through_save_and_p
     tmp_path: Path,
 ) -> None:
     pairs, labels = toy_pairs(n_sessions=8)
-    cfg = SpanConfig(epochs=2, batch_size=8, lr=3e-4, head_lr=5e-3, valid_fraction=0.25, threads=1)
-    cfg.precision = "fp32"
-    det = ContextualRephraseDetector(cfg).fit(pairs, labels)
+    det = ContextualRephraseDetector(
+        epochs=2, batch_size=8, lr=3e-4, head_lr=5e-3, valid_fraction=0.25, threads=1, precision="fp32"
+    ).fit(pairs, labels)
     assert det.fusion_ is None  # two held-out sessions: too few for a head, the span score decides
     assert det.threshold_ == det.span_threshold_
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from selflearn.feedback.chains import CHAIN_SCHEMA
 from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig, hard_negatives
@@ -19,10 +21,10 @@ from selflearn.logs.records import Turn
 @pytest.fixture(scope="module")
 def fitted(toy: tuple[pa.Table, list[bool]]) -> ContextualRephraseDetector:
     pairs, labels = toy
-    cfg = SpanConfig(
+    det = ContextualRephraseDetector(
         epochs=4, batch_size=8, lr=3e-4, head_lr=5e-3, valid_fraction=0.25, threads=1, precision="fp32"
     )
-    return ContextualRephraseDetector(cfg).fit(pairs, labels)
+    return det.fit(pairs, labels)
 
 
 def test_fit_learns_to_separate_retries_from_new_requests(
@@ -64,12 +66,12 @@ def test_cache_returns_identical_scores_and_subsets_align(
 
 def test_bad_labels_and_unfitted_model_fail_clearly(toy: tuple[pa.Table, list[bool]]) -> None:
     pairs, labels = toy
-    det = ContextualRephraseDetector(SpanConfig(max_steps=1))
+    det = ContextualRephraseDetector(max_steps=1)
     with pytest.raises(ValueError, match="shape"):
         det.fit(pairs, labels[:-1])
     with pytest.raises(ValueError, match="both"):
         det.fit(pairs, [False] * pairs.num_rows)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         det.predict_proba(pairs)
 
 
@@ -112,12 +114,14 @@ def test_nightly_step_takes_the_span_model_on_any_partition(
 def test_models_saved_before_confidence_tokens_read_their_old_context() -> None:
     from dataclasses import asdict
 
-    from selflearn.feedback.rephrase.span_model import FORMAT, SpanConfig, _config_of
+    from selflearn.feedback.rephrase.span_model import FORMAT, _params_of
 
     old = {"format": 1, "config": asdict(SpanConfig())}
-    cfg = _config_of(old)
-    assert cfg.context == {"confidence_tokens": False, "max_response_tokens": 10}
-    assert _config_of({"format": FORMAT, "config": asdict(SpanConfig())}).context == {}
+    assert ContextualRephraseDetector(**_params_of(old)).config.context == {
+        "confidence_tokens": False,
+        "max_response_tokens": 10,
+    }
+    assert _params_of({"format": FORMAT, "params": asdict(SpanConfig())})["context"] == {}
 
 
 def test_bfloat16_scoring_stays_close_to_float32_and_bad_precision_fails_clearly(
@@ -128,16 +132,31 @@ def test_bfloat16_scoring_stays_close_to_float32_and_bad_precision_fails_clearly
     pairs, labels = toy
     p32 = fitted.predict_proba(pairs)
     bf = pickle.loads(pickle.dumps(fitted))
-    bf.config.precision = "bf16"
+    bf.set_params(precision="bf16")
     assert bf.inference_precision() == "bf16"
     p16 = bf.predict_proba(pairs)
     assert np.abs(p16 - p32).max() < 0.05  # bfloat16 keeps ~3 significant digits
     y = np.asarray(labels)
     assert p16[y].min() > p16[~y].max()  # the same separation as in float32
-    bf.config.precision = "auto"
+    bf.set_params(precision="auto")
     assert bf.inference_precision() == ("bf16" if native_bf16() else "fp32")
-    bf.config.quantize = True
+    bf.set_params(quantize=True)
     assert bf.inference_precision() == "int8"
-    bf.config.quantize, bf.config.precision = False, "fp64"
+    bf.set_params(quantize=False, precision="fp64")
     with pytest.raises(ValueError, match="precision"):
         bf.predict_proba(pairs)
+
+
+def test_keeps_the_learner_contract(
+    toy: tuple[pa.Table, list[bool]], tmp_path: Path, check_learner: Any
+) -> None:
+    from selflearn.feedback.rephrase_baseline import HeuristicRephraseDetector
+
+    pairs, labels = toy
+    check_learner(
+        ContextualRephraseDetector(epochs=1, batch_size=8, max_steps=3, threads=1, precision="fp32"),
+        lambda est: est.fit(pairs, labels),
+        lambda est: est.predict_proba(pairs),
+        tmp_path,
+        other_kind=HeuristicRephraseDetector,
+    )

@@ -25,9 +25,9 @@ def make_detector(name: str, **kwargs: Any) -> Any:
 
         return HeuristicRephraseDetector(**kwargs)
     if name == "span":
-        from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, SpanConfig
+        from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector
 
-        return ContextualRephraseDetector(SpanConfig(**kwargs))
+        return ContextualRephraseDetector(**kwargs)
     if name == "cosine":
         from selflearn.feedback.rephrase.baselines import EmbeddingCosineDetector
 

@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import pickle
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,8 @@ import pyarrow.compute as pc
 from selflearn.feedback.rephrase.context import ContextConfig, Contexts, TextPieces, build_contexts, pad_batch
 from selflearn.feedback.rephrase.fusion import FusionHead
 from selflearn.feedback.rephrase_baseline import best_f1_threshold, pair_features
-from selflearn.util.atomic import atomic_write_bytes, atomic_write_text
+from selflearn.util.atomic import atomic_write_bytes
+from selflearn.util.learner import Learner
 
 KIND = "ContextualRephraseDetector"
 FORMAT = 2  # 2: confidence tokens and 16-piece responses in the context (format 1 read as before)
@@ -66,7 +66,9 @@ N_MARKERS = 40  # token ids below this are markers ([unusedN]) or [PAD] (0)
 
 @dataclass
 class SpanConfig:
-    """Training and inference knobs (saved in the manifest)."""
+    """The typed view of a `ContextualRephraseDetector`'s parameters (`detector.config`): the
+    training and inference knobs. The parameters themselves are the detector's `__init__`
+    arguments (one spelling for `get_params`, `clone` and the manifest)."""
 
     epochs: int = 4
     batch_size: int = 16
@@ -228,15 +230,63 @@ def hard_negatives(pairs: pa.Table, labels: np.ndarray, rate: float, seed: int =
     return pa.Table.from_pylist(out, schema=pairs.schema)
 
 
-class ContextualRephraseDetector:
+class ContextualRephraseDetector(Learner):
     """Fine-tuned MiniLM span extractor over the dialogue context -> P(b rephrases a) per pair.
 
     fit(pairs, labels) -> self; predict_proba(pairs) -> (n,); predict(pairs) at `threshold_`
     (F1-optimal on sessions held out of training, so not tuned on in-sample scores); save/load.
     """
 
-    def __init__(self, config: SpanConfig | None = None) -> None:
-        self.config = config or SpanConfig()
+    manifest_kind = KIND
+    manifest_format = FORMAT
+
+    def __init__(
+        self,
+        epochs: int = 4,
+        batch_size: int = 16,
+        lr: float = 2e-4,
+        head_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        pos_weight: float = 4.0,
+        token_loss_weight: float = 0.2,
+        hard_negative_rate: float = 0.3,
+        valid_fraction: float = 0.15,
+        max_steps: int | None = None,
+        train_layers: int = 3,
+        infer_batch_size: int = 32,
+        precision: str = "auto",
+        quantize: bool = False,
+        fuse_lexical: bool = True,
+        threads: int | None = None,
+        cache_size: int = 2_000_000,
+        seed: int = 0,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.pos_weight = pos_weight
+        self.token_loss_weight = token_loss_weight
+        self.hard_negative_rate = hard_negative_rate
+        self.valid_fraction = valid_fraction
+        self.max_steps = max_steps
+        self.train_layers = train_layers
+        self.infer_batch_size = infer_batch_size
+        self.precision = precision
+        self.quantize = quantize
+        self.fuse_lexical = fuse_lexical
+        self.threads = threads
+        self.cache_size = cache_size
+        self.seed = seed
+        self.context = context
+
+    @property
+    def config(self) -> SpanConfig:
+        """The parameters as a typed `SpanConfig` (see `SpanConfig` for what each one does)."""
+        params = self.get_params()
+        return SpanConfig(**{**params, "context": dict(params["context"] or {})})
 
     # -------------------------------------------------------------------------------- helpers
     @property
@@ -252,8 +302,7 @@ class ContextualRephraseDetector:
         return pieces
 
     def _check(self) -> None:
-        if getattr(self, "state_", None) is None:
-            raise RuntimeError("ContextualRephraseDetector is not fitted; call fit() or load()")
+        self.check_fitted()
 
     def _set_threads(self) -> None:
         from selflearn.text.encoder import set_torch_threads
@@ -531,11 +580,8 @@ class ContextualRephraseDetector:
         self._cache = {}
 
     # -------------------------------------------------------------------------------- persistence
-    def _manifest(self) -> dict[str, Any]:
+    def _fitted_fields(self) -> dict[str, Any]:
         return {
-            "kind": KIND,
-            "format": FORMAT,
-            "config": asdict(self.config),
             "threshold": self.threshold_,
             "valid_f1": self.valid_f1_,
             "span_threshold": self.span_threshold_,
@@ -549,6 +595,9 @@ class ContextualRephraseDetector:
             "digest": self.digest_,
         }
 
+    def _manifest(self) -> dict[str, Any]:
+        return {"kind": KIND, "format": FORMAT, "params": self.get_params(), **self._fitted_fields()}
+
     def save(self, path: str | Path) -> Path:
         """Write weights.pt (float weights) and manifest.json under `path`, each atomically."""
         self._check()
@@ -560,8 +609,18 @@ class ContextualRephraseDetector:
         atomic_write_bytes(path / "weights.pt", buf.getvalue())
         if self.fusion_ is not None:
             atomic_write_bytes(path / "fusion.pkl", pickle.dumps(self.fusion_))
-        atomic_write_text(path / "manifest.json", json.dumps(self._manifest(), indent=2, sort_keys=True))
-        return path
+        return self.write_manifest(path, **self._fitted_fields())
+
+    @classmethod
+    def read_manifest(cls, directory: str | Path) -> dict[str, Any]:
+        """The checked manifest; formats 1 and 2 are read (format 1 with its old context)."""
+        from selflearn.util.manifest import read_manifest
+
+        return read_manifest(directory, KIND, formats=(1, FORMAT))
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> ContextualRephraseDetector:
+        return cls(**_params_of(manifest))
 
     @classmethod
     def load(cls, path: str | Path) -> ContextualRephraseDetector:
@@ -569,10 +628,8 @@ class ContextualRephraseDetector:
         load only artifacts this system wrote."""
         torch = _torch()
         path = Path(path)
-        m = json.loads((path / "manifest.json").read_text())
-        if m.get("kind") != KIND:
-            raise ValueError(f"{path} holds a {m.get('kind')!r}, not a {KIND}")
-        det = cls(_config_of(m))
+        m = cls.read_manifest(path)
+        det = cls.from_manifest(m)
         fusion = (path / "fusion.pkl").read_bytes() if m.get("fusion") is not None else None
         det._restore(m, torch.load(path / "weights.pt", map_location="cpu", weights_only=True), fusion)
         return det
@@ -606,18 +663,23 @@ class ContextualRephraseDetector:
     def __setstate__(self, st: dict[str, Any]) -> None:
         torch = _torch()
         m = st["manifest"]
-        self.config = _config_of(m)
+        self.__dict__.update(_params_of(m))
         self.__dict__.pop("_pieces_", None)
         weights = torch.load(io.BytesIO(st["weights"]), map_location="cpu", weights_only=True)
         self._restore(m, weights, st.get("fusion"))
 
 
-def _config_of(manifest: dict[str, Any]) -> SpanConfig:
-    """The saved config; a format-1 model reads its context exactly as it was trained to."""
-    cfg = SpanConfig(**manifest["config"])
+def _params_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The saved parameters (``config`` in manifests written before the learner base); a
+    format-1 model reads its context exactly as it was trained to."""
+    params = dict(manifest["params"] if "params" in manifest else manifest["config"])
     if int(manifest.get("format", 1)) < 2:
-        cfg.context = {"confidence_tokens": False, "max_response_tokens": 10, **cfg.context}
-    return cfg
+        params["context"] = {
+            "confidence_tokens": False,
+            "max_response_tokens": 10,
+            **(params.get("context") or {}),
+        }
+    return params
 
 
 def _digest(state: dict[str, Any]) -> str:
