@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,9 +113,11 @@ def test_the_bag_scores_by_the_mean_of_its_boosters_and_travels_whole(
 def test_a_single_booster_saved_before_bagging_still_loads(ranker: RewriteRanker, tmp_path: Path) -> None:
     x, _, g = _groups(4, seed=4)
     path = ranker.save(tmp_path / "ranker")
-    meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
-    for key in ("bags", "subsample", "colsample"):
-        del meta["params"][key]
+    # how the ranker used to save itself: ranker.json with a subset of the parameters
+    meta = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    keep = ("n_estimators", "num_leaves", "learning_rate", "target_precision", "loss_cost")
+    meta["params"] = {k: meta["params"][k] for k in keep}
+    (path / "manifest.json").unlink()
     (path / "ranker.json").write_text(json.dumps(meta), encoding="utf-8")
     (path / "booster0.txt").rename(path / "booster.txt")
     for extra in ("booster1.txt", "booster2.txt"):
@@ -128,9 +131,9 @@ def test_a_ranker_of_another_feature_set_says_what_differs_and_how_to_fix_it(
     ranker: RewriteRanker, tmp_path: Path
 ) -> None:
     path = ranker.save(tmp_path / "ranker")
-    meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
+    meta = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     meta["features"] = [f for f in meta["features"] if f != "lm_gain"]  # saved by an older version
-    (path / "ranker.json").write_text(json.dumps(meta), encoding="utf-8")
+    (path / "manifest.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ValueError, match=r"missing \['lm_gain'\].*selflearn online train"):
         RewriteRanker.load(path)
 
@@ -402,3 +405,16 @@ def test_compiled_ranker_scores_as_lightgbm_and_reuses_its_cached_code(
     # Refitting drops the compiled code of the earlier trees.
     other.fit(xs, ys, gs)
     assert not other.is_compiled
+
+
+def test_keeps_the_learner_contract(tmp_path: Path, check_learner: Any) -> None:
+    from selflearn.context.reranker import ContextReranker
+
+    x, y, g = _groups(60)
+    check_learner(
+        RewriteRanker(n_estimators=10, min_child_samples=5),
+        lambda est: est.fit(x, y, g),
+        lambda est: est.scores(x[: g[0]]),
+        tmp_path,
+        other_kind=ContextReranker,
+    )

@@ -24,6 +24,7 @@ CONTRACT_TESTS = {
     "Labeller": "tests/labels/test_labeller.py",
     "NluModel": "tests/assistant/nlu/test_model.py",
     "ContextualRephraseDetector": "tests/feedback/rephrase/test_span_model.py",
+    "RewriteRanker": "tests/rewrite/test_ranking.py",
 }
 
 

@@ -33,6 +33,8 @@ from selflearn.rewrite.prior import RequestPrior
 from selflearn.rewrite.retrieval import CandidateIndex, Hit, context_keys, phonetic_key
 from selflearn.text.numbers import NUMBER_TOKENS
 from selflearn.util.atomic import atomic_write_text
+from selflearn.util.learner import Learner
+from selflearn.util.manifest import MANIFEST
 
 __all__ = [
     "FEATURES",
@@ -323,7 +325,7 @@ class RankerReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class RewriteRanker:
+class RewriteRanker(Learner):
     """LambdaRank over candidate groups; group row 0 is always "no rewrite".
 
     fit(x, labels, groups): `x` (n, len(FEATURES)); `labels` relevance (2: the rewrite the user
@@ -364,20 +366,30 @@ class RewriteRanker:
         # on the simulator, 55.0 vs 55.5 on SLURP real recognition; `--rankers bag,bag250`,
         # online_ranker_trees.json) at half the nightly fit, which was over half a night's
         # online training, and half the per-request scoring.
-        self.bags = max(1, int(bags))
+        self.bags = bags
         self.subsample = subsample
         self.colsample = colsample
         # Threads per booster fit and out-of-fold scoring: about half the time with 2 on two
         # cores, the same trees in a check here; 1 where other jobs (other seeds of a benchmark)
         # already use every core.
-        self.n_jobs = max(1, int(n_jobs))
-        self.path_: Path | None = None  # where a loaded ranker came from (its compile cache)
-        self.compiled_: _CompiledBag | None = None  # the bag as native code (`compile`)
+        self.n_jobs = n_jobs
+        self._path: Path | None = None  # where a loaded ranker came from (its compile cache)
+        self._compiled: _CompiledBag | None = None  # the bag as native code (`compile`)
+
+    manifest_kind = "RewriteRanker"
+
+    @property
+    def _n_bags(self) -> int:
+        return max(1, int(self.bags))
+
+    @property
+    def _threads(self) -> int:
+        return max(1, int(self.n_jobs))
 
     def _model(self, bag: int = 0) -> Any:
         import lightgbm as lgb
 
-        sampled = self.bags > 1
+        sampled = self._n_bags > 1
         return lgb.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.n_estimators,
@@ -388,12 +400,12 @@ class RewriteRanker:
             subsample_freq=1 if sampled else 0,
             colsample_bytree=self.colsample if sampled else 1.0,
             random_state=self.seed * 1009 + bag,
-            n_jobs=self.n_jobs,
+            n_jobs=self._threads,
             verbose=-1,
         )
 
     def _fit_bag(self, x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> _Bag:
-        return _Bag([self._model(b).fit(x, labels, group=groups).booster_ for b in range(self.bags)])
+        return _Bag([self._model(b).fit(x, labels, group=groups).booster_ for b in range(self._n_bags)])
 
     @staticmethod
     def _check(x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
@@ -439,7 +451,7 @@ class RewriteRanker:
                 m = self._fit_bag(x[rows_tr], labels[rows_tr], groups[tr])
                 # one call scores the whole held-out fold (a call per group costs more than its trees)
                 rows_te = np.concatenate([np.arange(starts[g], starts[g] + groups[g]) for g in te])
-                scored = m.predict(x[rows_te], num_threads=self.n_jobs)
+                scored = m.predict(x[rows_te], num_threads=self._threads)
                 at = np.r_[0, np.cumsum(groups[te])[:-1]]
                 for g, off in zip(te, at, strict=True):
                     s, n = starts[g], groups[g]
@@ -476,7 +488,7 @@ class RewriteRanker:
         if not len(groups):
             raise ValueError("no candidate groups to fit the ranker on")
         self.model_: _Bag = self._fit_bag(x, labels, groups)
-        self.compiled_ = None  # an earlier fit's compiled bag scores other trees
+        self._compiled = None  # an earlier fit's compiled bag scores other trees
         report.threshold = self.threshold_
         self.report_ = report
         return self
@@ -511,9 +523,8 @@ class RewriteRanker:
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Ranker scores of one group's rows (row 0: "no rewrite")."""
-        if getattr(self, "model_", None) is None:
-            raise RuntimeError("RewriteRanker is not fitted")
-        model: _Bag | _CompiledBag = self.compiled_ or self.model_
+        self.check_fitted()
+        model: _Bag | _CompiledBag = self._compiled or self.model_
         return np.asarray(model.predict(np.asarray(x, dtype=np.float64), num_threads=_PREDICT_THREADS))
 
     def compile(self, cache_dir: str | os.PathLike[str] | None = None) -> RewriteRanker:
@@ -523,22 +534,21 @@ class RewriteRanker:
         the booster, the compiler and the CPU; a cached object loads in milliseconds. The nightly
         publish compiles ahead (`OnlineStore.publish(compile_rankers=True)`), and the service
         compiles what is not cached. Raises ImportError without lleaves; the caller keeps LightGBM."""
-        if getattr(self, "model_", None) is None:
-            raise RuntimeError("RewriteRanker is not fitted")
-        if cache_dir is None and self.path_ is not None:
-            cache_dir = self.path_ / "compiled"
+        self.check_fitted()
+        if cache_dir is None and self._path is not None:
+            cache_dir = self._path / "compiled"
         where = Path(cache_dir) if cache_dir is not None else None
         models = [_compile_booster(b.model_to_string(), where) for b in self.model_.boosters]
-        self.compiled_ = _CompiledBag(models)  # one assignment: a concurrent reader sees old or new
+        self._compiled = _CompiledBag(models)  # one assignment: a concurrent reader sees old or new
         return self
 
     @property
     def is_compiled(self) -> bool:
-        return self.compiled_ is not None
+        return self._compiled is not None
 
     def __getstate__(self) -> dict[str, Any]:
         # Native code does not pickle; a copy scores with LightGBM until compiled again.
-        return {**self.__dict__, "compiled_": None}
+        return {**self.__dict__, "_compiled": None}
 
     def decide(self, x: np.ndarray) -> tuple[int, float, float]:
         """(chosen row, margin over "no rewrite", probability the rewrite is right); row 0 means
@@ -564,37 +574,28 @@ class RewriteRanker:
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """A directory with the bag's boosters (text), the threshold and the calibration points."""
+        """A directory with the bag's boosters (text) and a manifest: parameters, features,
+        thresholds, calibration points and the out-of-fold report."""
+        self.check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if getattr(self, "model_", None) is None:
-            raise RuntimeError("RewriteRanker is not fitted")
         names = [f"booster{i}.txt" for i in range(len(self.model_.boosters))]
         for name, booster in zip(names, self.model_.boosters, strict=True):
             atomic_write_text(path / name, booster.model_to_string())
         cal = self.calibration_
-        meta = {
+        fields = {
             "features": list(FEATURES),
+            "boosters": names,
             "threshold": None if math.isinf(self.threshold_) else self.threshold_,
             "layer_thresholds": {k: None if math.isinf(v) else v for k, v in self.layer_thresholds().items()},
             "calibration": None
             if cal is None
             else {"x": list(map(float, cal.X_thresholds_)), "y": list(map(float, cal.y_thresholds_))},
-            "params": {
-                "n_estimators": self.n_estimators,
-                "num_leaves": self.num_leaves,
-                "learning_rate": self.learning_rate,
-                "bags": len(self.model_.boosters),
-                "subsample": self.subsample,
-                "colsample": self.colsample,
-                "target_precision": self.target_precision,
-                "loss_cost": self.loss_cost,
-            },
-            "report": self.report_.__dict__,
+            "report": dict(self.report_.__dict__),
         }
-        atomic_write_text(path / "ranker.json", json.dumps(meta, indent=2, default=float))
-        for stale in path.glob("booster*.txt"):  # a smaller bag saved over a larger one
-            if stale.name not in names:
+        self.write_manifest(path, **_plain(fields))
+        for stale in [*path.glob("booster*.txt"), path / _LEGACY_META]:  # older or larger saves
+            if stale.name not in names and stale.exists():
                 stale.unlink()
         return path
 
@@ -603,14 +604,26 @@ class RewriteRanker:
         import lightgbm as lgb
 
         path = Path(path)
-        meta = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
-        if meta["features"] != list(FEATURES):
-            raise ValueError(
-                f"{path}: ranker was trained on other features than this version computes "
-                f"(missing {sorted(set(FEATURES) - set(meta['features']))}, "
-                f"extra {sorted(set(meta['features']) - set(FEATURES))}): retrain it with "
-                "`selflearn online train`"
-            )
+        if (path / _LEGACY_META).exists() and not (path / MANIFEST).exists():
+            return cls._load_legacy(path)
+        meta = cls.read_manifest(path)
+        _check_features(path, meta["features"])
+        self: RewriteRanker = cls.from_manifest(meta)
+        names = list(meta["boosters"])
+        missing = [n for n in names if not (path / n).is_file()]
+        if missing:
+            raise ValueError(f"{path}: the manifest names {len(names)} booster(s) but {missing} are missing")
+        self.model_ = _Bag([lgb.Booster(model_str=(path / n).read_text(encoding="utf-8")) for n in names])
+        self._restore(path, meta)
+        return self
+
+    @classmethod
+    def _load_legacy(cls, path: Path) -> RewriteRanker:
+        """A ranker saved before the learner base (`ranker.json`, a subset of the parameters)."""
+        import lightgbm as lgb
+
+        meta = json.loads((path / _LEGACY_META).read_text(encoding="utf-8"))
+        _check_features(path, meta["features"])
         self = cls(**{k: v for k, v in meta["params"].items() if k != "learning_rate"})
         bags = int(meta["params"].get("bags", 1))
         names = ["booster.txt"] if "bags" not in meta["params"] else [f"booster{i}.txt" for i in range(bags)]
@@ -618,7 +631,12 @@ class RewriteRanker:
         if missing:
             raise ValueError(f"{path}: ranker.json names {bags} booster(s) but {missing} are missing")
         self.model_ = _Bag([lgb.Booster(model_str=(path / n).read_text(encoding="utf-8")) for n in names])
-        self.path_ = path
+        self._restore(path, meta)
+        return self
+
+    def _restore(self, path: Path, meta: Mapping[str, Any]) -> None:
+        self._path = path
+        self._compiled = None
         self.threshold_ = math.inf if meta["threshold"] is None else float(meta["threshold"])
         self.layer_thresholds_ = {
             k: math.inf if v is None else float(v) for k, v in (meta.get("layer_thresholds") or {}).items()
@@ -627,7 +645,30 @@ class RewriteRanker:
         if meta["calibration"]:
             self.calibration_ = _Interp(meta["calibration"]["x"], meta["calibration"]["y"])
         self.report_ = RankerReport(**{k: v for k, v in meta["report"].items()})
-        return self
+
+
+_LEGACY_META = "ranker.json"
+
+
+def _plain(x: Any) -> Any:
+    """JSON-ready: numpy scalars as Python numbers, containers recursively."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Mapping):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _check_features(path: Path, saved: Sequence[str]) -> None:
+    if list(saved) != list(FEATURES):
+        raise ValueError(
+            f"{path}: ranker was trained on other features than this version computes "
+            f"(missing {sorted(set(FEATURES) - set(saved))}, "
+            f"extra {sorted(set(saved) - set(FEATURES))}): retrain it with "
+            "`selflearn online train`"
+        )
 
 
 class _Bag:
