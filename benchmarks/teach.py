@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from provenance import with_provenance
-from selflearn.assistant.resolve import PREFERENCES_KEY
 from selflearn.compose import (
     DEFAULT_ASR_ERROR_RATE,
     build_assistant,
@@ -117,7 +116,7 @@ def _top_intent(turn: Any) -> str | None:
 
 def _filled(state: Any, kind: str) -> list[tuple[str, str]]:
     """(whose preferences, kind) that filled a slot in this turn, from the teaching stage's record."""
-    prefs = state.scratch.get(PREFERENCES_KEY)
+    prefs = state.preferences
     if not isinstance(prefs, UserPreferences):
         return []
     return [(prefs.user_id, k.value) for k, _key in prefs.applied if k.value == kind]

@@ -54,7 +54,7 @@ def test_registered_component() -> None:
 def test_applies_resolved_args_and_records_the_action() -> None:
     home = tiny_home()
     st = make_state(home, "lights_on", {"device": "kitchen light"})
-    st.scratch["resolved_args"] = {"device": "light.kitchen"}
+    st.resolved_args = {"device": "light.kitchen"}
     st = Executor()(st)
     act = st.turn.action
     assert (act.name, act.arguments, act.status, act.error) == (
@@ -65,9 +65,9 @@ def test_applies_resolved_args_and_records_the_action() -> None:
     )
     assert act.changes == ["light.kitchen.on=true"]
     assert home.devices["light.kitchen"].state["on"] is True
-    out = st.scratch["outcome"]
+    out = st.outcome
     assert isinstance(out, Outcome) and out.ok
-    assert st.scratch["command"] == Command("lights_on", {"device": "light.kitchen"})
+    assert st.command == Command("lights_on", {"device": "light.kitchen"})
     # the outcome is what the judge compares with the gold command's effect
     gold = tiny_home().apply(Command("lights_on", {"device": "light.kitchen"}))
     assert out.same_effect(gold)
@@ -75,35 +75,35 @@ def test_applies_resolved_args_and_records_the_action() -> None:
 
 def test_query_records_no_changes() -> None:
     st = make_state(tiny_home(), "time_query")
-    st.scratch["resolved_args"] = {}
+    st.resolved_args = {}
     st = Executor()(st)
     assert st.turn.action.status == "ok" and st.turn.action.changes == []
-    assert st.scratch["outcome"].answer == "time:09:00"
+    assert st.outcome.answer == "time:09:00"
 
 
 def test_failure_is_recorded_then_raised() -> None:
     home = tiny_home()
     st = make_state(home, "lights_on")
-    st.scratch["resolved_args"] = {}  # two lights, no room: which one?
+    st.resolved_args = {}  # two lights, no room: which one?
     with pytest.raises(StageFailure) as exc:
         Executor()(st)
     assert exc.value.code == StageError.ACTION_MISSING_SLOT
     assert st.turn.action.status == "failed" and st.turn.action.error == "action-missing-slot"
-    assert st.turn.action.name == "lights_on" and not st.scratch["outcome"].ok
+    assert st.turn.action.name == "lights_on" and not st.outcome.ok
     # through the pipeline: the error lands in the turn and the response explains it
     st = Pipeline([Executor(), Responder()])(make_state(tiny_home(), "garage_open"))
-    assert st.turn.errors == ["action-unsupported"] and st.scratch["failure"] == "action-unsupported"
+    assert st.turn.errors == ["action-unsupported"] and st.failure == "action-unsupported"
     assert st.turn.response.text == "Sorry, there's no garage door here."
 
 
 def test_protected_intent_runs_when_asked_explicitly() -> None:
     home = tiny_home()
     st = make_state(home, "door_lock")
-    st.scratch["resolved_args"] = {"device": "lock.front_door"}
+    st.resolved_args = {"device": "lock.front_door"}
     Executor()(st)
     assert home.devices["lock.front_door"].state["locked"] is True
     st = make_state(home, "door_unlock")
-    st.scratch["resolved_args"] = {"device": "lock.front_door"}
+    st.resolved_args = {"device": "lock.front_door"}
     assert Executor()(st).turn.action.changes == ["lock.front_door.locked=false"]
 
 
@@ -111,7 +111,7 @@ def test_without_resolver_uses_raw_slots_and_without_intent_does_nothing() -> No
     st = Executor()(make_state(tiny_home(), "timer_set", {"duration": "60"}))
     assert st.turn.action.arguments == {"duration": "60"} and st.turn.action.status == "ok"
     st = Executor()(make_state(tiny_home(), None))
-    assert st.turn.action.status == "none" and "outcome" not in st.scratch
+    assert st.turn.action.status == "none" and st.outcome is None
     with pytest.raises(StageFailure) as exc:
         Executor()(make_state(None, "time_query"))
     assert exc.value.code == StageError.ACTION_FAILED

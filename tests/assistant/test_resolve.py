@@ -12,6 +12,7 @@ from selflearn.assistant.component import Component, Pipeline, StageFailure, Tur
 from selflearn.assistant.execute import Executor
 from selflearn.assistant.resolve import CONTEXT_VALUE, EntityResolver
 from selflearn.assistant.respond import Responder
+from selflearn.assistant.state import Unresolved
 from selflearn.contracts.actions import Command
 from selflearn.home.devices import Kind, Room, make_device
 from selflearn.home.domain import simulated_domain
@@ -103,87 +104,79 @@ def test_exact_names_aliases_and_personal_names() -> None:
     ]
     for said, eid in cases:
         st = resolve(HOME, "lights_on", {"device": said})
-        assert st.scratch["resolved_args"] == {"device": eid}
+        assert st.resolved_args == {"device": eid}
         (ent,) = st.turn.resolution.entities
         assert (ent.slot, ent.value, ent.entity_id, ent.score) == ("device", said, eid, 1.0)
 
 
 def test_fuzzy_and_phonetic_names() -> None:
     st = resolve(HOME, "lights_on", {"device": "kitchen lite"})
-    assert st.scratch["resolved_args"]["device"] == "light.kitchen"
+    assert st.resolved_args["device"] == "light.kitchen"
     assert 0.8 <= st.turn.resolution.entities[0].score < 1.0
     st = resolve(HOME, "lights_off", {"device": "moon lite"})
-    assert st.scratch["resolved_args"]["device"] == "light.bedroom"
+    assert st.resolved_args["device"] == "light.bedroom"
 
 
 def test_kind_of_the_intent_breaks_name_ties() -> None:
-    assert (
-        resolve(HOME, "volume_up", {"device": "kitchen"}).scratch["resolved_args"]["device"]
-        == "speaker.kitchen"
-    )
-    assert (
-        resolve(HOME, "lights_on", {"device": "kitchen"}).scratch["resolved_args"]["device"]
-        == "light.kitchen"
-    )
+    assert resolve(HOME, "volume_up", {"device": "kitchen"}).resolved_args["device"] == "speaker.kitchen"
+    assert resolve(HOME, "lights_on", {"device": "kitchen"}).resolved_args["device"] == "light.kitchen"
 
 
 def test_generic_kind_words_use_the_room() -> None:
     # one light in the kitchen: that light
     st = resolve(HOME, "lights_on", {"device": "the lights"}, room="kitchen")
-    assert st.scratch["resolved_args"] == {"device": "light.kitchen"}
+    assert st.resolved_args == {"device": "light.kitchen"}
     # two lights in the living room: the room becomes the target
     st = resolve(HOME, "lights_on", {"device": "lights"}, room="living_room")
-    assert st.scratch["resolved_args"] == {"room": "living_room"}
+    assert st.resolved_args == {"room": "living_room"}
     (ent,) = st.turn.resolution.entities
     assert ent.entity_id == "living_room"
     assert set(ent.candidates) == {"light.living_room", "light.living_room_floor_lamp"}
     # "bedroom lights": a room plus a kind
-    assert resolve(HOME, "lights_on", {"device": "bedroom lights"}).scratch["resolved_args"] == {
+    assert resolve(HOME, "lights_on", {"device": "bedroom lights"}).resolved_args == {
         "device": "light.bedroom"
     }
     # a kind with a single device anywhere
-    assert resolve(HOME, "tv_on", {}, room="kitchen").scratch["resolved_args"] == {}
+    assert resolve(HOME, "tv_on", {}, room="kitchen").resolved_args == {}
     st = resolve(HOME, "device_status", {"device": "garage door"})
-    assert st.scratch["resolved_args"] == {"device": "garage_door.main"}
+    assert st.resolved_args == {"device": "garage_door.main"}
     # several and no room: left to the executor ("lock the doors" locks them all)
     st = resolve(HOME, "door_lock", {"device": "doors"})
-    assert st.scratch["resolved_args"] == {}
+    assert st.resolved_args == {}
     assert st.turn.resolution.entities[0].entity_id == "kind:lock"
 
 
 def test_room_slot_narrows_the_device() -> None:
     st = resolve(HOME, "lights_on", {"device": "lamp", "room": "the lounge"})
-    assert st.scratch["resolved_args"] == {"room": "living_room"}
+    assert st.resolved_args == {"room": "living_room"}
     st = resolve(HOME, "lights_on", {"room": "study"})
-    assert st.scratch["resolved_args"] == {"room": "office"}
+    assert st.resolved_args == {"room": "office"}
 
 
 def test_room_and_device_that_together_name_one_device() -> None:
     # The tagger split "living room light" into a room and a kind word: the named device is meant,
     # not every light of the room (the living room has a floor lamp too).
     st = resolve(HOME, "lights_off", {"room": "living room", "device": "light"}, room="kitchen")
-    assert st.scratch["resolved_args"] == {"device": "light.living_room"}
+    assert st.resolved_args == {"device": "light.living_room"}
     # No device has the joined name: the room still narrows a kind word.
     st = resolve(HOME, "lights_on", {"device": "lamp", "room": "the lounge"})
-    assert st.scratch["resolved_args"] == {"room": "living_room"}
+    assert st.resolved_args == {"room": "living_room"}
 
 
 def test_context_default_room() -> None:
     st = resolve(HOME, "lights_on", {}, room="kitchen")
-    assert st.scratch["resolved_args"] == {"room": "kitchen"}
+    assert st.resolved_args == {"room": "kitchen"}
     (ent,) = st.turn.resolution.entities
     assert (ent.slot, ent.value, ent.entity_id) == ("room", CONTEXT_VALUE, "kitchen")
     # the context room may be given by name, or come from the device the user spoke to
-    assert resolve(HOME, "lights_on", {}, room="living room").scratch["resolved_args"] == {
-        "room": "living_room"
-    }
+    assert resolve(HOME, "lights_on", {}, room="living room").resolved_args == {"room": "living_room"}
     st = resolve(HOME, "volume_up", {}, device_id="speaker.bedroom")
-    assert st.scratch["resolved_args"] == {"room": "bedroom"}
+    assert st.resolved_args == {"room": "bedroom"}
     # no light in the hallway: no default, the executor will ask which
-    assert resolve(HOME, "lights_on", {}, room="hallway").scratch["resolved_args"] == {}
+    assert resolve(HOME, "lights_on", {}, room="hallway").resolved_args == {}
     # a named device wins over the context room
     st = resolve(HOME, "lights_on", {"device": "moonlight"}, room="kitchen")
-    assert st.scratch["resolved_args"] == {"device": "light.bedroom"}
+    assert st.resolved_args == {"device": "light.bedroom"}
 
 
 def test_unresolved_name_fails_with_a_record() -> None:
@@ -191,8 +184,8 @@ def test_unresolved_name_fails_with_a_record() -> None:
     assert exc.code == StageError.ER_UNRESOLVED
     (ent,) = st.turn.resolution.entities
     assert ent.entity_id is None and ent.value == "garbage disposal"
-    assert st.scratch["unresolved"] == {"slot": "device", "type": "device", "value": "garbage disposal"}
-    assert st.scratch["resolved_args"] == {}
+    assert st.unresolved == Unresolved("device", "device", "garbage disposal")
+    assert st.resolved_args == {}
     # through the pipeline: recorded, and the response still runs
     st = Pipeline([EntityResolver(), Executor(), Responder()])(
         state_for(HOME, "lights_on", {"device": "the jacuzzi"})
@@ -210,40 +203,36 @@ def test_ambiguous_device_name() -> None:
 
 def test_two_wilkersons() -> None:
     st = resolve(HOME, "weather_query", {"city": "wilkerson"})  # household in Washington
-    assert st.scratch["resolved_args"] == {"city": "wilkerson_wa"}
+    assert st.resolved_args == {"city": "wilkerson_wa"}
     assert "wilkerson_ca" in st.turn.resolution.entities[0].candidates
     elsewhere = make_test_home(location="atlanta_ga")  # no local preference: the larger place
     st = resolve(elsewhere, "weather_query", {"city": "wilkerson"})
-    assert st.scratch["resolved_args"] == {"city": "wilkerson_ca"}
+    assert st.resolved_args == {"city": "wilkerson_ca"}
     assert st.turn.resolution.entities[0].candidates[0] == "wilkerson_wa"
     st = resolve(elsewhere, "weather_query", {"city": "wilkerson washington", "date": "tomorrow"})
-    assert st.scratch["resolved_args"] == {"city": "wilkerson_wa", "date": "2026-11-25"}
+    assert st.resolved_args == {"city": "wilkerson_wa", "date": "2026-11-25"}
     assert st.turn.resolution.entities[0].candidates == []
 
 
 def test_harry_potter_movie_or_audiobook() -> None:
     st = resolve(HOME, "play_media", {"media_title": "harry potter"})
-    assert st.scratch["resolved_args"]["media_title"] == "movie:harry_potter"
+    assert st.resolved_args["media_title"] == "movie:harry_potter"
     assert "audiobook:harry_potter" in st.turn.resolution.entities[0].candidates
     st = resolve(HOME, "play_media", {"media_title": "harry potter", "media_type": "book"})
-    assert st.scratch["resolved_args"]["media_title"] == "audiobook:harry_potter"
-    assert st.scratch["resolved_args"]["media_type"] == "audiobook"
+    assert st.resolved_args["media_title"] == "audiobook:harry_potter"
+    assert st.resolved_args["media_type"] == "audiobook"
     st = resolve(HOME, "play_media", {"media_title": "the harry potter audiobook"})
-    assert st.scratch["resolved_args"]["media_title"] == "audiobook:harry_potter"
+    assert st.resolved_args["media_title"] == "audiobook:harry_potter"
     assert (
-        resolve(HOME, "play_media", {"media_title": "hunger games movie"}).scratch["resolved_args"][
-            "media_title"
-        ]
+        resolve(HOME, "play_media", {"media_title": "hunger games movie"}).resolved_args["media_title"]
         == "movie:hunger_games"
     )
     assert (
-        resolve(HOME, "play_media", {"media_title": "dune soundtrack"}).scratch["resolved_args"][
-            "media_title"
-        ]
+        resolve(HOME, "play_media", {"media_title": "dune soundtrack"}).resolved_args["media_title"]
         == "album:dune"
     )
     assert (
-        resolve(HOME, "play_media", {"media_title": "hary poter"}).scratch["resolved_args"]["media_title"]
+        resolve(HOME, "play_media", {"media_title": "hary poter"}).resolved_args["media_title"]
         == "movie:harry_potter"
     )
     exc, _ = resolve_fail(HOME, "play_media", {"media_title": "qwerty zxcv"})
@@ -267,7 +256,7 @@ def test_parsed_slots() -> None:
         ("restaurant_find", {"cuisine": "bbq"}, {"cuisine": "barbecue"}),
     ]
     for intent, slots, want in cases:
-        got = resolve(HOME, intent, slots).scratch["resolved_args"]
+        got = resolve(HOME, intent, slots).resolved_args
         assert {k: got[k] for k in want} == want, intent
     exc, _ = resolve_fail(HOME, "thermostat_set", {"temperature": "seventy blah"})
     assert exc.code == StageError.ER_UNRESOLVED
@@ -277,20 +266,21 @@ def test_edge_cases() -> None:
     # no hypothesis: nothing happens
     st = state_for(HOME, "lights_on")
     st.turn.nlu = NluStage()
-    assert EntityResolver()(st).scratch == {}
+    done = EntityResolver()(st)
+    assert done.resolved_args is None and done.unresolved is None
     # slots the intent does not take are ignored; a repeated slot keeps its first value
     st = resolve(HOME, "timer_set", [("duration", "ten minutes"), ("duration", "an hour"), ("city", "paris")])
-    assert st.scratch["resolved_args"] == {"duration": "600"}
+    assert st.resolved_args == {"duration": "600"}
     # no home: with the deployment's domain, parsed slots still resolve, home names do not
     alone = EntityResolver(domain=simulated_domain())
     st = alone(state_for(None, "timer_set", {"duration": "a minute"}))
-    assert st.scratch["resolved_args"] == {"duration": "60"}
+    assert st.resolved_args == {"duration": "60"}
     with pytest.raises(StageFailure):
         alone(state_for(None, "lights_on", {"device": "kitchen light"}))
     # with no home and no domain, no intent is known: nothing to resolve
-    assert resolve(None, "timer_set", {"duration": "a minute"}).scratch["resolved_args"] == {}
+    assert resolve(None, "timer_set", {"duration": "a minute"}).resolved_args == {}
     # an intent the catalog does not know: nothing to resolve
-    assert resolve(HOME, "teleport", {"where": "mars"}).scratch["resolved_args"] == {}
+    assert resolve(HOME, "teleport", {"where": "mars"}).resolved_args == {}
 
 
 # ------------------------------------------------- what a simulated user says means what they meant
@@ -371,12 +361,12 @@ def test_assistant_effect_matches_the_gold_command(spec: IntentSpec) -> None:
     room = "kitchen"
     expected = home.copy().apply(Command(spec.name, home.complete_args(spec.name, gold_args, room)))
     st = Pipeline([EntityResolver(), Executor()])(state_for(home.copy(), spec.name, said, room=room))
-    actual = st.scratch["outcome"]
+    actual = st.outcome
     assert actual.same_effect(expected), (
         spec.name,
         said,
         gold_args,
-        st.scratch["resolved_args"],
+        st.resolved_args,
         actual,
         expected,
     )

@@ -8,6 +8,7 @@ from selflearn.assistant.component import Component, Pipeline, TurnState, Uttera
 from selflearn.assistant.execute import Executor
 from selflearn.assistant.resolve import EntityResolver
 from selflearn.assistant.respond import FAILURE_TEXT, Responder, speech_ms
+from selflearn.assistant.state import Unresolved
 from selflearn.contracts.actions import Outcome
 from selflearn.home.devices import Kind, Room, make_device
 from selflearn.home.home import Home
@@ -69,7 +70,7 @@ def test_failure_messages() -> None:
     assert st.turn.response.text == "Sorry, I don't know where zzyzx qq is."
     st = PIPE(make_state("play_media", {"media_title": "qwerty asdf"}))
     assert st.turn.response.text == "Sorry, I couldn't find qwerty asdf."
-    # a failure recorded by an earlier stage (the pipeline puts its code in scratch)
+    # a failure recorded by an earlier stage (the pipeline puts its code in state.failure)
     for code, text in [
         (StageError.NLU_NO_INTENT, "Sorry, I didn't understand."),
         (StageError.NLU_LOW_CONFIDENCE, "Sorry, I didn't understand."),
@@ -78,7 +79,7 @@ def test_failure_messages() -> None:
         ("some-new-code", "Sorry, something went wrong."),
     ]:
         st = make_state()
-        st.scratch["failure"] = str(code)
+        st.failure = str(code)
         assert Responder()(st).turn.response.text == text
     assert set(FAILURE_TEXT) == set(StageError)
     # no NLU hypothesis and no recorded failure
@@ -93,10 +94,10 @@ def test_executor_failure_uses_the_outcome_message() -> None:
 
 def test_outcome_from_before_a_later_failure_is_not_spoken() -> None:
     st = make_state("lights_on")
-    st.scratch["outcome"] = Outcome(True, message="Done.")
+    st.outcome = Outcome(True, message="Done.")
     assert Responder()(st).turn.response.text == "Done."
-    st.scratch["failure"] = "er-unresolved"
-    st.scratch["unresolved"] = {"slot": "room", "type": "room", "value": "attic"}
+    st.failure = "er-unresolved"
+    st.unresolved = Unresolved("room", "room", "attic")
     assert Responder()(st).turn.response.text == "Sorry, I don't know which room you mean."
 
 

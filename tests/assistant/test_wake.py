@@ -68,7 +68,7 @@ class _Marker:
     name = "asr"
 
     def __call__(self, state: TurnState) -> TurnState:
-        state.scratch["ran"] = True
+        state.extensions["test.ran"] = True
         return state
 
 
@@ -82,8 +82,8 @@ def test_missed_wake_halts_the_turn_and_a_false_wake_carries_on() -> None:
         assert s.turn.wake.error is None  # the device cannot know a wake was false
         if s.turn.wake.detected:
             detected_background += 1
-            assert not s.halted and s.scratch.get("ran")
+            assert not s.halted and s.extensions.get("test.ran")
         else:
             halted += 1
-            assert s.halted and "ran" not in s.scratch
+            assert s.halted and "test.ran" not in s.extensions
     assert halted > 200 and detected_background > 5

@@ -61,7 +61,7 @@ def test_without_a_model_it_is_the_plain_resolver(turn_factory: Any) -> None:
             [NluHypothesis(intent="temperature_query", confidence=0.9)],
         )
     )
-    assert "device" not in st.scratch["resolved_args"]
+    assert "device" not in st.resolved_args
     with pytest.raises(StageFailure):
         comp(_state(turn_factory, home, "turn on zorblax", [
             NluHypothesis(intent="lights_on", confidence=0.9, slots=[Slot(name="device", value="zorblax")])
@@ -88,7 +88,7 @@ def test_chosen_candidate_is_executed_and_logged(turn_factory: Any) -> None:
     keys = [c.interp.key for c in generate_candidates(view)]
     model.pick = keys.index(f"temperature_query|device={oven.entity_id}")
     st = comp(st)
-    assert st.scratch["resolved_args"]["device"] == oven.entity_id
+    assert st.resolved_args["device"] == oven.entity_id
     assert st.turn.nlu.top is not None and st.turn.nlu.top.intent == "temperature_query"
     ent = next(e for e in st.turn.resolution.entities if e.slot == "device")
     assert ent.value == "" and ent.entity_id == oven.entity_id  # filled from context, not said

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from selflearn.assistant.component import TurnState, Utterance
-from selflearn.assistant.resolve import PREFERENCES_KEY, EntityResolver, PersonalPreferences
+from selflearn.assistant.resolve import EntityResolver, PersonalPreferences
 from selflearn.compose import DEFAULT_PIPELINE, build_assistant, default_config
 from selflearn.home.factory import make_home
 from selflearn.home.home import Home
@@ -155,4 +155,3 @@ def test_resolver_consults_personal_preferences() -> None:
     assert res.resolve(lamp, home, "kitchen", home.today, prefs=prefs)[0]["device"] == "light.bedroom"
     assert res.resolve(hyp, home, "kitchen", home.today)[0] == {}  # no preferences: as before
     assert prefs.lookup(SlotType.TEAM, "the lakers") is None
-    assert PREFERENCES_KEY == "preferences"

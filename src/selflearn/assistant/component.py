@@ -1,52 +1,37 @@
 """One protocol for runtime components, a registry of them by versioned name, and the pipeline.
 
-A component takes the `TurnState` being built and returns it with its stage record filled in.
-Stage failures are `StageFailure`s carrying a machine code: the pipeline records them in the turn
-and carries on to the response, so a failure is logged, never raised past the pipeline.
+A component takes the `TurnState` being built (`selflearn.assistant.state`) and returns it with
+its stage record filled in. It declares the hand-offs it `assigns` and `requires`; a `Pipeline`
+whose component requires what no earlier component assigns does not build. Stage failures are
+`StageFailure`s carrying a machine code: the pipeline records them in the turn and carries on to
+the response, so a failure is logged, never raised past the pipeline.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from selflearn.logs.records import StageError, Turn
+from selflearn.assistant.state import CORE_HANDOFFS, Stage, TurnState, Utterance
+from selflearn.logs.records import StageError
 
-if TYPE_CHECKING:
-    from selflearn.assistant.home_api import HomeApi
-
-
-@dataclass
-class Utterance:
-    """What reached the microphone. For simulated speech this is the text the person said plus
-    who said it; a real front end fills `audio_path` or `recording` instead."""
-
-    text: str
-    speaker_id: str = ""
-    noise_profile: Mapping[str, float] = field(default_factory=dict)
-    voice: str | None = None  # TTS voice for synthesized speech
-    audio_path: str | None = None
-    recording: str | None = None  # recording file name for replayed recognition
-    is_directed: bool = True  # False: background speech (TV, conversation) the device overheard
-    careful: bool = False  # the speaker is speaking slowly and clearly (a retry)
-
-
-@dataclass
-class TurnState:
-    """The turn being built plus what the runtime needs that the log does not hold."""
-
-    turn: Turn
-    utterance: Utterance
-    home: HomeApi | None = None
-    halted: bool = False  # a stage decided nothing further should run (e.g. no wake word)
-    # A counterfactual replay of a turn already run (the simulator's "what if" runs for the truth
-    # table): components decide it as usual but must not learn from it or count it, since nobody
-    # said it again.
-    replay: bool = False
-    scratch: dict[str, Any] = field(default_factory=dict)  # per-turn hand-offs between components
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Component",
+    "Pipeline",
+    "PipelineError",
+    "Stage",
+    "StageFailure",
+    "TurnState",
+    "Utterance",
+    "build",
+    "check_pipeline",
+    "create",
+    "register",
+    "registered",
+]
 
 
 class StageFailure(Exception):
@@ -59,11 +44,18 @@ class StageFailure(Exception):
 
 @runtime_checkable
 class Component(Protocol):
-    """`name` is the stage it fills (wake, asr, rewrite, nlu, resolution, action, response)."""
+    """`name` is the stage it fills (`Stage`: wake, asr, rewrite, teach, nlu, resolution, action,
+    response). A component may also declare, as class attributes, the hand-offs it `assigns` and
+    `requires`: `TurnState` field names (`state.CORE_HANDOFFS`) or a plugin's dotted
+    `extensions` names; undeclared means none."""
 
     name: str
 
     def __call__(self, state: TurnState) -> TurnState: ...
+
+
+class PipelineError(ValueError):
+    """A pipeline that cannot work as configured (names the component and what it lacks)."""
 
 
 _REGISTRY: dict[str, Callable[..., Component]] = {}
@@ -113,13 +105,32 @@ def registered() -> list[str]:
     return sorted(set(_REGISTRY) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-_STAGE_OF: dict[str, str] = {
-    "wake": "wake",
-    "asr": "asr",
-    "nlu": "nlu",
-    "resolution": "resolution",
-    "action": "action",
-}
+#: Stages whose turn record carries an `error` field.
+_ERROR_STAGES = frozenset({Stage.WAKE, Stage.ASR, Stage.NLU, Stage.RESOLUTION, Stage.ACTION})
+
+
+def _declared(comp: Component, what: str) -> tuple[str, ...]:
+    names = tuple(getattr(comp, what, ()) or ())
+    unknown = [n for n in names if n not in CORE_HANDOFFS and "." not in n]
+    if unknown:
+        raise PipelineError(
+            f"component {type(comp).__name__} ({comp.name!r}) {what} {unknown}: neither a TurnState "
+            f"hand-off ({', '.join(sorted(CORE_HANDOFFS))}) nor a dotted extension name"
+        )
+    return names
+
+
+def check_pipeline(components: Sequence[Component]) -> None:
+    """Raise `PipelineError` when a component requires a hand-off no earlier component assigns."""
+    assigned: set[str] = set()
+    for comp in components:
+        missing = [n for n in _declared(comp, "requires") if n not in assigned]
+        if missing:
+            raise PipelineError(
+                f"component {type(comp).__name__} ({comp.name!r}) requires {missing}, which no "
+                "component before it assigns"
+            )
+        assigned.update(_declared(comp, "assigns"))
 
 
 class Pipeline:
@@ -127,6 +138,7 @@ class Pipeline:
 
     def __init__(self, components: Iterable[Component]) -> None:
         self.components = list(components)
+        check_pipeline(self.components)
 
     def __call__(self, state: TurnState) -> TurnState:
         t0 = time.perf_counter()
@@ -139,10 +151,10 @@ class Pipeline:
                 state = comp(state)
             except StageFailure as exc:
                 failed = True
-                stage = _STAGE_OF.get(comp.name)
-                if stage is not None:
-                    getattr(state.turn, stage).error = exc.code
-                state.scratch.setdefault("failure", exc.code)
+                if comp.name in _ERROR_STAGES:
+                    getattr(state.turn, comp.name).error = exc.code
+                if state.failure is None:
+                    state.failure = exc.code
         state.turn.latency_ms = (time.perf_counter() - t0) * 1000.0
         return state
 

@@ -2,7 +2,7 @@
 executes ("the kitchen lamp" -> light.kitchen, "seventy two" -> "72", "wilkerson" -> a place id).
 
 Reads `state.turn.nlu.top` and `state.home`; writes `state.turn.resolution` (one ResolvedEntity
-per slot, with score and runner-up candidates) and `state.scratch["resolved_args"]`. Names are
+per slot, with score and runner-up candidates) and `state.resolved_args`. Names are
 matched exactly (names and aliases), then fuzzily (rapidfuzz) and by sound (metaphone); numbers,
 times, durations and dates are parsed by `selflearn.text.numbers`. A device intent that names no
 device or room acts in the room the user is in, when the home has such a device there.
@@ -20,13 +20,12 @@ after using the room raises `er-ambiguous`; a name nothing matches raises `er-un
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol, runtime_checkable
 
 from selflearn.assistant.component import StageFailure, TurnState, register
 from selflearn.assistant.home_api import HomeApi
+from selflearn.assistant.state import PersonalPreferences, Unresolved
 from selflearn.contracts.domain import Domain, SlotType
 from selflearn.lexicon.lexicon import Lexicon, lexicon_for
 from selflearn.logs.records import NluHypothesis, ResolutionStage, ResolvedEntity, StageError
@@ -34,31 +33,13 @@ from selflearn.text.items import canonical_item
 from selflearn.text.matching import Match, norm_name
 from selflearn.text.numbers import parse_date, parse_duration, parse_number, parse_time
 
-__all__ = ["PREFERENCES_KEY", "EntityResolver", "PersonalPreferences", "SlotResolution"]
+__all__ = ["EntityResolver", "PersonalPreferences", "SlotResolution"]
 
 # Slots resolved first: the room narrows device names, the media type narrows titles.
 _ORDER = {SlotType.ROOM: 0, SlotType.MEDIA_TYPE: 0}
 _MULTI_PREFIXES = ("lights_", "blinds_")
 _DEVICE_LEADING = ("all the ", "all of the ", "all ", "both ", "every ")
 CONTEXT_VALUE = ""  # ResolvedEntity.value of a slot filled from context, not said by the user
-# scratch key under which a component earlier in the pipeline (selflearn.teach) puts the speaking
-# user's `PersonalPreferences`; absent, resolution is exactly as without preferences.
-PREFERENCES_KEY = "preferences"
-
-
-@runtime_checkable
-class PersonalPreferences(Protocol):
-    """What one user taught the assistant, as the resolver consults it: the user's own names for
-    things ("moonlight" -> a lamp's entity id, "my team" -> a team id) and defaults for slots the
-    user did not say ("find me a restaurant" -> their cuisine)."""
-
-    def lookup(self, stype: SlotType, value: str) -> str | None:
-        """The canonical value a user's own word stands for, or None when it is not personal."""
-        ...
-
-    def default(self, intent: str, slot: str, stype: SlotType, args: Mapping[str, str]) -> str | None:
-        """A canonical value for an unsaid `slot` of `intent` given the args resolved so far."""
-        ...
 
 
 @dataclass
@@ -91,6 +72,7 @@ class EntityResolver:
     """
 
     name = "resolution"
+    assigns = ("resolved_args", "unresolved")
 
     def __init__(
         self, threshold: float = 0.8, tie_margin: float = 0.02, domain: Domain | None = None
@@ -111,9 +93,7 @@ class EntityResolver:
         home = state.home
         ctx_room = self.context_room(state)
         today = self._today(state)
-        prefs = state.scratch.get(PREFERENCES_KEY)
-        if not isinstance(prefs, PersonalPreferences):
-            prefs = None
+        prefs = state.preferences
         if ctx_room is None and prefs is not None:
             ctx_room = prefs.default(hyp.intent, "room", SlotType.ROOM, {})
         args, entities, failure = self.resolve(hyp, home, ctx_room, today, prefs=prefs)
@@ -125,10 +105,10 @@ class EntityResolver:
                 )
             args = completed
         state.turn.resolution = ResolutionStage(entities=entities)
-        state.scratch["resolved_args"] = args
+        state.resolved_args = args
         if failure is not None:
             slot, stype, value, code = failure
-            state.scratch["unresolved"] = {"slot": slot, "type": str(stype), "value": value}
+            state.unresolved = Unresolved(slot, str(stype), value)
             raise StageFailure(code, f"could not resolve {slot}={value!r}")
         return state
 

@@ -1,9 +1,9 @@
 """The response stage: what the assistant says, whether it shows something, and for how long it
 talks (so a barge-in offset can be compared with the response's length).
 
-Reads `state.scratch["outcome"]` (from the executor) or, after a failed stage,
-`state.scratch["failure"]` (the code the pipeline recorded) and `state.scratch["unresolved"]`
-(which slot the resolver could not resolve). Writes `state.turn.response`.
+Reads `state.outcome` (from the executor) or, after a failed stage, `state.failure` (the code the
+pipeline recorded) and `state.unresolved` (which slot the resolver could not resolve). Writes
+`state.turn.response`.
 """
 
 from __future__ import annotations
@@ -63,18 +63,18 @@ class Responder:
 
     @staticmethod
     def text(state: TurnState) -> str:
-        outcome = state.scratch.get("outcome")
-        failure = state.scratch.get("failure")
+        outcome = state.outcome
+        failure = state.failure
         # the outcome speaks unless a failure other than its own was recorded
         if isinstance(outcome, Outcome) and (failure is None or failure == outcome.error):
             return outcome.message or ("OK." if outcome.ok else _FALLBACK)
         if failure is not None:
             if failure == StageError.ER_UNRESOLVED:
-                miss = state.scratch.get("unresolved") or {}
+                miss = state.unresolved
                 tmpl = _UNRESOLVED_TEXT.get(
-                    str(miss.get("type", "device")), "Sorry, I couldn't find {value}."
+                    miss.type if miss else "device", "Sorry, I couldn't find {value}."
                 )
-                return tmpl.format(value=miss.get("value", "that"))
+                return tmpl.format(value=miss.value if miss else "that")
             return FAILURE_TEXT.get(str(failure), _FALLBACK)
         top = state.turn.nlu.top
         if top is None:

@@ -40,6 +40,7 @@ class ContextRerankResolver:
     """Fills the resolution stage; see the module docstring."""
 
     name = "resolution"
+    assigns = ("resolved_args", "unresolved", "context.scores", "context.choice")
 
     def __init__(
         self,
@@ -94,7 +95,7 @@ class ContextRerankResolver:
             return state
         if first_time:
             self.n_turns += 1
-        args = dict(state.scratch.get("resolved_args") or {})
+        args = dict(state.resolved_args or {})
         ctx_room = next(
             (e.entity_id for e in turn.resolution.entities if e.slot == "room" and e.value == ""), None
         )
@@ -110,7 +111,7 @@ class ContextRerankResolver:
         ]
         if len(cands) > 1:
             best, scores = self.model.choose(featurize(cands, view, self.history))
-            state.scratch["context_scores"] = {
+            state.extensions["context.scores"] = {
                 c.interp.key: float(s) for c, s in zip(cands, scores, strict=True)
             }
             if best != 0:
@@ -154,9 +155,9 @@ class ContextRerankResolver:
                 surface = (hyp.slot(slot) or CONTEXT_VALUE) if slot in said else CONTEXT_VALUE
                 entities.append(ResolvedEntity(slot=slot, value=surface, entity_id=value, score=1.0))
         turn.resolution = ResolutionStage(entities=entities)
-        state.scratch["resolved_args"] = args
-        state.scratch.pop("unresolved", None)
-        state.scratch["context_choice"] = chosen.key
+        state.resolved_args = args
+        state.unresolved = None
+        state.extensions["context.choice"] = chosen.key
 
 
 @register("context.rerank.v1")

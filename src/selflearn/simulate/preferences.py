@@ -357,8 +357,7 @@ class PreferenceSimulator:
         )
         before = home.copy()
         state = assistant(TurnState(turn=turn, utterance=utt, home=home))
-        out = state.scratch.get("outcome")
-        return state, before, out if isinstance(out, Outcome) else None
+        return state, before, state.outcome
 
     def probe(self, assistant: Assistant, user_id: str, kind: str, when: datetime) -> TurnState:
         """One plain preference-dependent request by `user_id` in a fresh session (privacy checks:

@@ -152,7 +152,7 @@ def judge(state: TurnState, goal: SlurpGoal, wordings: Collection[str] | None = 
     own wordings, normalized, `SlurpGoals.own_wordings`) the strict rule, where a rewritten text
     of a slot-less goal must be one of them or the turn's own words (said or heard); without, the
     lenient rule (intent and slots only)."""
-    if "failure" in state.scratch:
+    if state.failure is not None:
         return False
     turn = state.turn
     if wordings is None or turn.rewrite is None:

@@ -434,8 +434,7 @@ class Simulator:
         )
         before = home.copy()
         state = assistant(TurnState(turn=turn, utterance=utt, home=home))
-        outcome = state.scratch.get("outcome")
-        return state, before, outcome if isinstance(outcome, Outcome) else None
+        return state, before, state.outcome
 
     def _react(self, turn: Turn, success: bool, user: User, rng: random.Random) -> None:
         from selflearn.logs.records import FeedbackKind
@@ -508,14 +507,12 @@ class Simulator:
         home: Home,
         pipeline_stages: Callable[[TurnState], TurnState],
         turn: Turn,
-        scratch: dict[str, object] | None = None,
+        resolved_args: dict[str, str] | None = None,
     ) -> Outcome | None:
         st = TurnState(
-            turn=turn, utterance=state.utterance, home=home, scratch=dict(scratch or {}), replay=True
+            turn=turn, utterance=state.utterance, home=home, resolved_args=resolved_args, replay=True
         )
-        st = pipeline_stages(st)
-        out = st.scratch.get("outcome")
-        return out if isinstance(out, Outcome) else None
+        return pipeline_stages(st).outcome
 
     @staticmethod
     def _fresh_back(turn: Turn) -> Turn:
@@ -572,7 +569,7 @@ class Simulator:
             before.copy(),
             assistant.stages(("action",)),
             turn,
-            scratch={"resolved_args": dict(gold.args)},
+            resolved_args=dict(gold.args),
         )
         if out is not None and out.same_effect(expected):
             return FailedStage.ENTITY_RESOLUTION

@@ -3,7 +3,7 @@
 * `TeachComponent` (stage "teach", registered "teach.intercept.v1", placed before the NLU):
   intercepts teaching turns and sub-dialogue turns and answers them itself (the pipeline halts
   after it); for every other turn it hands the speaking user's preferences to entity resolution
-  (`state.scratch["preferences"]`) and rewrites the user's own device names into the household's
+  (`state.preferences`) and rewrites the user's own device names into the household's
   ("turn on moonlight" -> "turn on the bedroom lamp"), so the very next turn uses what was taught.
 * `TeachResponder` (stage "response", registered "response.teach.v1", replaces the template
   responder): says what the inner responder says, then looks for a teachable moment in the user's
@@ -29,7 +29,6 @@ from rapidfuzz import fuzz
 
 from selflearn.assistant.component import TurnState, register
 from selflearn.assistant.home_api import HomeApi
-from selflearn.assistant.resolve import PREFERENCES_KEY
 from selflearn.assistant.respond import Responder, speech_ms
 from selflearn.contracts.domain import SlotType
 from selflearn.logs.records import (
@@ -272,6 +271,7 @@ class TeachComponent:
     """Stage "teach": handles teaching turns, hands preferences to resolution (module docstring)."""
 
     name = "teach"
+    assigns = ("teach.step", "preferences")
 
     def __init__(self, runtime: TeachRuntime | None = None, store: str | None = None) -> None:
         self.runtime = runtime or TeachRuntime(store or ":memory:")
@@ -291,7 +291,7 @@ class TeachComponent:
         if replay:
             st.mode, st.kind, st.key, st.pending = before
         st.updated_at = turn.timestamp
-        state.scratch["teach"] = step
+        state.extensions["teach.step"] = step
         if not replay:
             mem.last_turn_id = turn.turn_id
             mem.recent.append(turn)
@@ -305,7 +305,7 @@ class TeachComponent:
             state.halted = True
             return state
         prefs = UserPreferences(rt.store.preferences(turn.user_id), state.home, turn.user_id)
-        state.scratch[PREFERENCES_KEY] = prefs
+        state.preferences = prefs
         if rt.rewrite_aliases:
             self._rewrite_aliases(state, prefs)
         return state
@@ -347,6 +347,9 @@ class TeachResponder:
     """Stage "response": the template response, plus a teaching question at a teachable moment."""
 
     name = "response"
+    # It asks its teaching question only after the intercept of the same runtime saw the turn.
+    requires = ("teach.step",)
+    assigns = ("teach.moment",)
 
     def __init__(self, runtime: TeachRuntime, inner: Any = None) -> None:
         self.runtime = runtime
@@ -360,7 +363,7 @@ class TeachResponder:
         if mem is None or not rt.moments:
             return state
         st = mem.dialogue
-        prefs = state.scratch.get(PREFERENCES_KEY)
+        prefs = state.preferences
         if isinstance(prefs, UserPreferences) and prefs.applied:
             st.last_mentioned = prefs.applied[-1]
         if st.mode is not Mode.IDLE or mem.last_turn_id != turn.turn_id:
@@ -378,7 +381,7 @@ class TeachResponder:
         turn.response = ResponseStage(
             text=text, has_visual=turn.response.has_visual, duration_ms=speech_ms(text)
         )
-        state.scratch["teach_moment"] = moment
+        state.extensions["teach.moment"] = moment
         return state
 
 
