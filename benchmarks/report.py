@@ -934,6 +934,14 @@ class Sources:
             self._cache[key] = self.git("log", "--format=%H", f"{commit}..HEAD", "--", *deps, root=self.root)
         return self._cache[key]
 
+    def same_code(self, a: str, b: str, deps: Sequence[str]) -> bool:
+        """Whether commits `a` and `b` hold the same content under deps (`git diff`)."""
+        key = (f"{a}^{b}", tuple(deps))
+        if key not in self._cache:
+            self._cache[key] = self.git("diff", "--name-only", a, b, "--", *deps, root=self.root)
+        out = self._cache[key]
+        return out is not None and not out.strip()
+
     def carried_to(self, commit: str, deps: Sequence[str], bed: str) -> str | None:
         """A later commit at which the loop's behaviour on `bed` was shown identical to `commit`'s
         (a chain of equal fingerprints in behaviour.json), with no change to deps after it."""
@@ -944,13 +952,16 @@ class Sources:
             for r in (self.load("behaviour.json") or {}).get("comparisons", [])
             if r.get("same") and r.get("bed") == bed
         ]
+        # A comparison starts from the result's own commit, or from any commit whose copy of the
+        # deps is identical to it (the same code behaves the same).
         reached, frontier = {commit}, [commit]
         while frontier:
             at = frontier.pop()
             for r in same:
-                if str(r["from"]) == at and str(r["to"]) not in reached:
-                    reached.add(str(r["to"]))
-                    frontier.append(str(r["to"]))
+                start, to = str(r["from"]), str(r["to"])
+                if to not in reached and (start == at or self.same_code(at, start, deps)):
+                    reached.add(to)
+                    frontier.append(to)
         for to in sorted(reached - {commit}):
             changed = self.changed_since(to, deps)
             if changed is not None and not changed.strip():

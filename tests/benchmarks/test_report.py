@@ -203,6 +203,25 @@ def test_a_same_behaviour_fingerprint_carries_a_result_over_a_refactor(
     assert src.flags({"commit": old}, ["src"], bed="") == ["stale"]
 
 
+def test_a_fingerprint_from_a_commit_with_the_same_code_carries_too(
+    report: ModuleType, tmp_path: Path
+) -> None:
+    twin, old, new = ("twin" + "0" * 36, "old" + "0" * 37, "new" + "0" * 37)
+
+    def git(*args: str, root: Path) -> str:
+        if args[0] == "diff":  # twin and old hold the same deps (only a benchmark script changed)
+            return "" if {args[2], args[3]} == {twin, old} else "src/x.py\n"
+        return "" if args[2].startswith("new") else "f" * 40 + "\n"
+
+    closed_loop(tmp_path, {"simulator": {"arms": {"precomputed": arm(0.35, (0.25, 0.45), [0], commit=twin)}}})
+    comparisons = [{"from": old, "to": new, "bed": "simulator", "same": True}]
+    (tmp_path / "behaviour.json").write_text(json.dumps({"comparisons": comparisons}))
+    r = rows(report.render_table(report.HEADLINE, report.Sources(tmp_path, tmp_path, git)))
+    assert r["simulator (realistic sessions) / precomputed rewrites"].endswith(
+        "same behaviour at `new0000` |"
+    )
+
+
 def test_behaviour_digest_ignores_timings_and_configuration() -> None:
     sys.path.insert(0, str(BENCH))
     try:
