@@ -222,6 +222,17 @@ def test_nightly_runs_the_graph_and_writes_its_summary(tmp_path: Path, small_nlu
     assert [s["name"] for s in json.loads((latest / "summary.json").read_text())["steps"]] == [
         "read", "sessionize", "detect",
     ]  # fmt: skip
+    # the context step: trained from the logs under the workspace's domain, published like the rest
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--min-users", "1", "--context"])
+    assert res.exit_code == 0, res.output
+    runs = sorted((tmp_path / "nightly").iterdir())
+    steps = json.loads((runs[-1] / "summary.json").read_text())["steps"]
+    assert steps[-1]["name"] == "context" and steps[-1]["artifact"]["kind"] == "context"
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "context", "--context"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((sorted((tmp_path / "nightly").iterdir())[-1] / "summary.json").read_text())["steps"]
+    assert again[-1]["artifact"]["digest"] == steps[-1]["artifact"]["digest"]  # same logs, same model
+    assert again[-1]["artifact"]["version"] != steps[-1]["artifact"]["version"]
     res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "nope"])
     assert res.exit_code == 2 and "no step 'nope'" in res.output
 

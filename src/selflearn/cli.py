@@ -124,6 +124,10 @@ def simulate(
     from selflearn.simulate.traffic import SimConfig, Simulator
 
     out.mkdir(parents=True, exist_ok=True)
+    from selflearn.home.domain import simulated_domain
+    from selflearn.lexicon.io import save_domain
+
+    save_domain(simulated_domain(), out)  # the simulated home is this workspace's deployment
     with console.status("training the NLU on the built-in grammar"):
         nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=seed)
     assistant = build_assistant(default_config(seed=seed, nlu=nlu, asr_error_rate=asr_error_rate))
@@ -414,7 +418,7 @@ def nightly(
         str | None,
         typer.Option(
             help="Run one step (and the steps it needs): read, sessionize, detect, late_feedback, "
-            "mine, publish, online."
+            "mine, publish, online, context."
         ),
     ] = None,
     online: Annotated[
@@ -422,6 +426,10 @@ def nightly(
     ] = "off",
     min_users: Annotated[int, typer.Option(help=_MIN_USERS_HELP)] = 3,
     detector: Annotated[str, typer.Option(help=_DETECTOR_HELP)] = "auto",
+    context: Annotated[
+        bool,
+        typer.Option(help="Also retrain and publish the context reranker (needs WORKSPACE/domain.json)."),
+    ] = False,
 ) -> None:
     """Run the nightly learning graph and write WORKSPACE/nightly/<run>/summary.json: each step's
     duration, and each published artifact's kind, version and content digest."""
@@ -434,8 +442,17 @@ def nightly(
     if online not in ("off", "global", "personal", "global+personal"):
         raise typer.BadParameter(f"unknown layers {online!r}", param_hint="--online")
     det = _load_detector(workspace, detector)
+    if context and not (workspace / "domain.json").exists():
+        raise typer.BadParameter(
+            f"no domain.json in {workspace}: the context reranker needs the deployment's intents "
+            "(`selflearn domain export`)",
+            param_hint="--context",
+        )
     cfg = NightlyConfig(
-        engine=engine, min_users=min_users, online=None if online == "off" else {"layers": online}
+        engine=engine,
+        min_users=min_users,
+        online=None if online == "off" else {"layers": online},
+        context=context,
     )
     try:
         eng = make_engine(engine, **({"master": master} if master and engine == "spark" else {}))

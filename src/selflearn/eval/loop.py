@@ -279,7 +279,13 @@ def _run_seed(
         t0 = time.perf_counter()
         night = run_nightly(
             out,
-            NightlyConfig(engine=cfg.engine, min_users=cfg.min_users, online=nightly_online, **cfg.nightly),
+            NightlyConfig(
+                engine=cfg.engine,
+                min_users=cfg.min_users,
+                online=nightly_online,
+                context=cfg.context,
+                **cfg.nightly,
+            ),
             detector=detector,
             reader=nlu_reader(nlu),
             protected=getattr(assistant.component("nlu"), "protected", None),
@@ -295,12 +301,13 @@ def _run_seed(
                 **_online_day_extra(rewriter, night.online),
             }
         )
-        if cfg.context:
-            from selflearn.context.nightly import run_context_night
+        if cfg.context and night.context is not None:
+            from selflearn.context.nightly import hand_to_component
 
             amb = [r.success for r in res.truth if r.attempt == 1 and r.turn_id in sim.ambiguity_kinds]
             metrics.extra["ambiguous_first_attempt_accuracy"] = round(sum(amb) / len(amb), 3) if amb else None
-            metrics.extra.update(run_context_night(out, assistant, detector))
+            changed = hand_to_component(assistant, night.context)
+            metrics.extra.update({**night.context.summary(), "context_changed_today": changed})
         timings.append({"simulate_s": t_sim, "nightly_s": t_night})
         days.append(metrics)
         if on_day is not None:

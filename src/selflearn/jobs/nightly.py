@@ -43,6 +43,8 @@ class NightlyConfig:
     miner: dict[str, Any] = field(default_factory=dict)
     # Online rewrite layers (selflearn.rewrite.online_train.OnlineTrainConfig overrides): None = off.
     online: dict[str, Any] | None = None
+    # Context-aware interpretation (selflearn.context): retrain and publish the reranker nightly.
+    context: bool = False
 
 
 @dataclass
@@ -57,6 +59,7 @@ class NightlyResult:
     # rules the protected-action guard refused: rule_id, source, target, reason
     refused: list[dict[str, Any]] = field(default_factory=list)
     summary: Path | None = None  # the run's nightly/<run>/summary.json
+    context: Any = None  # the context step's `ContextNight`, when it ran
 
 
 def mine_chains(
@@ -149,6 +152,7 @@ def run_nightly(
         online=v.get("online"),
         refused=list(v.get("refused", [])),
         summary=run.summary_path,
+        context=v.get("context"),
     )
 
 
@@ -161,7 +165,7 @@ def nightly_graph(
     protected: Collection[str] | None = None,
 ) -> NightlyGraph:
     """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
-    publish -> online.
+    publish -> online -> context (the last two when configured).
 
     Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
     online training fit on the aggregated chains on the driver (the chains of a night fit in memory
@@ -247,8 +251,19 @@ def nightly_graph(
         Step("mine", ("learning_chains",), ("rules", "refused"), mine),
         Step("publish", ("rules", "learning_chains", "turns", "late_feedback"), ("version",), publish),
     ]
+
+    def context(_: Mapping[str, Any]) -> dict[str, Any]:
+        from selflearn.context.nightly import context_night
+
+        night = context_night(workspace, detector)
+        return {"context": night, "artifact": Artifact("context", night.version, night.digest)}
+
     if cfg.online is not None:
         steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
+    if cfg.context:
+        # after the rewrites are published, as the loop did it; trained on the driver from the
+        # logged turns (per-user histories and one reranker over every user's candidates)
+        steps.append(Step("context", ("version",), ("context",), context))
     return NightlyGraph(steps)
 
 
