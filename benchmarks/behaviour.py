@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from provenance import git, with_provenance
+from provenance import git, provenance
 from selflearn.util.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("HEAD's tree is dirty: commit first (a fingerprint names a commit)", file=sys.stderr)
         return 2
     head = git("rev-parse", "HEAD") or ""
+    made_by = provenance(sys.argv)  # taken now: commits made while it runs are not what it compared
     against = [git("rev-parse", c) or c for c in a.against]
     beds = ["simulator"]
     if (a.slurp_dir / "real_asr" / "recognitions.jsonl").exists():
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     config = {"users": a.users, "slurp_users": a.slurp_users, "days": a.days, "seed": a.seed,
               "online": "global+personal"}  # fmt: skip
-    doc = with_provenance({"config": config, "comparisons": [*keep, *records]}, sys.argv)
+    doc = {"provenance": made_by, "config": config, "comparisons": [*keep, *records]}
     atomic_write_text(a.out, json.dumps(doc, indent=1) + "\n")
     return 0
 
