@@ -291,7 +291,7 @@ class ContextualRephraseDetector(Learner):
     # -------------------------------------------------------------------------------- helpers
     @property
     def context_config(self) -> ContextConfig:
-        return ContextConfig(**self.config.context)
+        return ContextConfig(**(self.context or {}))
 
     def _pieces(self) -> TextPieces:
         pieces: TextPieces | None = getattr(self, "_pieces_", None)
@@ -307,13 +307,13 @@ class ContextualRephraseDetector(Learner):
     def _set_threads(self) -> None:
         from selflearn.text.encoder import set_torch_threads
 
-        set_torch_threads(self.config.threads)
+        set_torch_threads(self.threads)
 
     def inference_precision(self) -> str:
         """What scoring runs in: "int8", "bf16" or "fp32" (`precision`, resolved)."""
-        if self.config.quantize:
+        if self.quantize:
             return "int8"
-        choice = self.config.precision
+        choice = self.precision
         if choice not in PRECISIONS:
             raise ValueError(f"SpanConfig.precision is {choice!r}; use one of {', '.join(PRECISIONS)}")
         if choice == "auto":
@@ -322,13 +322,13 @@ class ContextualRephraseDetector(Learner):
 
     def _infer_net(self) -> Any:
         """The inference network (int8-quantised Linear layers when `quantize`), built once."""
-        key = f"{self.digest_}:{'int8' if self.config.quantize else 'fp32'}"
+        key = f"{self.digest_}:{'int8' if self.quantize else 'fp32'}"
         net = _NETS.get(key)
         if net is None:
             torch = _torch()
-            net = _make_net(self.state_, self.config.train_layers)
+            net = _make_net(self.state_, self.train_layers)
             net.eval()
-            if self.config.quantize:
+            if self.quantize:
                 net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
             _NETS.clear()  # one model per process is plenty
             _NETS[key] = net
@@ -449,10 +449,10 @@ class ContextualRephraseDetector(Learner):
     def _held_out(self, pairs: pa.Table, y: np.ndarray) -> np.ndarray:
         """Rows of the sessions held out of training (to tune the decision on), reproducibly:
         the same pairs and seed always hold out the same sessions."""
-        rng = np.random.default_rng(self.config.seed)
+        rng = np.random.default_rng(self.seed)
         sessions = _session_of(pairs)
         uniq = sorted(set(sessions))
-        held = set(rng.permutation(uniq)[: round(self.config.valid_fraction * len(uniq))].tolist())
+        held = set(rng.permutation(uniq)[: round(self.valid_fraction * len(uniq))].tolist())
         is_val = np.array([s in held for s in sessions], dtype=bool)
         if is_val.all() or not y[is_val].any() or y[is_val].all():
             is_val = np.zeros(len(y), dtype=bool)
@@ -469,7 +469,7 @@ class ContextualRephraseDetector(Learner):
         p_val = self.span_proba(val)
         self.span_threshold_, self.span_valid_f1_ = best_f1_threshold(y[is_val], p_val)
         self.threshold_, self.valid_f1_ = self.span_threshold_, self.span_valid_f1_
-        if not self.config.fuse_lexical:
+        if not self.fuse_lexical:
             return
         try:
             head = FusionHead().fit(p_val, pair_features(val), y[is_val], np.array(_session_of(val)))
@@ -549,7 +549,7 @@ class ContextualRephraseDetector(Learner):
                 z = 0.5 * (lg[ctx.first[rows], 0] + lg[ctx.last[rows], 1])
                 p = 1.0 / (1.0 + np.exp(-z))
                 out[rows] = p
-                if len(cache) < self.config.cache_size:
+                if len(cache) < self.cache_size:
                     cache[keys[c]] = p
         return out
 
@@ -561,7 +561,7 @@ class ContextualRephraseDetector(Learner):
         net = self._infer_net()
         order = np.argsort([len(s) for s in seqs], kind="stable")
         res: list[np.ndarray] = [np.zeros((0, 2))] * len(seqs)
-        bs = self.config.infer_batch_size
+        bs = self.infer_batch_size
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for b0 in range(0, len(order), bs):
                 idx = order[b0 : b0 + bs]
