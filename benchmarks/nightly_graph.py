@@ -33,7 +33,7 @@ def simulate(ws: Path, users: int, days: int) -> int:
     from selflearn.simulate.run import simulate_to_workspace
     from selflearn.simulate.traffic import SimConfig, Simulator
 
-    nlu = load_or_train_nlu(ws / "artifacts" / "models" / "nlu", seed=0)
+    nlu = load_or_train_nlu(ws, seed=0)
     assistant = build_assistant(default_config(seed=0, nlu=nlu))
     summary = simulate_to_workspace(Simulator(SimConfig(users=users, seed=0)), assistant, days, ws)
     return int(summary.turns)

@@ -62,9 +62,12 @@ def _seed_models(src: Path | None, dst: Path) -> None:
     """Reuse the NLU and rephrase detector trained by the first run (same models for every arm)."""
     if src is None:
         return
-    models = src / "artifacts" / "models"
-    if models.exists():
-        shutil.copytree(models, dst / "artifacts" / "models", dirs_exist_ok=True)
+    from selflearn.util.workspace import ARTIFACT_KINDS
+
+    for kind in ARTIFACT_KINDS.values():
+        for rel in (kind.directory, kind.legacy) if kind.model else ():
+            if rel is not None and (src / rel).exists():
+                shutil.copytree(src / rel, dst / rel, dirs_exist_ok=True)
 
 
 def _diagnose(ws: Path) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from selflearn.feedback.rephrase.span_model import ContextualRephraseDetector, S
 from selflearn.logs.flat import flatten_turns
 from selflearn.simulate.labels import rephrase_labels
 from selflearn.simulate.truth import truth_table
+from selflearn.util.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "rephrase.json"
@@ -247,9 +248,8 @@ def run_loops(
     for seed, kind in ((sd, k) for sd in seeds for k in ("lexical", "span")):
         ws = work / f"loop-{kind}-{seed}"
         shutil.rmtree(ws, ignore_errors=True)
-        (ws / "artifacts" / "models").mkdir(parents=True)
-        shutil.copytree(nlu_dir, ws / "artifacts" / "models" / "nlu")
-        fitted[kind].save(ws / "artifacts" / "models" / model_dir_name(kind))
+        shutil.copytree(Workspace(nlu_dir).store("nlu").dir, Workspace(ws).store("nlu").dir)
+        Workspace(ws).publish_model(model_dir_name(kind), fitted[kind].save, {"trained_on": "benchmark"})
         cfg = LoopConfig(
             users=args.loop_users,
             days=args.loop_days,

@@ -38,6 +38,7 @@ from selflearn.eval.loop import LoopConfig, run_loop
 from selflearn.feedback.rephrase_baseline import LexicalPhoneticRephraseDetector
 from selflearn.jobs.nightly import NightlyConfig, run_nightly
 from selflearn.util.atomic import atomic_write_text
+from selflearn.util.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -77,7 +78,7 @@ def simulate_log(ws: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     from selflearn.simulate.run import simulate_to_workspace
     from selflearn.simulate.traffic import SimConfig, Simulator
 
-    nlu = load_or_train_nlu(ws / "artifacts" / "models" / "nlu", seed=0)  # the default assistant's
+    nlu = load_or_train_nlu(ws, seed=0)  # the default assistant's
     assistant = build_assistant(default_config(seed=0, nlu=nlu))
     t0 = time.perf_counter()
     sim = Simulator(SimConfig(users=users, seed=seed))
@@ -148,7 +149,7 @@ def main() -> None:
         if src is None:
             src = work / "mining-source"
             run_loop(LoopConfig(users=300, days=3, seed=0), src)
-        det = LexicalPhoneticRephraseDetector.load(src / "artifacts" / "models" / "rephrase")
+        det = LexicalPhoneticRephraseDetector.load(Workspace(src).model_dir("rephrase"))
         big = work / "mining-log"
         mining_result["log"] = simulate_log(big, args.mine_users, args.mine_days, args.mine_seed)
         log = mining_result["log"]

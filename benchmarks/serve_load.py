@@ -100,8 +100,10 @@ def in_process(ws: Path, reqs: list[dict[str, Any]], layers: str) -> dict[str, A
     from selflearn.text.encoder import set_torch_threads
 
     set_torch_threads(1)
-    nlu_dir = ws / "artifacts" / "models" / "nlu"
-    nlu = NluModel.load(nlu_dir) if (nlu_dir / "manifest.json").exists() else None
+    from selflearn.util.workspace import Workspace
+
+    nlu_dir = Workspace(ws).model_dir("nlu")
+    nlu = NluModel.load(nlu_dir) if nlu_dir is not None else None
     # as `selflearn serve` runs it: the rankers compiled to native code
     rw = OnlineRewriter(root=ws, layers=layers, nlu=nlu, check_interval_s=3600, compiled=True)
 

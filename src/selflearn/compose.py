@@ -19,7 +19,7 @@ from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import build
-from selflearn.util.atomic import atomic_write_text
+from selflearn.util.workspace import Workspace
 
 # Word error rate of the simulated recogniser for an average speaker: far-field assistants in
 # homes are commonly reported around 5-10% WER; people vary around it by their noise profile.
@@ -108,19 +108,27 @@ def train_default_nlu(seed: int = 0, n_per_intent: int = 400, train_fraction: fl
     return NluModel().fit(examples)
 
 
-def load_or_train_nlu(model_dir: Path, seed: int = 0, n_per_intent: int = 400) -> Any:
-    """Reuse a saved NLU from `model_dir` if one is there, else train and save it."""
+def load_or_train_nlu(workspace: str | Path | Workspace, seed: int = 0, n_per_intent: int = 400) -> Any:
+    """The workspace's live NLU when it was trained as asked (or published by hand, with no
+    ``trained_with`` provenance), else one trained on the grammar and published as the next
+    ``nlu`` version."""
     from selflearn.assistant.nlu.model import NluModel
 
-    model_dir = Path(model_dir)
-    marker = model_dir / "trained-with.json"
+    ws = Workspace.of(workspace)
     wanted = {"grammar_seed": seed, "n_per_intent": n_per_intent}
-    # A model saved by hand (no marker) is taken as is; one we trained must match the request.
-    if (model_dir / "manifest.json").exists() and (
-        not marker.exists() or json.loads(marker.read_text()) == wanted
-    ):
+    model_dir = ws.model_dir("nlu")
+    if model_dir is not None and _trained_with(ws, model_dir) in (None, wanted):
         return NluModel.load(model_dir)
     model = train_default_nlu(seed=seed, n_per_intent=n_per_intent)
-    model.save(model_dir)
-    atomic_write_text(marker, json.dumps(wanted))
+    ws.publish_model("nlu", model.save, {"trained_on": "the built-in grammar", "trained_with": wanted})
     return model
+
+
+def _trained_with(ws: Workspace, model_dir: Path) -> Any:
+    """How the live NLU was trained: the store's provenance, or the marker file the pre-store
+    layout kept beside the model; None when it was saved by hand."""
+    version = ws.store("nlu").current_version()
+    if version is not None:
+        return ws.store("nlu").manifest(version).get("trained_with")
+    marker = model_dir / "trained-with.json"
+    return json.loads(marker.read_text()) if marker.exists() else None

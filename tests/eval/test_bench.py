@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from selflearn.cli import app
 from selflearn.eval.bench import BenchConfig, bench_pipeline, day_scores, run_bench
 from selflearn.simulate.slurp_traffic import TurnScore
+from selflearn.util.workspace import Workspace
 
 # (scenario, action, phrasings with {slot} holes, slot values)
 INTENTS: list[tuple[str, str, list[str], list[str]]] = [
@@ -111,7 +112,10 @@ def test_bench_noisy_end_to_end(tmp_path: Path, files: dict[str, Path]) -> None:
     saved = json.loads((tmp_path / "ws" / "report.json").read_text())
     assert saved["summary"]["wins"] == report["summary"]["wins"]
     assert (tmp_path / "ws" / "defect_rate.png").exists() and (tmp_path / "ws" / "bench_metrics.png").exists()
-    assert (tmp_path / "ws" / "artifacts" / "models" / "rephrase" / "manifest.json").exists()
+    # the calibrated detector is published as the workspace's `rephrase` artifact, with provenance
+    detector_store = Workspace(tmp_path / "ws").store("rephrase")
+    assert detector_store.current_version() == "v0001"
+    assert "calibration" in detector_store.manifest("v0001")["trained_on"]
     # Logs follow the contract; truth is kept apart and judged by the SLURP rule.
     from selflearn.logs.io import read_turns
     from selflearn.simulate.truth import read_truth

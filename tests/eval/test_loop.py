@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from selflearn.eval.loop import LoopConfig, run_loop
+from selflearn.util.workspace import Workspace
 
 
 @pytest.mark.slow
@@ -25,7 +26,9 @@ def test_closed_loop_end_to_end(tmp_path: Path, small_nlu: Any) -> None:
     # The learner wrote a published rewrite table version each night; the logs carry no truth.
     assert (tmp_path / "artifacts" / "rewrites" / "CURRENT").exists()
     assert (tmp_path / "truth").is_dir() and (tmp_path / "logs").is_dir()
-    assert (tmp_path / "artifacts" / "models" / "rephrase" / "manifest.json").exists()
+    assert Workspace(tmp_path).model_dir("rephrase") == tmp_path / "artifacts/rephrase/v0001/model"
+    # the NLU saved the old way (artifacts/models/nlu) was read, not retrained and republished
+    assert Workspace(tmp_path).store("nlu").versions() == []
     # The control arm ran on the same traffic, apart from the learning arm's logs.
     assert (tmp_path / "control" / "logs").is_dir() and (tmp_path / "control" / "truth").is_dir()
     day1 = report["days"][0]

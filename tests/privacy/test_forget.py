@@ -19,7 +19,7 @@ from selflearn.context.signals import Interpretation
 from selflearn.context.store import publish_context
 from selflearn.logs.io import LogWriter, read_flat
 from selflearn.logs.records import DeviceInfo, DeviceType, Turn
-from selflearn.privacy.forget import PREFS_FILE, find_traces, forget_user
+from selflearn.privacy.forget import find_traces, forget_user
 from selflearn.rewrite.online import OnlineStore
 from selflearn.rewrite.ranking import FEATURES, RewriteRanker
 from selflearn.rewrite.retrieval import PersonalIndexes
@@ -27,6 +27,7 @@ from selflearn.rewrite.store import RewriteStore
 from selflearn.serve.turnlog import TurnLog
 from selflearn.teach.store import PreferenceStore
 from selflearn.util.tombstones import Tombstones
+from selflearn.util.workspace import Workspace
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -68,7 +69,7 @@ def _workspace(ws: Path) -> None:
         history.add(u, Interpretation.make("lights_on", {"room": "kitchen"}), 8, "speaker")
     publish_context(ws, ContextModel(None, history, 0, 0))
     publish_context(ws, ContextModel(None, history, 0, 0))  # an older version holds them too
-    with PreferenceStore(ws / PREFS_FILE) as prefs:
+    with PreferenceStore(Workspace(ws).preferences_db) as prefs:
         prefs.set("alice", "favorite_team", "arsenal")
         prefs.set("bob", "favorite_team", "chelsea")
     RewriteStore(ws).publish(

@@ -26,6 +26,7 @@ from selflearn.contracts.domain import Domain
 from selflearn.feedback.rephrase_baseline import PairScorer
 from selflearn.lexicon.io import workspace_domain
 from selflearn.logs.records import Turn
+from selflearn.util.workspace import Workspace
 
 __all__ = [
     "HISTORY_FILE",
@@ -87,7 +88,7 @@ def context_night(
     from selflearn.logs.io import read_turns
 
     workspace = Path(workspace)
-    turns = list(read_turns(workspace / "logs"))
+    turns = list(read_turns(Workspace(workspace).logs))
     result = fit_context(turns, detector, domain=domain or workspace_domain(workspace))
     version = publish_context(workspace, result, {"turns": len(turns)})
     return ContextNight(result, version, _digest(context_store(workspace).path(version)), len(turns))

@@ -16,6 +16,7 @@ from typing import Any
 from selflearn.context.history import HistoryStore
 from selflearn.context.reranker import ContextReranker
 from selflearn.util.versions import VersionedStore
+from selflearn.util.workspace import Workspace
 
 __all__ = [
     "HISTORY_FILE",
@@ -65,9 +66,7 @@ KEEP = 3
 
 
 def context_store(workspace: str | Path) -> VersionedStore:
-    return VersionedStore(
-        Path(workspace) / "artifacts" / "context", "context", keep=KEEP, required=(HISTORY_FILE,)
-    )
+    return Workspace(workspace).store("context", keep=KEEP)
 
 
 def publish_context(

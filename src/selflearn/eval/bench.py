@@ -45,6 +45,7 @@ from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
 from selflearn.simulate.traffic import SimConfig
 from selflearn.simulate.truth import truth_table
+from selflearn.util.workspace import Workspace
 
 __all__ = ["ASR_CHOICES", "BenchConfig", "bench_pipeline", "day_scores", "run_bench"]
 
@@ -186,8 +187,9 @@ def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: Slurp
     if cfg.detector == "heuristic":
         return HeuristicRephraseDetector()
     kind = "lexical" if cfg.detector == "trained" else cfg.detector
-    model_dir = out / "artifacts" / "models" / model_dir_name(kind)
-    if (model_dir / "manifest.json").exists():
+    ws = Workspace(out)
+    model_dir = ws.model_dir(model_dir_name(kind))
+    if model_dir is not None:
         return load_detector(model_dir)
     cal_seed = cfg.seed + 7919  # other people, other days, and the training file's requests
     noisy = _asr_entry(
@@ -199,7 +201,12 @@ def _rephrase_detector(cfg: BenchConfig, out: Path, nlu: Any, train_goals: Slurp
         train_goals,
     )
     det = fit_rephrase_detector(sim, assistant, cfg.calibration_days, kind=kind)
-    det.save(model_dir)
+    provenance = {
+        "trained_on": f"simulated calibration population on {cfg.train}",
+        "seed": cal_seed,
+        "users": cfg.calibration_users,
+    }
+    ws.publish_model(model_dir_name(kind), det.save, provenance)
     return det
 
 
@@ -291,7 +298,7 @@ def _bench_seed(
     say(f"training the NLU on {len(train)} requests")
     t0 = time.perf_counter()
     nlu = NluModel().fit(to_examples(train))
-    nlu.save(out / "artifacts" / "models" / "nlu")
+    Workspace(out).publish_model("nlu", nlu.save, {"trained_on": str(cfg.train), "examples": len(train)})
     t_nlu = time.perf_counter() - t0
     asr_entry = _asr_entry(cfg, [r.sentence for r in train])
     assistant = build_assistant(

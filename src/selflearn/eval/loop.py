@@ -26,6 +26,7 @@ from selflearn.rewrite.guard import nlu_reader
 from selflearn.simulate.run import write_day
 from selflearn.simulate.traffic import SimConfig, Simulator
 from selflearn.simulate.truth import truth_table
+from selflearn.util.workspace import Workspace
 
 
 @dataclass
@@ -84,14 +85,16 @@ def train_rephrase_detector(
     detection); cached on disk."""
     from selflearn.feedback.rephrase.registry import load_detector, model_dir_name
 
-    model_dir = out / "artifacts" / "models" / model_dir_name(kind)
-    if (model_dir / "manifest.json").exists():
+    ws = Workspace(out)
+    model_dir = ws.model_dir(model_dir_name(kind))
+    if model_dir is not None:
         return load_detector(model_dir)
     cal_seed = seed + 7919  # a different world: other households, other days
     assistant = build_assistant(default_config(seed=cal_seed, nlu=nlu))
     sim = Simulator(SimConfig(users=users, seed=cal_seed, realistic_sessions=realistic_sessions))
     det = fit_rephrase_detector(sim, assistant, days, kind=kind)
-    det.save(model_dir)
+    provenance = {"trained_on": "simulated calibration population", "seed": cal_seed, "users": users}
+    ws.publish_model(model_dir_name(kind), det.save, provenance)
     return det
 
 
@@ -205,7 +208,7 @@ def _run_seed(
     say = status or (lambda _m: None)
     if cfg.control and not cfg.paired_streams:
         raise ValueError("a control arm needs paired_streams: both arms must see the same traffic")
-    if any((out / "logs").glob("day=*/*.parquet")):
+    if any(Workspace(out).logs.glob("day=*/*.parquet")):
         raise ValueError(
             f"{out} already holds logs from an earlier run; the loop must start from an empty log "
             "(use another --out, or `selflearn demo --fresh`)"
@@ -215,7 +218,7 @@ def _run_seed(
     save_domain(simulated_domain(), out)
     t_start = time.perf_counter()
     say("training the NLU on the built-in grammar")
-    nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=cfg.seed)
+    nlu = load_or_train_nlu(out, seed=cfg.seed)
     say("fitting the rephrase detector on a separate simulated population")
     detector = train_rephrase_detector(
         out,

@@ -26,6 +26,7 @@ from selflearn.rewrite.guard import ProtectedGuard, Reader, workspace_reader
 from selflearn.rewrite.markov import ComponentSolver, MarkovRewriteMiner
 from selflearn.rewrite.store import RewriteStore
 from selflearn.rewrite.table import RewriteTable
+from selflearn.util.workspace import Workspace
 
 
 @dataclass
@@ -128,7 +129,7 @@ def run_nightly(
         graph = nightly_graph(Path(workspace), cfg, det, eng, reader, protected)
         run = graph.run(
             only=only,
-            summary_dir=Path(workspace) / "nightly",
+            summary_dir=Workspace(workspace).nightly,
             meta={"engine": eng.name, "workspace": str(workspace)},
         )
     finally:
@@ -171,7 +172,7 @@ def nightly_graph(
     online training fit on the aggregated chains on the driver (the chains of a night fit in memory
     on one machine, and the fits are not per-group: they need every chain at once), except the
     Markov solve, which an engine that offers `solve_components` (Spark) distributes."""
-    logs = workspace / "logs"
+    logs = Workspace(workspace).logs
     store = RewriteStore(workspace)
 
     def read(_: Mapping[str, Any]) -> dict[str, Any]:

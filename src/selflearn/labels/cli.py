@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from selflearn.util.workspace import Workspace
+
 __all__ = ["register"]
 
 console = Console()
-DEFAULT_MODEL = Path("artifacts") / "models" / "labels"
 
 
 def _progress() -> Progress:
@@ -42,7 +43,9 @@ def label(
     model_dir: Annotated[
         Path | None,
         typer.Option(
-            "--model", help="saved labeller (default DIR/artifacts/models/labels; fitted there if absent)"
+            "--model",
+            help="saved labeller directory (default: the workspace's live `labels` artifact; a fitted "
+            "one is published there as the next version)",
         ),
     ] = None,
     refit: Annotated[
@@ -79,10 +82,11 @@ def label(
     if not turns:
         console.print(f"[red]no turns in {logs}[/red]")
         raise typer.Exit(2)
-    model_path = model_dir or directory / DEFAULT_MODEL
     workspace = directory if (directory / "logs").is_dir() else directory.parent
+    ws = Workspace(workspace)
+    model_path = model_dir or ws.model_dir("labels")
     with _progress() as prog:
-        if (model_path / "manifest.json").exists() and not refit:
+        if model_path is not None and (model_path / "manifest.json").exists() and not refit:
             lab = Labeller.load(model_path, detector=_detector(workspace, detector))
             console.print(f"loaded the labeller from {model_path}")
         else:
@@ -96,7 +100,12 @@ def label(
             lab = Labeller(train={"epochs": epochs}).fit(
                 turns, progress=on_fit, detector=_detector(workspace, detector)
             )
-            lab.save(model_path)
+            if model_dir is not None:
+                lab.save(model_dir)
+                console.print(f"saved the labeller to {model_dir}")
+            else:
+                version = ws.publish_model("labels", lab.save, {"trained_on": str(logs), "turns": len(turns)})
+                console.print(f"published the labeller as labels {version} in {ws.root}")
         task = prog.add_task("labelling", total=len(turns))
 
         def on_label(done: int, total: int) -> None:

@@ -35,12 +35,13 @@ from selflearn.logs.records import Turn
 from selflearn.logs.validate import RecordError, iter_validated
 from selflearn.util.atomic import CommitOnExit, new_temp_path, publish_temp
 from selflearn.util.tombstones import Tombstones
+from selflearn.util.workspace import Workspace
 
 __all__ = ["IngestReport", "QuarantineWriter", "ingest", "quarantine_dir", "read_quarantine"]
 
 
 def quarantine_dir(workspace: str | os.PathLike[str]) -> Path:
-    return Path(workspace) / "quarantine"
+    return Workspace(workspace).quarantine
 
 
 @dataclass

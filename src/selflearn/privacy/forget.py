@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 from selflearn.util.atomic import atomic_path, atomic_write_text
 from selflearn.util.journal import TurnJournal
 from selflearn.util.tombstones import Tombstones
+from selflearn.util.workspace import ARTIFACT_KINDS, Workspace
 
 __all__ = ["ForgetReport", "find_traces", "forget_user"]
 
 #: Store-managed artifact folders: scrubbed through their stores, which also recompute support.
-_STORE_DIRS = ("artifacts/rewrites", "artifacts/online")
-PREFS_FILE = Path("artifacts") / "preferences.sqlite"
+_STORE_DIRS = (ARTIFACT_KINDS["rewrite"].directory, ARTIFACT_KINDS["online"].directory)
 
 
 class _Buffer(Protocol):
@@ -134,7 +134,7 @@ def forget_user(
     report = ForgetReport(user=user_id, tombstone_new=Tombstones(ws).add(user_id))
     if buffer is not None:
         report._add("service buffer", buffer.forget(user_id))
-    journal = ws / "serve" / "journal"
+    journal = Workspace(ws).journal
     if buffer is None and journal.is_dir():
         segments = TurnJournal.segments_in(journal)
         report._add("service journal", sum(TurnJournal.scrub(seg, user_id) for seg in segments))
@@ -152,7 +152,7 @@ def forget_user(
         else:
             report._add("logs", _scrub_lines(path, lambda o: o.get("user_id") == user_id), path, ws)
     report._add("context history", forget_context(ws, user_id))
-    prefs = prefs_db or ws / PREFS_FILE
+    prefs = prefs_db or Workspace(ws).preferences_db
     if Path(prefs).exists():
         report._add("preferences", PreferenceStore(prefs).delete_user(user_id))
     report.rewrite_table_version = RewriteStore(ws).delete_user(user_id)
@@ -207,7 +207,7 @@ def find_traces(workspace: Path, user_id: str, prefs_db: Path | None = None) -> 
             continue
         if needle in text:
             found.append(f"{rel}: named")
-    prefs = prefs_db or ws / PREFS_FILE
+    prefs = prefs_db or Workspace(ws).preferences_db
     if Path(prefs).exists():
         con = sqlite3.connect(str(prefs))
         try:

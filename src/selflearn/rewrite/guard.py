@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WORKSPACE_NLU", "ProtectedGuard", "Reader", "nlu_reader", "workspace_reader"]
+from selflearn.util.workspace import Workspace
 
-WORKSPACE_NLU = Path("artifacts") / "models" / "nlu"
-"""Where a workspace keeps the deployment's understanding model (relative to the workspace)."""
+__all__ = ["ProtectedGuard", "Reader", "nlu_reader", "workspace_reader"]
 
 Reader = Callable[[Sequence[str]], Sequence[str | None]]
 """Texts -> the top intent the deployment's understanding reads in each (None: no reading)."""
@@ -51,8 +50,8 @@ def workspace_reader(workspace: Path) -> tuple[Reader | None, frozenset[str] | N
 
     domain = workspace_domain(Path(workspace))
     declared = domain.protected if domain is not None else None
-    model_dir = Path(workspace) / WORKSPACE_NLU
-    if not (model_dir / "manifest.json").exists():
+    model_dir = Workspace(workspace).model_dir("nlu")
+    if model_dir is None:
         return None, declared
     from selflearn.assistant.nlu.model import NluModel
     from selflearn.contracts.domain import protected_by_default

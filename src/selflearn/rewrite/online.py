@@ -44,7 +44,7 @@ from selflearn.rewrite.retrieval import CANDIDATE_SCHEMA, BiEncoder, CandidateIn
 from selflearn.rewrite.runtime import PrecomputedRewriter
 from selflearn.rewrite.table import RewriteTable
 from selflearn.text.normalize import normalize_request
-from selflearn.util.versions import VersionedStore
+from selflearn.util.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +111,9 @@ class OnlineStore:
 
     def __init__(self, root: str | os.PathLike[str], keep: int = 2) -> None:
         self.root = Path(root)
-        self.dir = self.root / "artifacts" / "online"
         self.keep = keep
-        self.store = VersionedStore(
-            self.dir, "online", keep=keep, required=(GLOBAL_FILE, PERSONAL_FILE, RANKER_DIR)
-        )
+        self.store = Workspace(root).store("online", keep=keep)
+        self.dir = self.store.dir
 
     @property
     def current_path(self) -> Path:

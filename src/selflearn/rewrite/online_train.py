@@ -57,6 +57,7 @@ from selflearn.rewrite.ranking import (
 from selflearn.rewrite.retrieval import BiEncoder, CandidateIndex, context_keys, phonetic_key
 from selflearn.text.encoder import EMBEDDING_DIM
 from selflearn.text.normalize import normalize_request
+from selflearn.util.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -598,9 +599,10 @@ def catalog_entries(workspace: Path, cfg: OnlineTrainConfig, texts: Sequence[str
     from selflearn.assistant.nlu.model import NluModel
 
     assert cfg.catalog is not None
-    nlu_dir = Path(cfg.catalog_nlu) if cfg.catalog_nlu else workspace / "artifacts" / "models" / "nlu"
-    if not nlu_dir.is_dir():
-        raise FileNotFoundError(f"online catalog: no NLU model at {nlu_dir} to read {cfg.catalog} with")
+    nlu_dir = Path(cfg.catalog_nlu) if cfg.catalog_nlu else Workspace(workspace).model_dir("nlu")
+    if nlu_dir is None or not nlu_dir.is_dir():
+        where = nlu_dir or Workspace(workspace).store("nlu").dir
+        raise FileNotFoundError(f"online catalog: no NLU model at {where} to read {cfg.catalog} with")
     return interpret_catalog(texts, NluModel.load(nlu_dir))
 
 

@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from selflearn.rewrite.table import REWRITE_SCHEMA, RewriteTable
-from selflearn.util.versions import CURRENT_FILE, MANIFEST_FILE, StoreError, VersionedStore
+from selflearn.util.versions import CURRENT_FILE, MANIFEST_FILE, StoreError
+from selflearn.util.workspace import Workspace
 
 __all__ = ["CURRENT_FILE", "MANIFEST_FILE", "TABLE_FILE", "RewriteStore", "StoreError"]
 
@@ -51,8 +52,8 @@ class RewriteStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.dir = self.root / "artifacts" / "rewrites"
-        self.store = VersionedStore(self.dir, "rewrite", keep=None, required=(TABLE_FILE,))
+        self.store = Workspace(root).store("rewrite")
+        self.dir = self.store.dir
 
     # -- reading -----------------------------------------------------------------------------------
     @property

@@ -48,6 +48,7 @@ from selflearn.serve.guards import BodyLimit, check_text, validation_error_respo
 from selflearn.serve.heap import FrozenHeap
 from selflearn.serve.ratelimit import RateLimiter
 from selflearn.serve.turnlog import TurnLog
+from selflearn.util.workspace import Workspace
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -124,7 +125,7 @@ class ServeConfig:
     gate_nlu: float | None = None  # None: the gate the online model was trained with
     gate_asr: float | None = None
     check_interval_s: float = 5.0
-    nlu_dir: Path | None = None  # default: <workspace>/artifacts/models/nlu when it exists
+    nlu_dir: Path | None = None  # default: the workspace's live `nlu` artifact, when it has one
     log_turns: bool = True  # write /v1/interpret turns to <workspace>/logs
     log_day: int | None = None  # day partition for served turns (default: the next new day)
     log_flush_turns: int = 500  # flush the turn buffer at this many turns...
@@ -170,8 +171,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     if cfg.layers not in LAYER_CHOICES:
         raise ValueError(f"unknown layers {cfg.layers!r}; choose one of {', '.join(LAYER_CHOICES)}")
     nlu = None
-    nlu_dir = cfg.nlu_dir or cfg.workspace / "artifacts" / "models" / "nlu"
-    if (nlu_dir / "manifest.json").exists():
+    nlu_dir = cfg.nlu_dir or Workspace(cfg.workspace).model_dir("nlu")
+    if nlu_dir is not None and (nlu_dir / "manifest.json").exists():
         from selflearn.assistant.nlu.model import NluModel
 
         nlu = NluModel.load(nlu_dir)
@@ -213,7 +214,7 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
 
         back = Pipeline([rw, create("nlu.model.v1", model=nlu), create("response.template.v1")])
     lock = threading.Lock()  # components keep counters and caches: one request at a time
-    feedback_path = cfg.workspace / "serve" / "feedback.jsonl"
+    feedback_path = Workspace(cfg.workspace).feedback_file
     # turn id -> (user, principal), for feedback validation
     recent: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
     turn_log = (
@@ -355,7 +356,8 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     @app.post("/v1/interpret", response_model=InterpretOut)
     async def interpret(req: RewriteIn, who: Principal | None = require("write")) -> InterpretOut:
         if back is None:
-            raise HTTPException(status_code=503, detail=f"no NLU model under {nlu_dir}")
+            where = nlu_dir or Workspace(cfg.workspace).store("nlu").dir
+            raise HTTPException(status_code=503, detail=f"no NLU model under {where}")
         t0 = time.perf_counter()
         turn_id = "it-" + uuid.uuid4().hex[:16]
         await prefetch(req)

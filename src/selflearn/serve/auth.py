@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from selflearn.util.atomic import atomic_write_text
+from selflearn.util.workspace import Workspace
 
 __all__ = [
     "SCOPES",
@@ -105,7 +106,7 @@ class TokenStore:
 
     @classmethod
     def for_workspace(cls, workspace: Path) -> TokenStore:
-        return cls(workspace / "serve" / "tokens.json", os.environ.get(ENV_VAR))
+        return cls(Workspace(workspace).tokens_file, os.environ.get(ENV_VAR))
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._env)

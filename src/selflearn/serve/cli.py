@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from selflearn.util.workspace import Workspace
+
 
 def register(app: typer.Typer) -> None:
     """Add the `serve` command to the CLI."""
@@ -119,7 +121,7 @@ def register(app: typer.Typer) -> None:
         from selflearn.serve.auth import TokenStore
 
         try:
-            secret = TokenStore(workspace / "serve" / "tokens.json").add(principal, scope)
+            secret = TokenStore(Workspace(workspace).tokens_file).add(principal, scope)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(secret)
@@ -142,7 +144,7 @@ def register(app: typer.Typer) -> None:
         """Remove every stored token of PRINCIPAL (a running service reads tokens at start)."""
         from selflearn.serve.auth import TokenStore
 
-        n = TokenStore(workspace / "serve" / "tokens.json").revoke(principal)
+        n = TokenStore(Workspace(workspace).tokens_file).revoke(principal)
         typer.echo(f"revoked {n} token(s) of {principal}")
 
     online = typer.Typer(help="Online rewrite layers: train from logs, forget a user.", no_args_is_help=True)

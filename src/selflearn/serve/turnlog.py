@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from selflearn.logs.io import LogWriter, list_log_files
 from selflearn.logs.records import Feedback, FeedbackKind, Turn
 from selflearn.util.journal import JournalRecord, TurnJournal
+from selflearn.util.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class TurnLog:
             raise ValueError(f"flush_s must be >= 0, got {flush_s}")
         self.writer = LogWriter(workspace)
         # Crash recovery comes first: replayed turns go to the day they were served on.
-        self.journal = TurnJournal(Path(workspace) / "serve" / "journal") if journal else None
+        self.journal = TurnJournal(Workspace(workspace).journal) if journal else None
         self.recovered = self._recover() if self.journal is not None else 0
         # A new day by default: served traffic never mixes into a simulated or ingested day.
         self.day = self.writer.next_day() if day is None else day

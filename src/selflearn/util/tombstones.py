@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from selflearn.util.atomic import fsync_dir
+from selflearn.util.workspace import Workspace
 
 __all__ = ["Tombstones"]
 
@@ -34,7 +35,7 @@ class Tombstones:
     """The deleted people of a workspace (as keyed hashes)."""
 
     def __init__(self, workspace: Path) -> None:
-        self.directory = Path(workspace) / "privacy"
+        self.directory = Workspace(workspace).privacy
         self.path = self.directory / "tombstones.jsonl"
         self._key_path = self.directory / "key"
         self._lock = threading.Lock()

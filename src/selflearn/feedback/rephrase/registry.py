@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from selflearn.util.workspace import ARTIFACT_KINDS, Workspace
+
 DETECTORS: tuple[str, ...] = ("lexical", "heuristic", "span", "cosine", "pairwise", "rule")
 TRAINED_DETECTORS: tuple[str, ...] = ("lexical", "span", "cosine", "pairwise", "rule")
 
@@ -44,8 +46,8 @@ def make_detector(name: str, **kwargs: Any) -> Any:
 
 
 def model_dir_name(name: str) -> str:
-    """Sub-directory of artifacts/models a trained detector of kind `name` is cached in
-    ("rephrase" for the lexical one, as before this registry existed)."""
+    """The workspace artifact kind (`util.workspace.ARTIFACT_KINDS`) a trained detector of kind
+    `name` is published as ("rephrase" for the lexical one, as before this registry existed)."""
     if name not in DETECTORS:
         raise ValueError(f"unknown rephrase detector {name!r}; choose one of {', '.join(DETECTORS)}")
     return "rephrase" if name == "lexical" else f"rephrase_{name}"
@@ -85,10 +87,10 @@ SAVED_DETECTORS: tuple[str, ...] = ("span", "lexical", "rule")
 def workspace_detector(workspace: str | Path, name: str = "auto") -> tuple[Any, str]:
     """The rephrase detector every command that reads a workspace's logs uses, and a line saying
     which it is. `name` "auto" takes the trained detector the workspace holds
-    (`artifacts/models/<model_dir_name(kind)>`, in `SAVED_DETECTORS` order), else the hand-set
-    heuristic; "heuristic" asks for that one; any other name must be trained in the workspace
-    (`selflearn demo --detector NAME` trains one) and is an error when it is not."""
-    models = Path(workspace) / "artifacts" / "models"
+    (the live version of artifact kind `model_dir_name(kind)`, in `SAVED_DETECTORS` order), else the
+    hand-set heuristic; "heuristic" asks for that one; any other name must be trained in the
+    workspace (`selflearn demo --detector NAME` trains one) and is an error when it is not."""
+    ws = Workspace(workspace)
     if name == "heuristic":
         return make_detector("heuristic").fit(), "heuristic (hand-set)"
     if name != "auto":
@@ -97,12 +99,13 @@ def workspace_detector(workspace: str | Path, name: str = "auto") -> tuple[Any, 
                 f"rephrase detector {name!r} is not one a workspace can hold; choose auto, heuristic or "
                 f"one of {', '.join(SAVED_DETECTORS)}"
             )
-        d = models / model_dir_name(name)
-        if not (d / "manifest.json").exists():
-            raise FileNotFoundError(f"no trained {name} rephrase detector at {d} (missing manifest.json)")
+        d = ws.model_dir(model_dir_name(name))
+        if d is None:
+            where = ws.root / ARTIFACT_KINDS[model_dir_name(name)].directory
+            raise FileNotFoundError(f"no trained {name} rephrase detector is published at {where}")
         return load_detector(d), f"{name} ({d})"
     for kind in SAVED_DETECTORS:
-        d = models / model_dir_name(kind)
-        if (d / "manifest.json").exists():
+        d = ws.model_dir(model_dir_name(kind))
+        if d is not None:
             return load_detector(d), f"{kind} ({d})"
     return make_detector("heuristic").fit(), "heuristic (no trained detector in the workspace)"

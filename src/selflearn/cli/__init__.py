@@ -129,7 +129,7 @@ def simulate(
 
     save_domain(simulated_domain(), out)  # the simulated home is this workspace's deployment
     with console.status("training the NLU on the built-in grammar"):
-        nlu = load_or_train_nlu(out / "artifacts" / "models" / "nlu", seed=seed)
+        nlu = load_or_train_nlu(out, seed=seed)
     assistant = build_assistant(default_config(seed=seed, nlu=nlu, asr_error_rate=asr_error_rate))
     with console.status("building the population"):
         sim = Simulator(SimConfig(users=users, seed=seed, realistic_sessions=_sessions_flag(sessions)))
@@ -747,6 +747,9 @@ _register_context(app)
 from selflearn.privacy.cli import register as _register_privacy  # noqa: E402
 
 _register_privacy(app)
+from selflearn.cli.artifacts import artifacts_app  # noqa: E402
+
+app.add_typer(artifacts_app, name="artifacts")
 
 
 if __name__ == "__main__":
