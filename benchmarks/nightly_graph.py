@@ -1,10 +1,15 @@
 """The nightly graph's step timings on both engines, and whether they publish the same artifacts.
 
     .venv/bin/python benchmarks/nightly_graph.py [--users 1000] [--days 7] [--online global]
+        [--context] [--labels] [--fpi]
 
 Simulates `--users` people for `--days` days (the reference assistant, seed 0), then runs
 `selflearn.jobs.nightly.run_nightly` on the embedded engine and on Spark (local mode, all cores) on
-copies of the same logs. Prints a table of seconds per step per engine and writes
+copies of the same logs. With `--context`, `--labels` and `--fpi` the graph also runs those steps:
+the context reranker (under the simulated home's domain), the labeller (3 epochs), and the
+failure points of every turn by an FPI model trained beforehand, as a deployment would, on a
+separate labelled simulated workspace (100 people x 2 days, seed 1; its truth is the FPI model's
+synthetic supervision, never the night's). Prints a table of seconds per step per engine and writes
 `benchmarks/results/nightly_graph.json`: the timings, each engine's summary (published artifacts
 with their content digests), and `digests_equal`.
 """
@@ -39,11 +44,31 @@ def simulate(ws: Path, users: int, days: int) -> int:
     return int(summary.turns)
 
 
-def night(ws: Path, engine: str, online: str) -> dict[str, Any]:
+def fpi_model(work: Path) -> Any:
+    """An FPI model trained on a separate labelled simulated workspace."""
+    from selflearn.compose import build_assistant, default_config, load_or_train_nlu
+    from selflearn.fpi.train import train_model
+    from selflearn.simulate.run import simulate_to_workspace
+    from selflearn.simulate.traffic import SimConfig, Simulator
+
+    ws = work / "fpi-labelled"
+    nlu = load_or_train_nlu(ws, seed=0)
+    assistant = build_assistant(default_config(seed=1, nlu=nlu))
+    simulate_to_workspace(Simulator(SimConfig(users=100, seed=1)), assistant, 2, ws)
+    return train_model([ws])
+
+
+def night(ws: Path, engine: str, online: str, context: bool, labels: bool, fpi: bool) -> dict[str, Any]:
     from selflearn.jobs.engine import make_engine
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
-    cfg = NightlyConfig(engine=engine, online=None if online == "off" else {"layers": online})
+    cfg = NightlyConfig(
+        engine=engine,
+        online=None if online == "off" else {"layers": online},
+        context=context,
+        labels={"train": {"epochs": 3}} if labels else None,
+        fpi=fpi,
+    )
     eng = make_engine(engine)
     try:
         if engine == "spark":
@@ -69,6 +94,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--online", default="global", help="online layers trained by the graph (off to skip)")
+    ap.add_argument("--context", action="store_true", help="also the context step")
+    ap.add_argument("--labels", action="store_true", help="also the labels step")
+    ap.add_argument("--fpi", action="store_true", help="also the fpi step")
     ap.add_argument("--engines", default="embedded,spark")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
@@ -79,12 +107,23 @@ def main() -> None:
         turns = simulate(base, a.users, a.days)
         sim_s = time.perf_counter() - t0
         print(f"simulated {turns:,} turns in {sim_s:.0f} s", flush=True)
+        if a.context:
+            from selflearn.home.domain import simulated_domain
+            from selflearn.lexicon.io import save_domain
+
+            save_domain(simulated_domain(), base)
+        if a.fpi:
+            from selflearn.util.workspace import Workspace
+
+            print("training the FPI model on a separate labelled workspace", flush=True)
+            Workspace(base).publish_model("fpi", fpi_model(work).save, {"trained_on": "simulated, seed 1"})
+        shutil.rmtree(base / "truth", ignore_errors=True)  # the night reads logs only
         runs: dict[str, Any] = {}
         for engine in a.engines.split(","):
             ws = work / engine
             shutil.copytree(base, ws)
             print(f"nightly on {engine}", flush=True)
-            runs[engine] = night(ws, engine, a.online)
+            runs[engine] = night(ws, engine, a.online, a.context, a.labels, a.fpi)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -97,6 +136,9 @@ def main() -> None:
         "users": a.users,
         "days": a.days,
         "online": a.online,
+        "context": a.context,
+        "labels": a.labels,
+        "fpi": a.fpi,
         "turns": turns,
         "cpus": os.cpu_count(),
         "engines": runs,

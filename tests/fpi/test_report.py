@@ -66,3 +66,31 @@ def test_cli_train_then_report(sim_workspace: Path, tmp_path: Path, monkeypatch:
     assert (out / "report.html").exists() and (out / "summary.json").exists()
     res = runner.invoke(app, ["fpi", "report", str(tmp_path), "--model", str(tmp_path / "model")])
     assert res.exit_code == 2 and "no logs" in " ".join(res.output.split())  # Rich may wrap the line
+
+
+def test_cli_publishes_to_a_workspace_and_report_reads_the_live_model(
+    sim_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import selflearn.fpi.features as features
+    from selflearn.cli import app
+    from selflearn.util.workspace import Workspace
+
+    monkeypatch.setattr(features, "_default_encoder", fake_encoder)
+    monkeypatch.setattr(
+        "selflearn.fpi.train.make_model", lambda kind: GbmFpi(n_estimators=20, n_jobs=1, text_components=4)
+    )
+    deploy = tmp_path / "deploy"
+    shutil.copytree(sim_workspace / "logs", deploy / "logs")
+    runner = CliRunner()
+    res = runner.invoke(app, ["fpi", "train", str(sim_workspace)])
+    assert res.exit_code == 2 and "exactly one of --out" in res.output
+    res = runner.invoke(app, ["fpi", "train", str(sim_workspace), "--publish", str(deploy)])
+    assert res.exit_code == 0, res.output
+    store = Workspace(deploy).store("fpi")
+    assert store.current_version() == "v0001"
+    assert store.manifest("v0001")["trained_on"] == [str(sim_workspace)]
+    res = runner.invoke(app, ["fpi", "report", str(deploy), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rep" / "report.html").exists()

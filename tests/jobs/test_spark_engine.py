@@ -214,3 +214,46 @@ def test_read_flat_leaves_out_deleted_people(engine: SparkEngine, workspace: Pat
     want = EmbeddedEngine().read_flat(ws / "logs").sort_by("turn_id")
     assert want.num_rows == len(users) - users.count(gone)
     assert got.equals(want)
+
+
+def test_every_step_publishes_the_same_digest_on_both_engines(
+    engine: SparkEngine, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole graph (miner, online layers, context, labels, failure points) on either engine:
+    every published artifact has the same content digest."""
+    from tests.fpi.conftest import fake_encoder
+    from tests.labels.conftest import tiny_params
+
+    import selflearn.fpi.features as features
+    from selflearn.fpi.gbm import GbmFpi
+    from selflearn.fpi.train import train_model
+    from selflearn.home.domain import simulated_domain
+    from selflearn.lexicon.io import save_domain
+    from selflearn.util.workspace import Workspace
+
+    monkeypatch.setattr(features, "_default_encoder", fake_encoder)
+    monkeypatch.setattr(
+        "selflearn.fpi.train.make_model", lambda kind: GbmFpi(n_estimators=20, n_jobs=1, text_components=4)
+    )
+    fpi_model = train_model([workspace])
+    digests: dict[str, list[tuple[str, str]]] = {}
+    for name in ("embedded", "spark"):
+        ws = tmp_path / name
+        shutil.copytree(workspace / "logs", ws / "logs")
+        save_domain(simulated_domain(), ws)
+        Workspace(ws).publish_model("fpi", fpi_model.save)
+        cfg = NightlyConfig(
+            engine=name,
+            min_users=1,
+            miner={"min_source_count": 1},
+            online={"fine_tune_steps": 0, "compile_rankers": False},
+            context=True,
+            labels=tiny_params(),
+            fpi=True,
+        )
+        res = run_nightly(ws, cfg, engine=engine if name == "spark" else None)
+        steps = json.loads(res.summary.read_text())["steps"] if res.summary else []
+        digests[name] = [(s["artifact"]["kind"], s["artifact"]["digest"]) for s in steps if s["artifact"]]
+    kinds = [k for k, _ in digests["spark"]]
+    assert kinds == ["rewrite", "online", "context", "labels", "failure_points"]
+    assert digests["spark"] == digests["embedded"]

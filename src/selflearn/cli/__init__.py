@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from selflearn.eval.stats import Stats, workspace_stats
+from selflearn.util.workspace import Workspace
 
 app = typer.Typer(
     add_completion=False,
@@ -418,7 +419,7 @@ def nightly(
         str | None,
         typer.Option(
             help="Run one step (and the steps it needs): read, sessionize, detect, late_feedback, "
-            "mine, publish, online, context."
+            "mine, publish, online, context, labels, fpi."
         ),
     ] = None,
     online: Annotated[
@@ -429,6 +430,18 @@ def nightly(
     context: Annotated[
         bool,
         typer.Option(help="Also retrain and publish the context reranker (needs WORKSPACE/domain.json)."),
+    ] = False,
+    labels: Annotated[
+        bool,
+        typer.Option(help="Also fit and publish the automatic labeller and label every request turn."),
+    ] = False,
+    label_epochs: Annotated[int, typer.Option(help="The labeller's training epochs.")] = 3,
+    fpi: Annotated[
+        bool,
+        typer.Option(
+            help="Also publish each turn's failure point (needs a published fpi model: "
+            "`selflearn fpi train LABELLED_WS --publish WORKSPACE`)."
+        ),
     ] = False,
 ) -> None:
     """Run the nightly learning graph and write WORKSPACE/nightly/<run>/summary.json: each step's
@@ -453,7 +466,14 @@ def nightly(
         min_users=min_users,
         online=None if online == "off" else {"layers": online},
         context=context,
+        labels={"train": {"epochs": label_epochs}} if labels else None,
+        fpi=fpi,
     )
+    if fpi and Workspace(workspace).model_dir("fpi") is None:
+        raise typer.BadParameter(
+            f"no published fpi model in {workspace}: `selflearn fpi train LABELLED_WS --publish {workspace}`",
+            param_hint="--fpi",
+        )
     try:
         eng = make_engine(engine, **({"master": master} if master and engine == "spark" else {}))
     except (ValueError, TypeError) as exc:
@@ -732,7 +752,7 @@ def domain_show(
 from selflearn.fpi.cli import register as _register_fpi  # noqa: E402
 
 _register_fpi(app)
-from selflearn.labels.cli import register as _register_labels  # noqa: E402
+from selflearn.cli.label import register as _register_labels  # noqa: E402
 
 _register_labels(app)
 from selflearn.serve.cli import register as _register_serve  # noqa: E402
@@ -741,7 +761,7 @@ _register_serve(app)
 from selflearn.teach.cli import register as _register_teach  # noqa: E402
 
 _register_teach(app)
-from selflearn.context.cli import register as _register_context  # noqa: E402
+from selflearn.cli.context import register as _register_context  # noqa: E402
 
 _register_context(app)
 from selflearn.privacy.cli import register as _register_privacy  # noqa: E402

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from selflearn.util.workspace import Workspace
+
 __all__ = ["register"]
 
 console = Console()
 fpi_app = typer.Typer(help="Failure point isolation: which stage failed first, learned from logs.")
-
-DEFAULT_MODEL = Path("artifacts") / "models" / "fpi"
 
 
 def _spinner() -> Progress:
@@ -25,13 +25,24 @@ def _spinner() -> Progress:
 @fpi_app.command("train")
 def train(
     workspaces: Annotated[list[Path], typer.Argument(help="labelled workspaces (logs/ + truth/)")],
-    out: Annotated[Path, typer.Option(help="where to save the model")],
+    out: Annotated[Path | None, typer.Option(help="directory to save the model in")] = None,
+    publish: Annotated[
+        Path | None,
+        typer.Option(
+            help="workspace to publish the model to, as its next `fpi` version (what the "
+            "nightly graph's fpi step and `fpi report` read)"
+        ),
+    ] = None,
     kind: Annotated[str, typer.Option("--model", help="gbm (LightGBM fusion) or mixer (neural)")] = "gbm",
 ) -> None:
     """Train an FPI model on the logs of labelled workspaces (labels: each workspace's truth/
-    failed_stage, read as plain data; inputs: logs only)."""
+    failed_stage, read as plain data; inputs: logs only); save it (--out) or publish it to a
+    deployment's workspace (--publish)."""
     from selflearn.fpi.train import MODEL_KINDS, concat_features, labelled_workspace, make_model
 
+    if (out is None) == (publish is None):
+        console.print("[red]give exactly one of --out DIR or --publish WORKSPACE[/red]")
+        raise typer.Exit(2)
     if kind not in MODEL_KINDS:
         console.print(f"[red]--model must be one of {', '.join(MODEL_KINDS)}, got {kind!r}[/red]")
         raise typer.Exit(2)
@@ -48,15 +59,25 @@ def train(
         feats, labels = concat_features(parts)
         prog.update(task, description=f"fitting {kind} on {len(labels):,} turns")
         model = make_model(kind).fit(feats, labels)
-        model.save(out)
-    console.print(f"trained {kind} on {len(labels):,} turns ({', '.join(model.classes_)}); saved {out}")
+        if out is not None:
+            model.save(out)
+            where = f"saved {out}"
+        else:
+            assert publish is not None
+            provenance = {"trained_on": [str(w) for w in workspaces], "turns": len(labels), "model": kind}
+            version = Workspace(publish).publish_model("fpi", model.save, provenance)
+            where = f"published as fpi {version} in {publish}"
+    console.print(f"trained {kind} on {len(labels):,} turns ({', '.join(model.classes_)}); {where}")
 
 
 @fpi_app.command("report")
 def report(
     workspace: Annotated[Path, typer.Argument(help="workspace whose logs/ to analyse")],
     model_dir: Annotated[
-        Path | None, typer.Option("--model", help="saved FPI model (default WORKSPACE/artifacts/models/fpi)")
+        Path | None,
+        typer.Option(
+            "--model", help="saved FPI model directory (default: the workspace's live `fpi` artifact)"
+        ),
     ] = None,
     train_from: Annotated[
         list[Path] | None,
@@ -73,20 +94,23 @@ def report(
     if not (workspace / "logs").exists():
         console.print(f"[red]{workspace} has no logs/ folder[/red]")
         raise typer.Exit(2)
-    mdir = model_dir or workspace / DEFAULT_MODEL
+    ws = Workspace(workspace)
+    mdir = model_dir or ws.model_dir("fpi")
     with _spinner() as prog:
         task = prog.add_task("loading the model", total=None)
-        if (mdir / "manifest.json").exists():
+        if mdir is not None and (mdir / "manifest.json").exists():
             model = load_model(mdir)
         elif train_from:
-            prog.update(
-                task, description=f"no model in {mdir}: training one from {len(train_from)} workspace(s)"
-            )
+            prog.update(task, description=f"no FPI model: training one from {len(train_from)} workspace(s)")
             model = train_model(train_from)
-            model.save(mdir)
+            if model_dir is not None:
+                model.save(model_dir)
+            else:
+                ws.publish_model("fpi", model.save, {"trained_on": [str(w) for w in train_from]})
         else:
+            where = mdir or ws.store("fpi").dir
             console.print(
-                f"[red]no FPI model in {mdir}: give --model, or --train-from LABELLED_WORKSPACE[/red]"
+                f"[red]no FPI model in {where}: give --model, or --train-from LABELLED_WORKSPACE[/red]"
             )
             raise typer.Exit(2)
         prog.update(task, description="predicting failure points and plotting")

@@ -239,6 +239,7 @@ def build_features(flat: pa.Table, encoder: Encoder | None = None) -> FeatureSet
     meta: dict[str, list[Any]] = {
         "turn_id": [r["turn_id"] for r in rows],
         "session_id": [r["session_id"] for r in rows],
+        "user_id": [r["user_id"] for r in rows],
         "day": [r["timestamp"].date().isoformat() for r in rows],
         "intent": [r["nlu_intent"] or "(none)" for r in rows],
         "device": [r["device_id"] or "(unknown)" for r in rows],

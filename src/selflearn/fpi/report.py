@@ -59,8 +59,8 @@ def load_model(directory: str | Path) -> GbmFpi | MixerFpi:
 def predict_workspace(
     workspace: str | Path, model: GbmFpi | MixerFpi, encoder: Encoder | None = None
 ) -> pa.Table:
-    """One row per logged turn: turn_id, day, intent, device, room, request, response, the
-    predicted failure point and the model's probability for it."""
+    """One row per logged turn: turn_id, user_id, day, intent, device, room, request, response,
+    the predicted failure point and the model's probability for it."""
     logs = Path(workspace) / "logs"
     if not logs.exists():
         raise FileNotFoundError(f"no logs in {logs}")
@@ -68,7 +68,7 @@ def predict_workspace(
     proba = model.predict_proba(feats)
     # the model's own decision (a calibrated GBM shifts it from the plain argmax)
     best = np.array([model.classes_.index(str(s)) for s in model.predict(feats)], dtype=int)
-    cols: dict[str, Any] = {k: feats.meta[k] for k in ("turn_id", *GROUPS, "request", "response")}
+    cols: dict[str, Any] = {k: feats.meta[k] for k in ("turn_id", "user_id", *GROUPS, "request", "response")}
     cols["stage"] = [model.classes_[i] for i in best]
     cols["probability"] = [float(proba[i, j]) for i, j in enumerate(best)]
     return pa.table(cols)

@@ -19,18 +19,16 @@ Spark), and fitting on the aggregated chains runs on the driver.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from selflearn.util.atomic import atomic_write_text
+from selflearn.util.digest import table_digest
 
 __all__ = ["Artifact", "GraphError", "NightlyGraph", "Step", "table_digest"]
 
@@ -77,20 +75,6 @@ class GraphRun:
 
     def artifact(self, kind: str) -> Artifact | None:
         return next((s.artifact for s in self.steps if s.artifact and s.artifact.kind == kind), None)
-
-
-def table_digest(table: pa.Table, sort_by: Sequence[str] = ()) -> str:
-    """sha256 of a table's rows as canonical JSON (columns by name, rows sorted by `sort_by`):
-    equal content gives an equal digest whatever the engine, chunking or file encoding."""
-    if sort_by and table.num_rows:
-        table = table.sort_by([(c, "ascending") for c in sort_by])
-    h = hashlib.sha256()
-    names = sorted(table.column_names)
-    h.update(json.dumps(names).encode())
-    for row in table.select(names).to_pylist():
-        h.update(json.dumps(row, sort_keys=True, default=str, separators=(",", ":")).encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 class NightlyGraph:

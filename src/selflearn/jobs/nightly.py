@@ -46,6 +46,12 @@ class NightlyConfig:
     online: dict[str, Any] | None = None
     # Context-aware interpretation (selflearn.context): retrain and publish the reranker nightly.
     context: bool = False
+    # Automatic labels (selflearn.labels): fit the labeller on the logs' own feedback and label
+    # every request turn; the mapping is Labeller's parameters plus "refit" (default True: a new
+    # labeller each night; False: label with the live one when there is one). None = off.
+    labels: dict[str, Any] | None = None
+    # Failure point isolation (selflearn.fpi): the live fpi model's failure point for every turn.
+    fpi: bool = False
 
 
 @dataclass
@@ -61,6 +67,8 @@ class NightlyResult:
     refused: list[dict[str, Any]] = field(default_factory=list)
     summary: Path | None = None  # the run's nightly/<run>/summary.json
     context: Any = None  # the context step's `ContextNight`, when it ran
+    labels: Any = None  # the labels step's `LabelsNight`, when it ran
+    fpi: Any = None  # the fpi step's `FpiNight`, when it ran
 
 
 def mine_chains(
@@ -154,6 +162,8 @@ def run_nightly(
         refused=list(v.get("refused", [])),
         summary=run.summary_path,
         context=v.get("context"),
+        labels=v.get("labels"),
+        fpi=v.get("failure_points"),
     )
 
 
@@ -166,7 +176,7 @@ def nightly_graph(
     protected: Collection[str] | None = None,
 ) -> NightlyGraph:
     """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
-    publish -> online -> context (the last two when configured).
+    publish -> online -> context -> labels -> fpi (the last four when configured).
 
     Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
     online training fit on the aggregated chains on the driver (the chains of a night fit in memory
@@ -259,12 +269,33 @@ def nightly_graph(
         night = context_night(workspace, detector)
         return {"context": night, "artifact": Artifact("context", night.version, night.digest)}
 
+    def labels(_: Mapping[str, Any]) -> dict[str, Any]:
+        from selflearn.labels.nightly import labels_night
+
+        params = dict(cfg.labels or {})
+        refit = bool(params.pop("refit", True))
+        night = labels_night(workspace, detector, params, refit=refit)
+        version = night.version or Workspace(workspace).store("labels").current_version()
+        return {"labels": night, "artifact": Artifact("labels", version, night.digest)}
+
+    def fpi(_: Mapping[str, Any]) -> dict[str, Any]:
+        from selflearn.fpi.nightly import fpi_night
+
+        night = fpi_night(workspace, publish=cfg.publish)
+        return {"failure_points": night, "artifact": Artifact("failure_points", night.version, night.digest)}
+
     if cfg.online is not None:
         steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
     if cfg.context:
-        # after the rewrites are published, as the loop did it; trained on the driver from the
+        # after the rewrites are published in a full night (steps run in this order), but needing
+        # nothing from them, so `--only context` runs it alone; trained on the driver from the
         # logged turns (per-user histories and one reranker over every user's candidates)
-        steps.append(Step("context", ("version",), ("context",), context))
+        steps.append(Step("context", (), ("context",), context))
+    if cfg.labels is not None:
+        # one neural labeller over every dialogue, fitted on the driver from the logged turns
+        steps.append(Step("labels", (), ("labels",), labels))
+    if cfg.fpi:
+        steps.append(Step("fpi", (), ("failure_points",), fpi))
     return NightlyGraph(steps)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from selflearn.util.workspace import Workspace
+
 __all__ = ["register"]
 
 console = Console()
@@ -29,17 +31,23 @@ def register(app: typer.Typer) -> None:
                 help="Save to this folder instead of publishing a version in WORKSPACE/artifacts/context."
             ),
         ] = None,
+        detector: Annotated[
+            str,
+            typer.Option(
+                help="Rephrase detector that tells which turns failed: auto (the trained one the "
+                "workspace holds, span before lexical, else the hand-set heuristic), heuristic, span, "
+                "lexical or rule."
+            ),
+        ] = "auto",
     ) -> None:
-        """Rebuild per-user histories and retrain the context reranker from all logs."""
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        from selflearn.context.nightly import fit_context
+        """Rebuild per-user histories and retrain the context reranker from all logs: the nightly
+        graph's `context` step (its summary goes under WORKSPACE/nightly), or, with --out, the
+        same fit saved to a folder instead of published."""
         from selflearn.lexicon.io import DOMAIN_FILE, workspace_domain
-        from selflearn.logs.io import read_turns
 
-        logs = workspace / "logs"
-        if not logs.exists():
-            console.print(f"[red]no logs under {logs}[/red]")
+        ws = Workspace(workspace)
+        if not ws.logs.exists():
+            console.print(f"[red]no logs under {ws.logs}[/red]")
             raise typer.Exit(2)
         domain = workspace_domain(workspace)
         if domain is None:
@@ -48,19 +56,27 @@ def register(app: typer.Typer) -> None:
                 "(write one with `selflearn domain export`)[/red]"
             )
             raise typer.Exit(2)
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-        ) as p:
-            task = p.add_task("reading logs", total=None)
-            turns = list(read_turns(logs))
-            p.update(task, description=f"training on {len(turns):,} turns")
-            result = fit_context(turns, domain=domain)
+        from selflearn.feedback.rephrase.registry import workspace_detector
+
+        try:
+            det, which = workspace_detector(workspace, detector)
+        except (FileNotFoundError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--detector") from exc
+        console.print(f"rephrase detector: {which}")
         if out is not None:
+            from selflearn.context.nightly import fit_context
+            from selflearn.logs.io import read_turns
+
+            with console.status("reading logs and training"):
+                result = fit_context(list(read_turns(ws.logs)), det, domain=domain)
             where = str(result.save(out))
         else:
-            from selflearn.context.store import publish_context
+            from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
-            where = f"version {publish_context(workspace, result, {'turns': len(turns)})}"
+            with console.status("the nightly graph's context step"):
+                res = run_nightly(workspace, NightlyConfig(context=True), detector=det, only="context")
+            result = res.context.result
+            where = f"version {res.context.version} (nightly summary {res.summary})"
         trained = "a reranker" if result.model is not None else "no reranker (too few labelled turns)"
         console.print(
             f"{result.labelled_turns:,} labelled turns, {result.rows:,} candidate rows, "

@@ -68,12 +68,50 @@ def label(
     trained on the logs' own feedback signals (no annotation) when no saved one is given."""
     import pyarrow.parquet as pq
 
-    from selflearn.labels.labeller import Labeller
-    from selflearn.logs.io import read_turns
     from selflearn.text.encoder import set_torch_threads
     from selflearn.util.atomic import atomic_path
 
     set_torch_threads(threads)
+    if model_dir is None and Workspace(directory).has_logs():
+        table = _label_workspace(directory, refit=refit, epochs=epochs, detector=detector)
+    else:
+        table = _label_logs(directory, model_dir, refit=refit, epochs=epochs, detector=detector)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        pq.write_table(table, tmp)
+    auto = sum(table.column("auto").to_pylist())
+    defects = sum(table.column("defect").to_pylist())
+    console.print(
+        f"labelled {table.num_rows:,} request turns: {defects:,} defects, "
+        f"{auto:,} ({auto / max(table.num_rows, 1):.0%}) confident enough to use without review; wrote {out}"
+    )
+
+
+def _label_workspace(directory: Path, *, refit: bool, epochs: int, detector: str) -> Any:
+    """A workspace's turns labelled through the nightly graph's `labels` step (its summary is
+    written under WORKSPACE/nightly like any night's): a new labeller is fitted and published
+    when asked (--refit) or when none is live, else the live one labels."""
+    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+
+    det = _detector(directory, detector)
+    cfg = NightlyConfig(labels={"train": {"epochs": epochs}, "refit": refit})
+    with console.status("the nightly graph's labels step"):
+        res = run_nightly(directory, cfg, detector=det, only="labels")
+    night = res.labels
+    if night.version is not None:
+        console.print(f"fitted and published the labeller as labels {night.version} in {directory}")
+    else:
+        console.print(f"labelled with the live labeller ({Workspace(directory).model_dir('labels')})")
+    console.print(f"nightly summary: {res.summary}")
+    return night.labels
+
+
+def _label_logs(directory: Path, model_dir: Path | None, *, refit: bool, epochs: int, detector: str) -> Any:
+    """A log file or folder (or a workspace with an explicit --model) labelled in process; a
+    labeller fitted here is kept only in --model."""
+    from selflearn.labels.labeller import Labeller
+    from selflearn.logs.io import read_turns
+
     logs = directory / "logs" if (directory / "logs").is_dir() else directory
     if not logs.exists():
         console.print(f"[red]no such log file or folder: {logs}[/red]")
@@ -83,8 +121,7 @@ def label(
         console.print(f"[red]no turns in {logs}[/red]")
         raise typer.Exit(2)
     workspace = directory if (directory / "logs").is_dir() else directory.parent
-    ws = Workspace(workspace)
-    model_path = model_dir or ws.model_dir("labels")
+    model_path = model_dir
     with _progress() as prog:
         if model_path is not None and (model_path / "manifest.json").exists() and not refit:
             lab = Labeller.load(model_path, detector=_detector(workspace, detector))
@@ -104,23 +141,13 @@ def label(
                 lab.save(model_dir)
                 console.print(f"saved the labeller to {model_dir}")
             else:
-                version = ws.publish_model("labels", lab.save, {"trained_on": str(logs), "turns": len(turns)})
-                console.print(f"published the labeller as labels {version} in {ws.root}")
+                console.print("the labeller was not kept (give --model DIR, or label a workspace)")
         task = prog.add_task("labelling", total=len(turns))
 
         def on_label(done: int, total: int) -> None:
             prog.update(task, completed=done, total=total)
 
-        table = lab.predict(turns, progress=on_label)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        pq.write_table(table, tmp)
-    auto = sum(table.column("auto").to_pylist())
-    defects = sum(table.column("defect").to_pylist())
-    console.print(
-        f"labelled {table.num_rows:,} request turns: {defects:,} defects, "
-        f"{auto:,} ({auto / max(table.num_rows, 1):.0%}) confident enough to use without review; wrote {out}"
-    )
+        return lab.predict(turns, progress=on_label)
 
 
 def register(app: typer.Typer) -> None:
