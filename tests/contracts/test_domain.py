@@ -7,6 +7,7 @@ import pytest
 from selflearn.contracts.domain import (
     Domain,
     DomainError,
+    Effect,
     IntentKind,
     SlotType,
     intent_words,
@@ -96,6 +97,8 @@ def test_a_domain_round_trips_and_its_digest_is_its_content() -> None:
             "media[0].popularity",
         ),
         ({"intents": [{"name": "a"}, {"name": "a"}]}, "intent 'a' is listed twice"),
+        ({"intents": [{"name": "a", "effect": "toggle"}]}, "intents[0].effect: 'toggle' is not one of on"),
+        ({"title_intent": "PlayMovie"}, "title_intent 'PlayMovie' is not an intent"),
         ({"format_version": 99}, "newer than this selflearn reads"),
     ],
 )
@@ -107,3 +110,25 @@ def test_a_broken_domain_names_the_field(patch: dict[str, object], where: str) -
 def test_a_domain_from_intent_names_alone() -> None:
     d = Domain.from_intents("logs", ["b", "door_unlock", "b"])
     assert [i.name for i in d.intents] == ["b", "door_unlock"] and d.protected == frozenset({"door_unlock"})
+
+
+def test_how_intents_meet_the_home_state_is_data_a_deployment_can_give() -> None:
+    raw = _minimal()
+    raw["intents"][0] = {**raw["intents"][0], "effect": "on"}  # type: ignore[index]
+    raw["room_device_types"] = ["light"]
+    d = Domain.from_dict(raw)
+    assert d.intent("HassTurnOn").effect is Effect.ON  # type: ignore[union-attr]
+    assert d.intent("HassGetWeather").effect is None  # type: ignore[union-attr]
+    assert d.room_device_types == frozenset({"light"}) and d.title_intent is None
+    assert Domain.from_dict(d.to_dict()).digest == d.digest
+
+
+def test_the_simulated_home_says_what_its_switches_do() -> None:
+    from selflearn.home.domain import simulated_domain
+
+    d = simulated_domain()
+    on_off = {i.name: i.effect for i in d.intents if i.effect in (Effect.ON, Effect.OFF)}
+    assert on_off["lights_off"] is Effect.OFF and on_off["tv_on"] is Effect.ON
+    # every switch acts on one device type, so "turn it off" maps onto one intent per device
+    assert all(len(d.intent(n).device_types) == 1 for n in on_off)  # type: ignore[union-attr]
+    assert d.title_intent == "play_media" and "light" in d.room_device_types

@@ -18,7 +18,7 @@ import numpy as np
 
 from selflearn.context.history import HistoryStore, UserHistory, media_type_of
 from selflearn.context.signals import Interpretation, TurnView, is_active
-from selflearn.contracts.domain import Domain, SlotType
+from selflearn.contracts.domain import Domain, Effect, SlotType
 from selflearn.lexicon.lexicon import lexicon_for
 from selflearn.logs.records import DeviceState
 
@@ -40,25 +40,6 @@ _SCREEN_MEDIA = frozenset({"movie", "tv", "show", "series"})
 _MAX_FILLS = 6
 _ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "both"})
 _TITLE_MATCH = 0.85
-_ON_OFF: dict[str, tuple[str, bool]] = {  # intent -> (what it makes true/false, to "active"?)
-    "lights_on": ("light", True),
-    "lights_off": ("light", False),
-    "tv_on": ("tv", True),
-    "tv_off": ("tv", False),
-    "oven_off": ("oven", False),
-    "oven_preheat": ("oven", True),
-    "coffee_start": ("coffee_maker", True),
-    "garage_open": ("garage_door", True),
-    "garage_close": ("garage_door", False),
-    "blinds_open": ("blinds", True),
-    "blinds_close": ("blinds", False),
-}
-_NEEDS_PLAYING = frozenset({"media_pause", "volume_up", "volume_down", "volume_set"})
-# Kinds a room names as a target ("the bedroom lights", "the living room tv"); a room said with a
-# query or a player intent means something else (the room's thermostat, where to play).
-_ROOM_KINDS = frozenset({"light", "blinds", "tv"})
-# What an intent reads when no device is named ("what's the temperature" reads the thermostat).
-_NO_DEVICE_KINDS = {"temperature_query": frozenset({"thermostat"})}
 
 
 @dataclass(frozen=True)
@@ -80,6 +61,29 @@ def _nlu_pos(view: TurnView, intent: str) -> tuple[int, float]:
 
 def _kinds(intent: str, domain: Domain | None) -> frozenset[str]:
     return (domain.device_types_of(intent) if domain is not None else None) or frozenset()
+
+
+def _switch(intent: str, domain: Domain | None) -> bool | None:
+    """True when `intent` leaves its target active, False inactive, None when it does neither."""
+    spec = domain.intent(intent) if domain is not None else None
+    if spec is None or spec.effect not in (Effect.ON, Effect.OFF):
+        return None
+    return spec.effect is Effect.ON
+
+
+def _effect(intent: str, domain: Domain | None) -> Effect | None:
+    spec = domain.intent(intent) if domain is not None else None
+    return spec.effect if spec is not None else None
+
+
+def _needs_playing(intent: str, domain: Domain | None) -> bool:
+    spec = domain.intent(intent) if domain is not None else None
+    return spec is not None and spec.needs_playing
+
+
+def _reads_without_device(intent: str, domain: Domain | None) -> frozenset[str]:
+    spec = domain.intent(intent) if domain is not None else None
+    return spec.reads_without_device if spec is not None else frozenset()
 
 
 def _has_slot(intent: str, slot: str, domain: Domain | None) -> bool:
@@ -129,21 +133,26 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
             interp = Interpretation.make(h.intent, {})
             add(interp, "nlu")
             bases.append(interp)
-        elif h.intent == "play_media" and h.slot("media_title") and domain is not None:
+        elif domain is not None and h.intent == domain.title_intent and h.slot("media_title"):
             for m in lexicon_for(domain).catalog.find(h.slot("media_title") or "", None, 4):
                 if m.score >= _TITLE_MATCH:
-                    add(Interpretation.make("play_media", {"media_title": m.key}), "nlu")
+                    add(Interpretation.make(domain.title_intent, {"media_title": m.key}), "nlu")
     # the verb of the request applied to what the previous request acted on ("turn on the tv",
     # then "turn it off": lights_off heard, tv_off meant)
     if view.prev is not None:
         prev_devs = [view.states[t] for t in view.prev.targets if t in view.states]
+        switches = [
+            (spec.name, spec.effect is Effect.ON)
+            for spec in (domain.intents if domain is not None else ())
+            if spec.effect in (Effect.ON, Effect.OFF)
+        ]
         for h in view.nbest[:3]:
-            polarity = _ON_OFF.get(h.intent)
+            polarity = _switch(h.intent, domain)
             if polarity is None:
                 continue
             for d in prev_devs:
-                for intent, (kind, to_active) in _ON_OFF.items():
-                    if kind != d.kind or to_active != polarity[1]:
+                for intent, to_active in switches:
+                    if d.kind not in _kinds(intent, domain) or to_active != polarity:
                         continue
                     if _has_slot(intent, "device", domain):
                         add(Interpretation.make(intent, {"device": d.entity_id}), "prev")
@@ -179,7 +188,7 @@ def generate_candidates(view: TurnView, history: HistoryStore | None = None) -> 
             for d in picks[:_MAX_FILLS]:
                 add(Interpretation.make(base.intent, {**args, "device": d.entity_id}), "device")
         if (
-            kinds <= _ROOM_KINDS
+            kinds <= (domain.room_device_types if domain is not None else frozenset())
             and _has_slot(base.intent, "room", domain)
             and not {"device", "room"} & set(args)
         ):
@@ -260,7 +269,7 @@ def _targets(interp: Interpretation, view: TurnView) -> list[str]:
     args = interp.arg_dict
     if "device" in args:
         return [args["device"]] if args["device"] in view.states else []
-    kinds = _NO_DEVICE_KINDS.get(interp.intent, _kinds(interp.intent, view.domain))
+    kinds = _reads_without_device(interp.intent, view.domain) or _kinds(interp.intent, view.domain)
     pool = [d for d in view.states.values() if d.kind in kinds]
     room = args.get("room") or interp.ctx_room or view.room
     here = [d for d in pool if d.room == room]
@@ -356,19 +365,19 @@ def featurize(cands: list[Candidate], view: TurnView, history: HistoryStore | No
         t_active = [t in active_ids for t in targets]
         active_rooms = {d.room for d in view.states.values() if d.kind in kinds and d.entity_id in active_ids}
         would_change = 0.0
-        if it.intent in _ON_OFF and targets:
-            _kind, to_active = _ON_OFF[it.intent]
+        to_active = _switch(it.intent, view.domain)
+        if to_active is not None and targets:
             would_change = float(any(a != to_active for a in t_active))
-        elif it.intent == "media_resume":
+        elif _effect(it.intent, view.domain) is Effect.RESUME:
             would_change = float(
                 any(
                     view.states[t].state.get("paused") == "true"
                     for t in targets
-                    if t in view.states and view.states[t].kind in ("tv", "speaker")
+                    if t in view.states and view.states[t].kind in kinds
                 )
             )
         needs_playing_ok = 1.0
-        if it.intent in _NEEDS_PLAYING:
+        if _needs_playing(it.intent, view.domain):
             needs_playing_ok = float(any(t in playing_ids for t in targets))
         if not rows:  # row 0 is the default: its fit to the context is context for every row
             d_change, d_active = would_change, float(any(t_active))

@@ -33,6 +33,7 @@ __all__ = [
     "PROTECTED_WORDS",
     "Domain",
     "DomainError",
+    "Effect",
     "IntentKind",
     "IntentSpec",
     "MediaItem",
@@ -78,9 +79,25 @@ class SlotSpec:
     required: bool = False
 
 
+class Effect(StrEnum):
+    """What an action leaves its target in, as far as context needs to know: "turn it off" after
+    the TV was turned on means the TV, and an intent that would change nothing is an unlikely
+    reading."""
+
+    ON = "on"  # leaves its target active (on, open, running)
+    OFF = "off"  # leaves its target inactive
+    RESUME = "resume"  # resumes a paused player
+
+
 @dataclass(frozen=True)
 class IntentSpec:
-    """One intent: what it means, which slots it takes, and whether rewrites may target it."""
+    """One intent: what it means, which slots it takes, and whether rewrites may target it.
+
+    The last four fields describe how the intent meets the state of the home; the context reranker
+    reads them (a deployment that leaves them empty simply gets less from context):
+    `effect` (see `Effect`), `needs_playing` (acts only on something playing: pause, volume),
+    `reads_without_device` (the device types it reads when no device is named: "what's the
+    temperature" reads the thermostat)."""
 
     name: str
     kind: IntentKind
@@ -88,6 +105,9 @@ class IntentSpec:
     protected: bool = False  # security or money: never the target of a learned rewrite by default
     description: str = ""
     device_types: frozenset[str] = frozenset()  # the device types it acts on or reads (none: any)
+    effect: Effect | None = None
+    needs_playing: bool = False
+    reads_without_device: frozenset[str] = frozenset()
 
     def slot(self, name: str) -> SlotSpec | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -180,6 +200,11 @@ class Domain:
     teams: tuple[Team, ...] = ()
     media: tuple[MediaItem, ...] = ()
     protect_by_default: bool = True
+    # The device types a room names as the target ("the bedroom lights", "the living room tv");
+    # with other intents a room means something else (the room's thermostat, where to play).
+    room_device_types: frozenset[str] = frozenset()
+    # The intent that plays a title of `media` ("play gone girl"), if the domain has one.
+    title_intent: str | None = None
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -187,6 +212,8 @@ class Domain:
             if spec.name in seen:
                 raise DomainError(f"domain {self.name!r}: intent {spec.name!r} is listed twice")
             seen.add(spec.name)
+        if self.title_intent is not None and self.title_intent not in seen:
+            raise DomainError(f"domain {self.name!r}: title_intent {self.title_intent!r} is not an intent")
 
     @cached_property
     def by_name(self) -> dict[str, IntentSpec]:
@@ -233,9 +260,14 @@ class Domain:
                     "protected": i.protected,
                     "description": i.description,
                     "device_types": sorted(i.device_types),
+                    "effect": None if i.effect is None else str(i.effect),
+                    "needs_playing": i.needs_playing,
+                    "reads_without_device": sorted(i.reads_without_device),
                 }
                 for i in self.intents
             ],
+            "room_device_types": sorted(self.room_device_types),
+            "title_intent": self.title_intent,
             "device_types": list(self.device_types),
             "generic_device_names": dict(self.generic_device_names),
             "colors": list(self.colors),
@@ -297,6 +329,9 @@ class Domain:
                     protected=ir.get("protected", bool, False),
                     description=ir.get("description", str, ""),
                     device_types=frozenset(ir.strings("device_types")),
+                    effect=ir.enum("effect", Effect, None),
+                    needs_playing=ir.get("needs_playing", bool, False),
+                    reads_without_device=frozenset(ir.strings("reads_without_device")),
                 )
             )
         teams = []
@@ -339,6 +374,8 @@ class Domain:
             teams=tuple(teams),
             media=tuple(media),
             protect_by_default=r.get("protect_by_default", bool, True),
+            room_device_types=frozenset(r.strings("room_device_types")),
+            title_intent=r.optional("title_intent"),
         )
 
 
@@ -381,8 +418,10 @@ class _Reader:
                 raise DomainError(f"{self.where}.{key}[{k!r}]: expected a string, got {type(v).__name__}")
         return dict(values)
 
-    def enum(self, key: str, typ: type[StrEnum], default: StrEnum) -> Any:
-        value = self.get(key, str, str(default))
+    def enum(self, key: str, typ: type[StrEnum], default: StrEnum | None) -> Any:
+        value = self.get(key, str, None if default is None else str(default))
+        if value is None:
+            return None
         try:
             return typ(value)
         except ValueError:

@@ -59,6 +59,7 @@ __all__ = [
     "read_table",
     "read_turns",
     "stored_turn_ids",
+    "turn_ids_in",
     "workspace_tombstones",
     "write_jsonl",
     "write_parquet",
@@ -326,11 +327,16 @@ def stored_turn_ids(root: PathLike) -> set[str]:
     Ingestion checks new turns against it so that the same export ingested twice stores each
     turn once. Memory is one string per stored turn (about 80 MB for a million turns).
     """
-    logs = Path(root) / "logs"
-    if not logs.is_dir():
+    return turn_ids_in(Path(root) / "logs")
+
+
+def turn_ids_in(path: PathLike) -> set[str]:
+    """The turn ids of every log file under `path` (a log folder, one day's folder, or a file):
+    the id column alone for Parquet. The service's journal replay checks one day against it."""
+    if not Path(path).exists():
         return set()
     ids: set[str] = set()
-    for f in list_log_files(logs):
+    for f in list_log_files(path):
         if f.suffix == ".parquet":
             ids.update(pq.read_table(f, columns=["turn_id"]).column("turn_id").to_pylist())
         else:

@@ -25,9 +25,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from selflearn.logs.io import LogWriter, list_log_files
+from selflearn.logs.io import LogWriter, turn_ids_in
 from selflearn.logs.records import Feedback, FeedbackKind, Turn
 from selflearn.util.journal import JournalRecord, TurnJournal
 from selflearn.util.workspace import Workspace
@@ -226,7 +224,7 @@ class TurnLog:
             by_day.setdefault(day, []).append(t)
         written = 0
         for day, day_turns in sorted(by_day.items()):
-            stored = self._stored_ids(day)
+            stored = turn_ids_in(self.writer.day_dir(day))
             missing = [t for t in day_turns if t.turn_id not in stored]
             if missing:
                 missing.sort(key=lambda t: (t.timestamp, t.turn_id))
@@ -239,13 +237,3 @@ class TurnLog:
         )
         self.journal.release(old)
         return written
-
-    def _stored_ids(self, day: int) -> set[str]:
-        day_dir = self.writer.day_dir(day)
-        if not day_dir.is_dir():
-            return set()
-        ids: set[str] = set()
-        for part in list_log_files(day_dir):
-            if part.suffix == ".parquet":
-                ids.update(pq.read_table(part, columns=["turn_id"]).column("turn_id").to_pylist())
-        return ids
