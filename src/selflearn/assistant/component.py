@@ -9,6 +9,9 @@ the response, so a failure is logged, never raised past the pipeline.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
@@ -97,7 +100,68 @@ def create(name: str, **params: Any) -> Component:
             f"no component registered as {name!r}; known: {registered()} (components are declared "
             f"in the {ENTRY_POINT_GROUP!r} entry-point group: is the package that provides it installed?)"
         )
-    return factory(**params)
+    made = factory(**params)
+    # what `component_config` reports (a component that takes no attributes keeps its class path)
+    with contextlib.suppress(AttributeError):
+        made.created_as = name  # type: ignore[attr-defined]
+    return made
+
+
+_NOT_PLAIN = object()
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON data (paths as strings, sets sorted), or `_NOT_PLAIN`."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        if any(v is _NOT_PLAIN for v in items):
+            return _NOT_PLAIN
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        out = {k: _plain(v) for k, v in value.items()}
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out.values()) else out
+    return _NOT_PLAIN
+
+
+def component_config(comp: Component) -> dict[str, Any]:
+    """What rebuilds `comp` with `create`: ``{"component": name, **settings}``.
+
+    Components follow one convention (scikit-learn's for estimators, spaCy's for factories): the
+    factory's keyword parameters are the component's settings, stored under their own names. The
+    settings here are those whose values are plain data (numbers, strings, lists, mappings);
+    collaborators (a model, a store, a domain) are listed under ``"collaborators"``, to be handed
+    to `create` again by whoever rebuilds the pipeline. A component with its own `config()`
+    method is asked instead. The name is the one it was created under, else its class's path."""
+    own = getattr(comp, "config", None)
+    if callable(own):
+        return dict(own())
+    factory = _REGISTRY.get(getattr(comp, "created_as", "")) or type(comp)
+    params: Mapping[str, inspect.Parameter]
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    settings: dict[str, Any] = {}
+    collaborators: list[str] = []
+    for pname, param in params.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or pname == "self":
+            continue
+        if not hasattr(comp, pname):
+            continue
+        value = _plain(getattr(comp, pname))
+        if value is _NOT_PLAIN:
+            collaborators.append(pname)
+        else:
+            settings[pname] = value
+    name = getattr(comp, "created_as", None) or f"{type(comp).__module__}:{type(comp).__qualname__}"
+    out: dict[str, Any] = {"component": name, **settings}
+    if collaborators:
+        out["collaborators"] = collaborators
+    return out
 
 
 def registered() -> list[str]:
@@ -171,6 +235,11 @@ class Pipeline:
 
     def get(self, stage: str) -> Component | None:
         return next((c for c in self.components if c.name == stage), None)
+
+    def config(self) -> list[dict[str, Any]]:
+        """Each component's `component_config`, in order: what a report or the service records
+        about the pipeline that served, and (with the collaborators) what `build` rebuilds."""
+        return [component_config(c) for c in self.components]
 
 
 def build(config: Sequence[Mapping[str, Any]]) -> Pipeline:

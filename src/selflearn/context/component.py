@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from selflearn.assistant.component import StageFailure, TurnState, register
 from selflearn.assistant.resolve import CONTEXT_VALUE, EntityResolver
@@ -58,6 +59,17 @@ class ContextRerankResolver:
         self.n_turns = 0
         self.n_changed = 0
         self.changes: dict[str, str] = {}  # recent turn id -> the interpretation chosen instead
+
+    def config(self) -> dict[str, Any]:
+        """The settings `create("context.rerank.v1", **settings)` rebuilds this from; the model and
+        the histories are collaborators (or published artifacts the factory loads)."""
+        return {
+            "component": getattr(self, "created_as", "context.rerank.v1"),
+            "threshold": self.resolver.threshold,
+            "tie_margin": self.resolver.tie_margin,
+            "protected": None if self.protected is None else sorted(self.protected),
+            "collaborators": ["model", "history"],
+        }
 
     def set_model(self, model: ContextReranker | None, history: HistoryStore | None = None) -> None:
         """Swap in a newly trained model (and history) between turns, e.g. after a nightly job."""

@@ -717,10 +717,19 @@ class OnlineRewriter:
             fh.write(json.dumps(rec, default=str) + "\n")
 
     def config(self) -> dict[str, Any]:
+        """The settings `create("rewrite.online.v1", **settings)` rebuilds this from (the gates as
+        set: None means the loaded model's); the NLU, table and model are collaborators."""
         return {
-            "component": "rewrite.online.v1",
+            "component": getattr(self, "created_as", "rewrite.online.v1"),
             "root": str(self.store.root) if self.store else None,
             "layers": self.layers_name,
-            "gate_nlu": self.gates()[0],
-            "gate_asr": self.gates()[1],
+            "check_interval_s": self.check_interval_s,
+            "gate_nlu": self.gate_nlu,
+            "gate_asr": self.gate_asr,
+            "k_dense": self.k_dense,
+            "k_phonetic": self.k_phonetic,
+            "precomputed": self.use_precomputed,
+            "trace": str(self.trace_path) if self.trace_path is not None else None,
+            "compiled": self.compiled,
+            "collaborators": ["nlu", "table", "model"],
         }

@@ -106,8 +106,10 @@ class PrecomputedRewriter:
         return state
 
     def config(self) -> dict[str, Any]:
+        """The settings `create("rewrite.precomputed.v1", **settings)` rebuilds this from; a table
+        handed in directly is a collaborator."""
         return {
-            "component": "rewrite.precomputed.v1",
+            "component": getattr(self, "created_as", "rewrite.precomputed.v1"),
             "root": str(self.store.root) if self.store else None,
             "check_interval_s": self.check_interval_s,
             "min_score": self.min_score,
