@@ -43,7 +43,6 @@ from selflearn.eval.annotator import (
 from selflearn.labels.dataset import DialogueBuilder
 from selflearn.labels.feedback_nlu import FeedbackNluConfig, examples_from_labels, retrain_nlu
 from selflearn.labels.labeller import Labeller
-from selflearn.logs.adapters.rated_tsv import defect_labels, read_rated_tsv, to_turns
 from selflearn.simulate.traffic import SimConfig
 from selflearn.simulate.truth import truth_table
 from selflearn.text.encoder import set_torch_threads
@@ -133,23 +132,11 @@ def speed(lab: Labeller, turns: list, repeats: int = 2) -> dict[str, float]:
 
 
 def rated_eval(lab: Labeller, path: Path) -> dict[str, Any]:
-    """Defect head against the annotators' majority on rated TSV dialogues (real human ratings)."""
-    dialogues = read_rated_tsv(path)
-    gold = defect_labels(dialogues)
-    table = lab.predict(to_turns(dialogues))
-    pred = dict(zip(table.column("turn_id").to_pylist(), table.column("defect").to_pylist(), strict=True))
-    tp = sum(gold[k] and pred[k] for k in gold)
-    fp = sum(pred[k] and not gold[k] for k in gold)
-    fn = sum(gold[k] and not pred[k] for k in gold)
-    ok = sum(gold[k] == pred[k] for k in gold)
-    return {
-        "file": str(path),
-        "dialogues": len(dialogues),
-        "labelled_turns": len(gold),
-        "defect_share": sum(gold.values()) / max(len(gold), 1),
-        "accuracy": ok / max(len(gold), 1),
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
-    }
+    """Defect head against the annotators' majority on rated TSV dialogues (real human ratings):
+    AUROC and best F1 (`selflearn.labels.rated`); bad lines are skipped and counted."""
+    from selflearn.labels.rated import score_rated
+
+    return score_rated(lab, path).to_dict()
 
 
 def closed_loop(model: Labeller, nlu: Any, train_turns: list, a: argparse.Namespace) -> dict[str, Any]:

@@ -62,6 +62,14 @@ def label(
             "else the hand-set heuristic), heuristic, span, lexical or rule"
         ),
     ] = "auto",
+    rated: Annotated[
+        Path | None,
+        typer.Option(
+            help="human-rated dialogues (tab-separated USER/SYSTEM lines with 1-5 ratings): also score "
+            "the labeller's defect head against the annotators' majority (AUROC, best F1); bad lines "
+            "are skipped and, for a workspace, quarantined"
+        ),
+    ] = None,
 ) -> None:
     """Label every request turn: defect, goal segment, goal success, intent and slots, each with a
     confidence, and whether the turn clears the automatic-labelling threshold. The labeller is
@@ -72,10 +80,13 @@ def label(
     from selflearn.util.atomic import atomic_path
 
     set_torch_threads(threads)
+    if rated is not None and not rated.is_file():
+        console.print(f"[red]no such rated-dialogue file: {rated}[/red]")
+        raise typer.Exit(2)
     if model_dir is None and Workspace(directory).has_logs():
-        table = _label_workspace(directory, refit=refit, epochs=epochs, detector=detector)
+        lab, table = _label_workspace(directory, refit=refit, epochs=epochs, detector=detector)
     else:
-        table = _label_logs(directory, model_dir, refit=refit, epochs=epochs, detector=detector)
+        lab, table = _label_logs(directory, model_dir, refit=refit, epochs=epochs, detector=detector)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp)
@@ -84,6 +95,38 @@ def label(
     console.print(
         f"labelled {table.num_rows:,} request turns: {defects:,} defects, "
         f"{auto:,} ({auto / max(table.num_rows, 1):.0%}) confident enough to use without review; wrote {out}"
+    )
+    if rated is not None:
+        _score_rated(lab, rated, directory)
+
+
+def _score_rated(lab: Any, rated: Path, directory: Path) -> None:
+    """Score the defect head on human-rated dialogues; quarantine their bad lines in a workspace."""
+    from selflearn.labels.rated import score_rated
+    from selflearn.logs.adapters.rated_tsv import RatedTsvError
+
+    errors: list[RatedTsvError] = []
+    try:
+        score = score_rated(lab, rated, errors)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if errors:
+        for err in errors[:5]:
+            console.print(f"  [yellow]skipped {err}[/yellow]")
+        if Workspace(directory).has_logs():
+            from selflearn.logs.quarantine import QuarantineWriter
+            from selflearn.logs.validate import RecordError
+
+            with QuarantineWriter(directory, str(rated)) as q:
+                for err in errors:
+                    q.add(err.line, [RecordError(str(rated), err.line, err.field, str(err))], str(err))
+            console.print(f"{len(errors)} bad line(s) quarantined: {q.path}")
+    auroc = "n/a (one class)" if score.auroc is None else f"{score.auroc:.3f}"
+    console.print(
+        f"human-rated {rated}: {score.labelled_turns:,} rated turns in {score.dialogues:,} dialogues, "
+        f"{score.defect_share:.0%} rated low; defect head AUROC {auroc}, best F1 {score.best_f1:.3f} "
+        f"(at {score.best_threshold:.2f}), F1 at its own decision {score.f1_at_decision:.3f}"
     )
 
 
@@ -98,12 +141,13 @@ def _label_workspace(directory: Path, *, refit: bool, epochs: int, detector: str
     with console.status("the nightly graph's labels step"):
         res = run_nightly(directory, cfg, detector=det, only="labels")
     night = res.labels
+    assert night is not None
     if night.version is not None:
         console.print(f"fitted and published the labeller as labels {night.version} in {directory}")
     else:
         console.print(f"labelled with the live labeller ({Workspace(directory).model_dir('labels')})")
     console.print(f"nightly summary: {res.summary}")
-    return night.labels
+    return night.labeller, night.labels
 
 
 def _label_logs(directory: Path, model_dir: Path | None, *, refit: bool, epochs: int, detector: str) -> Any:
@@ -147,7 +191,7 @@ def _label_logs(directory: Path, model_dir: Path | None, *, refit: bool, epochs:
         def on_label(done: int, total: int) -> None:
             prog.update(task, completed=done, total=total)
 
-        return lab.predict(turns, progress=on_label)
+        return lab, lab.predict(turns, progress=on_label)
 
 
 def register(app: typer.Typer) -> None:

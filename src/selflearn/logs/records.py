@@ -159,7 +159,7 @@ class ResolutionStage(_Record):
 class ActionStage(_Record):
     name: str | None = None  # the executed intent, None if nothing ran
     arguments: dict[str, str] = Field(default_factory=dict)
-    status: str = "none"  # ok | failed | none
+    status: str = "none"  # ok | failed | none (nothing ran) | unknown (not recorded)
     error: str | None = None
     changes: list[str] = Field(default_factory=list)  # "entity_id.field=new" for state changes
 

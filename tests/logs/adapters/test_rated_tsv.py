@@ -87,3 +87,49 @@ def test_bad_lines_name_line_and_field(line: str, field: str, lineno: int) -> No
     assert err.value.line == lineno
     assert err.value.field == field
     assert f"x.tsv:{lineno}" in str(err.value) and repr(field) in str(err.value)
+
+
+def test_an_overall_line_rates_the_dialogue_not_a_turn() -> None:
+    (d,) = parse_rated_tsv(
+        [
+            "USER\tbook a table\tinform\t\n",
+            "SYSTEM\tdone\tbook\n",
+            "USER\tthanks\tthank\t4,4\n",
+            "SYSTEM\tbye\tbye\n",
+            "USER\tOVERALL\t\t2,3,2\n",
+        ]
+    )
+    assert [t.user_text for t in d.turns] == ["book a table", "thanks"]
+    assert d.overall == [2, 3, 2]
+    assert [t.defect for t in d.turns] == [False, None]  # the last turn stays unlabelled
+
+
+def test_consecutive_user_lines_are_one_turn() -> None:
+    (d,) = parse_rated_tsv(
+        [
+            "USER\tI want a hotel\tinform\t\n",
+            "USER\tin the north\tinform\t\n",
+            "SYSTEM\tThe Acorn?\trequest\n",
+            "USER\tno\tnegate\t1,1,2\n",
+        ]
+    )
+    assert [t.user_text for t in d.turns] == ["I want a hotel in the north", "no"]
+    assert d.turns[0].system_text == "The Acorn?" and d.turns[0].defect is True
+
+
+def test_a_missing_system_action_is_unknown_not_failed() -> None:
+    (d,) = parse_rated_tsv(["USER\thi\tgreet\t\n", "SYSTEM\thello there\t\n", "USER\tok\tack\t4\n"])
+    turns = to_turns([d])
+    assert turns[0].action.status == "unknown" and turns[0].action.name is None
+    assert turns[1].action.status == "unknown"  # no system line at all
+
+
+def test_with_an_errors_list_a_bad_line_is_skipped_and_the_rest_kept() -> None:
+    errors: list[RatedTsvError] = []
+    dialogues = parse_rated_tsv(
+        ["USER\ta\tx\t\n", "SYSTEM\tb\ty\n", "USER\tc\tx\t3,9\n", "BOT\tz\n", "USER\td\tx\t2,2\n"],
+        source="f.tsv",
+        errors=errors,
+    )
+    assert [(e.line, e.field) for e in errors] == [(3, "ratings"), (4, "line")]
+    assert [t.user_text for t in dialogues[0].turns] == ["a", "d"]

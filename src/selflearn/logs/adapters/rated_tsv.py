@@ -9,7 +9,10 @@ separated by blank lines)::
 `ratings` are 1-5 scores of several annotators on a USER line: how satisfied the user is with the
 dialogue at that point, i.e. with the system turn just before it. A SYSTEM line may omit the
 ratings field or leave it empty; a USER line may leave it empty (unrated). Lines starting with
-``#`` are comments.
+``#`` are comments. A USER line whose text is ``OVERALL`` (the last line of a dialogue in such
+corpora) rates the whole dialogue: it is kept as `RatedDialogue.overall`, never as a turn.
+Consecutive USER lines with no SYSTEM line between them are one turn (their texts joined; the
+first ratings given count).
 
 Mapping:
   * one `Turn` per USER line: the request is the user text (ASR 1-best at confidence 1.0, engine
@@ -23,7 +26,9 @@ Mapping:
     line is unrated, have no label (None).
   * SYSTEM lines before the first USER line (a greeting) are kept as `RatedDialogue.preamble` only.
 
-Errors name the file, line and field (`RatedTsvError`).
+Errors name the file, line and field (`RatedTsvError`). Given an `errors` list, a reader skips a
+bad line, keeps the rest of the file and appends the error (for quarantine); without one, the
+first bad line raises.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class RatedDialogue:
     dialogue_id: str
     turns: list[RatedTurn] = field(default_factory=list)
     preamble: list[str] = field(default_factory=list)
+    overall: list[int] = field(default_factory=list)  # the whole dialogue's ratings (OVERALL line)
 
 
 def _ratings(raw: str, source: str, line: int) -> list[int]:
@@ -113,21 +119,31 @@ def _majority_low(ratings: Sequence[int], max_rating: int) -> bool | None:
     return sum(r <= max_rating for r in ratings) * 2 > len(ratings)
 
 
+OVERALL = "OVERALL"
+
+
 def parse_rated_tsv(
-    lines: Iterable[str], source: str = "<input>", name: str | None = None, defect_max_rating: int = 2
+    lines: Iterable[str],
+    source: str = "<input>",
+    name: str | None = None,
+    defect_max_rating: int = 2,
+    errors: list[RatedTsvError] | None = None,
 ) -> list[RatedDialogue]:
-    """Parse rated TSV lines into dialogues with per-turn defect labels (see module docstring)."""
+    """Parse rated TSV lines into dialogues with per-turn defect labels (see module docstring).
+    With `errors`, a bad line is skipped and its error appended; without, it raises."""
     base = name or Path(source).stem or "rated"
     dialogues: list[RatedDialogue] = []
     cur: RatedDialogue | None = None
+    last_role = ""
 
     def close() -> None:
-        nonlocal cur
-        if cur is not None and (cur.turns or cur.preamble):
+        nonlocal cur, last_role
+        if cur is not None and (cur.turns or cur.preamble or cur.overall):
             for k, t in enumerate(cur.turns[:-1]):
                 t.defect = _majority_low(cur.turns[k + 1].ratings, defect_max_rating)
             dialogues.append(cur)
         cur = None
+        last_role = ""
 
     for no, raw in enumerate(lines, start=1):
         text = raw.rstrip("\r\n")
@@ -136,19 +152,23 @@ def parse_rated_tsv(
             continue
         if text.lstrip().startswith("#"):
             continue
-        parts = text.split("\t")
-        if len(parts) not in (3, 4):
-            raise RatedTsvError(source, no, "line", f"expected 3 or 4 tab-separated fields, got {len(parts)}")
-        role = parts[0].strip().upper()
-        if role not in ROLES:
-            raise RatedTsvError(source, no, "role", f"{parts[0]!r} is not USER or SYSTEM")
-        utt, action = parts[1].strip(), parts[2].strip()
-        ratings = _ratings(parts[3], source, no) if len(parts) == 4 else []
+        try:
+            role, utt, action, ratings = _fields(text, source, no)
+        except RatedTsvError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
         if cur is None:
             cur = RatedDialogue(dialogue_id=f"{base}:{len(dialogues) + 1}")
-        if role == "USER":
-            if not utt:
-                raise RatedTsvError(source, no, "text", "a USER line needs text")
+        if role == "USER" and utt.upper() == OVERALL:
+            cur.overall = ratings
+        elif role == "USER" and last_role == "USER" and cur.turns:
+            t = cur.turns[-1]  # the same turn, said in two lines
+            t.user_text = f"{t.user_text} {utt}"
+            t.user_action = t.user_action or action
+            t.ratings = t.ratings or ratings
+        elif role == "USER":
             cur.turns.append(RatedTurn(user_text=utt, user_action=action, ratings=ratings, line=no))
         elif cur.turns:
             t = cur.turns[-1]
@@ -156,17 +176,37 @@ def parse_rated_tsv(
             t.system_action = t.system_action or action
         else:
             cur.preamble.append(utt)
+        last_role = role
     close()
     return dialogues
 
 
+def _fields(text: str, source: str, no: int) -> tuple[str, str, str, list[int]]:
+    parts = text.split("\t")
+    if len(parts) not in (3, 4):
+        raise RatedTsvError(source, no, "line", f"expected 3 or 4 tab-separated fields, got {len(parts)}")
+    role = parts[0].strip().upper()
+    if role not in ROLES:
+        raise RatedTsvError(source, no, "role", f"{parts[0]!r} is not USER or SYSTEM")
+    utt, action = parts[1].strip(), parts[2].strip()
+    ratings = _ratings(parts[3], source, no) if len(parts) == 4 else []
+    if role == "USER" and not utt:
+        raise RatedTsvError(source, no, "text", "a USER line needs text")
+    return role, utt, action, ratings
+
+
 def read_rated_tsv(
-    path: str | os.PathLike[str], name: str | None = None, defect_max_rating: int = 2
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    defect_max_rating: int = 2,
+    errors: list[RatedTsvError] | None = None,
 ) -> list[RatedDialogue]:
-    """Read a rated TSV file (UTF-8)."""
+    """Read a rated TSV file (UTF-8); with `errors`, bad lines are skipped and collected there."""
     p = Path(path)
     with open(p, encoding="utf-8") as f:
-        return parse_rated_tsv(f, source=str(p), name=name or p.stem, defect_max_rating=defect_max_rating)
+        return parse_rated_tsv(
+            f, source=str(p), name=name or p.stem, defect_max_rating=defect_max_rating, errors=errors
+        )
 
 
 def to_turns(dialogues: Sequence[RatedDialogue], start: datetime = EPOCH) -> list[Turn]:
@@ -192,7 +232,7 @@ def to_turns(dialogues: Sequence[RatedDialogue], start: datetime = EPOCH) -> lis
                         else [],
                     ),
                     action=ActionStage(
-                        name=rt.system_action or None, status="ok" if rt.system_action else "none"
+                        name=rt.system_action or None, status="ok" if rt.system_action else "unknown"
                     ),
                     response=ResponseStage(text=rt.system_text),
                 )
