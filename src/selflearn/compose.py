@@ -98,14 +98,19 @@ def build_assistant(config: list[dict[str, Any]]) -> Assistant:
     return Assistant(build(config))
 
 
-def train_default_nlu(seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7) -> Any:
-    """Fit the NLU on the training part of the grammar (deterministic under `seed`)."""
-    from selflearn.assistant.nlu.model import NluModel
+def default_nlu_examples(seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7) -> list[Any]:
+    """The training part of the grammar the default NLU learns from (deterministic under `seed`)."""
     from selflearn.grammar import generate, split_templates
 
     train_ids, _heldout = split_templates(seed, train_fraction)
-    examples = generate(n_per_intent, seed, template_ids=train_ids)
-    return NluModel().fit(examples)
+    return list(generate(n_per_intent, seed, template_ids=train_ids))
+
+
+def train_default_nlu(seed: int = 0, n_per_intent: int = 400, train_fraction: float = 0.7) -> Any:
+    """Fit the NLU on the training part of the grammar (deterministic under `seed`)."""
+    from selflearn.assistant.nlu.model import NluModel
+
+    return NluModel().fit(default_nlu_examples(seed, n_per_intent, train_fraction))
 
 
 def load_or_train_nlu(workspace: str | Path | Workspace, seed: int = 0, n_per_intent: int = 400) -> Any:
@@ -119,8 +124,13 @@ def load_or_train_nlu(workspace: str | Path | Workspace, seed: int = 0, n_per_in
     model_dir = ws.model_dir("nlu")
     if model_dir is not None and _trained_with(ws, model_dir) in (None, wanted):
         return NluModel.load(model_dir)
-    model = train_default_nlu(seed=seed, n_per_intent=n_per_intent)
-    ws.publish_model("nlu", model.save, {"trained_on": "the built-in grammar", "trained_with": wanted})
+    from selflearn.labels.nlu_night import base_examples_table, publish_nlu
+
+    examples = default_nlu_examples(seed=seed, n_per_intent=n_per_intent)
+    model = NluModel().fit(examples)
+    # the examples go with the model: the nightly understanding step retrains on them
+    provenance = {"trained_on": "the built-in grammar", "trained_with": wanted}
+    publish_nlu(ws, model, base_examples_table(examples), provenance)
     return model
 
 

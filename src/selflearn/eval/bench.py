@@ -40,6 +40,7 @@ from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_det
 from selflearn.eval.report import DayMetrics, day_metrics
 from selflearn.eval.seeds import SeedRun, run_loop_seeds
 from selflearn.eval.slu_metrics import slu_f1
+from selflearn.labels.nlu_night import base_examples_table, publish_nlu
 from selflearn.rewrite.guard import nlu_reader
 from selflearn.simulate.slurp_goals import SlurpGoals
 from selflearn.simulate.slurp_traffic import SlurpDayResult, SlurpSimulator, TurnScore, recording_voice
@@ -297,8 +298,11 @@ def _bench_seed(
     save_domain(slurp_domain(train), out)
     say(f"training the NLU on {len(train)} requests")
     t0 = time.perf_counter()
-    nlu = NluModel().fit(to_examples(train))
-    Workspace(out).publish_model("nlu", nlu.save, {"trained_on": str(cfg.train), "examples": len(train)})
+    train_examples = to_examples(train)
+    nlu = NluModel().fit(train_examples)
+    # the examples go with the model: the nightly understanding step retrains on them
+    provenance = {"trained_on": str(cfg.train), "examples": len(train_examples)}
+    publish_nlu(out, nlu, base_examples_table(train_examples), provenance)
     t_nlu = time.perf_counter() - t0
     asr_entry = _asr_entry(cfg, [r.sentence for r in train])
     assistant = build_assistant(

@@ -52,6 +52,9 @@ class LoopConfig:
     # Context-aware interpretation (selflearn.context): the reranker, trained nightly from the logs,
     # takes resolution's place; `ambiguity_share` mixes ambiguity scenarios into the traffic.
     context: bool = False
+    # The understanding step (selflearn.labels.nlu_night): None = off; a mapping (possibly empty)
+    # of its options turns it on, and a model it publishes serves from the next day.
+    nlu: dict[str, Any] | None = None
     ambiguity_share: float = 0.0
     # Simulator personal patterns (SimConfig.personal_share, simulate/personal.py); 0: off.
     personal_share: float = 0.0
@@ -185,6 +188,7 @@ def _config(cfg: LoopConfig) -> dict[str, Any]:
         "online": cfg.online,
         "detector": cfg.detector,
         "context": cfg.context,
+        "nlu": cfg.nlu,
         "ambiguity_share": cfg.ambiguity_share,
         "personal_share": cfg.personal_share,
         "realistic_sessions": cfg.realistic_sessions,
@@ -287,6 +291,7 @@ def _run_seed(
                 min_users=cfg.min_users,
                 online=nightly_online,
                 context=cfg.context,
+                nlu=cfg.nlu,
                 **cfg.nightly,
             ),
             detector=detector,
@@ -304,6 +309,15 @@ def _run_seed(
                 **_online_day_extra(rewriter, night.online),
             }
         )
+        if night.nlu is not None:
+            metrics.extra.update(night.nlu.summary())
+            if night.nlu.version is not None:
+                from selflearn.assistant.nlu.component import NluComponent
+
+                nlu = night.nlu.model  # what the guards read with, and what serves tomorrow
+                served = assistant.component("nlu")
+                assert isinstance(served, NluComponent), "the understanding step retrains the NLU model"
+                served.set_model(nlu)
         if cfg.context and night.context is not None:
             from selflearn.context.nightly import hand_to_component
 

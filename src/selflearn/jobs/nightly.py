@@ -52,6 +52,10 @@ class NightlyConfig:
     labels: dict[str, Any] | None = None
     # Failure point isolation (selflearn.fpi): the live fpi model's failure point for every turn.
     fpi: bool = False
+    # The understanding step (selflearn.labels.nlu_night): retrain the NLU on wordings people
+    # rephrased their way out of; the mapping overrides nlu_night's holdout and min_gain (its
+    # min_people is min_users). None = off.
+    nlu: dict[str, Any] | None = None
 
 
 @dataclass
@@ -68,6 +72,7 @@ class NightlyResult:
     summary: Path | None = None  # the run's nightly/<run>/summary.json
     context: Any = None  # the context step's `ContextNight`, when it ran
     labels: Any = None  # the labels step's `LabelsNight`, when it ran
+    nlu: Any = None  # the nlu step's `NluNight`, when it ran
     fpi: Any = None  # the fpi step's `FpiNight`, when it ran
 
 
@@ -164,6 +169,7 @@ def run_nightly(
         context=v.get("context"),
         labels=v.get("labels"),
         fpi=v.get("failure_points"),
+        nlu=v.get("nlu"),
     )
 
 
@@ -176,7 +182,7 @@ def nightly_graph(
     protected: Collection[str] | None = None,
 ) -> NightlyGraph:
     """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
-    publish -> online -> context -> labels -> fpi (the last four when configured).
+    publish -> online -> nlu -> context -> labels -> fpi (the last five when configured).
 
     Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
     online training fit on the aggregated chains on the driver (the chains of a night fit in memory
@@ -284,8 +290,32 @@ def nightly_graph(
         night = fpi_night(workspace, publish=cfg.publish)
         return {"failure_points": night, "artifact": Artifact("failure_points", night.version, night.digest)}
 
+    def understanding(v: Mapping[str, Any]) -> dict[str, Any]:
+        from selflearn.contracts.domain import protected_by_default
+        from selflearn.labels.nlu_night import nlu_night
+
+        chains = v["learning_chains"]
+        intents = {i for row in chains.column("intents").to_pylist() for i in row if i}
+        # implicit feedback never teaches a protected intent: the deployment's set, and the default
+        # policy over every intent the logs name
+        guarded = set(protected or ()) | protected_by_default(intents)
+        night = nlu_night(
+            workspace,
+            chains,
+            min_people=cfg.min_users,
+            protected=guarded,
+            publish=cfg.publish,
+            **(cfg.nlu or {}),
+        )
+        version = night.version or Workspace(workspace).store("nlu").current_version()
+        return {"nlu": night, "artifact": Artifact("nlu", version, night.digest)}
+
     if cfg.online is not None:
         steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
+    if cfg.nlu is not None:
+        # one model over all examples, fitted on the driver; after the rewrites, which it does not
+        # need, so that a failed fit never holds them back
+        steps.append(Step("nlu", ("learning_chains",), ("nlu",), understanding))
     if cfg.context:
         # after the rewrites are published in a full night (steps run in this order), but needing
         # nothing from them, so `--only context` runs it alone; trained on the driver from the

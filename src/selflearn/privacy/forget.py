@@ -45,6 +45,7 @@ class ForgetReport:
     files_rewritten: list[str] = field(default_factory=list)
     rewrite_table_version: str | None = None
     online_versions_scrubbed: int = 0
+    nlu_retrained: str | None = None  # the understanding model version retrained without the person
 
     @property
     def total(self) -> int:
@@ -124,6 +125,7 @@ def forget_user(
     """Delete `user_id` from every store of `workspace` (and from a running service's unflushed
     `buffer`, which also scrubs its journal); `prefs_db` defaults to the workspace's."""
     from selflearn.context.store import forget_context
+    from selflearn.labels.nlu_night import forget_nlu
     from selflearn.rewrite.online import OnlineStore
     from selflearn.rewrite.store import RewriteStore
     from selflearn.teach.store import PreferenceStore
@@ -138,6 +140,11 @@ def forget_user(
     if buffer is None and journal.is_dir():
         segments = TurnJournal.segments_in(journal)
         report._add("service journal", sum(TurnJournal.scrub(seg, user_id) for seg in segments))
+    # before the row-by-row scrub: the understanding model is retrained without the person, and
+    # the versions that learned from them are discarded
+    nlu = forget_nlu(ws, user_id)
+    report._add("understanding model versions", int(nlu["versions"]))
+    report.nlu_retrained = nlu["retrained"]
     for path in _files(ws, "*.parquet"):
         kind = "logs" if "logs" in path.relative_to(ws).parts else path.relative_to(ws).parts[0]
         report._add(kind, _scrub_parquet(path, user_id), path, ws)

@@ -235,6 +235,15 @@ class VersionedStore:
             vdir / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
         )
 
+    def discard(self, version: str) -> None:
+        """Delete a kept version for good (never the pointed one): what forgetting a person does
+        to a version that cannot be scrubbed, such as a model fitted on their data."""
+        if version == self.pointed_version():
+            raise StoreError(f"{self.kind}-version-live", f"{version} is live: publish or roll back first")
+        if version not in self.versions():
+            raise StoreError(f"{self.kind}-version-unknown", f"no published {self.kind} version {version!r}")
+        self._discard(version)
+
     def touch_current(self) -> None:
         """Rewrite CURRENT unchanged, so readers that watch it reload (after `rewrite`)."""
         self._touch()

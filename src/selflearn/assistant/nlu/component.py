@@ -48,6 +48,11 @@ class NluComponent:
         # the log names the exact model: "<name>@<training fingerprint>"
         self.model_name = f"{model.name}@{model.version_}"
 
+    def set_model(self, model: NluModel) -> None:
+        """Serve a newly published model from the next turn on (the nightly understanding step)."""
+        self.model = model
+        self.model_name = f"{model.name}@{model.version_}"
+
     def __call__(self, state: TurnState) -> TurnState:
         text = state.turn.text
         if not text.strip():
