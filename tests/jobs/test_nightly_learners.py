@@ -121,3 +121,42 @@ def _owners(ws: Path) -> dict[str, set[str]]:
     for u, t in zip(flat.column("user_id").to_pylist(), flat.column("turn_id").to_pylist(), strict=True):
         out.setdefault(u, set()).add(t)
     return out
+
+
+def test_the_nlu_step_gates_publishes_with_provenance_and_forgets(
+    logged: Path, tmp_path: Path, small_nlu: Any
+) -> None:
+    from selflearn.compose import default_nlu_examples
+    from selflearn.labels.nlu_night import EXAMPLES_FILE, base_examples_table, publish_nlu
+    from selflearn.privacy.forget import find_traces, forget_user
+
+    ws = _fresh(logged, tmp_path)
+    with pytest.raises(FileNotFoundError, match="published with its training examples"):
+        run_nightly(ws, NightlyConfig(nlu={}), only="nlu")
+    publish_nlu(ws, small_nlu, base_examples_table(default_nlu_examples(seed=0, n_per_intent=60)))
+    # one supporter is enough here (a 12-person log), and any gain publishes
+    res = run_nightly(ws, NightlyConfig(nlu={"holdout": 0.3, "min_gain": -10_000}, min_users=1), only="nlu")
+    night = res.nlu
+    summary = json.loads(res.summary.read_text()) if res.summary else {}
+    assert [s["name"] for s in summary["steps"]] == ["read", "sessionize", "detect", "late_feedback", "nlu"]
+    assert summary["steps"][-1]["artifact"]["kind"] == "nlu"
+    assert set(night.gate) == {"live", "candidate"} and night.learned > 0, night.reason
+    store = Workspace(ws).store("nlu")
+    assert night.version == store.current_version() == "v0002"
+    examples = pq.read_table(store.path("v0002") / EXAMPLES_FILE)
+    learned = examples.filter(pa_equal(examples, "source", "rephrase"))
+    assert learned.num_rows == night.supporting_turns and None not in learned.column("user_id").to_pylist()
+    assert store.manifest("v0002")["parent"] == "v0001" and store.manifest("v0002")["min_people"] == 1
+    # forgetting a supporter: the model is retrained without them, the versions they taught are gone
+    person = learned.column("user_id").to_pylist()[0]
+    report = forget_user(ws, person)
+    assert report.nlu_retrained == "v0003" and store.versions() == ["v0001", "v0003"]
+    left = pq.read_table(store.path("v0003") / EXAMPLES_FILE)
+    assert person not in left.column("user_id").to_pylist()
+    assert find_traces(ws, person) == []
+
+
+def pa_equal(table: Any, column: str, value: str) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.equal(table[column], value)
