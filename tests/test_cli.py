@@ -248,3 +248,20 @@ def test_domain_export_and_show(tmp_path: Path) -> None:
     bad.write_text('{"name": "x", "intents": [{"name": "a", "kind": "wish"}]}')
     res = runner.invoke(app, ["domain", "show", str(bad)])
     assert res.exit_code == 2 and "intents[0].kind" in "".join(res.output.split())
+
+
+def test_learners_pick_what_runs_each_night() -> None:
+    import typer
+
+    from selflearn.cli import _bench_learners, _learner_options
+
+    assert _learner_options(None, "global") == {"online": "global"}
+    assert _learner_options("markov,online,nlu", "off") == {
+        "online": "global+personal",
+        "nlu": {},
+        "nightly": {},
+    }
+    assert _learner_options("nlu", "global") == {"online": "off", "nlu": {}, "nightly": {"markov": False}}
+    assert _bench_learners(_learner_options("markov,nlu", "off")) == {"online": "off", "nightly": {"nlu": {}}}
+    with pytest.raises(typer.BadParameter, match="unknown learner"):
+        _learner_options("markov,magic", "off")

@@ -185,6 +185,40 @@ def ingest(
 
 
 _SEEDS_CONTEXT = {"allow_extra_args": True}
+LEARNERS = ("markov", "online", "nlu")
+_LEARNERS_HELP = (
+    "Learners that run each night, comma-separated: markov (precomputed rewrites), online (online "
+    "rewrite layers; --online picks which, default global+personal), nlu (the understanding step). "
+    "Default: markov, and online when --online is not off."
+)
+
+
+def _bench_learners(options: dict[str, Any]) -> dict[str, Any]:
+    """`_learner_options` as `BenchConfig` fields (the bench passes the nlu step as a night option)."""
+    nightly = dict(options.get("nightly") or {})
+    if options.get("nlu") is not None:
+        nightly["nlu"] = options["nlu"]
+    return {"online": options["online"], "nightly": nightly}
+
+
+def _learner_options(learners: str | None, online: str) -> dict[str, Any]:
+    """`LoopConfig` fields for a `--learners` list (None: markov, plus online per --online)."""
+    if learners is None:
+        return {"online": online}
+    chosen = [x.strip() for x in learners.split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in LEARNERS]
+    if unknown or not chosen:
+        raise typer.BadParameter(
+            f"unknown learner(s) {unknown}; choose from {', '.join(LEARNERS)}", param_hint="--learners"
+        )
+    layers = "off" if "online" not in chosen else (online if online != "off" else "global+personal")
+    return {
+        "online": layers,
+        "nlu": {} if "nlu" in chosen else None,
+        "nightly": {} if "markov" in chosen else {"markov": False},
+    }
+
+
 _MIN_USERS_HELP = "Distinct principals a rewrite needs (households, else users)."
 _SEEDS_HELP = "Seeds to run and pool (mean with a 95% interval): --seeds 0 1 2 3 4, or 0,1,2 or 0-4."
 _PARALLEL_HELP = "With several --seeds: how many seeds run at once, each in its own process (same results)."
@@ -319,6 +353,7 @@ def demo(
     control: Annotated[
         bool, typer.Option(help="Run a control arm with learning off on the same traffic beside it.")
     ] = True,
+    learners: Annotated[str | None, typer.Option(help=_LEARNERS_HELP)] = None,
 ) -> None:
     """The closed loop: simulate a day, mine rewrites overnight from the logs, run the next day with
     them, and beside it a control arm with learning off on the same traffic; print both arms day by
@@ -346,7 +381,7 @@ def demo(
                 engine=engine,
                 min_users=min_users,
                 detector=detector,
-                online=online,
+                **_learner_options(learners, online),
                 realistic_sessions=_sessions_flag(sessions),
                 control=control,
             ),
@@ -419,7 +454,7 @@ def nightly(
         str | None,
         typer.Option(
             help="Run one step (and the steps it needs): read, sessionize, detect, late_feedback, "
-            "mine, publish, online, context, labels, fpi."
+            "mine, publish, online, nlu, context, labels, fpi."
         ),
     ] = None,
     online: Annotated[
@@ -436,6 +471,13 @@ def nightly(
         typer.Option(help="Also fit and publish the automatic labeller and label every request turn."),
     ] = False,
     label_epochs: Annotated[int, typer.Option(help="The labeller's training epochs.")] = 3,
+    nlu: Annotated[
+        bool,
+        typer.Option(
+            help="Also retrain the understanding model on wordings people rephrased their way out of, "
+            "published only if it beats the live one on held-back people's logs."
+        ),
+    ] = False,
     fpi: Annotated[
         bool,
         typer.Option(
@@ -468,6 +510,7 @@ def nightly(
         context=context,
         labels={"train": {"epochs": label_epochs}} if labels else None,
         fpi=fpi,
+        nlu={} if nlu else None,
     )
     if fpi and Workspace(workspace).model_dir("fpi") is None:
         raise typer.BadParameter(
@@ -589,6 +632,7 @@ def bench(
     control: Annotated[
         bool, typer.Option(help="Run a control arm with learning off on the same traffic beside it.")
     ] = True,
+    learners: Annotated[str | None, typer.Option(help=_LEARNERS_HELP)] = None,
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
     writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
@@ -635,7 +679,7 @@ def bench(
         processes_seeds=parallel,
         min_users=min_users,
         detector=detector,
-        online=online,
+        **_bench_learners(_learner_options(learners, online)),
         realistic_sessions=_sessions_flag(sessions),
         online_catalog=catalog,
         control=control,

@@ -63,3 +63,18 @@ def learning_day_figures(table: pa.Table) -> dict[str, float]:
         "first_attempt_defect_rate": figs["first_attempt_defect_rate"],
         "goal_success_rate": figs["goal_success_rate"],
     }
+
+
+def adopt_understanding(assistant: Any, night: Any, current: Any) -> Any:
+    """After a night whose understanding step ran (`night` a `labels.nlu_night.NluNight`, or None):
+    serve its newly published model from the next turn on, and return the model now live (what
+    the next night's guards read with); `current` when nothing was published."""
+    if night is None or night.version is None:
+        return current
+    from selflearn.assistant.nlu.component import NluComponent
+
+    served = assistant.component("nlu")
+    if not isinstance(served, NluComponent):
+        raise TypeError(f"the understanding step retrains an NLU model; this assistant's is {served!r}")
+    served.set_model(night.model)
+    return night.model

@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
+from selflearn.eval.arms import CONTROL_DIR, ControlArm, adopt_understanding, learning_day_figures
 from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics
 from selflearn.eval.seeds import SeedRun, run_loop_seeds
@@ -368,6 +368,9 @@ def _bench_seed(
         )
         if rewriter is not None and hasattr(rewriter, "reload"):
             rewriter.reload()
+        if night.nlu is not None:
+            metrics.extra.update(night.nlu.summary())
+        nlu = adopt_understanding(assistant, night.nlu, nlu)  # serves tomorrow; the guards read with it
         metrics.extra.update(
             {
                 **{k: round(v, 4) for k, v in day_scores(res.scores).items()},

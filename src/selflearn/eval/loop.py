@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from selflearn.compose import build_assistant, default_config, load_or_train_nlu
-from selflearn.eval.arms import CONTROL_DIR, ControlArm, learning_day_figures
+from selflearn.eval.arms import CONTROL_DIR, ControlArm, adopt_understanding, learning_day_figures
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.eval.seeds import SeedRun, comparison_for, run_loop_seeds
 from selflearn.rewrite.guard import nlu_reader
@@ -311,13 +311,7 @@ def _run_seed(
         )
         if night.nlu is not None:
             metrics.extra.update(night.nlu.summary())
-            if night.nlu.version is not None:
-                from selflearn.assistant.nlu.component import NluComponent
-
-                nlu = night.nlu.model  # what the guards read with, and what serves tomorrow
-                served = assistant.component("nlu")
-                assert isinstance(served, NluComponent), "the understanding step retrains the NLU model"
-                served.set_model(nlu)
+        nlu = adopt_understanding(assistant, night.nlu, nlu)  # serves tomorrow; the guards read with it
         if cfg.context and night.context is not None:
             from selflearn.context.nightly import hand_to_component
 

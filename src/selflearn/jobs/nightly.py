@@ -41,6 +41,10 @@ class NightlyConfig:
     session_gap_s: float = 600.0
     rephrase_threshold: float | None = None
     publish: bool = True
+    # The precomputed rewrites (absorbing Markov chain). False: the miner does not run and the
+    # night publishes an empty table (what serves is versioned all the same); the guard still
+    # protects the other learners.
+    markov: bool = True
     miner: dict[str, Any] = field(default_factory=dict)
     # Online rewrite layers (selflearn.rewrite.online_train.OnlineTrainConfig overrides): None = off.
     online: dict[str, Any] | None = None
@@ -215,6 +219,15 @@ def nightly_graph(
     guard_box: dict[str, ProtectedGuard] = {}
 
     def mine(v: Mapping[str, Any]) -> dict[str, Any]:
+        if not cfg.markov:
+            from selflearn.contracts.domain import protected_by_default
+
+            chains = v["learning_chains"]
+            intents = {i for row in chains.column("intents").to_pylist() for i in row if i}
+            guard_box["guard"] = ProtectedGuard.of(
+                set(protected or ()) | protected_by_default(intents), reader
+            )
+            return {"rules": RewriteTable.empty(), "refused": []}
         # an engine that can solve the rephrase graph's components (Spark) does; else in-process
         solver: ComponentSolver | None = getattr(engine, "solve_components", None)
         miner = MarkovRewriteMiner(
@@ -327,6 +340,15 @@ def nightly_graph(
     if cfg.fpi:
         steps.append(Step("fpi", (), ("failure_points",), fpi))
     return NightlyGraph(steps)
+
+
+def guarded_intents(protected: Collection[str] | None, chains: pa.Table) -> set[str]:
+    """What implicit feedback may never teach: the deployment's protected intents, and those the
+    default policy (`contracts.domain`) finds among every intent the chains name."""
+    from selflearn.contracts.domain import protected_by_default
+
+    intents = {i for row in chains.column("intents").to_pylist() for i in row if i}
+    return set(protected or ()) | protected_by_default(intents)
 
 
 def online_digest(workspace: Path, version: str | None) -> str:
