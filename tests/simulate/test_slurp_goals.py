@@ -185,13 +185,13 @@ def test_slurp_followups_are_other_requests_of_the_same_intent_or_scenario(tmp_p
     seen = Counter()
     for _ in range(200):
         prev = by_id[1]  # alarm_set: three other alarm_set requests, no other alarm intent
-        nxt = sim._goal_followup(hh, user, endpoint, prev, rng)
+        nxt = sim.source.followup(hh, user, endpoint, prev, rng)
         assert nxt is not None and nxt.slurp_id != 1 and nxt.intent == "alarm_set"
         seen[nxt.slurp_id] += 1
     assert set(seen) == {2, 3, 4}
     # weather_query has one other request of its intent; a lone intent falls back to its scenario.
-    assert sim._goal_followup(hh, user, endpoint, by_id[5], rng).slurp_id == 6
-    assert sim._goal_followup(hh, user, endpoint, by_id[9], rng) is None  # nothing related
+    assert sim.source.followup(hh, user, endpoint, by_id[5], rng).slurp_id == 6
+    assert sim.source.followup(hh, user, endpoint, by_id[9], rng) is None  # nothing related
 
 
 def test_same_meaning_paraphrases_of_slotless_goals_share_a_content_word(tmp_path: Path) -> None:

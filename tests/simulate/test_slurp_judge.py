@@ -167,7 +167,7 @@ def test_slotless_goal_rewritten_into_another_request_of_its_intent_fails(world:
     assert judge(st, goal)
     assert SlurpSimulator(SimConfig(users=1), world["goals"], strict=False).judge(st, goal, asst)
     # Without the rewrite the NLU read the person's own words: success, and the truth says so.
-    assert sim._replay_judge(st, goal, asst, None, ("rewrite",))
+    assert sim.source._replay_judge(st, goal, asst, None, ("rewrite",))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ Gold, per logged request turn (wake fired), in session/time order (`gold_labels`
   turn's (a false wake is a goal of its own);
 * ``goal_success``: some turn of the same (session, goal) succeeded; false wakes: false;
 * ``intent``: the goal's intent (None for false wakes: scored on requests only);
-* ``slots``: the goal's slot values as the person said them (`GoldSlotSimulator` records them);
+* ``slots``: the goal's slot values as the person said them (`GoldSlots`, a judge observer of the
+  simulator's goal source, records them; `GoldSlotSimulator` is the simulator with it);
   scored on the words inside slot values (`score_heads`), strictly by (name, value) as well.
 
 The simulated single annotator (`SimulatedAnnotator`) labels the same heads in one pass, like a
@@ -44,17 +45,21 @@ from typing import Any
 
 import pyarrow as pa
 
+from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState
 from selflearn.contracts.actions import Outcome
 from selflearn.home.home import Home
 from selflearn.logs.records import Turn
+from selflearn.simulate.goal_source import Attempt, GoalSource, GoalSourceWrapper
+from selflearn.simulate.home_goals import HomePick
 from selflearn.simulate.phrasing import Phrasing
-from selflearn.simulate.traffic import Attempt, Simulator
+from selflearn.simulate.traffic import SimConfig, Simulator, default_goal_source
 from selflearn.simulate.truth import TruthRow
 from selflearn.text.normalize import normalize_request
 
 __all__ = [
     "GoldSlotSimulator",
+    "GoldSlots",
     "GoldTurn",
     "SimulatedAnnotator",
     "gold_labels",
@@ -64,28 +69,29 @@ __all__ = [
 ]
 
 
-class GoldSlotSimulator(Simulator):
-    """The home simulator, also recording each goal turn's slot values as spoken.
+class GoldSlots(GoalSourceWrapper[HomePick]):
+    """A judge observer over a source of home goals: each goal turn's slot values as spoken.
 
     The truth table keeps resolved arguments (entity ids); slot evaluation needs the surface
     values. For each slot of the goal, the value recorded is the goal's surface value or its
-    official name (retries use official names), whichever occurs in what was said."""
+    official name (retries use official names), whichever occurs in what was said. Everything
+    else (and the verdict) is the inner source's."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, inner: GoalSource[HomePick]) -> None:
+        super().__init__(inner)
         self.gold_slots: dict[str, list[tuple[str, str]]] = {}
 
-    def _goal_judge(
+    def judge(
         self,
         state: TurnState,
         before: Home,
         outcome: Outcome | None,
-        picked: Any,
+        picked: HomePick,
         at: Attempt,
         phrasing: Phrasing,
-        assistant: Any,
+        assistant: Assistant,
     ) -> tuple[bool, TruthRow]:
-        success, truth = super()._goal_judge(state, before, outcome, picked, at, phrasing, assistant)
+        success, truth = self.inner.judge(state, before, outcome, picked, at, phrasing, assistant)
         goal = picked[0]
         said = phrasing.text.lower()
         plain = dict(getattr(goal, "plain", ()))
@@ -97,6 +103,20 @@ class GoldSlotSimulator(Simulator):
                     break
         self.gold_slots[truth.turn_id] = slots
         return success, truth
+
+
+class GoldSlotSimulator(Simulator):
+    """The home simulator with a `GoldSlots` observer around its goal source (`source`, default
+    the home's goals, `default_goal_source`); `gold_slots` maps turn id -> slot values as spoken."""
+
+    source: GoldSlots
+
+    def __init__(self, config: SimConfig, source: GoalSource[HomePick] | None = None) -> None:
+        super().__init__(config, GoldSlots(default_goal_source(config) if source is None else source))
+
+    @property
+    def gold_slots(self) -> dict[str, list[tuple[str, str]]]:
+        return self.source.gold_slots
 
 
 @dataclass

@@ -21,7 +21,8 @@ person speaks and the setup is undone at the household's next pick. People first
 ambiguous words, and when that fails retry by spelling the meaning out ("how hot is the oven"):
 that retry is what a learner can read in the log. The gold command is judged like every other
 goal (effect on a copy of the home), so the truth table is unchanged; `Simulator.ambiguity_kinds`
-maps the turns of ambiguous goals to their kind (simulator side only).
+maps the turns of ambiguous goals to their kind (simulator side only). The simulator reaches these
+functions through the goal source `simulate.ambiguity_source.ContextAmbiguity`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class _SimulatorConfig(Protocol):
 
 class Simulator(Protocol):
     """What this module reads of the simulator (`simulate.traffic.Simulator`, which imports this
-    module, so it is described here rather than imported)."""
+    module through its default goal source, `simulate.ambiguity_source`, so it is described here
+    rather than imported)."""
 
     @property
     def config(self) -> _SimulatorConfig: ...

@@ -1,8 +1,9 @@
 """Simulated people asking SLURP requests, judged against gold interpretations.
 
 The households, people, endpoints, background speech and reactions (barge-in on failure, retries,
-giving up, occasional explicit feedback) are the home simulator's (`simulate.traffic.Simulator`,
-which this class extends); what differs is what people want and how a turn is judged. Goals are
+giving up, occasional explicit feedback) are the simulator's (`simulate.traffic.Simulator`); what
+differs is what people want and how a turn is judged, which is this module's goal source,
+`SlurpGoalSource` (`simulate.goal_source`). `SlurpSimulator` is the simulator with it. Goals are
 real requests from a SLURP-format file (`simulate.slurp_goals`), and since SLURP requests (alarms,
 weather, music, email, questions...) are not executed on the simulated home, a turn is judged by
 its interpretation: the SLURP judging rule of `slurp_goals` (no stage failed, top intent = gold
@@ -25,18 +26,18 @@ import random
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from selflearn.assistant.assistant import Assistant
-from selflearn.assistant.component import TurnState
+from selflearn.assistant.component import TurnState, Utterance
 from selflearn.contracts.actions import Outcome
 from selflearn.home.home import Home
 from selflearn.logs.records import AsrHypothesis, Turn
+from selflearn.simulate.goal_source import Attempt, DayResult, GoalSourceBase, World
 from selflearn.simulate.phrasing import Phrasing, Strategy
-from selflearn.simulate.population import Endpoint, Household, User, make_population
+from selflearn.simulate.population import Endpoint, Household, User
+from selflearn.simulate.replay import fresh_back
 from selflearn.simulate.slurp_goals import SlurpGoal, SlurpGoals, slot_multiset
-from selflearn.simulate.traffic import Attempt, DayResult, SimConfig, Simulator
+from selflearn.simulate.traffic import SimConfig, Simulator
 from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.speech.tts import voice_for_speaker
 from selflearn.text.normalize import normalize_request
@@ -44,6 +45,7 @@ from selflearn.text.wer import word_error_rate, word_errors
 
 __all__ = [
     "SlurpDayResult",
+    "SlurpGoalSource",
     "SlurpPhrasing",
     "SlurpPhrasingModel",
     "SlurpSimulator",
@@ -125,23 +127,6 @@ class SlurpPhrasingModel:
         )
 
 
-class _Bound(Assistant):
-    """The assistant, with the recording the speaker is bound to put on the utterance."""
-
-    def __init__(self, inner: Assistant, recording: str | None, voice_seed: int) -> None:
-        super().__init__(inner.pipeline)
-        self.recording = recording
-        self.voice_seed = voice_seed
-
-    def __call__(self, state: TurnState) -> TurnState:
-        state.utterance.recording = self.recording
-        if self.recording is not None:
-            # A recording is one person's reading: synthesized speech gets that reader's voice (the
-            # same one `simulate.recognize_slurp` gives it, so recognitions are shared via the cache).
-            state.utterance.voice = recording_voice(self.recording, self.voice_seed)
-        return super().__call__(state)
-
-
 def recording_voice(recording: str, seed: int = 0) -> str:
     """The synthetic voice (spec) standing in for the reader of `recording`."""
     return voice_for_speaker(recording, seed).spec
@@ -166,16 +151,17 @@ def judge(state: TurnState, goal: SlurpGoal, wordings: Collection[str] | None = 
     return goal.judge(turn.nlu.top, reading, wordings)
 
 
-class SlurpSimulator(Simulator):
-    """`Simulator` whose people want SLURP requests; `run_day` returns a `SlurpDayResult`."""
+class SlurpGoalSource(GoalSourceBase[SlurpGoal]):
+    """SLURP requests as a goal source: a person's favourites or a popularity draw, said as
+    recorded and retried as people do (`SlurpPhrasingModel`), judged by interpretation (`judge`,
+    strict unless ``strict=False``); each request turn's score is kept for the day's
+    `SlurpDayResult` (`end_day`). `SimConfig.ambiguity_share` and `personal_share` are knobs of
+    the home's goals and do nothing here (before sources were plugins, an ambiguity share above
+    0 had the SLURP simulator plan sessions for home scenarios it never picked)."""
 
-    def __init__(
-        self, config: SimConfig, goals: SlurpGoals, voice_seed: int = 0, strict: bool = True
-    ) -> None:
+    def __init__(self, goals: SlurpGoals, voice_seed: int = 0, strict: bool = True) -> None:
         if not goals.goals:
             raise ValueError("no goals: the SLURP-format file had no readable requests")
-        self.config = config
-        self.households = make_population(config.users, config.seed)
         self.goals = goals
         self.voice_seed = voice_seed
         self.strict = strict  # the strict SLURP judge (slot-less goals: rewrites into own wordings)
@@ -183,11 +169,6 @@ class SlurpSimulator(Simulator):
         self._wordings: dict[str, frozenset[str]] = {}
         self._wordings_asr: object = None  # the ASR component the cached wordings were heard by
         self.favourites: dict[str, list[SlurpGoal]] = {}
-        for u in self.users:
-            frng = random.Random(f"favourites:{config.seed}:{u.user_id}")
-            picks = {goals.sample(frng).goal_key: None for _ in range(config.n_favourites * 2)}
-            by_key = {g.goal_key: g for g in goals.goals}
-            self.favourites[u.user_id] = [by_key[k] for k in list(picks)[: config.n_favourites]]
         self._scores: list[TurnScore] = []
         # Goals by intent and by scenario, for related follow-ups (realistic sessions).
         self._by_intent: dict[str, list[SlurpGoal]] = {}
@@ -196,35 +177,29 @@ class SlurpSimulator(Simulator):
             self._by_intent.setdefault(g.intent, []).append(g)
             self._by_scenario.setdefault(g.intent.split("_", 1)[0], []).append(g)
 
-    def run_day(
-        self, day: int, assistant: Assistant, progress: Callable[[int], None] | None = None
-    ) -> SlurpDayResult:
-        self._scores = []
-        res = super().run_day(day, assistant, progress)
-        return SlurpDayResult(res.day, res.turns, res.truth, self._scores)
+    def attach(self, world: World) -> None:
+        """Everyone's favourite requests (each person from a stream of their own)."""
+        super().attach(world)
+        config, goals = world.config, self.goals
+        for u in world.users:
+            frng = random.Random(f"favourites:{config.seed}:{u.user_id}")
+            picks = {goals.sample(frng).goal_key: None for _ in range(config.n_favourites * 2)}
+            by_key = {g.goal_key: g for g in goals.goals}
+            self.favourites[u.user_id] = [by_key[k] for k in list(picks)[: config.n_favourites]]
 
-    def _pick(self, user: User, rng: random.Random) -> SlurpGoal:
-        favs = self.favourites.get(user.user_id)
-        if favs and rng.random() < self.config.favourite_share:
-            return rng.choice(favs)
-        return self.goals.sample(rng)
+    def end_day(self, result: DayResult) -> SlurpDayResult:
+        scores, self._scores = self._scores, []
+        return SlurpDayResult(result.day, result.turns, result.truth, scores)
 
-    def _turn(
-        self,
-        hh: Household,
-        user: User,
-        endpoint: Endpoint,
-        session_id: str,
-        turn_index: int,
-        ts: datetime,
-        phrasing: Phrasing,
-        directed: bool,
-        rng: random.Random,
-        assistant: Assistant,
-    ) -> tuple[TurnState, Home, Outcome | None]:
+    def dress(self, utterance: Utterance, phrasing: Phrasing) -> None:
+        """The recording the speaker is bound to goes on the utterance (None for words nobody
+        recorded), so a replayed recogniser can answer for it."""
         rec = phrasing.recording if isinstance(phrasing, SlurpPhrasing) else None
-        bound = _Bound(assistant, rec, self.voice_seed)
-        return super()._turn(hh, user, endpoint, session_id, turn_index, ts, phrasing, directed, rng, bound)
+        utterance.recording = rec
+        if rec is not None:
+            # A recording is one person's reading: synthesized speech gets that reader's voice (the
+            # same one `simulate.recognize_slurp` gives it, so recognitions are shared via the cache).
+            utterance.voice = recording_voice(rec, self.voice_seed)
 
     def wordings(self, goal: SlurpGoal, assistant: Assistant) -> frozenset[str]:
         """The goal's own wordings (`SlurpGoals.own_wordings` with the phrasing model's
@@ -242,26 +217,28 @@ class SlurpSimulator(Simulator):
             self._wordings[goal.goal_key] = got
         return got
 
-    def judge(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> bool:
-        """This simulator's judging rule on a finished turn: strict unless ``strict=False``."""
+    def accepts(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> bool:
+        """This source's judging rule on a finished turn: strict unless ``strict=False``."""
         return judge(state, goal, self.wordings(goal, assistant) if self.strict else None)
 
-    # -- goal hooks (see Simulator._session) --------------------------------------------------------
-    def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> SlurpGoal:
-        return self._pick(user, rng)
+    def pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> SlurpGoal:
+        favs = self.favourites.get(user.user_id)
+        if favs and rng.random() < self.world.config.favourite_share:
+            return rng.choice(favs)
+        return self.goals.sample(rng)
 
-    def _goal_first_phrasing(self, user: User, picked: Any, rng: random.Random) -> Phrasing:
+    def first_phrasing(self, user: User, picked: SlurpGoal, rng: random.Random) -> Phrasing:
         return self.slurp_phrasing.first(user, picked)
 
-    def _goal_retry_phrasing(
-        self, user: User, picked: Any, previous: Phrasing, attempt: int, rng: random.Random
+    def retry_phrasing(
+        self, user: User, picked: SlurpGoal, previous: Phrasing, attempt: int, rng: random.Random
     ) -> Phrasing:
         assert isinstance(previous, SlurpPhrasing)
         return self.slurp_phrasing.retry(picked, previous, attempt, rng)
 
-    def _goal_followup(
-        self, hh: Household, user: User, endpoint: Endpoint, previous: Any, rng: random.Random
-    ) -> Any:
+    def followup(
+        self, hh: Household, user: User, endpoint: Endpoint, previous: SlurpGoal, rng: random.Random
+    ) -> SlurpGoal | None:
         """Another real request with the same intent, or failing that the same scenario (the part
         of SLURP's label before the first underscore), weighted by popularity; None if none."""
         if not isinstance(previous, SlurpGoal):
@@ -280,20 +257,20 @@ class SlurpSimulator(Simulator):
         pool = rng.choice(pools)
         return rng.choices(pool, weights=[g.weight for g in pool], k=1)[0]
 
-    def _goal_judge(
+    def judge(
         self,
         state: TurnState,
         before: Home,
         outcome: Outcome | None,
-        picked: Any,
+        picked: SlurpGoal,
         at: Attempt,
         phrasing: Phrasing,
         assistant: Assistant,
     ) -> tuple[bool, TruthRow]:
         """SLURP requests are judged by interpretation (see slurp_goals), not by a home's state."""
         assert isinstance(phrasing, SlurpPhrasing)
-        goal: SlurpGoal = picked
-        success = self.judge(state, goal, assistant)
+        goal = picked
+        success = self.accepts(state, goal, assistant)
         truth = self._truth(
             state,
             at.household,
@@ -359,12 +336,12 @@ class SlurpSimulator(Simulator):
     ) -> bool:
         """Run the back half again on a fresh copy of the turn (with `heard` as the recognition
         when given, without the `exclude`d stages) and judge it."""
-        turn: Turn = self._fresh_back(state.turn)
+        turn: Turn = fresh_back(state.turn)
         if heard is not None:
             turn.asr.nbest = [AsrHypothesis(text=heard, confidence=1.0)]
             turn.asr.error = None
         st = assistant.back(exclude=exclude)(TurnState(turn=turn, utterance=state.utterance, replay=True))
-        return self.judge(st, goal, assistant)
+        return self.accepts(st, goal, assistant)
 
     def _blame(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> str:
         # A request whose intent the assistant was never built for is not a stage defect.
@@ -376,6 +353,46 @@ class SlurpSimulator(Simulator):
         if self._replay_judge(state, goal, assistant, state.utterance.text):
             return FailedStage.ASR
         return FailedStage.NLU
+
+
+class SlurpSimulator(Simulator):
+    """`Simulator(config, SlurpGoalSource(goals, voice_seed, strict))`, kept for its callers: the
+    goal behaviour is the source's; this class only builds it and hands its attributes on.
+    `run_day` returns a `SlurpDayResult`."""
+
+    source: SlurpGoalSource
+
+    def __init__(
+        self, config: SimConfig, goals: SlurpGoals, voice_seed: int = 0, strict: bool = True
+    ) -> None:
+        super().__init__(config, SlurpGoalSource(goals, voice_seed=voice_seed, strict=strict))
+
+    @property
+    def goals(self) -> SlurpGoals:
+        return self.source.goals
+
+    @property
+    def voice_seed(self) -> int:
+        return self.source.voice_seed
+
+    @property
+    def strict(self) -> bool:
+        return self.source.strict
+
+    def run_day(
+        self, day: int, assistant: Assistant, progress: Callable[[int], None] | None = None
+    ) -> SlurpDayResult:
+        res = super().run_day(day, assistant, progress)
+        assert isinstance(res, SlurpDayResult)
+        return res
+
+    def wordings(self, goal: SlurpGoal, assistant: Assistant) -> frozenset[str]:
+        """`SlurpGoalSource.wordings`."""
+        return self.source.wordings(goal, assistant)
+
+    def judge(self, state: TurnState, goal: SlurpGoal, assistant: Assistant) -> bool:
+        """This simulator's judging rule on a finished turn (`SlurpGoalSource.accepts`)."""
+        return self.source.accepts(state, goal, assistant)
 
 
 def _score(turn: Turn, goal: SlurpGoal, spoken: str) -> TurnScore:

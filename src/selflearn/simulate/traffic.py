@@ -1,32 +1,34 @@
 """Runs simulated people against an assistant, day by day, and writes the log and the truth.
 
-For each turn the simulator knows the goal; it judges the assistant's outcome against the outcome
-the goal's gold command would have had on the same home, and reacts (barge-in, retry with a
-strategy, give up, answer a feedback question). For failed turns it replays the back half of the
-pipeline with correct inputs to find the first stage that failed irrecoverably; for turns where a
-rewrite fired it replays without the rewrite so wins and losses can be counted."""
+The simulator owns what is the same whatever people want: households and people, when sessions
+happen, the pacing of retries and new goals, barge-ins, explicit feedback, background speech and
+the random streams. What people want, how they say it and how a turn is judged is its goal source
+(`simulate.goal_source`): by default the simulated home's goals (`simulate.home_goals`, with
+context-ambiguity scenarios around them when `SimConfig.ambiguity_share > 0`); SLURP requests
+(`simulate.slurp_traffic`) or a judge observer (`eval.annotator.GoldSlots`) are other sources of
+the same simulator. For each turn the source knows the goal; the simulator reacts to its verdict
+(barge-in, retry with a strategy, give up, answer a feedback question)."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from selflearn.assistant.assistant import Assistant
 from selflearn.assistant.component import TurnState, Utterance
-from selflearn.contracts.actions import Command, Outcome
+from selflearn.contracts.actions import Outcome
 from selflearn.home.home import Home
-from selflearn.logs.records import Context, NluHypothesis, NluStage, Slot, Turn
+from selflearn.logs.records import Context, Turn
 from selflearn.simulate import sessions
-from selflearn.simulate.ambiguity import KINDS as AMBIGUITY_KINDS
-from selflearn.simulate.ambiguity import AmbiguousGoal, adapt_goal, pick_ambiguous, plan_session
-from selflearn.simulate.ambiguity import first_phrasing as ambiguous_first_phrasing
-from selflearn.simulate.ambiguity import retry_phrasing as ambiguous_retry_phrasing
+from selflearn.simulate.ambiguity_source import ContextAmbiguity
 from selflearn.simulate.background import BACKGROUND_SPEECH
-from selflearn.simulate.goals import Goal, GoalMenu, build_menu
+from selflearn.simulate.config import SimConfig
+from selflearn.simulate.goal_source import Attempt, DayResult, GoalSource, find_source
+from selflearn.simulate.goals import GoalMenu
+from selflearn.simulate.home_goals import HomeGoals
 from selflearn.simulate.ids import make_ulid
 from selflearn.simulate.phrasing import Phrasing, PhrasingModel, Strategy
 from selflearn.simulate.population import EPOCH, Endpoint, Household, User, make_population
@@ -34,55 +36,10 @@ from selflearn.simulate.truth import FailedStage, TruthRow
 from selflearn.text.wer import word_error_rate
 
 
-@dataclass
-class SimConfig:
-    """Knobs of the simulated world. Defaults are meant to be ordinary, not favourable."""
-
-    users: int = 100
-    seed: int = 0
-    survey_rate: float = 0.06  # how often the assistant asks "did I do what you wanted?"
-    background_per_day: float = 0.5  # overheard utterances per household per day
-    favourite_share: float = 0.7  # chance a session's goal is one of the person's favourites
-    n_favourites: int = 12
-    goals_per_intent: int = 8
-    intent_skew: float = 1.0
-    # Share of goal picks that are context-ambiguity scenarios (simulate/ambiguity.py). 0 keeps
-    # ordinary traffic exactly as before; benchmarks/context.py and LoopConfig.ambiguity_share raise it.
-    ambiguity_share: float = 0.0
-    # Pacing and chaining of requests as real people do it (simulate/sessions.py): overlapping think
-    # times for retries and new goals, related follow-up goals, barge-ins to move on. The default:
-    # in classic traffic (False, kept as an option) retries follow 1-5 s after a response and new
-    # goals 5-40 s later, so timing alone tells them apart, which flatters every detector.
-    realistic_sessions: bool = True
-    # Share of people with personal patterns (private names for their things, simulate/personal.py)
-    # that too few people share for the global rewrite layer to learn. 0 keeps ordinary traffic
-    # exactly as before; applied by simulate.personal.attach (LoopConfig.personal_share calls it).
-    personal_share: float = 0.0
-    # Common random numbers for A/B arms: every session draws from its own stream and every goal
-    # within it from a stream of its own, so a rewrite that changes one goal's outcome changes
-    # nothing else people do that day. Two arms then differ by what the assistant did, not by
-    # reshuffled dice (the household-day stream diverges at the first changed outcome). False keeps
-    # the classic traffic exactly as before.
-    paired_streams: bool = False
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """Who is trying which goal for the how-manieth time, for the truth row."""
-
-    household: Household
-    user: User
-    day: int
-    session_id: str
-    goal_id: str
-    attempt: int
-
-
-@dataclass
-class DayResult:
-    day: int
-    turns: list[Turn] = field(default_factory=list)
-    truth: list[TruthRow] = field(default_factory=list)
+def default_goal_source(config: SimConfig) -> GoalSource[Any]:
+    """The simulated home's goals, with the ambiguity scenarios around them when configured."""
+    home = HomeGoals()
+    return ContextAmbiguity(home) if config.ambiguity_share > 0 else home
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -95,33 +52,44 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 class Simulator:
-    """A population of households; `run_day(day, assistant)` simulates one day of traffic."""
+    """A population of households; `run_day(day, assistant)` simulates one day of traffic.
 
-    def __init__(self, config: SimConfig) -> None:
+    `source` says what people want and judges turns (`simulate.goal_source`); None: the
+    simulated home's goals (`default_goal_source`). A source serves one simulator."""
+
+    def __init__(self, config: SimConfig, source: GoalSource[Any] | None = None) -> None:
         self.config = config
         self.households: list[Household] = make_population(config.users, config.seed)
-        self.phrasing = PhrasingModel(seed=config.seed)
-        self.menus: dict[str, GoalMenu] = {}
-        self.ambiguity_kinds: dict[str, str] = {}  # turn id -> ambiguity kind (simulator side)
         self.session_now: datetime | None = None  # local start of the session being simulated
-        for hh in self.households:
-            mrng = random.Random(f"menu:{config.seed}:{hh.household_id}")
-            menu = build_menu(
-                hh.home, mrng, per_intent=config.goals_per_intent, intent_skew=config.intent_skew
-            )
-            self.menus[hh.household_id] = menu
-            for u in hh.users:
-                picks = {menu.sample(mrng).goal_key for _ in range(config.n_favourites * 2)}
-                keys = [g.goal_key for g in menu.goals]
-                u.favourite_goals = sorted(keys.index(k) for k in picks)[: config.n_favourites]
-        if config.personal_share > 0:
-            from selflearn.simulate.personal import attach
-
-            attach(self)
+        self.source: GoalSource[Any] = default_goal_source(config) if source is None else source
+        self.source.attach(self)
 
     @property
     def users(self) -> list[User]:
         return [u for hh in self.households for u in hh.users]
+
+    def _home_goals(self) -> HomeGoals:
+        home = find_source(self.source, HomeGoals)
+        if home is None:
+            raise AttributeError(f"the goal source {type(self.source).__name__} has no home goal menus")
+        return home
+
+    @property
+    def menus(self) -> dict[str, GoalMenu]:
+        """Each household's goal menu (the home goal source's)."""
+        return self._home_goals().menus
+
+    @property
+    def phrasing(self) -> PhrasingModel:
+        """How people word home goals (the home goal source's phrasing model)."""
+        return self._home_goals().phrasing
+
+    @property
+    def ambiguity_kinds(self) -> dict[str, str]:
+        """Turn id -> ambiguity kind of the turns of ambiguity scenarios (simulator side only);
+        empty without them."""
+        amb = find_source(self.source, ContextAmbiguity)
+        return amb.kinds if amb is not None else {}
 
     def run_day(
         self, day: int, assistant: Assistant, progress: Callable[[int], None] | None = None
@@ -150,24 +118,9 @@ class Simulator:
                     self._background(hh, ts, day, erng, assistant, result)
             if progress is not None:
                 progress(len(hh.users))
-        return result
+        return self.source.end_day(result)
 
     # -- one session -------------------------------------------------------------------------
-    def _pick_goal(
-        self, hh: Household, user: User, room: str, rng: random.Random
-    ) -> tuple[Goal, Command] | None:
-        menu = self.menus[hh.household_id]
-        for _ in range(8):
-            if user.favourite_goals and rng.random() < self.config.favourite_share:
-                goal = menu.goals[rng.choice(user.favourite_goals)]
-            else:
-                goal = menu.sample(rng)
-            cmd = goal.command(hh.home, room)
-            # Only ask for what makes sense here and now (the home can do it).
-            if hh.home.copy().apply(cmd).ok:
-                return goal, cmd
-        return None
-
     def _session(
         self,
         hh: Household,
@@ -178,8 +131,8 @@ class Simulator:
         assistant: Assistant,
         result: DayResult,
     ) -> None:
-        """One sitting: a few goals, each tried until it works or the person gives up. Subclasses
-        change what is wanted and how it is judged through the `_goal_*` hooks."""
+        """One sitting: a few goals, each tried until it works or the person gives up. What is
+        wanted, how it is said and how it is judged is the goal source's."""
         if self.config.realistic_sessions:
             self._session_realistic(hh, user, ts, day, rng, assistant, result)
             return
@@ -190,15 +143,14 @@ class Simulator:
         n_goals = 1
         while rng.random() < 0.25 and n_goals < 4:
             n_goals += 1
-        if self.config.ambiguity_share > 0:
-            n_goals = plan_session(self, user, n_goals, rng)
+        n_goals = self.source.plan_session(user, n_goals, rng)
         for _ in range(n_goals):
-            picked = self._goal_pick(hh, user, endpoint, rng)
+            picked = self.source.pick(hh, user, endpoint, rng)
             if picked is None:
                 continue
             goal_id = make_ulid(ts, rng)
             session_rng, rng = rng, self._goal_stream(rng)
-            phrasing = self._goal_first_phrasing(user, picked, rng)
+            phrasing = self.source.first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
                 at = Attempt(hh, user, day, session_id, goal_id, attempt)
                 tried = self._try(endpoint, turn_index, ts, phrasing, picked, at, rng, assistant, result)
@@ -214,7 +166,7 @@ class Simulator:
                 ts = ts + timedelta(milliseconds=gap) + timedelta(seconds=rng.uniform(1.0, 5.0))
                 if success or attempt == user.patience or rng.random() < 0.12 * attempt:
                     break  # done, or gives up
-                phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
+                phrasing = self.source.retry_phrasing(user, picked, phrasing, attempt + 1, rng)
             rng = session_rng
             ts = ts + timedelta(seconds=rng.uniform(5, 40))
 
@@ -244,7 +196,7 @@ class Simulator:
         )
         if not state.turn.wake.detected:
             return None
-        success, truth = self._goal_judge(state, before, outcome, picked, at, phrasing, assistant)
+        success, truth = self.source.judge(state, before, outcome, picked, at, phrasing, assistant)
         self._react(state.turn, success, at.user, rng)
         result.turns.append(state.turn)
         result.truth.append(truth)
@@ -266,24 +218,23 @@ class Simulator:
         self.session_now = ts.replace(tzinfo=None)
         turn_index = 0
         n_goals = sessions.session_goals(rng)
-        if self.config.ambiguity_share > 0:
-            n_goals = plan_session(self, user, n_goals, rng)
+        n_goals = self.source.plan_session(user, n_goals, rng)
         previous: Any = None
         for g in range(n_goals):
             picked = None
             related = previous is not None and rng.random() < sessions.FOLLOWUP_SHARE
             if related:
-                picked = self._goal_followup(hh, user, endpoint, previous, rng)
+                picked = self.source.followup(hh, user, endpoint, previous, rng)
             if picked is None:
                 related = False
-                picked = self._goal_pick(hh, user, endpoint, rng)
+                picked = self.source.pick(hh, user, endpoint, rng)
             if picked is None:
                 continue
             if g > 0:
                 ts = ts + timedelta(seconds=sessions.next_goal_think_s(rng, related))
             goal_id = make_ulid(ts, rng)
             session_rng, rng = rng, self._goal_stream(rng)
-            phrasing = self._goal_first_phrasing(user, picked, rng)
+            phrasing = self.source.first_phrasing(user, picked, rng)
             for attempt in range(1, user.patience + 1):
                 at = Attempt(hh, user, day, session_id, goal_id, attempt)
                 tried = self._try(endpoint, turn_index, ts, phrasing, picked, at, rng, assistant, result)
@@ -307,95 +258,9 @@ class Simulator:
                 if success or attempt == user.patience or rng.random() < 0.12 * attempt:
                     break
                 ts = ts + timedelta(seconds=sessions.retry_think_s(rng))
-                phrasing = self._goal_retry_phrasing(user, picked, phrasing, attempt + 1, rng)
+                phrasing = self.source.retry_phrasing(user, picked, phrasing, attempt + 1, rng)
             rng = session_rng
             previous = picked
-
-    def _goal_followup(
-        self, hh: Household, user: User, endpoint: Endpoint, previous: Any, rng: random.Random
-    ) -> Any:
-        """A goal related to `previous` (same intent, or the same thing), or None."""
-        goal, _gold = previous
-        if isinstance(goal, AmbiguousGoal):
-            return None
-        menu = self.menus[hh.household_id]
-        for _ in range(4):
-            other = sessions.related_menu_goal(menu.goals, goal, rng)
-            if other is None:
-                return None
-            cmd = other.command(hh.home, endpoint.room)
-            if hh.home.copy().apply(cmd).ok:
-                picked = (other, cmd)
-                if self.config.ambiguity_share > 0:
-                    return adapt_goal(self, hh, user, endpoint, picked)
-                return picked
-        return None
-
-    # -- goal hooks: the home simulator's goals (a SLURP simulator overrides these) ------------------
-    def _goal_pick(self, hh: Household, user: User, endpoint: Endpoint, rng: random.Random) -> Any:
-        if self.config.ambiguity_share > 0:
-            picked = pick_ambiguous(self, hh, user, endpoint, rng)
-            if picked is not None:
-                return picked
-            return adapt_goal(self, hh, user, endpoint, self._pick_goal(hh, user, endpoint.room, rng))
-        return self._pick_goal(hh, user, endpoint.room, rng)
-
-    def _goal_first_phrasing(self, user: User, picked: Any, rng: random.Random) -> Phrasing:
-        goal, _gold = picked
-        if isinstance(goal, AmbiguousGoal):
-            return ambiguous_first_phrasing(goal, rng)
-        return self.phrasing.first(user, goal, rng)
-
-    def _goal_retry_phrasing(
-        self, user: User, picked: Any, previous: Phrasing, attempt: int, rng: random.Random
-    ) -> Phrasing:
-        goal, _gold = picked
-        if isinstance(goal, AmbiguousGoal):
-            return ambiguous_retry_phrasing(goal, previous, rng)
-        return self.phrasing.retry(user, goal, previous, attempt, rng)
-
-    def _goal_judge(
-        self,
-        state: TurnState,
-        before: Home,
-        outcome: Outcome | None,
-        picked: Any,
-        at: Attempt,
-        phrasing: Phrasing,
-        assistant: Assistant,
-    ) -> tuple[bool, TruthRow]:
-        """Judge the turn against the gold command's effect on the same home; the truth row."""
-        goal, gold = picked
-        expected = before.copy().apply(gold)
-        success = outcome is not None and outcome.same_effect(expected)
-        turn = state.turn
-        truth = TruthRow(
-            turn_id=turn.turn_id,
-            session_id=at.session_id,
-            user_id=at.user.user_id,
-            household_id=at.household.household_id,
-            day=at.day,
-            goal_id=at.goal_id,
-            goal_intent=goal.intent,
-            goal_args=goal.args_json(gold),
-            spoken_text=phrasing.text,
-            directed=True,
-            is_request=True,
-            attempt=at.attempt,
-            strategy=phrasing.strategy,
-            success=success,
-            failed_stage=FailedStage.CORRECT
-            if success
-            else self._failed_stage(state, before, goal, gold, expected, assistant),
-            wer=word_error_rate(phrasing.text, turn.asr.text),
-            rewrite_fired=turn.rewrite is not None,
-            success_without_rewrite=self._without_rewrite(state, before, expected, assistant)
-            if turn.rewrite is not None
-            else None,
-        )
-        if isinstance(goal, AmbiguousGoal) and goal.kind in AMBIGUITY_KINDS:
-            self.ambiguity_kinds[turn.turn_id] = goal.kind
-        return success, truth
 
     def _turn(
         self,
@@ -432,6 +297,7 @@ class Simulator:
             is_directed=directed,
             careful=phrasing.careful,
         )
+        self.source.dress(utt, phrasing)
         before = home.copy()
         state = assistant(TurnState(turn=turn, utterance=utt, home=home))
         return state, before, state.outcome
@@ -500,89 +366,15 @@ class Simulator:
             )
         )
 
-    # -- counterfactual replays (truth only) ----------------------------------------------------
-    @staticmethod
-    def _replay(
-        state: TurnState,
-        home: Home,
-        pipeline_stages: Callable[[TurnState], TurnState],
-        turn: Turn,
-        resolved_args: dict[str, str] | None = None,
-    ) -> Outcome | None:
-        st = TurnState(
-            turn=turn, utterance=state.utterance, home=home, resolved_args=resolved_args, replay=True
-        )
-        return pipeline_stages(st).outcome
-
-    @staticmethod
-    def _fresh_back(turn: Turn) -> Turn:
-        t = turn.model_copy(deep=True)
-        t.rewrite = None
-        t.nlu = NluStage()
-        t.resolution = type(t.resolution)()
-        t.action = type(t.action)()
-        t.response = type(t.response)()
-        return t
-
-    def _without_rewrite(
-        self, state: TurnState, before: Home, expected: Outcome, assistant: Assistant
-    ) -> bool:
-        turn = self._fresh_back(state.turn)
-        out = self._replay(state, before.copy(), assistant.back(exclude=("rewrite",)), turn)
-        return out is not None and out.same_effect(expected)
-
-    def _failed_stage(
-        self,
-        state: TurnState,
-        before: Home,
-        goal: Goal,
-        gold: Command,
-        expected: Outcome,
-        assistant: Assistant,
-    ) -> str:
-        from selflearn.logs.records import AsrHypothesis
-
-        # 1. Give the back half the words really said: if that works, recognition failed first.
-        turn = self._fresh_back(state.turn)
-        turn.asr.nbest = [AsrHypothesis(text=state.utterance.text, confidence=1.0)]
-        out = self._replay(state, before.copy(), assistant.back(), turn)
-        if out is not None and out.same_effect(expected):
-            return FailedStage.ASR
-        # 2. Give resolution the gold intent and slot values: if that works, understanding failed.
-        turn = self._fresh_back(state.turn)
-        turn.nlu = NluStage(
-            model="gold",
-            input_text=state.utterance.text,
-            nbest=[
-                NluHypothesis(
-                    intent=goal.intent, confidence=1.0, slots=[Slot(name=k, value=v) for k, v in goal.surface]
-                )
-            ],
-        )
-        out = self._replay(state, before.copy(), assistant.stages(("resolution", "action")), turn)
-        if out is not None and out.same_effect(expected):
-            return FailedStage.NLU
-        # 3. Give the executor the gold entities: if that works, entity resolution failed; if even
-        # that fails, the right interpretation led to the wrong result.
-        out = self._replay(
-            state,
-            before.copy(),
-            assistant.stages(("action",)),
-            turn,
-            resolved_args=dict(gold.args),
-        )
-        if out is not None and out.same_effect(expected):
-            return FailedStage.ENTITY_RESOLUTION
-        return FailedStage.RESULT
-
 
 def simulate_days(
     config: SimConfig,
     days: int,
     assistant: Assistant,
     on_day: Callable[[DayResult], None] | None = None,
+    source: GoalSource[Any] | None = None,
 ) -> Simulator:
-    sim = Simulator(config)
+    sim = Simulator(config, source)
     for d in range(1, days + 1):
         res = sim.run_day(d, assistant)
         if on_day is not None:
@@ -590,4 +382,13 @@ def simulate_days(
     return sim
 
 
-__all__ = ["EPOCH", "DayResult", "SimConfig", "Simulator", "Strategy", "simulate_days"]
+__all__ = [
+    "EPOCH",
+    "Attempt",
+    "DayResult",
+    "SimConfig",
+    "Simulator",
+    "Strategy",
+    "default_goal_source",
+    "simulate_days",
+]
