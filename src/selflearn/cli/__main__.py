@@ -1,0 +1,5 @@
+"""`python -m selflearn.cli ...`: the same as the `selflearn` command."""
+
+from selflearn.cli import app
+
+app()
