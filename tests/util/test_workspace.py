@@ -79,7 +79,7 @@ def test_the_artifacts_commands_work_the_same_for_every_kind(tmp_path: Path) -> 
     ws = Workspace(tmp_path)
     ws.publish_model("fpi", _save_learner("a"), {"trained_on": "three labelled workspaces"})
     ws.publish_model("fpi", _save_learner("b"))
-    runner = CliRunner(env={"COLUMNS": "200"})
+    runner = CliRunner()
     res = runner.invoke(app, ["artifacts", "list", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "fpi" in res.output and "v0002" in res.output
@@ -89,8 +89,9 @@ def test_the_artifacts_commands_work_the_same_for_every_kind(tmp_path: Path) -> 
     assert res.exit_code == 0 and ws.store("fpi").current_version() == "v0001"
     res = runner.invoke(app, ["artifacts", "disable", str(tmp_path), "fpi", "--reason", "wrong stage names"])
     assert res.exit_code == 0 and ws.model_dir("fpi") is None
-    res = runner.invoke(app, ["artifacts", "list", str(tmp_path)])
-    assert "disabled: wrong stage names" in res.output
+    res = runner.invoke(app, ["artifacts", "list", str(tmp_path), "--json"])
+    states = {r["kind"]: r["state"] for r in json.loads(res.output)}
+    assert states["fpi"] == "disabled: wrong stage names" and states["rewrite"] == "-"
     res = runner.invoke(app, ["artifacts", "enable", str(tmp_path), "fpi"])
     assert res.exit_code == 0 and ws.store("fpi").current_version() == "v0001"
     res = runner.invoke(app, ["artifacts", "show", str(tmp_path), "fpi", "--version", "v0001"])

@@ -42,10 +42,13 @@ def _fail(exc: Exception) -> None:
 
 
 @artifacts_app.command("list")
-def list_kinds(workspace: Annotated[Path, typer.Argument(help="Workspace.")]) -> None:
+def list_kinds(
+    workspace: Annotated[Path, typer.Argument(help="Workspace.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
     """Every kind with its live version, how many versions are kept, and whether it is disabled."""
     ws = Workspace(workspace)
-    table = Table("kind", "live", "kept", "state", "what")
+    rows = []
     for name, kind in ARTIFACT_KINDS.items():
         store = ws.store(name)
         versions = store.versions()
@@ -59,7 +62,16 @@ def list_kinds(workspace: Annotated[Path, typer.Argument(help="Workspace.")]) ->
             state = f"unversioned ({kind.legacy})"
         else:
             state = "-"
-        table.add_row(name, store.pointed_version() or "-", str(len(versions)), state, kind.description)
+        rows.append(
+            {"kind": name, "live": store.pointed_version(), "kept": len(versions), "state": state,
+             "what": kind.description}
+        )  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("kind", "live", "kept", "state", "what")
+    for r in rows:
+        table.add_row(r["kind"], r["live"] or "-", str(r["kept"]), r["state"], r["what"])
     console.print(table)
 
 

@@ -11,6 +11,7 @@ learning arm's, so no nightly job ever reads them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,24 @@ def adopt_understanding(assistant: Any, night: Any, current: Any) -> Any:
         raise TypeError(f"the understanding step retrains an NLU model; this assistant's is {served!r}")
     served.set_model(night.model)
     return night.model
+
+
+def understanding_wins(turns: Sequence[Any], truth: Sequence[Any], base: Any, live: Any) -> dict[str, int]:
+    """A retrained understanding model's wins and losses on one day of the learning arm, judged by
+    the truth (for the report only; no learner reads it): a request the `live` model read as the
+    goal's intent where the `base` model (the one the deployment started with) would not have,
+    and the reverse. Both read the same text, what the NLU stage was given. Zero when the live
+    model is the base."""
+    if live is base:
+        return {"nlu_wins": 0, "nlu_losses": 0}
+    goal = {r.turn_id: r.goal_intent for r in truth if r.is_request and r.goal_intent}
+    texts = {t.turn_id: t.nlu.input_text for t in turns if t.turn_id in goal and t.nlu.input_text}
+    ids = sorted(texts)
+    if not ids:
+        return {"nlu_wins": 0, "nlu_losses": 0}
+    batch = [texts[i] for i in ids]
+    now = [h[0].intent if h else None for h in live.predict_batch(batch, n=1)]
+    before = [h[0].intent if h else None for h in base.predict_batch(batch, n=1)]
+    wins = sum(n == goal[i] != b for i, n, b in zip(ids, now, before, strict=True))
+    losses = sum(b == goal[i] != n for i, n, b in zip(ids, now, before, strict=True))
+    return {"nlu_wins": int(wins), "nlu_losses": int(losses)}

@@ -35,7 +35,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from selflearn.eval.arms import CONTROL_DIR, ControlArm, adopt_understanding, learning_day_figures
+from selflearn.eval.arms import (
+    CONTROL_DIR,
+    ControlArm,
+    adopt_understanding,
+    learning_day_figures,
+    understanding_wins,
+)
 from selflearn.eval.loop import _online_day_extra, finish_seed, fit_rephrase_detector
 from selflearn.eval.report import DayMetrics, day_metrics
 from selflearn.eval.seeds import SeedRun, run_loop_seeds
@@ -305,6 +311,7 @@ def _bench_seed(
     publish_nlu(out, nlu, base_examples_table(train_examples), provenance)
     t_nlu = time.perf_counter() - t0
     asr_entry = _asr_entry(cfg, [r.sentence for r in train])
+    base_nlu = nlu  # what the understanding step's wins and losses are judged against
     assistant = build_assistant(
         bench_pipeline(
             nlu,
@@ -354,6 +361,8 @@ def _bench_seed(
         learning_truth.append(day_truth)
         metrics = day_metrics(day, day_truth, len(res.turns), len(table) if table else 0)
         metrics.extra.update(learning_day_figures(day_truth))
+        if "nlu" in cfg.nightly:
+            metrics.extra.update(understanding_wins(res.turns, res.truth, base_nlu, nlu))
         if control is not None:
             say(f"day {day}: the control arm (learning off) on the same traffic")
             metrics.extra.update(control.run_day(day))

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from selflearn.compose import build_assistant, default_config, load_or_train_nlu
-from selflearn.eval.arms import CONTROL_DIR, ControlArm, adopt_understanding, learning_day_figures
+from selflearn.eval.arms import (
+    CONTROL_DIR,
+    ControlArm,
+    adopt_understanding,
+    learning_day_figures,
+    understanding_wins,
+)
 from selflearn.eval.report import DayMetrics, day_metrics, write_report
 from selflearn.eval.seeds import SeedRun, comparison_for, run_loop_seeds
 from selflearn.rewrite.guard import nlu_reader
@@ -234,6 +240,7 @@ def _run_seed(
         realistic_sessions=cfg.realistic_sessions,
     )
     store = RewriteStore(out)
+    base_nlu = nlu  # what the understanding step's wins and losses are judged against
     assistant = build_assistant(
         default_config(
             seed=cfg.seed,
@@ -279,6 +286,8 @@ def _run_seed(
         learning_truth.append(day_truth)
         metrics = day_metrics(day, day_truth, len(res.turns), published)
         metrics.extra.update(learning_day_figures(day_truth))
+        if cfg.nlu is not None:
+            metrics.extra.update(understanding_wins(res.turns, res.truth, base_nlu, nlu))
         if control is not None:
             say(f"day {day}: the control arm (learning off) on the same traffic")
             metrics.extra.update(control.run_day(day))
