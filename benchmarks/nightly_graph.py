@@ -1,7 +1,7 @@
 """The nightly graph's step timings on both engines, and whether they publish the same artifacts.
 
     .venv/bin/python benchmarks/nightly_graph.py [--users 1000] [--days 7] [--online global]
-        [--context] [--labels] [--fpi]
+        [--context] [--labels] [--fpi] [--nlu]
 
 Simulates `--users` people for `--days` days (the reference assistant, seed 0), then runs
 `selflearn.jobs.nightly.run_nightly` on the embedded engine and on Spark (local mode, all cores) on
@@ -9,9 +9,12 @@ copies of the same logs. With `--context`, `--labels` and `--fpi` the graph also
 the context reranker (under the simulated home's domain), the labeller (3 epochs), and the
 failure points of every turn by an FPI model trained beforehand, as a deployment would, on a
 separate labelled simulated workspace (100 people x 2 days, seed 1; its truth is the FPI model's
-synthetic supervision, never the night's). Prints a table of seconds per step per engine and writes
-`benchmarks/results/nightly_graph.json`: the timings, each engine's summary (published artifacts
-with their content digests), and `digests_equal`.
+synthetic supervision, never the night's). With `--nlu`, the understanding step retrains the NLU
+(published with its grammar examples by the simulation) on the wordings people rephrased.
+
+Prints a table of seconds per step per engine and writes `benchmarks/results/nightly_graph.json`:
+the timings, each engine's summary (published artifacts with their content digests), and
+`digests_equal`.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ def fpi_model(work: Path) -> Any:
     return train_model([ws])
 
 
-def night(ws: Path, engine: str, online: str, context: bool, labels: bool, fpi: bool) -> dict[str, Any]:
+def night(
+    ws: Path, engine: str, online: str, context: bool, labels: bool, fpi: bool, nlu: bool
+) -> dict[str, Any]:
     from selflearn.jobs.engine import make_engine
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
@@ -68,6 +73,7 @@ def night(ws: Path, engine: str, online: str, context: bool, labels: bool, fpi: 
         context=context,
         labels={"train": {"epochs": 3}} if labels else None,
         fpi=fpi,
+        nlu={} if nlu else None,
     )
     eng = make_engine(engine)
     try:
@@ -97,6 +103,7 @@ def main() -> None:
     ap.add_argument("--context", action="store_true", help="also the context step")
     ap.add_argument("--labels", action="store_true", help="also the labels step")
     ap.add_argument("--fpi", action="store_true", help="also the fpi step")
+    ap.add_argument("--nlu", action="store_true", help="also the understanding step")
     ap.add_argument("--engines", default="embedded,spark")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
@@ -123,7 +130,7 @@ def main() -> None:
             ws = work / engine
             shutil.copytree(base, ws)
             print(f"nightly on {engine}", flush=True)
-            runs[engine] = night(ws, engine, a.online, a.context, a.labels, a.fpi)
+            runs[engine] = night(ws, engine, a.online, a.context, a.labels, a.fpi, a.nlu)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -139,6 +146,7 @@ def main() -> None:
         "context": a.context,
         "labels": a.labels,
         "fpi": a.fpi,
+        "nlu": a.nlu,
         "turns": turns,
         "cpus": os.cpu_count(),
         "engines": runs,
