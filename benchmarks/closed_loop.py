@@ -16,7 +16,12 @@ Beds:
 Arms (the learning side; each bed always runs its control arm beside it on the same traffic):
 
 * ``precomputed``: the nightly Markov miner's rewrite table alone;
-* ``precomputed+online``: plus the online global and personal layers (retrieval + ranking).
+* ``precomputed+online``: plus the online global and personal layers (retrieval + ranking);
+* ``precomputed+nlu``, ``precomputed+online+nlu``: plus the nightly understanding step (the NLU
+  retrained on rephrased wordings, gated on held-back people's logs; issue 23). Not run by
+  default; their entries also carry the understanding model's wins and losses (``nlu_wins``,
+  ``nlu_losses``: requests the retrained model read right where the starting one would not have,
+  and the reverse, by the truth).
 
 Per bed and arm: ``vs_control``, ``first_attempt`` and ``goal_success`` from the pooled report
 (`docs/report.md`: means over seeds, 95% bootstrap over people, a t interval across seeds), wins,
@@ -51,7 +56,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "closed_loop.json"
 SLURP_DIR = ROOT.parent / "shared" / "data" / "slurp"
 
 BEDS = ("simulator", "slurp_real_asr")
-ARMS = {"precomputed": "off", "precomputed+online": "global+personal"}
+#: arm -> (online layers, understanding step on)
+ARMS: dict[str, tuple[str, bool]] = {
+    "precomputed": ("off", False),
+    "precomputed+online": ("global+personal", False),
+    "precomputed+nlu": ("off", True),
+    "precomputed+online+nlu": ("global+personal", True),
+}
+DEFAULT_ARMS = ("precomputed", "precomputed+online")
 FIGURES = ("vs_control", "first_attempt", "goal_success")
 #: Where later issues are headed (issue 20): >= 30% fewer defects than control on both beds, with
 #: the interval's lower end above 20%. Reported, not tuned to.
@@ -63,7 +75,16 @@ def run_simulator(
 ) -> dict[str, Any]:
     from selflearn.eval.loop import LoopConfig, run_loop
 
-    cfg = LoopConfig(users=users, days=days, seed=seeds[0], seeds=seeds, online=ARMS[arm], processes=parallel)
+    online, nlu = ARMS[arm]
+    cfg = LoopConfig(
+        users=users,
+        days=days,
+        seed=seeds[0],
+        seeds=seeds,
+        online=online,
+        nlu={} if nlu else None,
+        processes=parallel,
+    )
     return run_loop(cfg, work, status=_status(f"simulator/{arm}"))
 
 
@@ -81,7 +102,8 @@ def run_slurp(
         days=days,
         seed=seeds[0],
         seeds=seeds,
-        online=ARMS[arm],
+        online=ARMS[arm][0],
+        nightly={"nlu": {}} if ARMS[arm][1] else {},
         progress=False,
         processes_seeds=parallel,
     )
@@ -115,6 +137,10 @@ def entry(report: dict[str, Any], seconds: float, made_by: dict[str, Any]) -> di
             "provenance": made_by,
         }
     )
+    days = report.get("days", [])
+    if any("nlu_wins" in d for d in days):
+        out["nlu_wins"] = int(sum(d.get("nlu_wins", 0) for d in days))
+        out["nlu_losses"] = int(sum(d.get("nlu_losses", 0) for d in days))
     vs = out.get("vs_control")
     if vs:
         # The lower end of the wider interval: people share learned rewrites, so the bootstrap over
@@ -154,7 +180,7 @@ def print_table(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--beds", default=",".join(BEDS), help=f"comma-separated, of {', '.join(BEDS)}")
-    ap.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
+    ap.add_argument("--arms", default=",".join(DEFAULT_ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--sim-users", type=int, default=1000)
     ap.add_argument("--slurp-users", type=int, default=300)
