@@ -442,3 +442,17 @@ def test_slot_values_cover_every_slot_type() -> None:
     assert ("seven thirty am", "07:30") in h.slot_values(SlotType.TIME)
     assert ("an hour and a half", "5400") in h.slot_values(SlotType.DURATION)
     assert ("tomorrow", "2026-11-25") in h.slot_values(SlotType.DATE)
+
+
+def test_a_malformed_time_fails_the_command_instead_of_raising() -> None:
+    from selflearn.contracts.actions import Command
+    from selflearn.home.factory import make_home
+
+    home = make_home(0, "hh-test")
+    for cmd in (
+        Command("alarm_cancel", {"time": "garbage"}),
+        Command("reminder_create", {"item": "call mum", "time": "25:99"}),
+    ):
+        out = home.copy().apply(cmd)
+        assert not out.ok and "didn't get the time" in out.message
+    assert home.copy().apply(Command("reminder_create", {"item": "call mum", "time": "07:30"})).ok

@@ -48,7 +48,7 @@ def list_kinds(
 ) -> None:
     """Every kind with its live version, how many versions are kept, and whether it is disabled."""
     ws = Workspace(workspace)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, kind in ARTIFACT_KINDS.items():
         store = ws.store(name)
         versions = store.versions()

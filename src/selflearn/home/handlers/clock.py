@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 from selflearn.contracts.actions import Outcome
-from selflearn.home.handlers.common import int_arg, say_time
+from selflearn.home.handlers.common import clock_time, int_arg, say_time
 from selflearn.home.search import HomeSearch
 from selflearn.home.targets import fail
 from selflearn.logs.records import StageError
@@ -37,6 +37,8 @@ def alarm(home: HomeSearch, intent: str, args: dict[str, str]) -> Outcome:
             True, None, (("alarms", key, "set"),), None, f"Alarm set for {say_time(key[-5:])} {when}."
         )
     t2 = args.get("time")
+    if t2 is not None and clock_time(t2) is None:
+        return fail(StageError.ACTION_FAILED, "Sorry, I didn't get the time.")
     hits = sorted(a for a in home.alarms if t2 is None or a.endswith("T" + t2))
     if not hits:
         return fail(

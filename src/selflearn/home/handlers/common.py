@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["int_arg", "say_time"]
+from datetime import time
+
+__all__ = ["clock_time", "int_arg", "say_time"]
+
+
+def clock_time(value: str) -> str | None:
+    """`value` when it is a clock time "HH:MM" (00:00-23:59), else None: a handler that gets a
+    malformed time answers with a failed outcome instead of raising or saying "1:99 PM"."""
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        return None
+    return value if len(value) == 5 and parsed.second == 0 else None
 
 
 def say_time(hhmm: str) -> str:

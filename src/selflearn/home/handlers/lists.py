@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from selflearn.contracts.actions import Outcome
-from selflearn.home.handlers.common import say_time
+from selflearn.home.handlers.common import clock_time, say_time
 from selflearn.home.search import HomeSearch
 from selflearn.home.targets import fail
 from selflearn.logs.records import StageError
@@ -39,6 +39,8 @@ def lists(home: HomeSearch, intent: str, args: dict[str, str]) -> Outcome:
         return Outcome(True, None, (("orders", item, "ordered"),), None, f"OK, I've ordered {item}.")
     # reminder_create
     t = args.get("time", "")
+    if t and clock_time(t) is None:
+        return fail(StageError.ACTION_FAILED, "Sorry, I didn't get the time.")
     home.reminders.append((item, t))
     when = f" at {say_time(t)}" if t else ""
     msg = f"I'll remind you to {item}{when}."
