@@ -52,6 +52,8 @@ S = "src/selflearn/"
 LOOP_DEPS = (
     *(S + p for p in ("assistant", "simulate", "feedback", "rewrite", "jobs", "eval", "logs", "home")),
     *(S + p for p in ("grammar", "corpora", "text", "lexicon", "contracts", "speech", "compose.py")),
+    # the understanding step (labels.nlu_night) and the workspace's stores serve the loop too
+    *(S + p for p in ("labels", "util")),
 )
 ASR_DEPS = (S + "assistant/asr", S + "speech", S + "corpora", S + "text")
 
@@ -133,7 +135,11 @@ class Table:
 
 # --------------------------------------------------------------------------- headline: closed_loop.json
 
-ARM_LABEL = {"precomputed": "precomputed rewrites", "precomputed+online": "precomputed + online layers"}
+ARM_LABEL = {
+    "precomputed": "precomputed rewrites",
+    "precomputed+online": "precomputed + online layers",
+    "precomputed+nlu": "precomputed rewrites + understanding step",
+}
 BED_LABEL = {
     "simulator": "simulator (realistic sessions)",
     "slurp_real_asr": "SLURP, real recognition (strict judge)",

@@ -135,12 +135,16 @@ def test_the_nlu_step_gates_publishes_with_provenance_and_forgets(
         run_nightly(ws, NightlyConfig(nlu={}), only="nlu")
     publish_nlu(ws, small_nlu, base_examples_table(default_nlu_examples(seed=0, n_per_intent=60)))
     # one supporter is enough here (a 12-person log), and any gain publishes
-    res = run_nightly(ws, NightlyConfig(nlu={"holdout": 0.3, "min_gain": -10_000}, min_users=1), only="nlu")
+    res = run_nightly(
+        ws,
+        NightlyConfig(nlu={"holdout": 0.3, "min_gain": -10_000, "min_win_ratio": 0}, min_users=1),
+        only="nlu",
+    )
     night = res.nlu
     summary = json.loads(res.summary.read_text()) if res.summary else {}
     assert [s["name"] for s in summary["steps"]] == ["read", "sessionize", "detect", "late_feedback", "nlu"]
     assert summary["steps"][-1]["artifact"]["kind"] == "nlu"
-    assert set(night.gate) == {"live", "candidate"} and night.learned > 0, night.reason
+    assert set(night.gate) == {"live", "candidate", "change"} and night.learned > 0, night.reason
     store = Workspace(ws).store("nlu")
     assert night.version == store.current_version() == "v0002"
     examples = pq.read_table(store.path("v0002") / EXAMPLES_FILE)

@@ -8,8 +8,11 @@ kept with every ``nlu`` version as ``examples.parquet``), adds the wordings peop
 way out of (`understanding.rephrase_examples`, with its support, protection and hold-out guards),
 fits a candidate with the live model's parameters, and scores both on the held-back people's
 chains: failed wordings the rephrase then got right, and readings their logs found fine
-(`understanding.gate_targets`). The candidate is published only when it gets at least
-`min_gain` more of those right; otherwise the night is recorded and the live model stays.
+(`understanding.gate_targets`). Item by item, a target the candidate gets right and the live model
+did not is a win, the reverse a loss; the candidate is published only when its wins exceed its
+losses by at least `min_gain` and outnumber them `min_win_ratio` to one (a retrained model also
+moves readings nobody complained about, and those losses are paid by people who were fine);
+otherwise the night is recorded and the live model stays.
 
 The fit is one model over all examples, on the driver, whatever the engine (like the labeller).
 The artifact's digest is that of its training data (rows sorted): the fit is deterministic, so
@@ -120,6 +123,7 @@ def nlu_night(
     protected: Collection[str] = (),
     holdout: float = 0.2,
     min_gain: int = 1,
+    min_win_ratio: float = 5.0,
     publish: bool = True,
 ) -> NluNight:
     """One night of the understanding step (see the module docstring)."""
@@ -148,13 +152,19 @@ def nlu_night(
     candidate = NluModel(**live.get_params()).fit([*base_ex, *learned_ex])
     targets = gate_targets(chains, holdout=holdout, protected=protected)
     texts = targets.texts
+    read_live, read_candidate = _read(live, texts), _read(candidate, texts)
+    change = targets.compare(read_live, read_candidate)
     night.gate = {
-        "live": targets.score(_read(live, texts)),
-        "candidate": targets.score(_read(candidate, texts)),
+        "live": targets.score(read_live),
+        "candidate": targets.score(read_candidate),
+        "change": change,
     }
-    gain = night.gate["candidate"]["total"] - night.gate["live"]["total"]
-    if gain < min_gain:
-        night.reason = f"the candidate gains {gain} on the held-back logs (needs {min_gain})"
+    gain = change["wins"] - change["losses"]
+    if gain < min_gain or change["wins"] < min_win_ratio * change["losses"]:
+        night.reason = (
+            f"on the held-back logs the candidate wins {change['wins']} and loses {change['losses']} "
+            f"(needs a gain of {min_gain} and {min_win_ratio:g} wins per loss)"
+        )
         return night
     if publish:
         provenance = {
@@ -162,11 +172,12 @@ def nlu_night(
             "learned_wordings": len(learned),
             "min_people": min_people,
             "holdout": holdout,
+            "min_win_ratio": min_win_ratio,
             "gate": night.gate,
         }
         night.version = publish_nlu(ws, candidate, table, provenance)
     night.model = candidate
-    night.reason = f"the candidate gains {gain} on the held-back logs"
+    night.reason = f"on the held-back logs the candidate wins {change['wins']} and loses {change['losses']}"
     return night
 
 

@@ -228,6 +228,14 @@ class GateTargets:
         kept = sum(read.get(t) == i for t, i in self.keeps)
         return {"fixes": fixed, "keeps": kept, "total": fixed + kept}
 
+    def compare(self, before: Mapping[str, str | None], after: Mapping[str, str | None]) -> dict[str, int]:
+        """A change of model judged item by item: `wins` are targets `after` gets right and
+        `before` did not, `losses` the reverse (each fix and each keep is one item)."""
+        items = [*self.fixes, *self.keeps]
+        wins = sum(after.get(t) == i != before.get(t) for t, i in items)
+        losses = sum(before.get(t) == i != after.get(t) for t, i in items)
+        return {"wins": wins, "losses": losses}
+
     @property
     def texts(self) -> list[str]:
         return sorted({t for t, _ in self.fixes} | {t for t, _ in self.keeps})
