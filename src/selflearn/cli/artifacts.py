@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from selflearn.cli.common import console
 from selflearn.util.versions import StoreError
 from selflearn.util.workspace import ARTIFACT_KINDS, Workspace, WorkspaceError
 
 __all__ = ["artifacts_app"]
 
-console = Console()
 artifacts_app = typer.Typer(
     help="Every published artifact kind, one set of commands: list, versions, show, rollback, "
     "disable, enable."

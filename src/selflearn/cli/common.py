@@ -25,6 +25,19 @@ def _progress() -> Progress:
     )
 
 
+def _load_detector(workspace: Any, name: str = "auto") -> Any:
+    """The rephrase detector a command reading `workspace` uses (`--detector`), said aloud; a
+    name the workspace cannot serve is a usage error naming the option."""
+    from selflearn.feedback.rephrase.registry import workspace_detector
+
+    try:
+        det, which = workspace_detector(workspace, name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--detector") from exc
+    console.print(f"rephrase detector: {which}")
+    return det
+
+
 _SEEDS_CONTEXT = {"allow_extra_args": True}
 LEARNERS = ("markov", "online", "nlu")
 _LEARNERS_HELP = (

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from selflearn.cli.common import _load_detector, console
 from selflearn.util.workspace import Workspace
 
 __all__ = ["register"]
-
-console = Console()
 
 
 def register(app: typer.Typer) -> None:
@@ -56,13 +54,7 @@ def register(app: typer.Typer) -> None:
                 "(write one with `selflearn domain export`)[/red]"
             )
             raise typer.Exit(2)
-        from selflearn.feedback.rephrase.registry import workspace_detector
-
-        try:
-            det, which = workspace_detector(workspace, detector)
-        except (FileNotFoundError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--detector") from exc
-        console.print(f"rephrase detector: {which}")
+        det = _load_detector(workspace, detector)
         if out is not None:
             from selflearn.context.nightly import fit_context
             from selflearn.logs.io import read_turns

@@ -6,35 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from selflearn.cli.common import _load_detector, _progress, console
 from selflearn.util.workspace import Workspace
 
 __all__ = ["register"]
-
-console = Console()
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
-def _detector(workspace: Path, name: str) -> Any:
-    from selflearn.feedback.rephrase.registry import workspace_detector
-
-    try:
-        det, which = workspace_detector(workspace, name)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--detector") from exc
-    console.print(f"rephrase detector: {which}")
-    return det
 
 
 def label(
@@ -136,7 +112,7 @@ def _label_workspace(directory: Path, *, refit: bool, epochs: int, detector: str
     when asked (--refit) or when none is live, else the live one labels."""
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
 
-    det = _detector(directory, detector)
+    det = _load_detector(directory, detector)
     cfg = NightlyConfig(labels={"train": {"epochs": epochs}, "refit": refit})
     with console.status("the nightly graph's labels step"):
         res = run_nightly(directory, cfg, detector=det, only="labels")
@@ -168,7 +144,7 @@ def _label_logs(directory: Path, model_dir: Path | None, *, refit: bool, epochs:
     model_path = model_dir
     with _progress() as prog:
         if model_path is not None and (model_path / "manifest.json").exists() and not refit:
-            lab = Labeller.load(model_path, detector=_detector(workspace, detector))
+            lab = Labeller.load(model_path, detector=_load_detector(workspace, detector))
             console.print(f"loaded the labeller from {model_path}")
         else:
             tasks: dict[str, Any] = {}
@@ -179,7 +155,7 @@ def _label_logs(directory: Path, model_dir: Path | None, *, refit: bool, epochs:
                 prog.update(tasks[phase], completed=done, total=total)
 
             lab = Labeller(train={"epochs": epochs}).fit(
-                turns, progress=on_fit, detector=_detector(workspace, detector)
+                turns, progress=on_fit, detector=_load_detector(workspace, detector)
             )
             if model_dir is not None:
                 lab.save(model_dir)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from selflearn.cli.common import _MIN_USERS_HELP, console
+from selflearn.cli.common import _MIN_USERS_HELP, _load_detector, console
 from selflearn.util.workspace import Workspace
 
 
@@ -48,17 +48,6 @@ def mine(
         f"{res.turns:,} turns -> {res.chains:,} chains -> {res.rules:,} rewrites "
         f"in {res.seconds:.1f} s" + (f"; published {res.version}" if res.version else "")
     )
-
-
-def _load_detector(workspace: Path, name: str = "auto") -> Any:
-    from selflearn.feedback.rephrase.registry import workspace_detector
-
-    try:
-        det, which = workspace_detector(workspace, name)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--detector") from exc
-    console.print(f"rephrase detector: {which}")
-    return det
 
 
 def nightly(
