@@ -561,6 +561,18 @@ def mining_copied_cells(d: Data) -> Sequence[str]:
     ]
 
 
+def nightly_graph_cells(d: Data) -> Sequence[str]:
+    runs = d["engines"]
+    first = next(iter(runs.values()))["summary"]["steps"]
+    kinds = [s["artifact"]["kind"] for s in first if s["artifact"] is not None]
+    totals = ", ".join(f"{name} {r['seconds']:.0f} s" for name, r in runs.items())
+    same = "equal" if d.get("digests_equal") else "NOT equal"
+    return [
+        f"the nightly graph on {d['users']:,} people x {d['days']} days ({d['turns']:,} turns), "
+        f"publishing {', '.join(kinds)}: {totals}; every artifact digest {same} across engines"
+    ]
+
+
 def logs_cells(d: Data) -> Sequence[str]:
     r = d["results"]
     return [
@@ -715,6 +727,12 @@ CAPABILITIES = Table(
         Row("NLU", "nlu.json", nlu_cells, (S + "assistant/nlu", S + "corpora", "benchmarks/nlu.py")),
         Row("nightly mining", "rewrite_mining.json", mining_cells, MINING_DEPS),
         Row("nightly mining, both engines", "rewrite_loop.json", mining_copied_cells, MINING_DEPS),
+        Row(
+            "nightly graph, both engines",
+            "nightly_graph.json",
+            nightly_graph_cells,
+            (*LOOP_DEPS, "benchmarks/nightly_graph.py"),
+        ),
         Row("log IO", "logs_io.json", logs_cells, (S + "logs", "benchmarks/logs_io.py")),
         Row(
             "log table format",
