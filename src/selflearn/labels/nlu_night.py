@@ -138,7 +138,7 @@ def nlu_night(
             f"({EXAMPLES_FILE}) in {ws.store('nlu').dir}"
         )
     live = NluModel.load(live_dir)
-    base, _old_learned = training_examples(base_table.filter(pc.equal(base_table["source"], "base")))
+    base, _ = training_examples(base_table.filter(pc.equal(base_table["source"], "base")))
     learned = rephrase_examples(
         chains, _final_slots(ws, chains), min_people=min_people, protected=protected, holdout=holdout
     )
@@ -148,8 +148,8 @@ def nlu_night(
     if not learned:
         night.reason = "no wording was supported by enough people"
         return night
-    base_ex, learned_ex = training_examples(table, min_people=min_people)
-    candidate = NluModel(**live.get_params()).fit([*base_ex, *learned_ex])
+    # `learned` already holds only wordings with enough support, in (text, intent) order
+    candidate = NluModel(**live.get_params()).fit([*base, *(x.example() for x in learned)])
     targets = gate_targets(chains, holdout=holdout, protected=protected)
     texts = targets.texts
     read_live, read_candidate = _read(live, texts), _read(candidate, texts)

@@ -40,12 +40,6 @@ class RatedScore:
         return asdict(self)
 
 
-def _f1(gold: np.ndarray, pred: np.ndarray) -> float:
-    tp = int(np.sum(gold & pred))
-    denom = int(np.sum(gold)) + int(np.sum(pred))
-    return 2.0 * tp / denom if denom else 0.0
-
-
 def score_rated(
     labeller: Labeller,
     path: str | os.PathLike[str],
@@ -54,7 +48,7 @@ def score_rated(
 ) -> RatedScore:
     """Label the rated dialogues in `path` and score the defect head against the annotators'
     majority. Bad lines are skipped and appended to `errors` (a new list when None)."""
-    from sklearn.metrics import precision_recall_curve, roc_auc_score
+    from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score
 
     errs = errors if errors is not None else []
     dialogues = read_rated_tsv(path, defect_max_rating=defect_max_rating, errors=errs)
@@ -85,6 +79,6 @@ def score_rated(
         auroc=auroc,
         best_f1=best_f1,
         best_threshold=best_t,
-        f1_at_decision=_f1(gold, np.array([bool(decided[k]) for k in keys], dtype=bool)),
+        f1_at_decision=float(f1_score(gold, [bool(decided[k]) for k in keys], zero_division=0)),
         skipped_lines=len(errs),
     )
