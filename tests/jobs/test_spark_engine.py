@@ -257,3 +257,30 @@ def test_every_step_publishes_the_same_digest_on_both_engines(
     kinds = [k for k, _ in digests["spark"]]
     assert kinds == ["rewrite", "online", "context", "labels", "failure_points"]
     assert digests["spark"] == digests["embedded"]
+
+
+def test_embed_on_the_executors_gives_the_in_process_vectors_bit_for_bit(engine: SparkEngine) -> None:
+    """Texts go out in the encoder's own batches and the encoder (its weights as they are, here
+    changed from the shipped ones as fine-tuning would) is broadcast: the vectors are the embedded
+    engine's exactly, in the texts' order."""
+    import torch
+
+    from selflearn.rewrite.retrieval import BiEncoder
+
+    encoder = BiEncoder()
+    encoder._ensure()
+    with torch.no_grad():
+        encoder._model.embeddings.word_embeddings.weight.mul_(1.05)
+    texts = [
+        f"turn {w} the {r} light" + " now" * (i % 4)
+        for i, (w, r) in enumerate(
+            [(w, r) for w in ("on", "off", "up") for r in ("kitchen", "hall", "bedroom", "garage", "attic")]
+        )
+    ]
+    want = EmbeddedEngine().embed(encoder, texts, batch_size=4)  # several batches of several lengths
+    got = engine.embed(encoder, texts, batch_size=4)
+    assert got.shape == want.shape == (len(texts), 384)
+    np.testing.assert_array_equal(got, want)
+    shipped = BiEncoder().encode(texts, batch_size=4)
+    assert not np.array_equal(got, shipped)  # the broadcast carried the changed weights
+    assert engine.embed(encoder, []).shape == (0, 384)

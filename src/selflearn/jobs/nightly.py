@@ -188,10 +188,11 @@ def nightly_graph(
     """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
     publish -> online -> nlu -> context -> labels -> fpi (the last five when configured).
 
-    Per-group work (sessions per user, chains per session) runs on `engine`; the miner and the
-    online training fit on the aggregated chains on the driver (the chains of a night fit in memory
-    on one machine, and the fits are not per-group: they need every chain at once), except the
-    Markov solve, which an engine that offers `solve_components` (Spark) distributes."""
+    Per-group work (sessions per user, chains per session) runs on `engine`, and so does the
+    embedding of the online indexes' texts (the night's heaviest arithmetic, batch by batch); the
+    miner and the online training fit on the aggregated chains on the driver (the chains of a night
+    fit in memory on one machine, and the fits are not per-group: they need every chain at once),
+    except the Markov solve, which an engine that offers `solve_components` (Spark) distributes."""
     logs = Workspace(workspace).logs
     store = RewriteStore(workspace)
 
@@ -269,6 +270,7 @@ def nightly_graph(
             online_cfg,
             previous_table=store.current(),
             guard=guard_box.get("guard"),
+            embed=engine.embed,
         )
         digest = online_digest(workspace, trained.version)
         return {"online": asdict(trained), "artifact": Artifact("online", trained.version, digest)}

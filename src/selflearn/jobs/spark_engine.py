@@ -4,8 +4,9 @@ Every step stays a pure Arrow function (`jobs.steps`, `feedback.chains`, `rewrit
 moves the data: `read_flat` maps Parquet batches through `logs.schema.flatten_table` with
 `mapInArrow`, `map_groups` hashes the key into buckets and runs the step per bucket with
 `groupBy(bucket).applyInArrow` (one Python call per bucket, not per group, which is what keeps Python
-steps fast), and `solve_components` runs `rewrite.markov.solve_component` per connected component
-of the rephrase graph the same way, for `MarkovRewriteMiner.fit(..., solver=...)`.
+steps fast), `solve_components` runs `rewrite.markov.solve_component` per connected component
+of the rephrase graph the same way, for `MarkovRewriteMiner.fit(..., solver=...)`, and `embed` runs
+the retrieval encoder over Arrow batches of the night's texts on the executors.
 
 Arrow types are normalised at every boundary (Spark hands out `list<element>`, maybe large strings,
 timestamps in the session zone), so each step sees exactly the schema it would see in-process and the
@@ -30,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from selflearn.jobs.protocol import Step
+from selflearn.jobs.protocol import Encoder, Step
 from selflearn.logs.flat import FLAT_SCHEMA
 from selflearn.logs.io import list_log_files, workspace_tombstones
 from selflearn.logs.schema import TURN_SCHEMA, check_schema_version, flatten_table
@@ -42,6 +43,7 @@ from selflearn.rewrite.markov import (
     Strategy,
     solve_component,
 )
+from selflearn.rewrite.retrieval import encode_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -51,6 +53,8 @@ __all__ = ["SparkEngine", "canonical_schema", "spark_schema"]
 
 _BUCKET = "__bucket"
 _IS_SOURCE = "is_source"
+_EMBED_IN = pa.schema([("batch", pa.int64()), ("rank", pa.int64()), ("text", pa.string())])
+_EMBED_OUT = pa.schema([("rank", pa.int64()), ("vector", pa.list_(pa.float32()))])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -154,6 +158,22 @@ def _solve_bucket(table: pa.Table, *, strategy: Strategy, min_probability: float
             solve_component(edges, sources=sources, strategy=strategy, min_probability=min_probability)
         )
     return pa.concat_tables(outs) if outs else SOLUTION_SCHEMA.empty_table()
+
+
+def _embed_batch(table: pa.Table, *, encoder: Any, threads: int) -> pa.Table:
+    """One encoder batch (all rows of one `batch`), encoded as one call, in rank order: the padding
+    and the rows the in-process `encode` gives them, hence the same vectors bit for bit."""
+    from selflearn.text.encoder import set_torch_threads
+
+    set_torch_threads(threads)
+    table = table.sort_by([("rank", "ascending")])
+    texts = table["text"].to_pylist()
+    vectors = np.asarray(encoder.value.encode(texts, batch_size=max(len(texts), 1)), dtype=np.float32)
+    flat = pa.array(vectors.reshape(-1), pa.float32())
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, len(flat) + 1, vectors.shape[1]), pa.int32()), flat
+    )
+    return pa.table({"rank": table["rank"], "vector": lists}, schema=_EMBED_OUT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,6 +341,52 @@ class SparkEngine:
         """Collect to the driver as Arrow, cast to `schema` (default: the normalised Spark schema)."""
         table = data.toArrow()
         return table.cast(schema if schema is not None else canonical_schema(table.schema))
+
+    # -- retrieval -------------------------------------------------------------------------------
+    def embed(
+        self, encoder: Encoder, texts: Sequence[str], batch_size: int = 128, threads: int = 1
+    ) -> np.ndarray:
+        """`encoder`'s embeddings of `texts` (in their order), computed on the executors.
+
+        The texts go out as Arrow batches in exactly the batches the encoder would run in-process
+        (`rewrite.retrieval.encode_batches`); the encoder (fine-tuned weights and all) is broadcast
+        once, and each batch is encoded as one call with `threads` torch threads per task. So the
+        vectors, and the indexes built from them, are bit for bit the embedded engine's."""
+        texts = list(texts)
+        if not texts:
+            return np.asarray(encoder.encode([]), dtype=np.float32)
+        batches = encode_batches(texts, batch_size)
+        ranks = [j for batch in batches for j in batch]
+        table = pa.table(
+            {
+                "batch": pa.array([b for b, batch in enumerate(batches) for _ in batch], pa.int64()),
+                "rank": pa.array(range(len(ranks)), pa.int64()),
+                "text": pa.array([texts[j] for j in ranks], pa.string()),
+            },
+            schema=_EMBED_IN,
+        )
+        shared = self.spark.sparkContext.broadcast(encoder)
+        try:
+            step = partial(_embed_batch, encoder=shared, threads=threads)
+
+            def body(part: pa.Table) -> pa.Table:
+                return step(part)
+
+            df = (
+                self.spark.createDataFrame(table)
+                .groupBy("batch")
+                .applyInArrow(body, spark_schema(_EMBED_OUT))
+            )
+            out = self.to_arrow(df, _EMBED_OUT)
+        finally:
+            shared.unpersist()
+        out = out.sort_by([("rank", "ascending")])
+        vectors = np.asarray(out["vector"].combine_chunks().flatten(), dtype=np.float32).reshape(
+            len(ranks), -1
+        )
+        result = np.empty_like(vectors)
+        result[ranks] = vectors
+        return np.ascontiguousarray(result)
 
     # -- rewrite mining ----------------------------------------------------------------------------
     def solve_components(

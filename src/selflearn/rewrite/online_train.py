@@ -29,7 +29,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -611,6 +611,10 @@ def _heldout(user_id: str, fraction: float) -> bool:
     return (h % 1000) < fraction * 1000
 
 
+#: Runs an encoder over texts, wherever (`jobs.engine.Engine.embed`): (len(texts), 384) vectors.
+Embed = Callable[[BiEncoder, Sequence[str]], np.ndarray]
+
+
 class Encodes(Protocol):
     """Anything that embeds texts as unit vectors, (len(texts), 384)."""
 
@@ -828,14 +832,22 @@ def train_online(
     flat: pa.Table | None = None,
     previous_table: Any = None,
     guard: ProtectedGuard | None = None,
+    embed: Embed | None = None,
 ) -> OnlineTrainResult:
     """Mine, fine-tune, index, rank, and publish the online layers for `workspace`.
 
     `flat` defaults to the workspace's logs; `previous_table` (a RewriteTable) supplies the
     precomputed probabilities of known targets. `guard` keeps every text that reads as a
     protected intent (re-read by the deployment's understanding, or claimed so by the log) out of
-    both layers' candidates: retrieval never learns to rewrite a request into one."""
+    both layers' candidates: retrieval never learns to rewrite a request into one. `embed` runs
+    the encoder over the night's texts (`jobs` passes its engine's, which Spark distributes);
+    None: in this process."""
     from selflearn.logs.io import read_flat
+
+    def embedded(encoder: BiEncoder, texts: Sequence[str]) -> np.ndarray:
+        return encoder.encode(texts)
+
+    run_encoder: Embed = embed if embed is not None else embedded
 
     cfg = cfg or OnlineTrainConfig()
     t0 = time.perf_counter()
@@ -890,7 +902,7 @@ def train_online(
             )
         )
     clock.lap("fine_tune")
-    vecs = encoder.encode(universe)
+    vecs = run_encoder(encoder, universe)
     vectors = {t: v for t, v in zip(universe, vecs, strict=True)}
     if tuned:
         tuned_recall = retrieval_recall(encoder, test_pairs, universe, universe_vectors=vecs)
@@ -909,7 +921,7 @@ def train_online(
             entries = [e for e in entries if e.text not in banned]
         fresh = sorted({e.text for e in entries} - set(vectors))
         if fresh:
-            vectors.update(zip(fresh, encoder.encode(fresh), strict=True))
+            vectors.update(zip(fresh, run_encoder(encoder, fresh), strict=True))
         global_index, n_catalog = with_catalog(global_index, entries, vectors)
     by_user: dict[str, list[SuccessEvent]] = defaultdict(list)
     for e in events:
@@ -918,7 +930,7 @@ def train_online(
     for u, a, b, _ in pairs:
         pairs_by_user[u].append((a, b))
     new_sources = sorted({a for _, a, _, _ in pairs} - set(vectors))
-    vectors.update(zip(new_sources, encoder.encode(new_sources), strict=True))
+    vectors.update(zip(new_sources, run_encoder(encoder, new_sources), strict=True))
     personal_tables = []
     for u, evs in by_user.items():
         idx = build_index("personal", evs, vectors, sources=pairs_by_user.get(u, ()))

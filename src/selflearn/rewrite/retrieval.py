@@ -47,6 +47,7 @@ __all__ = [
     "Hit",
     "PersonalIndexes",
     "context_keys",
+    "encode_batches",
     "phonetic_key",
 ]
 
@@ -148,6 +149,19 @@ def _last_hidden(model: Any) -> Any:
     return LastHidden()
 
 
+def encode_batches(texts: Sequence[str], batch_size: int = 128) -> list[list[int]]:
+    """The batches `BiEncoder.encode` runs `texts` in, as indexes: in length order (batches of
+    similar length pad less), `batch_size` at a time.
+
+    A text's embedding depends on its batch only through the padding, so an engine that encodes
+    exactly these batches, each as one call wherever it runs, gets the in-process embeddings bit for
+    bit (`jobs.spark_engine.SparkEngine.embed`)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 class BiEncoder:
     """MiniLM (mean pooling, unit norm) as a bi-encoder, with an LRU cache of query embeddings.
 
@@ -193,14 +207,13 @@ class BiEncoder:
         import torch
 
         self._ensure()
-        # Batches of similar length pad less: encode in length order, return in input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = encode_batches(texts, batch_size)
         parts = []
         with torch.inference_mode():
-            for i in range(0, len(order), batch_size):
-                parts.append(self._forward([texts[j] for j in order[i : i + batch_size]]).numpy())
+            for batch in batches:
+                parts.append(self._forward([texts[j] for j in batch]).numpy())
         out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        out[order] = np.concatenate(parts).astype(np.float32)
+        out[[j for batch in batches for j in batch]] = np.concatenate(parts).astype(np.float32)
         return np.ascontiguousarray(out)
 
     def clear_cache(self) -> None:
