@@ -211,11 +211,15 @@ def test_nightly_runs_the_graph_and_writes_its_summary(tmp_path: Path, small_nlu
         "detect",
         "late_feedback",
         "mine",
+        "evaluate",
         "publish",
     ]
     art = summary["steps"][-1]["artifact"]
     assert art["kind"] == "rewrite" and art["version"] == "v0001" and len(art["digest"]) == 64
     assert "publish" in res.output and "summary:" in res.output
+    assert "evaluate: candidate defect rate" in res.output and "gate off" in res.output
+    res = runner.invoke(app, ["nightly", str(tmp_path), "--evaluate-gate", "sometimes"])
+    assert res.exit_code == 2 and "--evaluate-gate" in res.output
     res = runner.invoke(app, ["nightly", str(tmp_path), "--only", "detect"])
     assert res.exit_code == 0, res.output
     latest = sorted((tmp_path / "nightly").iterdir())[-1]

@@ -17,6 +17,8 @@ def _step(name: str, requires: tuple[str, ...], produces: tuple[str, ...], log: 
         out: dict[str, Any] = {p: f"{name}({','.join(str(values[r]) for r in requires)})" for p in produces}
         if name == "publish":
             out["artifact"] = Artifact("rewrite", "v0001", "abc")
+        if name == "detect":
+            out["report"] = {"chains": 3}  # kept in the summary, not among the values
         return out
 
     return Step(name, requires, produces, run)
@@ -47,7 +49,14 @@ def test_runs_in_order_writes_a_summary_and_only_runs_what_a_step_needs(tmp_path
     assert run.values["version"] == "publish(detect(read()))"
     summary = json.loads(run.summary_path.read_text()) if run.summary_path else {}
     assert summary["engine"] == "embedded" and [s["name"] for s in summary["steps"]] == log
-    assert summary["steps"][-1]["artifact"] == {"kind": "rewrite", "version": "v0001", "digest": "abc"}
+    assert summary["steps"][-1]["artifact"] == {
+        "kind": "rewrite",
+        "version": "v0001",
+        "digest": "abc",
+        "published": True,
+    }
+    reports = {s["name"]: s.get("report") for s in summary["steps"]}
+    assert reports["detect"] == {"chains": 3} and reports["read"] is None and "report" not in run.values
     assert run.artifact("rewrite") == Artifact("rewrite", "v0001", "abc")
     log.clear()
     graph.run(only="publish")

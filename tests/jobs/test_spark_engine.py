@@ -193,9 +193,13 @@ def test_run_nightly_on_spark_publishes_the_embedded_table(
         "detect",
         "late_feedback",
         "mine",
+        "evaluate",
         "publish",
     ]
     digests = {n: [s["artifact"] for s in x["steps"] if s["artifact"]] for n, x in summaries.items()}
+    # and the evaluate step's estimate is the same (the chains are, and the bootstrap is seeded)
+    reports = {n: [s["report"] for s in x["steps"] if "report" in s] for n, x in summaries.items()}
+    assert reports["spark"] == reports["embedded"] and reports["spark"][0]["turns"] > 0
     assert digests["spark"] == digests["embedded"] and digests["spark"][0]["kind"] == "rewrite"
     assert summaries["spark"]["engine"] == "spark" and summaries["embedded"]["engine"] == "embedded"
     # The nightly's own engine reused the module's session and left it running.

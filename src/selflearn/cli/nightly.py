@@ -91,12 +91,20 @@ def nightly(
             "`selflearn fpi train LABELLED_WS --publish WORKSPACE`)."
         ),
     ] = False,
+    evaluate_gate: Annotated[
+        str,
+        typer.Option(
+            help="The evaluate step's gate on the rewrite table: off (record the estimate), "
+            "no_worse (keep the live table when the candidate is confidently worse), or interval "
+            "(publish only when the candidate's upper bound is below the live table's estimate)."
+        ),
+    ] = "off",
 ) -> None:
     """Run the nightly learning graph and write WORKSPACE/nightly/<run>/summary.json: each step's
-    duration, and each published artifact's kind, version and content digest."""
+    duration, each artifact's kind, version and content digest, and the evaluate step's estimate."""
     from selflearn.jobs.engine import make_engine
     from selflearn.jobs.graph import GraphError
-    from selflearn.jobs.nightly import NightlyConfig, run_nightly
+    from selflearn.jobs.nightly import GATES, NightlyConfig, run_nightly
 
     if not (workspace / "logs").is_dir():
         raise typer.BadParameter(f"no logs under {workspace}", param_hint="WORKSPACE")
@@ -109,6 +117,8 @@ def nightly(
             "(`selflearn domain export`)",
             param_hint="--context",
         )
+    if evaluate_gate not in GATES:
+        raise typer.BadParameter(f"choose one of {', '.join(GATES)}", param_hint="--evaluate-gate")
     cfg = NightlyConfig(
         engine=engine,
         min_users=min_users,
@@ -117,6 +127,7 @@ def nightly(
         labels={"train": {"epochs": label_epochs}} if labels else None,
         fpi=fpi,
         nlu={} if nlu else None,
+        evaluate_gate=evaluate_gate,
     )
     if fpi and Workspace(workspace).model_dir("fpi") is None:
         raise typer.BadParameter(
@@ -140,8 +151,20 @@ def nightly(
     for step in summary["steps"]:
         art = step["artifact"] or {}
         published = f"{art['kind']} {art['version']}" if art else ""
+        if art and not art.get("published", True):
+            published += " (kept)"
         table.add_row(step["name"], f"{step['seconds']:.2f}", published, (art.get("digest") or "")[:16])
     console.print(table)
+    evaluation = next((s["report"] for s in summary["steps"] if s["name"] == "evaluate"), None)
+    if evaluation:
+        cand, live, diff = evaluation["candidate"], evaluation["live"], evaluation["difference"]
+        console.print(
+            f"evaluate: candidate defect rate {cand['defect_rate']:.1%} "
+            f"({cand['low']:.1%}-{cand['high']:.1%}), "
+            f"live {live['defect_rate']:.1%}, difference {diff['defect_rate']:+.2%} "
+            f"({diff['low']:+.2%} to {diff['high']:+.2%}) over {evaluation['changed']} changed turns; "
+            f"{'published' if evaluation['publish'] else 'kept the live table'}: {evaluation['reason']}"
+        )
     if res.refused:
         console.print(f"{len(res.refused)} rules refused by the protected-action guard")
     console.print(f"summary: {res.summary}")

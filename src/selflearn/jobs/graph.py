@@ -9,9 +9,10 @@ can check and report on:
   pipeline refuses a component whose `requires` nobody `assigns`);
 * `run(only=...)` runs one step and just the steps it needs;
 * every run writes ``<workspace>/nightly/<run>/summary.json``: each step with its duration, and for
-  each published artifact its kind, version and a sha256 digest of its canonical content (the rows,
-  sorted, never the file bytes or timestamps), so two engines, or two nights, can be compared by
-  digest alone.
+  each artifact it made its kind, the live version, whether it was published, and a sha256 digest
+  of its canonical content (the rows, sorted, never the file bytes or timestamps), so two engines,
+  or two nights, can be compared by digest alone; a step's report (the `evaluate` step's estimates
+  and decision) is kept beside it.
 
 The steps themselves are engine-agnostic: the per-group work goes through the `Engine` (embedded or
 Spark), and fitting on the aggregated chains runs on the driver.
@@ -39,17 +40,21 @@ class GraphError(ValueError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """What a step published: its kind, the version the store gave it, and its content digest."""
+    """What a step made: its kind, the live version after the step, and the content digest of what
+    it made. `published` is False when the step made a candidate but kept the live version (a gate
+    refused it, or publishing is off): `version` is then the one still serving."""
 
     kind: str
     version: str | None
     digest: str
+    published: bool = True
 
 
 @dataclass(frozen=True)
 class Step:
     """One node: `run(values)` gets the values of `requires` by name and returns those of
-    `produces` (plus, under the key ``"artifact"``, an `Artifact` when it published one)."""
+    `produces` (plus, under the key ``"artifact"``, an `Artifact` when it made one, and under
+    ``"report"``, a JSON-able mapping the run's summary keeps for the step)."""
 
     name: str
     requires: tuple[str, ...]
@@ -63,6 +68,7 @@ class StepRecord:
     seconds: float
     produces: tuple[str, ...]
     artifact: Artifact | None = None
+    report: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -135,11 +141,12 @@ class NightlyGraph:
             t0 = time.perf_counter()
             out = dict(step.run({r: values[r] for r in step.requires}))
             artifact = out.pop("artifact", None)
+            report = out.pop("report", None)
             missing = [p for p in step.produces if p not in out]
             if missing:
                 raise GraphError(f"step {step.name!r} did not produce {missing}")
             values.update({p: out[p] for p in step.produces})
-            run.steps.append(StepRecord(step.name, time.perf_counter() - t0, step.produces, artifact))
+            run.steps.append(StepRecord(step.name, time.perf_counter() - t0, step.produces, artifact, report))
         if summary_dir is not None:
             run.summary_path = self._write_summary(Path(summary_dir), run, started, only, meta or {})
         return run
@@ -171,7 +178,9 @@ class NightlyGraph:
                         "kind": s.artifact.kind,
                         "version": s.artifact.version,
                         "digest": s.artifact.digest,
+                        "published": s.artifact.published,
                     },
+                    **({} if s.report is None else {"report": dict(s.report)}),
                 }
                 for s in run.steps
             ],

@@ -22,11 +22,15 @@ from selflearn.jobs.engine import Engine, make_engine
 from selflearn.jobs.graph import Artifact, NightlyGraph, Step, table_digest
 from selflearn.jobs.steps import DetectStep, sessionize
 from selflearn.logs.flat import FLAT_SCHEMA
+from selflearn.offpolicy import Comparison
 from selflearn.rewrite.guard import ProtectedGuard, Reader, workspace_reader
 from selflearn.rewrite.markov import ComponentSolver, MarkovRewriteMiner
 from selflearn.rewrite.store import RewriteStore
 from selflearn.rewrite.table import RewriteTable
 from selflearn.util.workspace import Workspace
+
+#: The evaluate step's gates (`NightlyConfig.evaluate_gate`).
+GATES = ("off", "no_worse", "interval")
 
 
 @dataclass
@@ -60,6 +64,19 @@ class NightlyConfig:
     # rephrased their way out of; the mapping overrides nlu_night's holdout and min_gain (its
     # min_people is min_users). None = off.
     nlu: dict[str, Any] | None = None
+    # The evaluate step's gate on the rewrite table (selflearn.offpolicy, the direct method on the
+    # logged turns): "off" records the estimate in the manifest and publishes as before; "no_worse"
+    # keeps the live table when the candidate is confidently worse (the interval of the difference
+    # lies above zero); "interval" publishes only when the candidate's upper bound is below the
+    # live table's estimate.
+    evaluate_gate: str = "off"
+    evaluate_level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.evaluate_gate not in GATES:
+            raise ValueError(f"evaluate_gate must be one of {', '.join(GATES)}; got {self.evaluate_gate!r}")
+        if not 0 < self.evaluate_level < 1:
+            raise ValueError(f"evaluate_level must be in (0, 1); got {self.evaluate_level}")
 
 
 @dataclass
@@ -186,7 +203,9 @@ def nightly_graph(
     protected: Collection[str] | None = None,
 ) -> NightlyGraph:
     """The night as steps: read -> sessionize -> detect -> late_feedback -> mine (guarded) ->
-    publish -> online -> nlu -> context -> labels -> fpi (the last five when configured).
+    evaluate -> publish -> online -> nlu -> context -> labels -> fpi (the last five when
+    configured). `evaluate` estimates the candidate table's defect rate against the live one's on
+    the logged turns (`selflearn.offpolicy`) and `publish` follows its gate.
 
     Per-group work (sessions per user, chains per session) runs on `engine`, and so does the
     embedding of the online indexes' texts (the night's heaviest arithmetic, batch by batch); the
@@ -244,19 +263,45 @@ def nightly_graph(
         table, refused = guard_table(miner.to_table(), guard_box["guard"])
         return {"rules": table, "refused": refused}
 
+    def evaluate(v: Mapping[str, Any]) -> dict[str, Any]:
+        from selflearn.offpolicy import compare_policies, logged_turns, table_policy
+
+        live = store.current()
+        comparison = compare_policies(
+            logged_turns(v["learning_chains"]),
+            table_policy(v["rules"]),
+            table_policy(live),
+            level=cfg.evaluate_level,
+        )
+        go, reason = gate_decision(cfg.evaluate_gate, comparison, live is not None)
+        evaluation = {
+            "kind": "rewrite",
+            "live_version": live.version if live is not None else None,
+            **comparison.to_dict(),
+            "gate": cfg.evaluate_gate,
+            "publish": go,
+            "reason": reason,
+        }
+        return {"evaluation": evaluation, "report": evaluation}
+
     def publish(v: Mapping[str, Any]) -> dict[str, Any]:
         table: RewriteTable = v["rules"]
+        evaluation = v["evaluation"]
         version = None
-        if cfg.publish:
+        published = False
+        if cfg.publish and evaluation["publish"]:
             meta = {
                 "engine": cfg.engine,
                 "turns": v["turns"],
                 "chains": v["learning_chains"].num_rows,
                 "late_feedback": v["late_feedback"],
+                "evaluation": evaluation,
             }
-            version = store.publish(table, meta)
+            version, published = store.publish(table, meta), True
+        elif cfg.publish:
+            version = store.current_version()  # the gate kept the live table
         digest = table_digest(table.to_arrow(), sort_by=["source"])
-        return {"version": version, "artifact": Artifact("rewrite", version, digest)}
+        return {"version": version, "artifact": Artifact("rewrite", version, digest, published)}
 
     def online(v: Mapping[str, Any]) -> dict[str, Any]:
         from dataclasses import asdict
@@ -281,7 +326,13 @@ def nightly_graph(
         Step("detect", ("sessions",), ("chains",), detect),
         Step("late_feedback", ("chains",), ("learning_chains", "late_feedback"), feedback),
         Step("mine", ("learning_chains",), ("rules", "refused"), mine),
-        Step("publish", ("rules", "learning_chains", "turns", "late_feedback"), ("version",), publish),
+        Step("evaluate", ("rules", "learning_chains"), ("evaluation",), evaluate),
+        Step(
+            "publish",
+            ("rules", "evaluation", "learning_chains", "turns", "late_feedback"),
+            ("version",),
+            publish,
+        ),
     ]
 
     def context(_: Mapping[str, Any]) -> dict[str, Any]:
@@ -297,7 +348,8 @@ def nightly_graph(
         refit = bool(params.pop("refit", True))
         night = labels_night(workspace, detector, params, refit=refit)
         version = night.version or Workspace(workspace).store("labels").current_version()
-        return {"labels": night, "artifact": Artifact("labels", version, night.digest)}
+        art = Artifact("labels", version, night.digest, night.version is not None)
+        return {"labels": night, "artifact": art}
 
     def fpi(_: Mapping[str, Any]) -> dict[str, Any]:
         from selflearn.fpi.nightly import fpi_night
@@ -323,7 +375,7 @@ def nightly_graph(
             **(cfg.nlu or {}),
         )
         version = night.version or Workspace(workspace).store("nlu").current_version()
-        return {"nlu": night, "artifact": Artifact("nlu", version, night.digest)}
+        return {"nlu": night, "artifact": Artifact("nlu", version, night.digest, night.version is not None)}
 
     if cfg.online is not None:
         steps.append(Step("online", ("learning_chains", "version"), ("online",), online))
@@ -342,6 +394,25 @@ def nightly_graph(
     if cfg.fpi:
         steps.append(Step("fpi", (), ("failure_points",), fpi))
     return NightlyGraph(steps)
+
+
+def gate_decision(gate: str, comparison: Comparison, has_live: bool) -> tuple[bool, str]:
+    """Whether the evaluate step lets the candidate go live, and why (`NightlyConfig.evaluate_gate`)."""
+    if gate not in GATES:
+        raise ValueError(f"evaluate_gate must be one of {', '.join(GATES)}; got {gate!r}")
+    if gate == "off":
+        return True, "gate off: estimate recorded"
+    if not has_live:
+        return True, "no live table to compare with"
+    if comparison.changed == 0:
+        return True, "serves every logged turn as the live table does"
+    if gate == "no_worse":
+        if comparison.difference.low > 0:
+            return False, "confidently worse than the live table (the difference's interval is above 0)"
+        return True, "not confidently worse than the live table"
+    if comparison.candidate.high < comparison.live.defect_rate:
+        return True, "upper bound below the live table's estimate"
+    return False, "upper bound not below the live table's estimate"
 
 
 def guarded_intents(protected: Collection[str] | None, chains: pa.Table) -> set[str]:
