@@ -117,13 +117,14 @@ def load_or_train_nlu(workspace: str | Path | Workspace, seed: int = 0, n_per_in
     """The workspace's live NLU when it was trained as asked (or published by hand, with no
     ``trained_with`` provenance), else one trained on the grammar and published as the next
     ``nlu`` version."""
+    from selflearn.assistant.nlu.load import load_nlu
     from selflearn.assistant.nlu.model import NluModel
 
     ws = Workspace.of(workspace)
     wanted = {"grammar_seed": seed, "n_per_intent": n_per_intent}
     model_dir = ws.model_dir("nlu")
     if model_dir is not None and _trained_with(ws, model_dir) in (None, wanted):
-        return NluModel.load(model_dir)
+        return load_nlu(model_dir)
     from selflearn.labels.nlu_night import base_examples_table, publish_nlu
 
     examples = default_nlu_examples(seed=seed, n_per_intent=n_per_intent)

@@ -182,3 +182,14 @@ def test_cli_bench_realistic_sessions(tmp_path: Path, files: dict[str, Path]) ->
     assert report["config"]["realistic_sessions"] is True
     bad = CliRunner().invoke(app, [*args, "--sessions", "tidy", "--out", str(tmp_path / "z")])
     assert bad.exit_code == 2 and "classic or realistic" in bad.output
+
+
+def test_the_bench_trains_the_understanding_model_it_is_told() -> None:
+    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.assistant.nlu.transformer import TransformerNlu
+    from selflearn.eval.bench import NLU_MODELS, nlu_model
+
+    assert NLU_MODELS == ("tfidf", "transformer")
+    assert type(nlu_model("tfidf")) is NluModel and type(nlu_model("transformer")) is TransformerNlu
+    with pytest.raises(ValueError, match="nlu_model must be one of"):
+        nlu_model("bert-large")

@@ -185,12 +185,22 @@ def bench(
         bool, typer.Option(help="Run a control arm with learning off on the same traffic beside it.")
     ] = True,
     learners: Annotated[str | None, typer.Option(help=_LEARNERS_HELP)] = None,
+    nlu_model: Annotated[
+        str,
+        typer.Option(
+            help="The understanding model trained on --train: tfidf (TF-IDF + logistic regression, CRF "
+            "slots) or transformer (the shipped MiniLM fine-tuned for intent and slots)."
+        ),
+    ] = "tfidf",
 ) -> None:
     """The closed loop on real requests (SLURP format), judged against gold intent and slot values;
     writes report.json (with wer, intent_accuracy, slot_exact_f1, slu_f1 per day), defect_rate.png,
     bench_metrics.png."""
-    from selflearn.eval.bench import ASR_CHOICES, BenchConfig, run_bench
+    from selflearn.eval.bench import ASR_CHOICES, NLU_MODELS, BenchConfig, run_bench
 
+    if nlu_model not in NLU_MODELS:
+        console.print(f"[red]--nlu-model must be one of {', '.join(NLU_MODELS)}[/red]")
+        raise typer.Exit(2)
     if asr not in ASR_CHOICES:
         console.print(f"[red]--asr must be one of {', '.join(ASR_CHOICES)}[/red]")
         raise typer.Exit(2)
@@ -235,6 +245,7 @@ def bench(
         realistic_sessions=_sessions_flag(sessions),
         online_catalog=catalog,
         control=control,
+        nlu_model=nlu_model,
     )
     try:
         report = run_bench(cfg, out, on_day=on_day, status=lambda msg: console.print(f"[dim]{msg}[/dim]"))

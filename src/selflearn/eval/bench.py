@@ -57,6 +57,23 @@ from selflearn.util.workspace import Workspace
 __all__ = ["ASR_CHOICES", "BenchConfig", "bench_pipeline", "day_scores", "run_bench"]
 
 ASR_CHOICES = ("noisy", "pocketsphinx", "replay")
+#: The understanding models the bench can train (`BenchConfig.nlu_model`).
+NLU_MODELS = ("tfidf", "transformer")
+
+
+def nlu_model(kind: str) -> Any:
+    """An unfitted understanding model of `kind` with its defaults."""
+    if kind == "tfidf":
+        from selflearn.assistant.nlu.model import NluModel
+
+        return NluModel()
+    if kind == "transformer":
+        from selflearn.assistant.nlu.transformer import TransformerNlu
+
+        return TransformerNlu()
+    raise ValueError(f"nlu_model must be one of {', '.join(NLU_MODELS)}; got {kind!r}")
+
+
 _DROP = ("resolution", "action")  # SLURP requests are judged, not executed on the home
 
 
@@ -99,6 +116,8 @@ class BenchConfig:
     # The online global layer also draws candidates from the training file's requests (the
     # catalog, rewrite/catalog.py), unless online_train names another catalog (or None).
     online_catalog: bool = True
+    # The understanding model trained on `train` (and retrained by the nlu step): NLU_MODELS.
+    nlu_model: str = "tfidf"
 
 
 def day_scores(scores: list[TurnScore]) -> dict[str, float]:
@@ -258,6 +277,7 @@ def _bench_config(cfg: BenchConfig) -> dict[str, Any]:
         "engine": cfg.engine,
         "min_users": cfg.min_users,
         "detector": cfg.detector,
+        "nlu_model": cfg.nlu_model,
         "online": cfg.online,
         "realistic_sessions": cfg.realistic_sessions,
         "paired_streams": cfg.paired_streams,
@@ -280,7 +300,6 @@ def _bench_seed(
     status: Callable[[str], None] | None = None,
 ) -> SeedRun:
     """One seed's bench into `out`."""
-    from selflearn.assistant.nlu.model import NluModel
     from selflearn.compose import build_assistant
     from selflearn.corpora.slurp import read_slurp, slurp_domain, to_examples
     from selflearn.jobs.nightly import NightlyConfig, run_nightly
@@ -305,7 +324,7 @@ def _bench_seed(
     say(f"training the NLU on {len(train)} requests")
     t0 = time.perf_counter()
     train_examples = to_examples(train)
-    nlu = NluModel().fit(train_examples)
+    nlu = nlu_model(cfg.nlu_model).fit(train_examples)
     # the examples go with the model: the nightly understanding step retrains on them
     provenance = {"trained_on": str(cfg.train), "examples": len(train_examples)}
     publish_nlu(out, nlu, base_examples_table(train_examples), provenance)

@@ -127,7 +127,9 @@ def nlu_night(
     publish: bool = True,
 ) -> NluNight:
     """One night of the understanding step (see the module docstring)."""
-    from selflearn.assistant.nlu.model import NluModel
+    from sklearn.base import clone
+
+    from selflearn.assistant.nlu.load import load_nlu
 
     ws = Workspace(workspace)
     live_dir = ws.model_dir("nlu")
@@ -137,7 +139,7 @@ def nlu_night(
             f"the nlu step needs a live understanding model published with its training examples "
             f"({EXAMPLES_FILE}) in {ws.store('nlu').dir}"
         )
-    live = NluModel.load(live_dir)
+    live = load_nlu(live_dir)
     base, _ = training_examples(base_table.filter(pc.equal(base_table["source"], "base")))
     learned = rephrase_examples(
         chains, _final_slots(ws, chains), min_people=min_people, protected=protected, holdout=holdout
@@ -149,7 +151,7 @@ def nlu_night(
         night.reason = "no wording was supported by enough people"
         return night
     # `learned` already holds only wordings with enough support, in (text, intent) order
-    candidate = NluModel(**live.get_params()).fit([*base, *(x.example() for x in learned)])
+    candidate = clone(live).fit([*base, *(x.example() for x in learned)])
     targets = gate_targets(chains, holdout=holdout, protected=protected)
     texts = targets.texts
     read_live, read_candidate = _read(live, texts), _read(candidate, texts)
@@ -183,7 +185,9 @@ def nlu_night(
 
 def forget_nlu(workspace: str | Path, user_id: str) -> dict[str, Any]:
     """Remove `user_id` from the understanding model (see the module docstring); what was done."""
-    from selflearn.assistant.nlu.model import NluModel
+    from sklearn.base import clone
+
+    from selflearn.assistant.nlu.load import load_nlu
 
     ws = Workspace(workspace)
     store = ws.store("nlu")
@@ -203,8 +207,7 @@ def forget_nlu(workspace: str | Path, user_id: str) -> dict[str, Any]:
         table = table.filter(pc.invert(pc.fill_null(pc.equal(table["user_id"], user_id), False)))
         manifest = store.manifest(live)
         base, learned = training_examples(table, min_people=int(manifest.get("min_people", 1)))
-        params = NluModel.load(store.path(live) / MODEL_SUBDIR).get_params()
-        model = NluModel(**params).fit([*base, *learned])
+        model = clone(load_nlu(store.path(live) / MODEL_SUBDIR)).fit([*base, *learned])
         retrained = publish_nlu(
             ws,
             model,

@@ -31,7 +31,7 @@ Reader = Callable[[Sequence[str]], Sequence[str | None]]
 
 
 def nlu_reader(model: Any) -> Reader:
-    """A `Reader` from an NLU model with `predict_batch(texts, n)` (`assistant.nlu.NluModel`)."""
+    """A `Reader` from an NLU model with `predict_batch(texts, n)` (`assistant.nlu.load.Understanding`)."""
 
     def read(texts: Sequence[str]) -> list[str | None]:
         if not texts:
@@ -53,10 +53,10 @@ def workspace_reader(workspace: Path) -> tuple[Reader | None, frozenset[str] | N
     model_dir = Workspace(workspace).model_dir("nlu")
     if model_dir is None:
         return None, declared
-    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.assistant.nlu.load import load_nlu
     from selflearn.contracts.domain import protected_by_default
 
-    model = NluModel.load(model_dir)
+    model = load_nlu(model_dir)
     return nlu_reader(model), protected_by_default(model.classes_) | (declared or frozenset())
 
 

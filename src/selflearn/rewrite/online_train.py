@@ -596,14 +596,14 @@ def read_configured_catalog(cfg: OnlineTrainConfig) -> tuple[list[str], list[str
 
 def catalog_entries(workspace: Path, cfg: OnlineTrainConfig, texts: Sequence[str]) -> list[CatalogEntry]:
     """The catalog's `texts` as the workspace's (or `cfg.catalog_nlu`'s) NLU reads them."""
-    from selflearn.assistant.nlu.model import NluModel
+    from selflearn.assistant.nlu.load import load_nlu
 
     assert cfg.catalog is not None
     nlu_dir = Path(cfg.catalog_nlu) if cfg.catalog_nlu else Workspace(workspace).model_dir("nlu")
     if nlu_dir is None or not nlu_dir.is_dir():
         where = nlu_dir or Workspace(workspace).store("nlu").dir
         raise FileNotFoundError(f"online catalog: no NLU model at {where} to read {cfg.catalog} with")
-    return interpret_catalog(texts, NluModel.load(nlu_dir))
+    return interpret_catalog(texts, load_nlu(nlu_dir))
 
 
 def _heldout(user_id: str, fraction: float) -> bool:

@@ -173,9 +173,9 @@ def create_app(cfg: ServeConfig, rewriter: OnlineRewriter | None = None) -> Any:
     nlu = None
     nlu_dir = cfg.nlu_dir or Workspace(cfg.workspace).model_dir("nlu")
     if nlu_dir is not None and (nlu_dir / "manifest.json").exists():
-        from selflearn.assistant.nlu.model import NluModel
+        from selflearn.assistant.nlu.load import load_nlu
 
-        nlu = NluModel.load(nlu_dir)
+        nlu = load_nlu(nlu_dir)
     if rewriter is None:
         # what an interrupted publish or prune of the online model left behind goes first
         OnlineStore(cfg.workspace).clean()

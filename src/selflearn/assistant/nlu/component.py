@@ -16,7 +16,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from selflearn.assistant.component import StageFailure, TurnState, register
-from selflearn.assistant.nlu.model import NluModel
+from selflearn.assistant.nlu.load import Understanding, load_nlu
 from selflearn.contracts.domain import protected_by_default
 from selflearn.logs.records import NluStage, StageError
 
@@ -29,7 +29,7 @@ class NluComponent:
 
     def __init__(
         self,
-        model: NluModel,
+        model: Understanding,
         *,
         threshold: float = 0.3,
         n: int = 3,
@@ -48,7 +48,7 @@ class NluComponent:
         # the log names the exact model: "<name>@<training fingerprint>"
         self.model_name = f"{model.name}@{model.version_}"
 
-    def set_model(self, model: NluModel) -> None:
+    def set_model(self, model: Understanding) -> None:
         """Serve a newly published model from the next turn on (the nightly understanding step)."""
         self.model = model
         self.model_name = f"{model.name}@{model.version_}"
@@ -81,7 +81,7 @@ class NluComponent:
 @register("nlu.model.v1")
 def make_nlu(
     model_dir: str | Path | None = None,
-    model: NluModel | None = None,
+    model: Understanding | None = None,
     threshold: float = 0.3,
     n: int = 3,
     protected: Collection[str] | None = None,
@@ -92,5 +92,5 @@ def make_nlu(
         raise ValueError("nlu.model.v1 needs exactly one of model_dir or model")
     if model is None:
         assert model_dir is not None
-        model = NluModel.load(Path(model_dir))
+        model = load_nlu(Path(model_dir))
     return NluComponent(model, threshold=threshold, n=n, protected=protected)

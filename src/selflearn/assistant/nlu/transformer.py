@@ -1,0 +1,463 @@
+"""A transformer understanding model: the shipped MiniLM fine-tuned jointly for intent and slots.
+
+One encoder reads the request; an intent head reads its mean-pooled tokens and a slot head tags
+each word (BIO over the first word piece of each word, so slot boundaries fall on the same words
+`model.tokenize` gives the CRF model). Both are trained together with one summed cross-entropy
+(the joint model of Chen et al., 2019, "BERT for Joint Intent Classification and Slot Filling").
+The encoder is the one `selflearn.text.encoder` ships (no download), so the model reads what the
+bag-of-n-grams model cannot: paraphrases and word order, at the cost of a forward pass per request.
+
+Confidences are calibrated like `NluModel`'s: the softmax temperature is fitted on a held-out
+slice of the training examples (``calibration_fraction``; whole phrasings held out when examples
+carry a ``template_id``), so the pipeline's confidence threshold means the same for both models.
+The n-best gives each intent the slots the tagger found that the intent had in training.
+
+Trains on CPU in minutes on a few thousand examples (``threads`` torch threads); predicts one
+request at a time on one thread within the assistant's budget (`benchmarks/nlu_transformer.py`).
+Weights are saved as safetensors, never pickles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selflearn.assistant.nlu.model import _fit_temperature, _softmax, tokenize
+from selflearn.contracts.nlu_examples import ExampleLike
+from selflearn.logs.records import NluHypothesis, Slot
+from selflearn.util.learner import Learner
+
+__all__ = ["TransformerNlu"]
+
+FORMAT_VERSION = 1
+_WEIGHTS = "model.safetensors"
+_IGNORE = -100
+
+
+def _word_labels(ex: ExampleLike, words: Sequence[tuple[str, int, int]]) -> list[str]:
+    """BIO labels per word: a word inside a slot span is B- (its first word) or I- of the slot."""
+    labels = ["O"] * len(words)
+    for slot in ex.slots:
+        inside = [i for i, (_, s, e) in enumerate(words) if s >= slot.start and e <= slot.end]
+        for j, i in enumerate(inside):
+            labels[i] = ("B-" if j == 0 else "I-") + slot.name
+    return labels
+
+
+def _decode(
+    text: str, words: Sequence[tuple[str, int, int]], labels: Sequence[str]
+) -> list[tuple[str, str, int, int]]:
+    """Slot spans (name, value, start, end) from per-word BIO labels: an I- continues the slot of
+    the word before it when that is the same slot; otherwise (after O or another slot) it starts a
+    new span, as B- does."""
+    spans: list[tuple[str, int, int]] = []
+    open_slot: str | None = None
+    for (_, s, e), lab in zip(words, labels, strict=True):
+        if lab == "O":
+            open_slot = None
+            continue
+        kind, name = lab[:2], lab[2:]
+        if kind == "I-" and open_slot == name:
+            n, s0, _ = spans[-1]
+            spans[-1] = (n, s0, e)
+            continue
+        spans.append((name, s, e))
+        open_slot = name
+    return [(n, text[s:e], s, e) for n, s, e in spans]
+
+
+def _heldout(examples: Sequence[ExampleLike], fraction: float, seed: int) -> np.ndarray:
+    """Which examples calibrate (True) rather than train: a random `fraction` of the phrasings
+    (template ids when the data has them, else single examples)."""
+    ids = [str(getattr(e, "template_id", "") or "") or f"\0{i}" for i, e in enumerate(examples)]
+    groups = sorted(set(ids))
+    rng = np.random.default_rng(seed)
+    k = round(fraction * len(groups))
+    chosen = set(rng.choice(len(groups), size=k, replace=False).tolist()) if k else set()
+    pick = {g for i, g in enumerate(groups) if i in chosen}
+    return np.array([i in pick for i in ids], dtype=bool)
+
+
+class _Joint:
+    """The encoder and its two heads, as one torch module (built lazily: torch is imported only
+    when a model is trained or loaded)."""
+
+    @staticmethod
+    def build(n_intents: int, n_labels: int, pretrained: bool = True) -> Any:
+        import torch
+
+        from selflearn.text.encoder import load_bert, model_dir
+
+        class Joint(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                if pretrained:
+                    self.bert = load_bert()
+                else:
+                    from transformers import AutoConfig, AutoModel
+
+                    self.bert = AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir())))
+                hidden = int(self.bert.config.hidden_size)
+                self.dropout = torch.nn.Dropout(0.1)
+                self.intent = torch.nn.Linear(hidden, n_intents)
+                self.slots = torch.nn.Linear(hidden, n_labels)
+
+            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> tuple[Any, Any]:
+                out = self.bert(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(out.dtype)
+                pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return self.intent(self.dropout(pooled)), self.slots(self.dropout(out))
+
+        return Joint()
+
+
+class TransformerNlu(Learner):
+    """Joint intent + slot NLU on the shipped MiniLM; the same `predict` / `predict_batch` as
+    `NluModel` (a calibrated n-best of `NluHypothesis`, slots as character spans).
+
+    Parameters: epochs, batch_size, lr (the encoder's), head_lr (the new heads'), warmup (share
+    of steps), max_length (word pieces), calibration_fraction (held out to fit the temperature;
+    0: none), restrict_slots (drop a slot its intent never had in training), threads (torch
+    threads for training and prediction), cache_size (requests memoised), random_state, name."""
+
+    manifest_kind = "selflearn.nlu.TransformerNlu"
+    manifest_format = FORMAT_VERSION
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 4,
+        batch_size: int = 32,
+        lr: float = 8e-5,
+        head_lr: float = 2e-3,
+        warmup: float = 0.06,
+        max_length: int = 40,
+        calibration_fraction: float = 0.1,
+        restrict_slots: bool = True,
+        threads: int = 2,
+        cache_size: int = 4096,
+        random_state: int = 0,
+        name: str = "nlu-minilm-joint",
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.head_lr = head_lr
+        self.warmup = warmup
+        self.max_length = max_length
+        self.calibration_fraction = calibration_fraction
+        self.restrict_slots = restrict_slots
+        self.threads = threads
+        self.cache_size = cache_size
+        self.random_state = random_state
+        self.name = name
+
+    # ----------------------------------------------------------------------------------- batches
+
+    def _encode(self, word_lists: Sequence[Sequence[str]]) -> tuple[dict[str, Any], list[list[int | None]]]:
+        batch = self._tokenizer(
+            [list(w) for w in word_lists],
+            is_split_into_words=True,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        word_ids = [batch.word_ids(i) for i in range(len(word_lists))]
+        return {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}, word_ids
+
+    @staticmethod
+    def _first_pieces(word_ids: Sequence[int | None]) -> dict[int, int]:
+        """word index -> position of its first word piece (words cut by truncation are absent)."""
+        first: dict[int, int] = {}
+        for pos, w in enumerate(word_ids):
+            if w is not None and w not in first:
+                first[w] = pos
+        return first
+
+    # --------------------------------------------------------------------------------------- fit
+
+    def fit(self, examples: Sequence[ExampleLike]) -> TransformerNlu:
+        """Fine-tune the encoder and both heads on ``examples``, then fit the temperature."""
+        import torch
+
+        from selflearn.text.encoder import load_tokenizer
+
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not 0 <= self.calibration_fraction < 1:
+            raise ValueError(f"calibration_fraction must be in [0, 1), got {self.calibration_fraction}")
+        examples = list(examples)
+        classes = sorted({e.intent for e in examples})
+        if len(classes) < 2:
+            raise ValueError(f"TransformerNlu.fit needs at least two intents, got {classes}")
+        torch.manual_seed(self.random_state)
+        torch.set_num_threads(self.threads)
+        index = {c: i for i, c in enumerate(classes)}
+        words = [tokenize(e.text) for e in examples]
+        word_labels = [_word_labels(e, w) for e, w in zip(examples, words, strict=True)]
+        slot_labels = ["O", *sorted({lab for labs in word_labels for lab in labs} - {"O"})]
+        label_index = {lab: i for i, lab in enumerate(slot_labels)}
+        intent_slots: dict[str, set[str]] = {c: set() for c in classes}
+        for e in examples:
+            intent_slots[e.intent].update(s.name for s in e.slots)
+
+        calib = _heldout(examples, self.calibration_fraction, self.random_state)
+        if calib.all() or len({examples[i].intent for i in np.flatnonzero(~calib)}) < 2:
+            calib[:] = False
+        train_idx = np.flatnonzero(~calib)
+
+        self._tokenizer = load_tokenizer()
+        model = _Joint.build(len(classes), len(slot_labels))
+        head_params = [*model.intent.parameters(), *model.slots.parameters()]
+        optim = torch.optim.AdamW(
+            [
+                {"params": model.bert.parameters(), "lr": self.lr},
+                {"params": head_params, "lr": self.head_lr},
+            ],
+            weight_decay=0.01,
+        )
+        steps = self.epochs * math.ceil(len(train_idx) / self.batch_size)
+        warm = max(1, int(self.warmup * steps))
+
+        def schedule(step: int) -> float:
+            return (step + 1) / warm if step < warm else max(0.0, (steps - step) / max(1, steps - warm))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
+        rng = np.random.default_rng(self.random_state)
+        intent_loss = torch.nn.CrossEntropyLoss()
+        slot_loss = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
+        model.train()
+        losses: list[float] = []
+        for _ in range(self.epochs):
+            order = rng.permutation(train_idx)
+            for b in range(0, len(order), self.batch_size):
+                rows = order[b : b + self.batch_size].tolist()
+                inputs, word_ids = self._encode([[w for w, _, _ in words[i]] for i in rows])
+                target = torch.full(inputs["input_ids"].shape, _IGNORE, dtype=torch.long)
+                for r, i in enumerate(rows):
+                    for w, pos in self._first_pieces(word_ids[r]).items():
+                        target[r, pos] = label_index[word_labels[i][w]]
+                y = torch.tensor([index[examples[i].intent] for i in rows], dtype=torch.long)
+                intent_logits, slot_logits = model(**inputs)
+                loss = intent_loss(intent_logits, y) + slot_loss(
+                    slot_logits.reshape(-1, len(slot_labels)), target.reshape(-1)
+                )
+                optim.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optim.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+        model.eval()
+        self._model = model
+        self.classes_ = classes
+        self.slot_labels_ = slot_labels
+        self.intent_slots_ = {c: sorted(v) for c, v in intent_slots.items()}
+        self.n_train_ = len(train_idx)
+        self.temperature_ = 1.0
+        calibration: dict[str, Any] = {"method": "none", "temperature": 1.0, "n": int(calib.sum())}
+        if calib.any():
+            held = np.flatnonzero(calib)
+            logits = self._intent_logits([examples[i].text for i in held])
+            y_held = np.array([index[examples[i].intent] for i in held])
+            self.temperature_ = _fit_temperature(logits, y_held)
+            calibration = {
+                "method": "temperature",
+                "temperature": self.temperature_,
+                "n": len(held),
+                "heldout_accuracy": float((logits.argmax(1) == y_held).mean()),
+            }
+        self.calibration_ = calibration
+        self.train_loss_ = float(np.mean(losses[-20:])) if losses else 0.0
+        self.version_ = _fingerprint(examples, self.get_params())
+        self._setup_runtime()
+        return self
+
+    # ----------------------------------------------------------------------------------- predict
+
+    def _setup_runtime(self) -> None:
+        self._cached = lru_cache(maxsize=self.cache_size)(self._predict_uncached)
+
+    def _forward(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[str, int, int]]], list[dict[int, int]]]:
+        import torch
+
+        words = [tokenize(t) for t in texts]
+        inputs, word_ids = self._encode([[w for w, _, _ in ws] or [""] for ws in words])
+        with torch.inference_mode():
+            intent_logits, slot_logits = self._model(**inputs)
+        firsts = [self._first_pieces(ids) for ids in word_ids]
+        return intent_logits.float().numpy(), slot_logits.float().numpy(), words, firsts
+
+    def _intent_logits(self, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+        parts = [self._forward(texts[i : i + batch])[0] for i in range(0, len(texts), batch)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
+
+    def _hypotheses(
+        self,
+        text: str,
+        intent_logits: np.ndarray,
+        slot_logits: np.ndarray,
+        words: Sequence[tuple[str, int, int]],
+        first: dict[int, int],
+        n: int,
+    ) -> tuple[tuple[str, float, tuple[tuple[str, str, int, int], ...]], ...]:
+        proba = _softmax(intent_logits / self.temperature_)
+        labels = [
+            self.slot_labels_[int(slot_logits[first[w]].argmax())] if w in first else "O"
+            for w in range(len(words))
+        ]
+        spans = _decode(text, words, labels)
+        k = max(1, min(n, len(proba)))
+        out = []
+        for i in np.argsort(-proba, kind="stable")[:k]:
+            intent = self.classes_[int(i)]
+            allowed = set(self.intent_slots_.get(intent, ()))
+            slots = tuple(s for s in spans if not self.restrict_slots or s[0] in allowed)
+            out.append((intent, min(1.0, max(0.0, float(proba[i]))), slots))
+        return tuple(out)
+
+    def _predict_uncached(self, text: str, n: int) -> tuple[Any, ...]:
+        if not text.strip():
+            return ()
+        il, sl, words, firsts = self._forward([text])
+        return self._hypotheses(text, il[0], sl[0], words[0], firsts[0], n)
+
+    @staticmethod
+    def _to_records(hyps: tuple[Any, ...]) -> list[NluHypothesis]:
+        return [
+            NluHypothesis(
+                intent=intent,
+                confidence=conf,
+                slots=[Slot(name=a, value=v, start=s, end=e) for a, v, s, e in slots],
+            )
+            for intent, conf, slots in hyps
+        ]
+
+    def predict(self, text: str, n: int = 3) -> list[NluHypothesis]:
+        """The ``n`` most probable intents, best first, each with the slots its intent takes."""
+        self.check_fitted()
+        return self._to_records(self._cached(text, n))
+
+    def predict_batch(self, texts: Sequence[str], n: int = 3, batch: int = 64) -> list[list[NluHypothesis]]:
+        """`predict` for many texts, `batch` per forward pass (not cached)."""
+        self.check_fitted()
+        out: list[list[NluHypothesis]] = []
+        for b in range(0, len(texts), batch):
+            chunk = list(texts[b : b + batch])
+            il, sl, words, firsts = self._forward(chunk)
+            for i, t in enumerate(chunk):
+                hyps = self._hypotheses(t, il[i], sl[i], words[i], firsts[i], n) if t.strip() else ()
+                out.append(self._to_records(hyps))
+        return out
+
+    def intent_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated intent probabilities, one row per text (columns: `classes_`)."""
+        self.check_fitted()
+        return _softmax(self._intent_logits(list(texts)) / self.temperature_)
+
+    def intent_proba(self, text: str) -> np.ndarray:
+        """Calibrated intent probabilities of one text (columns: `classes_`)."""
+        return np.asarray(self.intent_proba_batch([text])[0])
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()  # type: ignore[attr-defined]
+
+    # --------------------------------------------------------------------------------- save/load
+
+    def _manifest_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version_,
+            "intents": self.classes_,
+            "slot_labels": self.slot_labels_,
+            "intent_slots": self.intent_slots_,
+            "n_train": self.n_train_,
+            "calibration": self.calibration_,
+            "train_loss": self.train_loss_,
+            "files": [_WEIGHTS],
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the weights (safetensors) and manifest to ``directory`` atomically."""
+        from safetensors.torch import save_file
+
+        self.check_fitted()
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            state = {k: v.contiguous() for k, v in self._model.state_dict().items()}
+            save_file(state, str(tmp / _WEIGHTS))
+            self.write_manifest(tmp, **self._manifest_fields())
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TransformerNlu:
+        import torch
+        from safetensors.torch import load_file
+
+        from selflearn.text.encoder import load_tokenizer
+
+        d = Path(directory)
+        manifest = cls.read_manifest(d)
+        model = cls(**manifest["params"])
+        model.classes_ = list(manifest["intents"])
+        model.slot_labels_ = list(manifest["slot_labels"])
+        model.intent_slots_ = {k: list(v) for k, v in manifest["intent_slots"].items()}
+        model.n_train_ = int(manifest["n_train"])
+        model.calibration_ = dict(manifest["calibration"])
+        model.temperature_ = float(model.calibration_["temperature"])
+        model.train_loss_ = float(manifest.get("train_loss", 0.0))
+        model.version_ = str(manifest["version"])
+        torch.set_num_threads(model.threads)
+        net = _Joint.build(len(model.classes_), len(model.slot_labels_), pretrained=False)
+        net.load_state_dict(load_file(str(d / _WEIGHTS)))
+        net.eval()
+        model._model = net
+        model._tokenizer = load_tokenizer()
+        model._setup_runtime()
+        return model
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_cached", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if hasattr(self, "classes_"):
+            self._setup_runtime()
+
+
+def _fingerprint(examples: Sequence[ExampleLike], params: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for e in examples:
+        h.update(f"{e.text}\t{e.intent}\t{[(s.name, s.start, s.end) for s in e.slots]}\n".encode())
+    return h.hexdigest()[:12]
