@@ -547,6 +547,31 @@ def nlu_cells(d: Data) -> Sequence[str]:
     ]
 
 
+def nlu_transformer_cells(d: Data) -> Sequence[str]:
+    rr, lat, dev = d["real_recognition"], d["latency"], d["devel_splits"]
+    new, old = rr["transformer"], rr["tfidf_crf"]
+
+    def mean(name: str, key: str) -> float:
+        return sum(x[key] for x in dev[name]) / len(dev[name])
+
+    return [
+        f"MiniLM fine-tuned for intent + slots vs TF-IDF/CRF, trained on devel.jsonl; real recognition "
+        f"({new['n']:,} recordings): intent accuracy {pct(new['intent_accuracy'])} vs "
+        f"{pct(old['intent_accuracy'])}, SLU-F1 {pct(new['slu_f1'])} vs {pct(old['slu_f1'])}; "
+        f"devel splits intent accuracy {pct(mean('transformer', 'intent_accuracy'))} vs "
+        f"{pct(mean('tfidf_crf', 'intent_accuracy'))}; p50/p99 {lat['transformer']['p50_ms']:.1f}/"
+        f"{lat['transformer']['p99_ms']:.1f} ms on 1 thread; "
+        f"trains in {d['train_seconds']['transformer']:.0f} s"
+    ]
+
+
+NLU_TRANSFORMER_CHECKS: Mapping[str, Callable[[Data], bool]] = {
+    "intent accuracy +5 points": lambda d: bool(d["targets"]["intent_accuracy_points"]["met"]),
+    "SLU-F1 +5 points": lambda d: bool(d["targets"]["slu_f1_points"]["met"]),
+    "p99 <= 15 ms": lambda d: bool(d["targets"]["p99_ms"]["met"]),
+}
+
+
 def mining_cells(d: Data) -> Sequence[str]:
     log = d["log"]
     parts = [f"{m['engine']} {m['seconds']:.1f} s ({m['turns_per_s']:,.0f} turns/s)" for m in d["mining"]]
@@ -725,6 +750,15 @@ CAPABILITIES = Table(
             (S + "labels", S + "assistant", S + "simulate", S + "feedback", "benchmarks/labels.py"),
         ),
         Row("NLU", "nlu.json", nlu_cells, (S + "assistant/nlu", S + "corpora", "benchmarks/nlu.py")),
+        Row(
+            "transformer NLU",
+            "nlu_transformer.json",
+            nlu_transformer_cells,
+            (S + "assistant/nlu", S + "corpora", S + "text", "benchmarks/nlu_transformer.py"),
+            Target(
+                "real recognition: +5 points intent accuracy and SLU-F1, p99 ≤ 15 ms", NLU_TRANSFORMER_CHECKS
+            ),
+        ),
         Row("nightly mining", "rewrite_mining.json", mining_cells, MINING_DEPS),
         Row("nightly mining, both engines", "rewrite_loop.json", mining_copied_cells, MINING_DEPS),
         Row(
