@@ -137,7 +137,7 @@ class TransformerNlu(Learner):
     def __init__(
         self,
         *,
-        epochs: int = 4,
+        epochs: int = 8,
         batch_size: int = 32,
         lr: float = 8e-5,
         head_lr: float = 2e-3,
