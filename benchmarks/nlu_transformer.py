@@ -14,6 +14,10 @@ p50 and p99 over the recognized texts. Targets (issue 23): the transformer >= 5 
 accuracy and >= 5 points of SLU-F1 above today's model on the real-recognition bed, p99 <= 15 ms.
 
     .venv/bin/python benchmarks/nlu_transformer.py [--slurp-dir ../shared/data/slurp] [--seeds 0]
+        [--lm-text ../shared/data/slurp/lm.txt]
+
+With ``--lm-text`` the transformer also self-trains on those unlabelled requests (`TransformerNlu.fit`'s
+``unlabelled``); today's model has no use for them.
 
 Prints a table and writes benchmarks/results/nlu_transformer.json.
 """
@@ -102,24 +106,38 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=TransformerNlu().epochs)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    ap.add_argument(
+        "--lm-text",
+        type=Path,
+        default=None,
+        help="unlabelled requests, one a line, for the transformer's self-training (e.g. SLURP's lm.txt)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
     devel = read_slurp(a.slurp_dir / "devel.jsonl").records
     requests = read_slurp(a.slurp_dir / "real_asr" / "requests.jsonl").records
     texts, gold = heard(requests, a.slurp_dir / "real_asr" / "recognitions.jsonl")
+    unlabelled = a.lm_text.read_text(encoding="utf-8").splitlines() if a.lm_text else []
+
+    def fit(name: str, model: Any, examples: list[Example]) -> None:
+        if name == "transformer" and unlabelled:
+            model.fit(examples, unlabelled=unlabelled)
+        else:
+            model.fit(examples)
+
     out: dict[str, Any] = {"devel_splits": {}, "real_recognition": {}, "latency": {}, "train_seconds": {}}
     for seed in a.seeds:
         tr, va = split_by_id(devel, seed=seed, valid_fraction=0.2)
         train, valid = to_examples(tr), to_examples(va)
         for name, model in models(a.threads, a.epochs, seed).items():
             t0 = time.perf_counter()
-            model.fit(train)
+            fit(name, model, train)
             print(f"devel split {seed}: {name} trained in {time.perf_counter() - t0:.0f} s", flush=True)
             out["devel_splits"].setdefault(name, []).append(score(model, [e.text for e in valid], valid))
     everything = to_examples(devel)
     for name, model in models(a.threads, a.epochs, a.seeds[0]).items():
         t0 = time.perf_counter()
-        model.fit(everything)
+        fit(name, model, everything)
         out["train_seconds"][name] = round(time.perf_counter() - t0, 1)
         out["real_recognition"][name] = score(model, texts, gold)
         out["latency"][name] = latency_ms(model, texts[:400])
@@ -135,7 +153,14 @@ def main() -> None:
         "slu_f1_points": {"target": 5.0, "met": out["gain"]["slu_f1_points"] >= 5.0},
         "p99_ms": {"target": 15.0, "met": out["latency"]["transformer"]["p99_ms"] <= 15.0},
     }
-    out["config"] = {"seeds": a.seeds, "epochs": a.epochs, "threads": a.threads, "recognized": len(texts)}
+    out["config"] = {
+        "seeds": a.seeds,
+        "epochs": a.epochs,
+        "threads": a.threads,
+        "recognized": len(texts),
+        "lm_text": str(a.lm_text) if a.lm_text else None,
+        "unlabelled": len(set(unlabelled)),
+    }
     print(f"\n{'model':<12} {'bed':<18} {'intent acc':>10} {'SLU-F1':>8} {'p50 ms':>7} {'p99 ms':>7}")
     for name in ("tfidf_crf", "transformer"):
         dev = out["devel_splits"][name]

@@ -324,7 +324,12 @@ def _bench_seed(
     say(f"training the NLU on {len(train)} requests")
     t0 = time.perf_counter()
     train_examples = to_examples(train)
-    nlu = nlu_model(cfg.nlu_model).fit(train_examples)
+    nlu = nlu_model(cfg.nlu_model)
+    if cfg.nlu_model == "transformer" and cfg.lm_text is not None:
+        # the unlabelled requests the recogniser's language model reads teach the encoder too
+        nlu.fit(train_examples, unlabelled=Path(cfg.lm_text).read_text(encoding="utf-8").splitlines())
+    else:
+        nlu.fit(train_examples)
     # the examples go with the model: the nightly understanding step retrains on them
     provenance = {"trained_on": str(cfg.train), "examples": len(train_examples)}
     publish_nlu(out, nlu, base_examples_table(train_examples), provenance)

@@ -108,3 +108,29 @@ def test_either_model_loads_by_its_manifest(fitted: TransformerNlu, small_nlu: A
     (tmp_path / "odd" / "manifest.json").write_text('{"kind": "selflearn.context.Reranker"}')
     with pytest.raises(ValueError, match="field 'kind'"):
         load_nlu(tmp_path / "odd")
+
+
+def test_self_training_reads_unlabelled_requests_it_is_sure_of() -> None:
+    model = TransformerNlu(
+        epochs=6,
+        batch_size=8,
+        lr=1e-4,
+        head_lr=5e-3,
+        calibration_fraction=0.0,
+        threads=2,
+        self_training_threshold=0.05,
+        self_training_epochs=1,
+    ).fit(
+        TOY,
+        unlabelled=[
+            "turn on the attic lights",
+            "what is the weather like in bern",
+            "turn on the attic lights",
+            " ",
+        ],
+    )
+    assert model.n_self_trained_ == 2  # distinct, non-blank, and above the (low) threshold
+    strict = TransformerNlu(epochs=1, calibration_fraction=0.0, self_training_threshold=1.0, threads=2)
+    assert strict.fit(TOY, unlabelled=["turn on the attic lights"]).n_self_trained_ == 0
+    with pytest.raises(ValueError, match="self_training_threshold"):
+        TransformerNlu(self_training_threshold=0.0).fit(TOY)

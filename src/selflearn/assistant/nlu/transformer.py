@@ -128,7 +128,8 @@ class TransformerNlu(Learner):
 
     Parameters: epochs, batch_size, lr (the encoder's), head_lr (the new heads'), warmup (share
     of steps), max_length (word pieces), calibration_fraction (held out to fit the temperature;
-    0: none), restrict_slots (drop a slot its intent never had in training), threads (torch
+    0: none), self_training_threshold and self_training_epochs (`fit`'s unlabelled requests),
+    restrict_slots (drop a slot its intent never had in training), threads (torch
     threads for training and prediction), cache_size (requests memoised), random_state, name."""
 
     manifest_kind = "selflearn.nlu.TransformerNlu"
@@ -144,6 +145,8 @@ class TransformerNlu(Learner):
         warmup: float = 0.06,
         max_length: int = 40,
         calibration_fraction: float = 0.1,
+        self_training_threshold: float = 0.9,
+        self_training_epochs: int = 2,
         restrict_slots: bool = True,
         threads: int = 2,
         cache_size: int = 4096,
@@ -157,6 +160,8 @@ class TransformerNlu(Learner):
         self.warmup = warmup
         self.max_length = max_length
         self.calibration_fraction = calibration_fraction
+        self.self_training_threshold = self_training_threshold
+        self.self_training_epochs = self_training_epochs
         self.restrict_slots = restrict_slots
         self.threads = threads
         self.cache_size = cache_size
@@ -188,8 +193,14 @@ class TransformerNlu(Learner):
 
     # --------------------------------------------------------------------------------------- fit
 
-    def fit(self, examples: Sequence[ExampleLike]) -> TransformerNlu:
-        """Fine-tune the encoder and both heads on ``examples``, then fit the temperature."""
+    def fit(self, examples: Sequence[ExampleLike], unlabelled: Sequence[str] = ()) -> TransformerNlu:
+        """Fine-tune the encoder and both heads on ``examples``, then fit the temperature.
+
+        With ``unlabelled`` requests and ``self_training_epochs`` > 0, the model then reads them,
+        keeps those it reads with calibrated confidence >= ``self_training_threshold`` as examples
+        of that reading (slots as tagged), trains on both sets for ``self_training_epochs`` more
+        epochs, and calibrates again (self-training: the unlabelled wordings teach the encoder how
+        people phrase the intents it already knows)."""
         import torch
 
         from selflearn.text.encoder import load_tokenizer
@@ -198,6 +209,8 @@ class TransformerNlu(Learner):
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 <= self.calibration_fraction < 1:
             raise ValueError(f"calibration_fraction must be in [0, 1), got {self.calibration_fraction}")
+        if not 0 < self.self_training_threshold <= 1:
+            raise ValueError(f"self_training_threshold must be in (0, 1], got {self.self_training_threshold}")
         examples = list(examples)
         classes = sorted({e.intent for e in examples})
         if len(classes) < 2:
@@ -208,7 +221,6 @@ class TransformerNlu(Learner):
         words = [tokenize(e.text) for e in examples]
         word_labels = [_word_labels(e, w) for e, w in zip(examples, words, strict=True)]
         slot_labels = ["O", *sorted({lab for labs in word_labels for lab in labs} - {"O"})]
-        label_index = {lab: i for i, lab in enumerate(slot_labels)}
         intent_slots: dict[str, set[str]] = {c: set() for c in classes}
         for e in examples:
             intent_slots[e.intent].update(s.name for s in e.slots)
@@ -216,10 +228,43 @@ class TransformerNlu(Learner):
         calib = _heldout(examples, self.calibration_fraction, self.random_state)
         if calib.all() or len({examples[i].intent for i in np.flatnonzero(~calib)}) < 2:
             calib[:] = False
-        train_idx = np.flatnonzero(~calib)
+        train = [(words[i], word_labels[i], index[examples[i].intent]) for i in np.flatnonzero(~calib)]
 
         self._tokenizer = load_tokenizer()
-        model = _Joint.build(len(classes), len(slot_labels))
+        self._model = _Joint.build(len(classes), len(slot_labels))
+        self.classes_ = classes
+        self.slot_labels_ = slot_labels
+        self.intent_slots_ = {c: sorted(v) for c, v in intent_slots.items()}
+        rng = np.random.default_rng(self.random_state)
+        losses = self._train(train, self.epochs, rng)
+        held = [examples[i] for i in np.flatnonzero(calib)]
+        self._calibrate(held, index)
+        self.n_self_trained_ = 0
+        texts = [t for t in dict.fromkeys(unlabelled) if t.strip()]
+        if texts and self.self_training_epochs > 0:
+            pseudo = self._pseudo_labels(texts, index)
+            self.n_self_trained_ = len(pseudo)
+            if pseudo:
+                losses += self._train(train + pseudo, self.self_training_epochs, rng)
+                self._calibrate(held, index)
+        self.n_train_ = len(train)
+        self.train_loss_ = float(np.mean(losses[-20:])) if losses else 0.0
+        self.version_ = _fingerprint(examples, self.get_params(), texts)
+        self._setup_runtime()
+        return self
+
+    def _train(
+        self,
+        items: Sequence[tuple[Sequence[tuple[str, int, int]], Sequence[str], int]],
+        epochs: int,
+        rng: Any,
+    ) -> list[float]:
+        """`epochs` passes over (words, BIO labels, intent index) items, with a fresh warmup and
+        linear decay; the model is left in eval mode."""
+        import torch
+
+        model = self._model
+        label_index = {lab: i for i, lab in enumerate(self.slot_labels_)}
         head_params = [*model.intent.parameters(), *model.slots.parameters()]
         optim = torch.optim.AdamW(
             [
@@ -228,31 +273,30 @@ class TransformerNlu(Learner):
             ],
             weight_decay=0.01,
         )
-        steps = self.epochs * math.ceil(len(train_idx) / self.batch_size)
+        steps = epochs * math.ceil(len(items) / self.batch_size)
         warm = max(1, int(self.warmup * steps))
 
         def schedule(step: int) -> float:
             return (step + 1) / warm if step < warm else max(0.0, (steps - step) / max(1, steps - warm))
 
         sched = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
-        rng = np.random.default_rng(self.random_state)
         intent_loss = torch.nn.CrossEntropyLoss()
         slot_loss = torch.nn.CrossEntropyLoss(ignore_index=_IGNORE)
         model.train()
         losses: list[float] = []
-        for _ in range(self.epochs):
-            order = rng.permutation(train_idx)
+        for _ in range(epochs):
+            order = rng.permutation(len(items))
             for b in range(0, len(order), self.batch_size):
-                rows = order[b : b + self.batch_size].tolist()
-                inputs, word_ids = self._encode([[w for w, _, _ in words[i]] for i in rows])
+                rows = [items[i] for i in order[b : b + self.batch_size]]
+                inputs, word_ids = self._encode([[w for w, _, _ in ws] for ws, _, _ in rows])
                 target = torch.full(inputs["input_ids"].shape, _IGNORE, dtype=torch.long)
-                for r, i in enumerate(rows):
+                for r, (_, labels, _) in enumerate(rows):
                     for w, pos in self._first_pieces(word_ids[r]).items():
-                        target[r, pos] = label_index[word_labels[i][w]]
-                y = torch.tensor([index[examples[i].intent] for i in rows], dtype=torch.long)
+                        target[r, pos] = label_index[labels[w]]
+                y = torch.tensor([intent for _, _, intent in rows], dtype=torch.long)
                 intent_logits, slot_logits = model(**inputs)
                 loss = intent_loss(intent_logits, y) + slot_loss(
-                    slot_logits.reshape(-1, len(slot_labels)), target.reshape(-1)
+                    slot_logits.reshape(-1, len(self.slot_labels_)), target.reshape(-1)
                 )
                 optim.zero_grad()
                 loss.backward()
@@ -261,29 +305,44 @@ class TransformerNlu(Learner):
                 sched.step()
                 losses.append(float(loss.detach()))
         model.eval()
-        self._model = model
-        self.classes_ = classes
-        self.slot_labels_ = slot_labels
-        self.intent_slots_ = {c: sorted(v) for c, v in intent_slots.items()}
-        self.n_train_ = len(train_idx)
+        return losses
+
+    def _calibrate(self, held: Sequence[ExampleLike], index: dict[str, int]) -> None:
+        """The temperature that minimises the held-out examples' NLL (1 without any)."""
         self.temperature_ = 1.0
-        calibration: dict[str, Any] = {"method": "none", "temperature": 1.0, "n": int(calib.sum())}
-        if calib.any():
-            held = np.flatnonzero(calib)
-            logits = self._intent_logits([examples[i].text for i in held])
-            y_held = np.array([index[examples[i].intent] for i in held])
-            self.temperature_ = _fit_temperature(logits, y_held)
-            calibration = {
-                "method": "temperature",
-                "temperature": self.temperature_,
-                "n": len(held),
-                "heldout_accuracy": float((logits.argmax(1) == y_held).mean()),
-            }
-        self.calibration_ = calibration
-        self.train_loss_ = float(np.mean(losses[-20:])) if losses else 0.0
-        self.version_ = _fingerprint(examples, self.get_params())
-        self._setup_runtime()
-        return self
+        self.calibration_: dict[str, Any] = {"method": "none", "temperature": 1.0, "n": len(held)}
+        if not held:
+            return
+        logits = self._intent_logits([e.text for e in held])
+        y = np.array([index[e.intent] for e in held])
+        self.temperature_ = _fit_temperature(logits, y)
+        self.calibration_ = {
+            "method": "temperature",
+            "temperature": self.temperature_,
+            "n": len(held),
+            "heldout_accuracy": float((logits.argmax(1) == y).mean()),
+        }
+
+    def _pseudo_labels(
+        self, texts: Sequence[str], index: dict[str, int], batch: int = 64
+    ) -> list[tuple[list[tuple[str, int, int]], list[str], int]]:
+        """(words, BIO labels, intent) for the texts read with confidence >= the threshold."""
+        out: list[tuple[list[tuple[str, int, int]], list[str], int]] = []
+        for b in range(0, len(texts), batch):
+            chunk = texts[b : b + batch]
+            il, sl, words, firsts = self._forward(chunk)
+            proba = _softmax(il / self.temperature_)
+            for i in range(len(chunk)):
+                top = int(proba[i].argmax())
+                if proba[i, top] < self.self_training_threshold or not words[i]:
+                    continue
+                allowed = set(self.intent_slots_[self.classes_[top]])
+                labels = []
+                for w in range(len(words[i])):
+                    lab = self.slot_labels_[int(sl[i][firsts[i][w]].argmax())] if w in firsts[i] else "O"
+                    labels.append(lab if lab == "O" or lab[2:] in allowed else "O")
+                out.append((words[i], labels, index[self.classes_[top]]))
+        return out
 
     # ----------------------------------------------------------------------------------- predict
 
@@ -386,6 +445,7 @@ class TransformerNlu(Learner):
             "slot_labels": self.slot_labels_,
             "intent_slots": self.intent_slots_,
             "n_train": self.n_train_,
+            "n_self_trained": self.n_self_trained_,
             "calibration": self.calibration_,
             "train_loss": self.train_loss_,
             "files": [_WEIGHTS],
@@ -429,6 +489,7 @@ class TransformerNlu(Learner):
         model.slot_labels_ = list(manifest["slot_labels"])
         model.intent_slots_ = {k: list(v) for k, v in manifest["intent_slots"].items()}
         model.n_train_ = int(manifest["n_train"])
+        model.n_self_trained_ = int(manifest.get("n_self_trained", 0))
         model.calibration_ = dict(manifest["calibration"])
         model.temperature_ = float(model.calibration_["temperature"])
         model.train_loss_ = float(manifest.get("train_loss", 0.0))
@@ -453,11 +514,15 @@ class TransformerNlu(Learner):
             self._setup_runtime()
 
 
-def _fingerprint(examples: Sequence[ExampleLike], params: dict[str, Any]) -> str:
+def _fingerprint(
+    examples: Sequence[ExampleLike], params: dict[str, Any], unlabelled: Sequence[str] = ()
+) -> str:
     import hashlib
     import json
 
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for e in examples:
         h.update(f"{e.text}\t{e.intent}\t{[(s.name, s.start, s.end) for s in e.slots]}\n".encode())
+    for t in unlabelled:
+        h.update(f"?{t}\n".encode())
     return h.hexdigest()[:12]
