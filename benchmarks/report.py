@@ -550,12 +550,15 @@ def nlu_cells(d: Data) -> Sequence[str]:
 def nlu_transformer_cells(d: Data) -> Sequence[str]:
     rr, lat, dev = d["real_recognition"], d["latency"], d["devel_splits"]
     new, old = rr["transformer"], rr["tfidf_crf"]
+    n_unlabelled = d.get("config", {}).get("unlabelled", 0)
+    selftrained = f" (self-trained on {n_unlabelled:,} unlabelled requests)" if n_unlabelled else ""
 
     def mean(name: str, key: str) -> float:
         return sum(x[key] for x in dev[name]) / len(dev[name])
 
     return [
-        f"MiniLM fine-tuned for intent + slots vs TF-IDF/CRF, trained on devel.jsonl; real recognition "
+        f"MiniLM fine-tuned for intent + slots{selftrained} vs TF-IDF/CRF, trained on devel.jsonl; "
+        f"real recognition "
         f"({new['n']:,} recordings): intent accuracy {pct(new['intent_accuracy'])} vs "
         f"{pct(old['intent_accuracy'])}, SLU-F1 {pct(new['slu_f1'])} vs {pct(old['slu_f1'])}; "
         f"devel splits intent accuracy {pct(mean('transformer', 'intent_accuracy'))} vs "
