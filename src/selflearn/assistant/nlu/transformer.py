@@ -38,7 +38,7 @@ from selflearn.util.learner import Learner
 
 __all__ = ["TransformerNlu"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _WEIGHTS = "model.safetensors"
 _IGNORE = -100
 
@@ -109,15 +109,24 @@ class _Joint:
                 hidden = int(self.bert.config.hidden_size)
                 self.dropout = torch.nn.Dropout(0.1)
                 self.intent = torch.nn.Linear(hidden, n_intents)
+                # the slot tagger reads each token with the intent it tags for (teacher-forced in
+                # training, each n-best intent in turn when predicting), as the CRF conjoins the
+                # intent with the words: "play X" is a song for one intent, a station for another
+                self.intent_embedding = torch.nn.Embedding(n_intents, hidden)
+                torch.nn.init.zeros_(self.intent_embedding.weight)
                 self.slots = torch.nn.Linear(hidden, n_labels)
 
             def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> tuple[Any, Any]:
+                """(intent logits, token states)."""
                 out = self.bert(
                     input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
                 ).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(out.dtype)
                 pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return self.intent(self.dropout(pooled)), self.slots(self.dropout(out))
+                return self.intent(self.dropout(pooled)), out
+
+            def slot_logits(self, states: Any, intents: Any) -> Any:
+                return self.slots(self.dropout(states + self.intent_embedding(intents).unsqueeze(1)))
 
         return Joint()
 
@@ -237,6 +246,7 @@ class TransformerNlu(Learner):
         self.intent_slots_ = {c: sorted(v) for c, v in intent_slots.items()}
         rng = np.random.default_rng(self.random_state)
         losses = self._train(train, self.epochs, rng)
+        self._setup_runtime()  # the slot head as arrays, for the pseudo-labels
         held = [examples[i] for i in np.flatnonzero(calib)]
         self._calibrate(held, index)
         self.n_self_trained_ = 0
@@ -294,7 +304,8 @@ class TransformerNlu(Learner):
                     for w, pos in self._first_pieces(word_ids[r]).items():
                         target[r, pos] = label_index[labels[w]]
                 y = torch.tensor([intent for _, _, intent in rows], dtype=torch.long)
-                intent_logits, slot_logits = model(**inputs)
+                intent_logits, states = model(**inputs)
+                slot_logits = model.slot_logits(states, y)
                 loss = intent_loss(intent_logits, y) + slot_loss(
                     slot_logits.reshape(-1, len(self.slot_labels_)), target.reshape(-1)
                 )
@@ -330,17 +341,15 @@ class TransformerNlu(Learner):
         out: list[tuple[list[tuple[str, int, int]], list[str], int]] = []
         for b in range(0, len(texts), batch):
             chunk = texts[b : b + batch]
-            il, sl, words, firsts = self._forward(chunk)
+            il, states, words, firsts = self._forward(chunk)
             proba = _softmax(il / self.temperature_)
             for i in range(len(chunk)):
                 top = int(proba[i].argmax())
                 if proba[i, top] < self.self_training_threshold or not words[i]:
                     continue
                 allowed = set(self.intent_slots_[self.classes_[top]])
-                labels = []
-                for w in range(len(words[i])):
-                    lab = self.slot_labels_[int(sl[i][firsts[i][w]].argmax())] if w in firsts[i] else "O"
-                    labels.append(lab if lab == "O" or lab[2:] in allowed else "O")
+                labels = self._word_tags(states[i], firsts[i], len(words[i]), top)
+                labels = [lab if lab == "O" or lab[2:] in allowed else "O" for lab in labels]
                 out.append((words[i], labels, index[self.classes_[top]]))
         return out
 
@@ -348,6 +357,11 @@ class TransformerNlu(Learner):
 
     def _setup_runtime(self) -> None:
         self._cached = lru_cache(maxsize=self.cache_size)(self._predict_uncached)
+        m = self._model
+        self._slot_head = tuple(
+            t.detach().float().numpy().copy()
+            for t in (m.slots.weight, m.slots.bias, m.intent_embedding.weight)
+        )
 
     def _forward(
         self, texts: Sequence[str]
@@ -357,9 +371,22 @@ class TransformerNlu(Learner):
         words = [tokenize(t) for t in texts]
         inputs, word_ids = self._encode([[w for w, _, _ in ws] or [""] for ws in words])
         with torch.inference_mode():
-            intent_logits, slot_logits = self._model(**inputs)
+            intent_logits, states = self._model(**inputs)
         firsts = [self._first_pieces(ids) for ids in word_ids]
-        return intent_logits.float().numpy(), slot_logits.float().numpy(), words, firsts
+        return intent_logits.float().numpy(), states.float().numpy(), words, firsts
+
+    def _word_tags(self, states: np.ndarray, first: dict[int, int], n_words: int, intent: int) -> list[str]:
+        """Each word's BIO tag when tagging for `intent` (the slot head in numpy: a few
+        microseconds per hypothesis on states the encoder already computed)."""
+        if not first:
+            return ["O"] * n_words
+        words = sorted(first)
+        x = states[[first[w] for w in words]] + self._slot_head[2][intent]
+        best = (x @ self._slot_head[0].T + self._slot_head[1]).argmax(axis=1)
+        tags = ["O"] * n_words
+        for w, b in zip(words, best, strict=True):
+            tags[w] = self.slot_labels_[int(b)]
+        return tags
 
     def _intent_logits(self, texts: Sequence[str], batch: int = 64) -> np.ndarray:
         parts = [self._forward(texts[i : i + batch])[0] for i in range(0, len(texts), batch)]
@@ -369,21 +396,17 @@ class TransformerNlu(Learner):
         self,
         text: str,
         intent_logits: np.ndarray,
-        slot_logits: np.ndarray,
+        states: np.ndarray,
         words: Sequence[tuple[str, int, int]],
         first: dict[int, int],
         n: int,
     ) -> tuple[tuple[str, float, tuple[tuple[str, str, int, int], ...]], ...]:
         proba = _softmax(intent_logits / self.temperature_)
-        labels = [
-            self.slot_labels_[int(slot_logits[first[w]].argmax())] if w in first else "O"
-            for w in range(len(words))
-        ]
-        spans = _decode(text, words, labels)
         k = max(1, min(n, len(proba)))
         out = []
         for i in np.argsort(-proba, kind="stable")[:k]:
             intent = self.classes_[int(i)]
+            spans = _decode(text, words, self._word_tags(states, first, len(words), int(i)))
             allowed = set(self.intent_slots_.get(intent, ()))
             slots = tuple(s for s in spans if not self.restrict_slots or s[0] in allowed)
             out.append((intent, min(1.0, max(0.0, float(proba[i]))), slots))
