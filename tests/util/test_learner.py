@@ -23,6 +23,7 @@ CONTRACT_TESTS = {
     "MixerFpi": "tests/fpi/test_models.py",
     "Labeller": "tests/labels/test_labeller.py",
     "NluModel": "tests/assistant/nlu/test_model.py",
+    "TransformerNlu": "tests/assistant/nlu/test_transformer.py",
     "ContextualRephraseDetector": "tests/feedback/rephrase/test_span_model.py",
     "RewriteRanker": "tests/rewrite/test_ranking.py",
 }
