@@ -72,3 +72,20 @@ def test_permissions_follow_umask(tmp_path: Path) -> None:
     ref = tmp_path / "ref"
     ref.write_text("x")
     assert stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(ref.stat().st_mode)
+
+
+def test_atomic_dir_replaces_a_directory_whole_or_not_at_all(tmp_path: Path) -> None:
+    from selflearn.util.atomic import atomic_dir
+
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("one")
+    assert (target / "a.txt").read_text() == "one"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError("failed part way")
+    assert (target / "a.txt").read_text() == "one"  # untouched
+    with atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("two")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]  # whole, not merged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left beside it

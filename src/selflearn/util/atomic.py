@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +24,7 @@ from typing import Self
 
 __all__ = [
     "CommitOnExit",
+    "atomic_dir",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -104,6 +108,31 @@ def _commit(tmp: Path, final: Path, overwrite: bool) -> None:
         os.replace(tmp, final)
         return
     tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty hidden directory next to `path`; on a clean exit it replaces `path` whole.
+
+    For artifacts made of several files (a saved model): a reader sees the old directory or the new
+    one, never half of either. An existing `path` is moved aside, the new one renamed in, and the
+    old removed. If the body raises, the temporary directory is removed and `path` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -32,13 +32,10 @@ import ctypes
 import hashlib
 import json
 import math
-import os
 import platform
 import re
-import shutil
 import tempfile
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,6 +56,7 @@ import selflearn
 from selflearn.contracts.nlu_examples import ExampleLike
 from selflearn.logs.records import NluHypothesis, Slot
 from selflearn.text.numbers import NUMBER_WORDS
+from selflearn.util.atomic import atomic_dir
 from selflearn.util.learner import Learner
 
 FORMAT_VERSION = 1
@@ -683,10 +681,7 @@ class NluModel(Learner):
         """Write the model to ``directory`` atomically: everything goes to a temporary sibling that
         is renamed into place, so a reader never sees half a model."""
         self._check_fitted()
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+        with atomic_dir(directory) as tmp:
             word = sorted(self.word_vocab_, key=self.word_vocab_.__getitem__)
             char = sorted(self.char_vocab_, key=self.char_vocab_.__getitem__)
             (tmp / _VOCAB).write_text(json.dumps({"word": word, "char": char}), encoding="utf-8")
@@ -701,17 +696,7 @@ class NluModel(Learner):
             if self.crf_model_ is not None:
                 (tmp / _CRF).write_bytes(self.crf_model_)
             self.write_manifest(tmp, **self._manifest_fields())
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> NluModel:

@@ -20,10 +20,6 @@ Weights are saved as safetensors, never pickles.
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +30,7 @@ import numpy as np
 from selflearn.assistant.nlu.model import _fit_temperature, _softmax, tokenize
 from selflearn.contracts.nlu_examples import ExampleLike
 from selflearn.logs.records import NluHypothesis, Slot
+from selflearn.util.atomic import atomic_dir
 from selflearn.util.learner import Learner
 
 __all__ = ["TransformerNlu"]
@@ -479,24 +476,11 @@ class TransformerNlu(Learner):
         from safetensors.torch import save_file
 
         self.check_fitted()
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+        with atomic_dir(directory) as tmp:
             state = {k: v.contiguous() for k, v in self._model.state_dict().items()}
             save_file(state, str(tmp / _WEIGHTS))
             self.write_manifest(tmp, **self._manifest_fields())
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> TransformerNlu:
